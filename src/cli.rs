@@ -1,0 +1,87 @@
+//! Command-line interface (clap derive). Exit codes are part of the interface and are
+//! documented in `--help`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config;
+use crate::report::Format;
+
+const EXIT_CODES: &str = "\
+Exit codes (Nagios convention, for --once):
+  0  OK        every node is healthy (Synced, Slave or Master)
+  1  WARNING   only unreachable/timeout/invalid nodes, with unreachable = \"warning\"
+  2  CRITICAL  a node is free (out of lock), or unreachable/timeout/invalid by default
+  3  UNKNOWN   config or usage error, or interrupted";
+
+/// Watch NVIDIA Quadro Sync health across a fleet of SyncGuard nodes.
+#[derive(Debug, Parser)]
+#[command(
+    name = "syncguard-fleet",
+    version,
+    after_help = "Run `syncguard-fleet demo` to see the dashboard on a simulated fleet.",
+    after_long_help = EXIT_CODES,
+    long_about = "Watch NVIDIA Quadro Sync health across a fleet of SyncGuard nodes.\n\n\
+        With no subcommand, opens a live dashboard of the nodes in the fleet file. With --once, \
+        checks every node once, prints a table, JSON or a Nagios line, and exits with a Nagios \
+        exit code."
+)]
+pub struct Cli {
+    /// Fleet file [default: ./fleet.toml]
+    #[arg(short, long, value_name = "PATH", env = config::ENV_VAR, global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Check every node once, print the result and exit with its code
+    #[arg(long, global = true)]
+    pub once: bool,
+
+    /// Output of --once
+    #[arg(long, value_enum, default_value_t, global = true)]
+    pub format: Format,
+
+    /// Write the log here (the dashboard logs to a file by default)
+    #[arg(long, value_name = "PATH", global = true)]
+    pub log_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run against an embedded simulated fleet of 24 nodes (no set-up, no hardware)
+    Demo,
+    /// Run simulated SyncGuard nodes on this machine until interrupted
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Nodes to start: a behaviour, optionally with a count (synced=20 free silent ...).
+    /// Behaviours: synced free state0..state9 split slow silent close garbage refused
+    /// flap rst flood drip deaf escape http. Default: one of each main behaviour.
+    #[arg(value_name = "BEHAVIOUR[=COUNT]")]
+    pub nodes: Vec<String>,
+
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+
+    /// Write a fleet.toml for these nodes to PATH
+    #[arg(long, value_name = "PATH")]
+    pub write_config: Option<PathBuf>,
+
+    /// How often `flap` nodes switch between Synced and Free
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub flap_period: Duration,
+}
+
+impl Cli {
+    /// The config path: --config, else $SYNCGUARD_FLEET_CONFIG, else ./fleet.toml.
+    pub fn config_path(&self) -> PathBuf {
+        self.config.clone().unwrap_or_else(config::default_path)
+    }
+}

@@ -1,0 +1,24 @@
+//! syncguard-fleet: a central monitor for NVIDIA Quadro Sync health reported by
+//! SyncGuard nodes, with a live dashboard and a one-shot check for alerting.
+//!
+//! # Layout
+//!
+//! - [`protocol`]: pure decoders for poll replies and push lines (no IO).
+//! - [`status`]: statuses, roles and the verdict / exit code.
+//! - [`config`]: `fleet.toml` → validated [`config::Config`].
+//! - [`fleet`]: fleet state, owned by one task (no IO, no locks).
+//! - [`poll`]: one task per node; deadline, reuse, backoff.
+//! - [`report`]: `--once` output (table, JSON, Nagios).
+//! - [`sim`] and [`demo`]: simulated nodes for the demo and the tests.
+//! - [`text`]: escaping of untrusted text before display.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod fleet;
+pub mod poll;
+pub mod protocol;
+pub mod report;
+pub mod sim;
+pub mod status;
+pub mod text;

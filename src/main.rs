@@ -1,0 +1,145 @@
+//! The `syncguard-fleet` binary: parse the command line, set up logging, dispatch,
+//! and map the outcome to a Nagios exit code.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use clap::Parser;
+
+use syncguard_fleet::cli::{Cli, Command, SimArgs};
+use syncguard_fleet::config::Config;
+use syncguard_fleet::fleet::{Fleet, Observation};
+use syncguard_fleet::report::{self, Format};
+use syncguard_fleet::sim::{self, Sim};
+use syncguard_fleet::status::Verdict;
+use syncguard_fleet::{demo, poll};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are not errors; usage errors are UNKNOWN.
+            return if e.use_stderr() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("syncguard-fleet: cannot start the runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(verdict) => ExitCode::from(verdict.exit_code()),
+        Err(e) => {
+            eprintln!("syncguard-fleet: {e:#}");
+            ExitCode::from(Verdict::Unknown.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Verdict> {
+    match &cli.command {
+        Some(Command::Sim(args)) => run_sim(args).await.map(|()| Verdict::Ok),
+        Some(Command::Demo) => {
+            let (_sim, config) = demo::start().await?;
+            run_fleet(&cli, config).await
+        }
+        None => {
+            let config = Config::load(&cli.config_path())?;
+            run_fleet(&cli, config).await
+        }
+    }
+}
+
+async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
+    run_once(&config, cli.format).await
+}
+
+/// `--once`: check every node concurrently, print, and return the verdict.
+async fn run_once(config: &Config, format: Format) -> anyhow::Result<Verdict> {
+    let started = SystemTime::now();
+    let results = tokio::select! {
+        r = poll::check_once(config) => r,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+    };
+    let mut fleet = Fleet::new(config, started);
+    for (id, ex, at) in results {
+        let obs = Observation {
+            at,
+            outcome: ex.outcome,
+            latency: ex.latency,
+        };
+        fleet.apply(id, obs, false);
+    }
+    let out = match format {
+        Format::Table => report::table(&fleet, use_color()),
+        Format::Json => report::json(&fleet, started) + "\n",
+        Format::Nagios => report::nagios(&fleet) + "\n",
+    };
+    print_stdout(&out)?;
+    Ok(fleet.verdict())
+}
+
+async fn run_sim(args: &SimArgs) -> anyhow::Result<()> {
+    let specs = if args.nodes.is_empty() {
+        let defaults: Vec<String> = [
+            "synced", "free", "state0", "state1", "state2", "split", "slow", "silent", "close",
+            "garbage", "refused",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        sim::parse_specs(&defaults)
+    } else {
+        sim::parse_specs(&args.nodes)
+    }
+    .map_err(anyhow::Error::msg)?;
+    let sim = Sim::start(specs, args.bind, args.flap_period)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    if let Some(path) = &args.write_config {
+        std::fs::write(path, sim.fleet_toml(""))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {} ({} nodes)", path.display(), sim.nodes.len());
+    }
+    let mut listing = String::new();
+    for n in sim.nodes.iter().take(50) {
+        listing.push_str(&format!(
+            "{:<16} {:<8} {}\n",
+            n.spec.name, n.spec.behaviour, n.addr
+        ));
+    }
+    if sim.nodes.len() > 50 {
+        listing.push_str(&format!("… and {} more\n", sim.nodes.len() - 50));
+    }
+    print_stdout(&listing)?;
+    eprintln!("simulating {} nodes; Ctrl-C to stop", sim.nodes.len());
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
+}
+
+fn use_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Prints to stdout; a closed pipe (`| head`) is not an error worth a message.
+fn print_stdout(s: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
+}

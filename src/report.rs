@@ -1,0 +1,283 @@
+//! `--once` output: a table for people, JSON for scripts and one Nagios line for
+//! alerting. All three read the same [`Fleet`] and agree on the verdict.
+
+use std::fmt::Write;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::fleet::{Fleet, NodeState};
+use crate::status::{Status, Verdict};
+use crate::text;
+
+/// How `--once` prints its result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Nagios,
+}
+
+/// One line such as `12 nodes · 10 synced · 1 free · 1 timeout`.
+pub fn summary_line(fleet: &Fleet) -> String {
+    let counts = fleet.counts();
+    let mut out = format!("{} nodes", counts.total());
+    for (status, n) in counts.nonzero() {
+        let _ = write!(out, " · {n} {status}");
+    }
+    out
+}
+
+/// Latency as people read it: `0.4ms`, `12ms`, `1.20s`.
+pub fn format_latency(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1}ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{:.2}s", ms / 1000.0)
+    }
+}
+
+/// `Master (state2)`, `Error (state0)`, or empty for `Synced`/`Free` replies.
+pub fn role_code(node: &NodeState) -> String {
+    match (node.role(), node.code()) {
+        (Some(role), Some(code)) => format!("{role} (state{code})"),
+        _ => String::new(),
+    }
+}
+
+fn reply_text(node: &NodeState) -> String {
+    node.reply().map(|r| r.to_string()).unwrap_or_default()
+}
+
+/// The plain-text table. `color` adds ANSI colour to the status column and verdict.
+pub fn table(fleet: &Fleet, color: bool) -> String {
+    const HEAD: [&str; 7] = [
+        "NAME",
+        "ADDRESS",
+        "GROUP",
+        "STATUS",
+        "ROLE/CODE",
+        "LATENCY",
+        "ERROR",
+    ];
+    let rows: Vec<[String; 7]> = fleet
+        .nodes
+        .iter()
+        .map(|n| {
+            [
+                text::escape_str(n.name()),
+                n.config.address(),
+                n.group()
+                    .map(text::escape_str)
+                    .unwrap_or_else(|| "-".into()),
+                format!("{} {}", symbol(n.status), n.status),
+                role_code(n),
+                n.latency()
+                    .map(format_latency)
+                    .unwrap_or_else(|| "-".into()),
+                n.error().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut widths = HEAD.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    push_row(&mut out, &HEAD.map(String::from), &widths, None);
+    for (row, node) in rows.iter().zip(&fleet.nodes) {
+        let paint = color.then(|| status_color(node.status));
+        push_row(&mut out, row, &widths, paint);
+    }
+    let verdict = fleet.verdict();
+    let verdict_text = if color {
+        format!("\x1b[1;{}m{verdict}\x1b[0m", verdict_color(verdict))
+    } else {
+        verdict.to_string()
+    };
+    let _ = writeln!(out, "\n{} — {verdict_text}", summary_line(fleet));
+    out
+}
+
+fn push_row(out: &mut String, cells: &[String; 7], widths: &[usize; 7], paint: Option<&str>) {
+    let mut line = String::new();
+    for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        let pad = w.saturating_sub(cell.chars().count());
+        let last = i == cells.len() - 1;
+        match (i, paint) {
+            (3, Some(code)) => {
+                let _ = write!(line, "\x1b[{code}m{cell}\x1b[0m");
+            }
+            _ => line.push_str(cell),
+        }
+        if !last {
+            line.extend(std::iter::repeat_n(' ', pad + 2));
+        }
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+}
+
+/// A symbol per status, so the table reads without colour.
+pub fn symbol(s: Status) -> &'static str {
+    match s {
+        Status::Synced => "✔",
+        Status::Pending => "…",
+        Status::Free => "✖",
+        _ => "▲",
+    }
+}
+
+fn status_color(s: Status) -> &'static str {
+    match s {
+        Status::Synced => "32",
+        Status::Pending => "90",
+        _ => "1;31",
+    }
+}
+
+fn verdict_color(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Ok => "32",
+        Verdict::Warning => "33",
+        Verdict::Critical | Verdict::Unknown => "31",
+    }
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    checked_at: String,
+    exit_code: u8,
+    verdict: Verdict,
+    summary: JsonSummary,
+    nodes: Vec<JsonNode<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    total: usize,
+    healthy: usize,
+    unhealthy: usize,
+    by_status: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct JsonNode<'a> {
+    name: &'a str,
+    address: String,
+    group: &'a str,
+    status: Status,
+    healthy: bool,
+    reply: String,
+    code: Option<u8>,
+    role: Option<crate::status::Role>,
+    reported_ip: Option<String>,
+    latency_ms: Option<f64>,
+    error: Option<String>,
+}
+
+/// The JSON document: one object, keys fixed (see the README). Text from the network
+/// is escaped like everywhere else, so a reply cannot smuggle control bytes into a
+/// script's terminal.
+pub fn json(fleet: &Fleet, checked_at: SystemTime) -> String {
+    let counts = fleet.counts();
+    let mut by_status = serde_json::Map::new();
+    for s in Status::ALL {
+        by_status.insert(s.as_str().into(), counts.get(s).into());
+    }
+    let verdict = fleet.verdict();
+    let report = JsonReport {
+        checked_at: chrono::DateTime::<chrono::Utc>::from(checked_at)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        exit_code: verdict.exit_code(),
+        verdict,
+        summary: JsonSummary {
+            total: counts.total(),
+            healthy: counts.healthy(),
+            unhealthy: counts.total() - counts.healthy(),
+            by_status,
+        },
+        nodes: fleet
+            .nodes
+            .iter()
+            .map(|n| JsonNode {
+                name: n.name(),
+                address: n.config.address(),
+                group: n.group().unwrap_or(""),
+                status: n.status,
+                healthy: n.status.is_healthy(),
+                reply: reply_text(n),
+                code: n.code(),
+                role: n.role(),
+                reported_ip: n.reported_ip().map(|ip| ip.to_string()),
+                latency_ms: n.latency().map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
+                error: n.error(),
+            })
+            .collect(),
+    };
+    // Serialising plain structs and maps cannot fail.
+    serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// How many unhealthy nodes the Nagios line names before it says "and N more".
+const NAGIOS_NAMES: usize = 10;
+
+/// `SYNCGUARD CRITICAL - 2 of 12 unhealthy: wall-03 free, ... | synced=10 ...`
+pub fn nagios(fleet: &Fleet) -> String {
+    let counts = fleet.counts();
+    let verdict = fleet.verdict();
+    let bad: Vec<&NodeState> = fleet
+        .nodes
+        .iter()
+        .filter(|n| !n.status.is_healthy())
+        .collect();
+    let mut out = format!("SYNCGUARD {verdict} - ");
+    if bad.is_empty() {
+        let _ = write!(out, "{}/{} nodes synced", counts.healthy(), counts.total());
+    } else {
+        let _ = write!(out, "{} of {} nodes unhealthy: ", bad.len(), counts.total());
+        let named: Vec<String> = bad
+            .iter()
+            .take(NAGIOS_NAMES)
+            .map(|n| {
+                // `|` starts perfdata in Nagios; keep it out of names.
+                let name = text::escape_str(n.name()).replace('|', "/");
+                match n.status {
+                    Status::Free => match n.reply() {
+                        Some(r) => format!("{name} free ({r})"),
+                        None => format!("{name} free"),
+                    },
+                    s => format!("{name} {s}"),
+                }
+            })
+            .collect();
+        out.push_str(&named.join(", "));
+        if bad.len() > NAGIOS_NAMES {
+            let _ = write!(out, " and {} more", bad.len() - NAGIOS_NAMES);
+        }
+    }
+    out.push_str(" |");
+    for s in Status::ALL {
+        let _ = write!(
+            out,
+            " {}={};;;0;{}",
+            s.as_str(),
+            counts.get(s),
+            counts.total()
+        );
+    }
+    let max_latency = fleet
+        .nodes
+        .iter()
+        .filter_map(NodeState::latency)
+        .max()
+        .unwrap_or_default();
+    let _ = write!(out, " latency_max={:.6}s;;;0", max_latency.as_secs_f64());
+    out
+}

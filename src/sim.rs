@@ -1,0 +1,384 @@
+//! Fake SyncGuard nodes on this machine, each with a named behaviour: healthy, out of
+//! lock, and every way a real node or network misbehaves. Used by `demo`, `sim` and
+//! the tests, so the monitor can be seen and checked without hardware.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// How a simulated node answers `GET_STATUS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// `Synced`
+    Synced,
+    /// `Free`
+    Free,
+    /// `<ip>_state<d>`; 0 Error, 1 Slave, 2 Master, 3–9 unknown.
+    State(u8),
+    /// `Synced`, one byte at a time with 50 ms gaps.
+    Split,
+    /// `Synced` after one second (inside the default timeout).
+    Slow,
+    /// Reads requests, never answers.
+    Silent,
+    /// `Synced\r\n`, then closes the connection (as the guide's example client expects).
+    Close,
+    /// `NotSynced`: close to a token, but not one.
+    Garbage,
+    /// Nothing listens on the port.
+    Refused,
+    /// Alternates `Synced` and `Free` every flap period.
+    Flap,
+    /// Sends half a reply, then resets the connection (RST).
+    Rst,
+    /// Answers with 1 MiB of bytes.
+    Flood,
+    /// A valid token, one byte per second: never finishes inside a normal timeout.
+    Drip,
+    /// Accepts and never reads.
+    Deaf,
+    /// A reply full of terminal control sequences.
+    Escape,
+    /// An HTTP error page, as from a web server on the wrong port.
+    Http,
+}
+
+impl Behaviour {
+    pub const NAMES: &'static [&'static str] = &[
+        "synced", "free", "state0", "state1", "state2", "state3", "split", "slow", "silent",
+        "close", "garbage", "refused", "flap", "rst", "flood", "drip", "deaf", "escape", "http",
+    ];
+}
+
+impl fmt::Display for Behaviour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Behaviour::Synced => "synced",
+            Behaviour::Free => "free",
+            Behaviour::State(d) => return write!(f, "state{d}"),
+            Behaviour::Split => "split",
+            Behaviour::Slow => "slow",
+            Behaviour::Silent => "silent",
+            Behaviour::Close => "close",
+            Behaviour::Garbage => "garbage",
+            Behaviour::Refused => "refused",
+            Behaviour::Flap => "flap",
+            Behaviour::Rst => "rst",
+            Behaviour::Flood => "flood",
+            Behaviour::Drip => "drip",
+            Behaviour::Deaf => "deaf",
+            Behaviour::Escape => "escape",
+            Behaviour::Http => "http",
+        };
+        f.write_str(s)
+    }
+}
+
+impl FromStr for Behaviour {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "synced" => Behaviour::Synced,
+            "free" => Behaviour::Free,
+            "split" => Behaviour::Split,
+            "slow" => Behaviour::Slow,
+            "silent" => Behaviour::Silent,
+            "close" => Behaviour::Close,
+            "garbage" => Behaviour::Garbage,
+            "refused" => Behaviour::Refused,
+            "flap" => Behaviour::Flap,
+            "rst" => Behaviour::Rst,
+            "flood" => Behaviour::Flood,
+            "drip" => Behaviour::Drip,
+            "deaf" => Behaviour::Deaf,
+            "escape" => Behaviour::Escape,
+            "http" => Behaviour::Http,
+            other => match other
+                .strip_prefix("state")
+                .and_then(|d| d.parse::<u8>().ok())
+            {
+                Some(d) if d <= 9 => Behaviour::State(d),
+                _ => {
+                    return Err(format!(
+                        "unknown behaviour {other:?}; one of: {} (or state0..state9)",
+                        Behaviour::NAMES.join(", ")
+                    ));
+                }
+            },
+        })
+    }
+}
+
+/// What to simulate for one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimSpec {
+    pub name: String,
+    pub group: Option<String>,
+    pub behaviour: Behaviour,
+}
+
+/// Parses `BEHAVIOUR` or `BEHAVIOUR=COUNT` arguments into node specs named
+/// `<behaviour>-<n>`.
+pub fn parse_specs(args: &[String]) -> Result<Vec<SimSpec>, String> {
+    let mut specs = Vec::new();
+    for arg in args {
+        let (name, count) = match arg.split_once('=') {
+            Some((b, n)) => (
+                b,
+                n.parse::<usize>()
+                    .map_err(|_| format!("{arg:?}: count must be a whole number"))?,
+            ),
+            None => (arg.as_str(), 1),
+        };
+        let behaviour: Behaviour = name.parse()?;
+        for i in 0..count {
+            specs.push(SimSpec {
+                name: format!("{behaviour}-{:02}", i + 1),
+                group: None,
+                behaviour,
+            });
+        }
+    }
+    Ok(specs)
+}
+
+/// One running simulated node.
+#[derive(Clone, Debug)]
+pub struct SimNode {
+    pub spec: SimSpec,
+    pub addr: SocketAddr,
+}
+
+/// A running simulated fleet. Dropping it stops every node.
+pub struct Sim {
+    pub nodes: Vec<SimNode>,
+    _tasks: JoinSet<()>,
+}
+
+impl Sim {
+    /// Starts one listener per spec on `ip`, port chosen by the system.
+    pub async fn start(specs: Vec<SimSpec>, ip: IpAddr, flap_period: Duration) -> io::Result<Sim> {
+        let started = Instant::now();
+        let mut tasks = JoinSet::new();
+        let mut slots: Vec<Option<SimNode>> = Vec::with_capacity(specs.len());
+        let mut refused = Vec::new();
+        for spec in specs {
+            if spec.behaviour == Behaviour::Refused {
+                refused.push((slots.len(), spec));
+                slots.push(None);
+                continue;
+            }
+            let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await?;
+            let addr = listener.local_addr()?;
+            tasks.spawn(accept_loop(listener, spec.behaviour, flap_period, started));
+            slots.push(Some(SimNode { spec, addr }));
+        }
+        // Refused ports are taken last: bind, note the port, close. Every other sim port
+        // is still held, so none of them can be handed out again for these.
+        for (slot, spec) in refused {
+            let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await?;
+            let addr = listener.local_addr()?;
+            drop(listener);
+            slots[slot] = Some(SimNode { spec, addr });
+        }
+        let nodes = slots.into_iter().flatten().collect();
+        Ok(Sim {
+            nodes,
+            _tasks: tasks,
+        })
+    }
+
+    /// A `fleet.toml` that points at these nodes. `defaults` is placed in the
+    /// `[defaults]` table as is (e.g. `timeout = "2s"`).
+    pub fn fleet_toml(&self, defaults: &str) -> String {
+        let mut out = String::from(
+            "# Written by `syncguard-fleet sim`: simulated SyncGuard nodes on this machine.\n",
+        );
+        if !defaults.trim().is_empty() {
+            out.push_str("[defaults]\n");
+            out.push_str(defaults.trim());
+            out.push_str("\n\n");
+        }
+        for n in &self.nodes {
+            out.push_str("[[node]]\n");
+            out.push_str(&format!("name = {:?}\n", n.spec.name));
+            out.push_str(&format!("host = {:?}\n", n.addr.ip().to_string()));
+            out.push_str(&format!("port = {}\n", n.addr.port()));
+            if let Some(g) = &n.spec.group {
+                out.push_str(&format!("group = {g:?}\n"));
+            }
+            out.push_str(&format!("# behaviour: {}\n\n", n.spec.behaviour));
+        }
+        out
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    behaviour: Behaviour,
+    flap_period: Duration,
+    started: Instant,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    conns.spawn(serve(stream, behaviour, flap_period, started));
+                }
+                // Out of descriptors, say: back off briefly instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+            // Reap finished connections so the set does not grow.
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+const REQUEST: &[u8] = b"GET_STATUS";
+/// How long a deaf or silent connection is held before the sim gives up on it.
+const HOLD: Duration = Duration::from_secs(600);
+
+async fn serve(
+    mut stream: TcpStream,
+    behaviour: Behaviour,
+    flap_period: Duration,
+    started: Instant,
+) {
+    let _ = stream.set_nodelay(true);
+    if behaviour == Behaviour::Deaf {
+        tokio::time::sleep(HOLD).await;
+        return;
+    }
+    let me = stream.local_addr().map(|a| a.ip()).ok();
+    let mut pending: Vec<u8> = Vec::with_capacity(64);
+    let mut buf = [0u8; 256];
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        while let Some(pos) = pending.windows(REQUEST.len()).position(|w| w == REQUEST) {
+            pending.drain(..pos + REQUEST.len());
+            match answer(&mut stream, behaviour, flap_period, started, me).await {
+                Ok(true) => {}
+                Ok(false) | Err(_) => return,
+            }
+        }
+        // Requests are small; anything else is noise and must not pile up.
+        if pending.len() > 1024 {
+            pending.clear();
+        }
+    }
+}
+
+/// Answers one request. `Ok(false)` ends the connection.
+async fn answer(
+    stream: &mut TcpStream,
+    behaviour: Behaviour,
+    flap_period: Duration,
+    started: Instant,
+    me: Option<IpAddr>,
+) -> io::Result<bool> {
+    let ip = match me {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        _ => "unknown".into(),
+    };
+    match behaviour {
+        Behaviour::Synced => stream.write_all(b"Synced").await?,
+        Behaviour::Free => stream.write_all(b"Free\r\n").await?,
+        Behaviour::State(d) => {
+            stream
+                .write_all(format!("{ip}_state{d}\r\n").as_bytes())
+                .await?
+        }
+        Behaviour::Split => {
+            for b in b"Synced\r\n" {
+                stream.write_all(&[*b]).await?;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Behaviour::Slow => {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            stream.write_all(b"Synced").await?;
+        }
+        Behaviour::Silent => {}
+        Behaviour::Close => {
+            stream.write_all(b"Synced\r\n").await?;
+            return Ok(false);
+        }
+        Behaviour::Garbage => stream.write_all(b"NotSynced\r\n").await?,
+        Behaviour::Refused => return Ok(false),
+        Behaviour::Flap => {
+            let phase = started.elapsed().as_millis() / flap_period.as_millis().max(1);
+            let reply: &[u8] = if phase % 2 == 0 { b"Synced" } else { b"Free" };
+            stream.write_all(reply).await?;
+        }
+        Behaviour::Rst => {
+            stream.write_all(b"Syn").await?;
+            // Linger 0 makes close send RST instead of FIN.
+            let _ = stream.set_zero_linger();
+            return Ok(false);
+        }
+        Behaviour::Flood => {
+            let chunk = [b'A'; 16 * 1024];
+            for _ in 0..64 {
+                stream.write_all(&chunk).await?;
+            }
+        }
+        Behaviour::Drip => {
+            let token = format!("{ip}_state1");
+            for b in token.as_bytes() {
+                stream.write_all(&[*b]).await?;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        Behaviour::Deaf => {}
+        Behaviour::Escape => {
+            stream
+                .write_all(b"\x1b[2J\x1b[H\x1b]0;owned\x07Synced\x08\x08\x08\x08\x08\x08Free\r\n")
+                .await?
+        }
+        Behaviour::Http => {
+            stream
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await?;
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behaviours_round_trip_through_their_names() {
+        for name in Behaviour::NAMES {
+            let b: Behaviour = name.parse().expect("known");
+            assert_eq!(b.to_string(), *name);
+        }
+        assert!("state10".parse::<Behaviour>().is_err());
+        assert!("bogus".parse::<Behaviour>().is_err());
+    }
+
+    #[test]
+    fn specs_expand_counts() {
+        let s = parse_specs(&["synced=3".into(), "free".into()]).expect("specs");
+        let names: Vec<_> = s.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["synced-01", "synced-02", "synced-03", "free-01"]);
+        assert!(parse_specs(&["synced=x".into()]).is_err());
+    }
+}
