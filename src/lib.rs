@@ -11,14 +11,20 @@
 //! - [`report`]: `--once` output (table, JSON, Nagios).
 //! - [`sim`] and [`demo`]: simulated nodes for the demo and the tests.
 //! - [`text`]: escaping of untrusted text before display.
+//! - [`ui`]: dashboard view state, keys and rendering (pure); [`tui`]: its terminal
+//!   and event loop.
+//! - [`logging`]: log file set-up in SyncGuard's line style.
 
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod fleet;
+pub mod logging;
 pub mod poll;
 pub mod protocol;
 pub mod report;
 pub mod sim;
 pub mod status;
 pub mod text;
+pub mod tui;
+pub mod ui;

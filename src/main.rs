@@ -14,7 +14,7 @@ use syncguard_fleet::fleet::{Fleet, Observation};
 use syncguard_fleet::report::{self, Format};
 use syncguard_fleet::sim::{self, Sim};
 use syncguard_fleet::status::Verdict;
-use syncguard_fleet::{demo, poll};
+use syncguard_fleet::{demo, logging, poll, tui};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -63,7 +63,23 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
 }
 
 async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
-    run_once(&config, cli.format).await
+    if cli.once {
+        let _log = match &cli.log_file {
+            Some(path) => Some(logging::to_file(path)?),
+            None => None,
+        };
+        return run_once(&config, cli.format).await;
+    }
+    let config_path = cli.command.is_none().then(|| cli.config_path());
+    let log_path = cli
+        .log_file
+        .clone()
+        .unwrap_or_else(|| logging::default_log_path(config_path.as_deref()));
+    let log = logging::to_file(&log_path)?;
+    let result = tui::run(&config).await;
+    drop(log);
+    eprintln!("log: {}", log_path.display());
+    result.map(|()| Verdict::Ok)
 }
 
 /// `--once`: check every node concurrently, print, and return the verdict.
@@ -105,6 +121,7 @@ async fn run_sim(args: &SimArgs) -> anyhow::Result<()> {
         sim::parse_specs(&args.nodes)
     }
     .map_err(anyhow::Error::msg)?;
+    logging::to_stderr("info");
     let sim = Sim::start(specs, args.bind, args.flap_period)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;

@@ -1,0 +1,107 @@
+//! Logging set-up. The dashboard owns the screen, so tracing goes to a file, in
+//! SyncGuard's own line style: `[2026-06-26 10:30:05] [WARN] message`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use tracing::{Event, Subscriber};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::fleet::{Fleet, Transition};
+use crate::text;
+
+/// `[YYYY-MM-DD HH:MM:SS] [LEVEL] message`, local time.
+struct SyncGuardStyle;
+
+impl<S, N> FormatEvent<S, N> for SyncGuardStyle
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
+        write!(w, "[{now}] [{}] ", event.metadata().level())?;
+        ctx.field_format().format_fields(w.by_ref(), event)?;
+        writeln!(w)
+    }
+}
+
+/// The default log file: `$XDG_STATE_HOME/syncguard-fleet/syncguard-fleet.log`, else
+/// `~/.local/state/...`, else next to the config file.
+pub fn default_log_path(config_path: Option<&Path>) -> PathBuf {
+    const FILE: &str = "syncguard-fleet.log";
+    let state_home = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local").join("state"))
+        });
+    match state_home {
+        Some(dir) => dir.join("syncguard-fleet").join(FILE),
+        None => config_path
+            .and_then(Path::parent)
+            .map(|p| p.join(FILE))
+            .unwrap_or_else(|| PathBuf::from(FILE)),
+    }
+}
+
+/// Keeps the background log writer alive; dropping it flushes the file.
+pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
+
+/// Sends tracing to `path` (appending). `RUST_LOG` overrides the default `info`.
+pub fn to_file(path: &Path) -> anyhow::Result<LogGuard> {
+    use anyhow::Context;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create log directory {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open log file {}", path.display()))?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .event_format(SyncGuardStyle)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))?;
+    Ok(LogGuard(guard))
+}
+
+/// Sends tracing to stderr (for `sim`); quiet unless `RUST_LOG` says otherwise.
+pub fn to_stderr(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .event_format(SyncGuardStyle)
+        .try_init();
+}
+
+/// Logs one transition: `wall-07 synced -> free (reply "Free")`. Turning unhealthy is
+/// a warning; recovering is information. Each change is logged once, not each poll.
+pub fn transition(fleet: &Fleet, t: &Transition) {
+    let name = fleet
+        .node(t.node)
+        .map(|n| text::escape_str(n.name()))
+        .unwrap_or_default();
+    if t.to.is_problem() {
+        tracing::warn!("{name} {} -> {} ({})", t.from, t.to, t.cause);
+    } else {
+        tracing::info!("{name} {} -> {} ({})", t.from, t.to, t.cause);
+    }
+}

@@ -1,0 +1,616 @@
+//! Drawing the dashboard: a pure function of fleet state, view state and the clock.
+//! Only the rows on screen are built, so a frame costs the same for 24 or 10,000 nodes.
+
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, FixedOffset};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
+
+use crate::fleet::{Fleet, NodeState, Transition};
+use crate::report::{format_latency, role_code, symbol};
+use crate::status::{Status, Verdict};
+use crate::text;
+use crate::ui::view::{Overlay, View};
+
+/// Everything a frame is drawn from.
+pub struct Screen<'a> {
+    pub fleet: &'a Fleet,
+    pub view: &'a View,
+    /// Name of the fleet file, for the header.
+    pub source: &'a str,
+    pub now: SystemTime,
+    /// Offset used for clock times (local time in the dashboard, UTC in tests).
+    pub tz: FixedOffset,
+    /// False with `NO_COLOR`: symbols, words and bold/reverse carry the meaning.
+    pub color: bool,
+}
+
+/// The screen regions, shared by drawing and by scrolling (which needs the height).
+pub struct Areas {
+    pub header: Rect,
+    pub table: Rect,
+    pub events: Rect,
+    pub footer: Rect,
+}
+
+pub fn areas(area: Rect) -> Areas {
+    // The events pane shrinks first on short terminals; the table keeps 5 rows.
+    let events_height = if area.height >= 30 {
+        9
+    } else if area.height >= 20 {
+        6
+    } else {
+        0
+    };
+    let [header, table, events, footer] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(5),
+        Constraint::Length(events_height),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    Areas {
+        header,
+        table,
+        events,
+        footer,
+    }
+}
+
+/// Data rows the table has room for (its first line is the column header).
+pub fn table_rows(area: Rect) -> usize {
+    areas(area).table.height.saturating_sub(1) as usize
+}
+
+pub fn render(frame: &mut Frame, s: &Screen) {
+    let a = areas(frame.area());
+    header(frame, a.header, s);
+    table(frame, a.table, s);
+    if a.events.height > 0 {
+        events(frame, a.events, s);
+    }
+    footer(frame, a.footer, s);
+    match s.view.overlay {
+        Overlay::None => {}
+        Overlay::Help => help(frame, s),
+        Overlay::Detail(id) => {
+            if let Some(node) = s.fleet.node(id) {
+                detail(frame, node, s);
+            }
+        }
+    }
+}
+
+impl Screen<'_> {
+    fn fg(&self, c: Color) -> Style {
+        if self.color {
+            Style::new().fg(c)
+        } else {
+            Style::new()
+        }
+    }
+
+    fn status_style(&self, st: Status) -> Style {
+        match st {
+            Status::Synced => self.fg(Color::Green),
+            Status::Pending => self.fg(Color::DarkGray),
+            _ => self.fg(Color::Red).add_modifier(Modifier::BOLD),
+        }
+    }
+
+    fn clock(&self, t: SystemTime) -> String {
+        DateTime::<chrono::Utc>::from(t)
+            .with_timezone(&self.tz)
+            .format("%H:%M:%S")
+            .to_string()
+    }
+
+    fn age(&self, t: SystemTime) -> String {
+        format_age(self.now.duration_since(t).unwrap_or_default())
+    }
+}
+
+/// `3m 12s`: humantime, cut to whole seconds.
+pub fn format_age(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+fn status_word(st: Status) -> String {
+    format!("{} {}", symbol(st), st)
+}
+
+fn header(frame: &mut Frame, area: Rect, s: &Screen) {
+    let verdict = s.fleet.verdict();
+    let counts = s.fleet.counts();
+    // Before any answer "OK" would be a claim nothing supports yet.
+    let waiting =
+        verdict == Verdict::Ok && counts.get(Status::Pending) > 0 && counts.healthy() == 0;
+    let verdict_style = if s.color {
+        let bg = match verdict {
+            _ if waiting => Color::DarkGray,
+            Verdict::Ok => Color::Green,
+            Verdict::Warning => Color::Yellow,
+            Verdict::Critical | Verdict::Unknown => Color::Red,
+        };
+        Style::new()
+            .bg(bg)
+            .fg(Color::Black)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+    };
+    let clock = s.clock(s.now);
+    let title = format!(" SyncGuard fleet · {}", text::escape_str(s.source));
+    let verdict_text = if waiting {
+        " WAITING ".to_owned()
+    } else {
+        format!(" {verdict} ")
+    };
+    let used = title.chars().count() + verdict_text.chars().count() + clock.chars().count() + 2;
+    let gap = (area.width as usize).saturating_sub(used);
+    let line1 = Line::from(vec![
+        Span::styled(title, Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(" ".repeat(gap)),
+        Span::styled(verdict_text, verdict_style),
+        Span::raw(" "),
+        Span::raw(clock),
+    ]);
+    let mut spans = vec![Span::raw(format!(" {} nodes", counts.total()))];
+    for (st, n) in counts.nonzero() {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(format!("{n} {st}"), s.status_style(st)));
+    }
+    // View flags on the right, most important first; those that do not fit are left off.
+    let mut flags = Vec::new();
+    if !s.view.filter.is_empty() && !s.view.editing_filter {
+        flags.push(format!("filter: {}", text::escape_str(&s.view.filter)));
+    }
+    if s.view.problems_only {
+        flags.push("problems only".into());
+    }
+    if !s.view.bell {
+        flags.push("bell off".into());
+    }
+    flags.push(format!("sort: {}", s.view.sort.as_str()));
+    let left_len: usize = spans.iter().map(|sp| sp.content.chars().count()).sum();
+    let room = (area.width as usize).saturating_sub(left_len + 2);
+    let mut right = String::new();
+    for f in flags {
+        let extra = if right.is_empty() {
+            f.chars().count()
+        } else {
+            f.chars().count() + 3
+        };
+        if right.chars().count() + extra > room {
+            continue;
+        }
+        if !right.is_empty() {
+            right.push_str(" · ");
+        }
+        right.push_str(&f);
+    }
+    if !right.is_empty() {
+        let gap = (area.width as usize).saturating_sub(left_len + right.chars().count() + 1);
+        spans.push(Span::raw(" ".repeat(gap)));
+        spans.push(Span::styled(right, s.fg(Color::DarkGray)));
+    }
+    frame.render_widget(Paragraph::new(vec![line1, Line::from(spans)]), area);
+}
+
+/// Table columns, in display order, with how readily they are dropped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Status,
+    Name,
+    Address,
+    Group,
+    Role,
+    Latency,
+    Since,
+    Reply,
+    Error,
+}
+
+impl Col {
+    const ALL: [Col; 9] = [
+        Col::Status,
+        Col::Name,
+        Col::Address,
+        Col::Group,
+        Col::Role,
+        Col::Latency,
+        Col::Since,
+        Col::Reply,
+        Col::Error,
+    ];
+
+    fn title(self) -> &'static str {
+        match self {
+            Col::Status => "STATUS",
+            Col::Name => "NAME",
+            Col::Address => "ADDRESS",
+            Col::Group => "GROUP",
+            Col::Role => "ROLE/CODE",
+            Col::Latency => "LATENCY",
+            Col::Since => "SINCE",
+            Col::Reply => "LAST REPLY",
+            Col::Error => "ERROR",
+        }
+    }
+
+    /// Higher goes first when the terminal is narrow.
+    fn drop_rank(self) -> u8 {
+        match self {
+            Col::Status | Col::Name | Col::Error => 0,
+            Col::Role => 1,
+            Col::Latency => 2,
+            Col::Since => 3,
+            Col::Group => 4,
+            Col::Address => 5,
+            Col::Reply => 6,
+        }
+    }
+}
+
+/// The least room the error column is given before others are dropped.
+const ERROR_MIN: u16 = 16;
+
+fn cell_text(col: Col, n: &NodeState, s: &Screen) -> String {
+    match col {
+        Col::Status => status_word(n.status),
+        Col::Name => text::escape_str(n.name()),
+        Col::Address => n.config.address(),
+        Col::Group => n.group().map(text::escape_str).unwrap_or_default(),
+        Col::Role => role_code(n),
+        Col::Latency => n.latency().map(format_latency).unwrap_or_default(),
+        Col::Since => s.age(n.since),
+        Col::Reply => n.reply().map(|r| r.to_string()).unwrap_or_default(),
+        Col::Error => n.error().unwrap_or_default(),
+    }
+}
+
+fn table(frame: &mut Frame, area: Rect, s: &Screen) {
+    let view = s.view;
+    let height = area.height.saturating_sub(1) as usize;
+    let end = (view.offset + height).min(view.order.len());
+    let visible: Vec<&NodeState> = view.order[view.offset.min(end)..end]
+        .iter()
+        .filter_map(|id| s.fleet.node(*id))
+        .collect();
+    // Cells of the visible rows only; column widths fit what is on screen.
+    let cells: Vec<Vec<String>> = visible
+        .iter()
+        .map(|n| Col::ALL.iter().map(|c| cell_text(*c, n, s)).collect())
+        .collect();
+    let mut widths: Vec<u16> = Col::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let content = cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0);
+            let w = content.max(c.title().len()) as u16;
+            match c {
+                Col::Name => w.min(24),
+                Col::Error => ERROR_MIN,
+                _ => w.min(24),
+            }
+        })
+        .collect();
+    let mut shown: Vec<bool> = vec![true; Col::ALL.len()];
+    let total = |shown: &[bool], widths: &[u16]| -> u16 {
+        let n = shown.iter().filter(|x| **x).count() as u16;
+        shown
+            .iter()
+            .zip(widths)
+            .filter(|(s, _)| **s)
+            .map(|(_, w)| *w)
+            .sum::<u16>()
+            + n.saturating_sub(1)
+    };
+    while total(&shown, &widths) > area.width {
+        let drop = Col::ALL
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| shown[*i] && c.drop_rank() > 0)
+            .max_by_key(|(_, c)| c.drop_rank())
+            .map(|(i, _)| i);
+        match drop {
+            Some(i) => shown[i] = false,
+            None => break,
+        }
+    }
+    // The error column takes whatever is left.
+    let error_idx = Col::ALL.len() - 1;
+    widths[error_idx] = 0;
+    let rest = area.width.saturating_sub(total(&shown, &widths));
+    widths[error_idx] = rest.max(ERROR_MIN.min(area.width));
+
+    let cols: Vec<usize> = (0..Col::ALL.len()).filter(|i| shown[*i]).collect();
+    let header = Row::new(cols.iter().map(|i| Cell::from(Col::ALL[*i].title())))
+        .style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
+    let rows = visible
+        .iter()
+        .zip(cells)
+        .enumerate()
+        .map(|(i, (n, row_cells))| {
+            let selected = view.offset + i == view.selected;
+            let row = Row::new(cols.iter().map(|ci| {
+                let mut cell = Cell::from(fit(&row_cells[*ci], widths[*ci] as usize));
+                if Col::ALL[*ci] == Col::Status {
+                    cell = cell.style(s.status_style(n.status));
+                }
+                cell
+            }));
+            if selected {
+                row.style(Style::new().add_modifier(Modifier::REVERSED))
+            } else {
+                row
+            }
+        });
+    let constraints = cols.iter().map(|i| Constraint::Length(widths[*i]));
+    let table = Table::new(rows, constraints)
+        .header(header)
+        .column_spacing(1);
+    frame.render_widget(table, area);
+    if view.order.is_empty() && area.height > 2 {
+        let msg = if s.fleet.nodes.is_empty() {
+            "no nodes"
+        } else if view.problems_only && view.filter.is_empty() {
+            "no problems: every node is synced or pending"
+        } else {
+            "no nodes match the filter (Esc clears it)"
+        };
+        let r = Rect {
+            y: area.y + 2,
+            height: 1,
+            ..area
+        };
+        frame.render_widget(
+            Paragraph::new(format!(" {msg}")).style(s.fg(Color::DarkGray)),
+            r,
+        );
+    }
+}
+
+/// Cuts text to `width` characters, marking the cut with `…`.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn events(frame: &mut Frame, area: Rect, s: &Screen) {
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .title(" Recent transitions ")
+        .border_style(s.fg(Color::DarkGray));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let lines: Vec<Line> = s
+        .fleet
+        .events()
+        .take(inner.height as usize)
+        .map(|t| event_line(t, s))
+        .collect();
+    if lines.is_empty() {
+        let p = Paragraph::new(" no transitions yet").style(s.fg(Color::DarkGray));
+        frame.render_widget(p, inner);
+    } else {
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+}
+
+fn event_line<'a>(t: &Transition, s: &Screen) -> Line<'a> {
+    let name = s
+        .fleet
+        .node(t.node)
+        .map(|n| text::escape_str(n.name()))
+        .unwrap_or_default();
+    Line::from(vec![
+        Span::styled(format!(" {} ", s.clock(t.at)), s.fg(Color::DarkGray)),
+        Span::styled(name, Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(" "),
+        Span::styled(t.from.as_str(), s.status_style(t.from)),
+        Span::raw(" → "),
+        Span::styled(t.to.as_str(), s.status_style(t.to)),
+        Span::styled(format!("  {}", t.cause), s.fg(Color::DarkGray)),
+    ])
+}
+
+fn footer(frame: &mut Frame, area: Rect, s: &Screen) {
+    let key = Style::new().add_modifier(Modifier::BOLD);
+    let line = if s.view.editing_filter {
+        Line::from(vec![
+            Span::styled(" filter: ", key),
+            Span::raw(text::escape_str(&s.view.filter)),
+            Span::styled("▏", key),
+            Span::styled("   Enter keep · Esc clear", s.fg(Color::DarkGray)),
+        ])
+    } else {
+        // Most important first: whole hints that do not fit are left off.
+        let hints: &[(&str, &str)] = &[
+            ("q", "quit"),
+            ("?", "help"),
+            ("Enter", "detail"),
+            ("/", "filter"),
+            ("p", "problems"),
+            ("s", "sort"),
+            ("r/R", "re-poll"),
+            ("b", "bell"),
+            ("↑↓", "move"),
+        ];
+        let mut spans = vec![Span::raw(" ")];
+        let mut used = 1usize;
+        for (k, what) in hints {
+            let len = k.chars().count() + what.len() + 3;
+            if used + len > area.width as usize + 2 {
+                break;
+            }
+            used += len;
+            spans.push(Span::styled(*k, key));
+            spans.push(Span::raw(format!(" {what}  ")));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// A rectangle of at most `w`×`h`, centred in `area`.
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+pub const HELP: &[(&str, &str)] = &[
+    (
+        "q  Esc  Ctrl-C",
+        "quit (Esc first closes popups and filters)",
+    ),
+    ("↑ ↓  j k", "move the selection"),
+    ("PgUp PgDn Home End", "move by a page / to the ends"),
+    ("s", "cycle the sort: status, name, group, latency"),
+    ("/", "filter by text (Enter keeps it, Esc clears it)"),
+    ("p", "show problems only"),
+    ("r", "re-poll the selected node now"),
+    ("R", "re-poll all nodes now"),
+    ("Enter", "details of the selected node"),
+    ("b", "toggle the bell on transitions to unhealthy"),
+    ("?", "this help"),
+];
+
+fn help(frame: &mut Frame, s: &Screen) {
+    let area = centered(frame.area(), 72, HELP.len() as u16 + 4);
+    frame.render_widget(Clear, area);
+    let block = Block::bordered()
+        .title(" Keys ")
+        .border_style(s.fg(Color::Cyan));
+    let key = Style::new().add_modifier(Modifier::BOLD);
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!(" {k:<20}"), key),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(Span::styled(
+        " any key closes this help",
+        s.fg(Color::DarkGray),
+    )));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn detail(frame: &mut Frame, n: &NodeState, s: &Screen) {
+    let block = Block::bordered()
+        .title(format!(" {} ", text::escape_str(n.name())))
+        .border_style(s.fg(Color::Cyan));
+    let dim = s.fg(Color::DarkGray);
+    let role = role_code(n);
+    let mut head = vec![
+        Span::styled(status_word(n.status), s.status_style(n.status)),
+        Span::raw(format!(" since {} ({})", s.clock(n.since), s.age(n.since))),
+    ];
+    if !role.is_empty() {
+        head.insert(1, Span::raw(format!("  {role}")));
+    }
+    let last_reply = n
+        .last_reply_at
+        .map(|t| format!("{} ({} ago)", s.clock(t), s.age(t)))
+        .unwrap_or_else(|| "never".into());
+    let reported = n
+        .reported_ip()
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "-".into());
+    let mut lines = vec![
+        Line::from(head),
+        Line::from(vec![
+            Span::styled("address ", dim),
+            Span::raw(n.config.address()),
+            Span::styled("   group ", dim),
+            Span::raw(
+                n.group()
+                    .map(text::escape_str)
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            Span::styled("   connection ", dim),
+            Span::raw(if n.connected { "open" } else { "closed" }),
+        ]),
+        Line::from(vec![
+            Span::styled("reported IP ", dim),
+            Span::raw(reported),
+            Span::styled("   last reply ", dim),
+            Span::raw(last_reply),
+        ]),
+        Line::from(vec![
+            Span::styled("flaps (10 min) ", dim),
+            Span::raw(n.flap_count(s.now).to_string()),
+            Span::styled("   transitions ", dim),
+            Span::raw(n.transitions.to_string()),
+            Span::styled("   poll every ", dim),
+            Span::raw(format!(
+                "{}–{}, timeout {}",
+                humantime::format_duration(n.config.interval),
+                humantime::format_duration(n.config.max_interval),
+                humantime::format_duration(n.config.timeout)
+            )),
+        ]),
+    ];
+    if let Some(err) = n.error() {
+        lines.push(Line::from(vec![
+            Span::styled("error ", dim),
+            Span::styled(err, s.status_style(n.status)),
+        ]));
+    }
+    lines.push(Line::from(Span::styled(
+        format!(
+            " {:<9} {:<14} {:>8}  {}",
+            "TIME", "STATUS", "LATENCY", "REPLY / ERROR"
+        ),
+        Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+    )));
+    for o in n.history.iter().rev() {
+        let st = o.outcome.status();
+        let what = match o.outcome.reply() {
+            Some(r) => r.to_string(),
+            None => o.outcome.to_string(),
+        };
+        lines.push(Line::from(vec![
+            Span::raw(format!(" {:<9} ", s.clock(o.at))),
+            Span::styled(format!("{:<14}", status_word(st)), s.status_style(st)),
+            Span::raw(format!(
+                " {:>8}  ",
+                o.latency.map(format_latency).unwrap_or_default()
+            )),
+            Span::raw(what),
+        ]));
+    }
+    if n.history.is_empty() {
+        lines.push(Line::from(Span::styled(" not polled yet", dim)));
+    }
+    lines.push(Line::from(Span::styled(" Enter or Esc closes", dim)));
+    let area = centered(frame.area(), 100, lines.len() as u16 + 2);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}

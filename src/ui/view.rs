@@ -1,0 +1,526 @@
+//! Dashboard view state (selection, sort, filter, overlays) and the key → action
+//! mapping. Pure: no terminal here, so every key can be unit-tested.
+
+use std::cmp::Ordering;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::fleet::{Fleet, NodeId, NodeState};
+use crate::status::Status;
+
+/// Table order, cycled with `s`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortKey {
+    /// Unhealthy first (worst first), then pending, then synced; by name within.
+    #[default]
+    Status,
+    Name,
+    Group,
+    /// Slowest first.
+    Latency,
+}
+
+impl SortKey {
+    pub fn next(self) -> SortKey {
+        match self {
+            SortKey::Status => SortKey::Name,
+            SortKey::Name => SortKey::Group,
+            SortKey::Group => SortKey::Latency,
+            SortKey::Latency => SortKey::Status,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Status => "status",
+            SortKey::Name => "name",
+            SortKey::Group => "group",
+            SortKey::Latency => "latency",
+        }
+    }
+}
+
+/// What is drawn over the table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Overlay {
+    #[default]
+    None,
+    Help,
+    Detail(NodeId),
+}
+
+/// A user intent. Keys become actions; [`View::apply`] and the event loop carry
+/// them out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    CycleSort,
+    StartFilter,
+    FilterChar(char),
+    FilterBackspace,
+    FilterDone,
+    /// Esc: close an overlay, else clear the filter, else quit.
+    Back,
+    ToggleProblems,
+    Repoll,
+    RepollAll,
+    ToggleDetail,
+    ToggleBell,
+    ToggleHelp,
+}
+
+/// Maps a key press to an action, given whether the filter is being typed.
+pub fn key_to_action(key: KeyEvent, editing_filter: bool) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('C')) {
+        return Some(Action::Quit);
+    }
+    if editing_filter {
+        return match key.code {
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Enter => Some(Action::FilterDone),
+            KeyCode::Backspace => Some(Action::FilterBackspace),
+            KeyCode::Up => Some(Action::Up),
+            KeyCode::Down => Some(Action::Down),
+            KeyCode::Char(c) if !ctrl => Some(Action::FilterChar(c)),
+            _ => None,
+        };
+    }
+    Some(match key.code {
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Esc => Action::Back,
+        KeyCode::Up | KeyCode::Char('k') => Action::Up,
+        KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::Home,
+        KeyCode::End | KeyCode::Char('G') => Action::End,
+        KeyCode::Char('s') => Action::CycleSort,
+        KeyCode::Char('/') => Action::StartFilter,
+        KeyCode::Char('p') => Action::ToggleProblems,
+        KeyCode::Char('r') => Action::Repoll,
+        KeyCode::Char('R') => Action::RepollAll,
+        KeyCode::Enter => Action::ToggleDetail,
+        KeyCode::Char('b') => Action::ToggleBell,
+        KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
+        _ => return None,
+    })
+}
+
+/// Everything about the dashboard that is not fleet state.
+#[derive(Clone, Debug)]
+pub struct View {
+    pub sort: SortKey,
+    pub filter: String,
+    pub editing_filter: bool,
+    pub problems_only: bool,
+    pub overlay: Overlay,
+    pub bell: bool,
+    /// Rows shown, in order: node ids after filter and sort.
+    pub order: Vec<NodeId>,
+    /// Index into `order` of the selected row.
+    pub selected: usize,
+    /// First row drawn (scroll position).
+    pub offset: usize,
+    /// Rows the table showed at the last draw; PgUp/PgDn move by this.
+    pub page: usize,
+    /// The order must be recomputed before the next draw.
+    pub order_dirty: bool,
+    /// The node the user moved to, so the selection follows it when the order
+    /// changes; `None` pins the selection to its row.
+    selected_id: Option<NodeId>,
+}
+
+impl View {
+    pub fn new(bell: bool) -> View {
+        View {
+            sort: SortKey::default(),
+            filter: String::new(),
+            editing_filter: false,
+            problems_only: false,
+            overlay: Overlay::None,
+            bell,
+            order: Vec::new(),
+            selected: 0,
+            offset: 0,
+            page: 10,
+            order_dirty: true,
+            selected_id: None,
+        }
+    }
+
+    pub fn selected_node(&self) -> Option<NodeId> {
+        self.order.get(self.selected).copied()
+    }
+
+    /// Applies a navigation or view action. Returns false for `Quit`; actions that
+    /// need the pollers (re-poll) are left to the caller and return true here.
+    pub fn apply(&mut self, action: Action) -> bool {
+        let last = self.order.len().saturating_sub(1);
+        match action {
+            Action::Quit => return false,
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => self.selected = (self.selected + 1).min(last),
+            Action::PageUp => self.selected = self.selected.saturating_sub(self.page.max(1)),
+            Action::PageDown => self.selected = (self.selected + self.page.max(1)).min(last),
+            Action::Home => self.selected = 0,
+            Action::End => self.selected = last,
+            Action::CycleSort => {
+                self.sort = self.sort.next();
+                self.order_dirty = true;
+            }
+            Action::StartFilter => {
+                self.editing_filter = true;
+                self.overlay = Overlay::None;
+            }
+            Action::FilterChar(c) => {
+                self.filter.push(c);
+                self.order_dirty = true;
+            }
+            Action::FilterBackspace => {
+                self.filter.pop();
+                self.order_dirty = true;
+            }
+            Action::FilterDone => self.editing_filter = false,
+            Action::Back => {
+                if self.overlay != Overlay::None {
+                    self.overlay = Overlay::None;
+                } else if self.editing_filter || !self.filter.is_empty() {
+                    self.editing_filter = false;
+                    self.filter.clear();
+                    self.order_dirty = true;
+                } else {
+                    return false;
+                }
+            }
+            Action::ToggleProblems => {
+                self.problems_only = !self.problems_only;
+                self.order_dirty = true;
+            }
+            Action::ToggleDetail => {
+                self.overlay = match (self.overlay, self.selected_node()) {
+                    (Overlay::Detail(_), _) | (_, None) => Overlay::None,
+                    (_, Some(id)) => Overlay::Detail(id),
+                };
+            }
+            Action::ToggleBell => self.bell = !self.bell,
+            Action::ToggleHelp => {
+                self.overlay = if self.overlay == Overlay::Help {
+                    Overlay::None
+                } else {
+                    Overlay::Help
+                };
+            }
+            Action::Repoll | Action::RepollAll => {}
+        }
+        // After the user moves, the selection follows that node when the order
+        // changes. Until then (and after Home) it stays on the top row, so the worst
+        // problems stay in view as they rise.
+        match action {
+            Action::Home => self.selected_id = None,
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::End => {
+                self.selected_id = self.selected_node();
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Recomputes the visible order (filter, problems-only, sort) if anything changed.
+    /// The selection stays on the same node when it is still shown.
+    pub fn refresh_order(&mut self, fleet: &Fleet) {
+        if !self.order_dirty {
+            return;
+        }
+        self.order_dirty = false;
+        let needle = self.filter.to_lowercase();
+        self.order.clear();
+        self.order.extend(
+            fleet
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !self.problems_only || n.status.is_problem())
+                .filter(|(_, n)| needle.is_empty() || matches_filter(n, &needle))
+                .map(|(id, _)| id),
+        );
+        let sort = self.sort;
+        self.order
+            .sort_by(|a, b| compare(&fleet.nodes[*a], &fleet.nodes[*b], sort));
+        self.selected = self
+            .selected_id
+            .and_then(|id| self.order.iter().position(|x| *x == id))
+            .unwrap_or_else(|| self.selected.min(self.order.len().saturating_sub(1)));
+    }
+
+    /// Moves the scroll position the least needed to show the selected row in a
+    /// table of `height` rows.
+    pub fn scroll_into_view(&mut self, height: usize) {
+        self.page = height.max(1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if height > 0 && self.selected >= self.offset + height {
+            self.offset = self.selected + 1 - height;
+        }
+        let max_offset = self.order.len().saturating_sub(height);
+        self.offset = self.offset.min(max_offset);
+    }
+}
+
+fn matches_filter(n: &NodeState, needle: &str) -> bool {
+    let hit = |s: &str| s.to_lowercase().contains(needle);
+    hit(n.name())
+        || hit(&n.config.host)
+        || n.group().is_some_and(hit)
+        || hit(n.status.as_str())
+        || n.error().is_some_and(|e| hit(&e))
+}
+
+/// How bad a status is, worst first.
+fn severity(s: Status) -> u8 {
+    match s {
+        Status::Free => 0,
+        Status::Unreachable => 1,
+        Status::Timeout => 2,
+        Status::Invalid => 3,
+        Status::Stale => 4,
+        Status::Pending => 5,
+        Status::Synced => 6,
+    }
+}
+
+fn compare(a: &NodeState, b: &NodeState, sort: SortKey) -> Ordering {
+    let by_name = || a.name().cmp(b.name());
+    match sort {
+        SortKey::Status => severity(a.status)
+            .cmp(&severity(b.status))
+            .then_with(by_name),
+        SortKey::Name => by_name(),
+        SortKey::Group => match (a.group(), b.group()) {
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+        .then_with(by_name),
+        // Slowest first; nodes with no latency (no answer) after those with one.
+        SortKey::Latency => match (a.latency(), b.latency()) {
+            (Some(x), Some(y)) => y.cmp(&x),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+        .then_with(by_name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::fleet::{Observation, Outcome};
+    use crate::protocol::Reply;
+    use std::time::{Duration, SystemTime};
+
+    fn fleet() -> Fleet {
+        let mut text = String::new();
+        for (name, group) in [("c", "g2"), ("a", "g1"), ("d", "g1"), ("b", "g2")] {
+            text.push_str(&format!(
+                "[[node]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\ngroup = \"{group}\"\n"
+            ));
+        }
+        let cfg = Config::parse(&text, "t.toml").expect("config");
+        let mut f = Fleet::new(&cfg, SystemTime::UNIX_EPOCH);
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1);
+        let ok = |ms| Observation {
+            at,
+            outcome: Outcome::Reply(Reply::Synced),
+            latency: Some(Duration::from_millis(ms)),
+        };
+        f.apply(0, ok(5), true);
+        f.apply(1, ok(1), true);
+        f.apply(
+            2,
+            Observation {
+                at,
+                outcome: Outcome::Unreachable("connection refused".into()),
+                latency: None,
+            },
+            false,
+        );
+        f.apply(3, ok(9), true);
+        f
+    }
+
+    fn names(v: &View, f: &Fleet) -> Vec<String> {
+        v.order
+            .iter()
+            .map(|id| f.nodes[*id].name().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn default_sort_puts_problems_first_then_cycles() {
+        let f = fleet();
+        let mut v = View::new(true);
+        v.refresh_order(&f);
+        assert_eq!(names(&v, &f), ["d", "a", "b", "c"]);
+        v.apply(Action::CycleSort);
+        v.refresh_order(&f);
+        assert_eq!(v.sort, SortKey::Name);
+        assert_eq!(names(&v, &f), ["a", "b", "c", "d"]);
+        v.apply(Action::CycleSort);
+        v.refresh_order(&f);
+        assert_eq!(names(&v, &f), ["a", "d", "b", "c"]);
+        v.apply(Action::CycleSort);
+        v.refresh_order(&f);
+        assert_eq!(v.sort, SortKey::Latency);
+        assert_eq!(names(&v, &f), ["b", "c", "a", "d"]);
+        v.apply(Action::CycleSort);
+        assert_eq!(v.sort, SortKey::Status);
+    }
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn keys_map_to_actions() {
+        use KeyCode::*;
+        let cases = [
+            (Char('q'), Action::Quit),
+            (Esc, Action::Back),
+            (Up, Action::Up),
+            (Char('k'), Action::Up),
+            (Down, Action::Down),
+            (Char('j'), Action::Down),
+            (PageUp, Action::PageUp),
+            (PageDown, Action::PageDown),
+            (Home, Action::Home),
+            (End, Action::End),
+            (Char('s'), Action::CycleSort),
+            (Char('/'), Action::StartFilter),
+            (Char('p'), Action::ToggleProblems),
+            (Char('r'), Action::Repoll),
+            (Char('R'), Action::RepollAll),
+            (Enter, Action::ToggleDetail),
+            (Char('b'), Action::ToggleBell),
+            (Char('?'), Action::ToggleHelp),
+        ];
+        for (code, want) in cases {
+            assert_eq!(key_to_action(key(code), false), Some(want), "{code:?}");
+        }
+        assert_eq!(key_to_action(key(Char('x')), false), None);
+        let ctrl_c = KeyEvent::new(Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(key_to_action(ctrl_c, false), Some(Action::Quit));
+        assert_eq!(key_to_action(ctrl_c, true), Some(Action::Quit));
+        // While typing a filter, letters are text, not commands.
+        assert_eq!(
+            key_to_action(key(Char('q')), true),
+            Some(Action::FilterChar('q'))
+        );
+        assert_eq!(
+            key_to_action(key(Char('R')), true),
+            Some(Action::FilterChar('R'))
+        );
+        assert_eq!(
+            key_to_action(key(Backspace), true),
+            Some(Action::FilterBackspace)
+        );
+        assert_eq!(key_to_action(key(Enter), true), Some(Action::FilterDone));
+        assert_eq!(key_to_action(key(Esc), true), Some(Action::Back));
+    }
+
+    #[test]
+    fn escape_closes_overlay_then_clears_filter_then_quits() {
+        let f = fleet();
+        let mut v = View::new(true);
+        v.refresh_order(&f);
+        v.apply(Action::StartFilter);
+        v.apply(Action::FilterChar('g'));
+        v.apply(Action::FilterChar('2'));
+        v.apply(Action::FilterDone);
+        v.apply(Action::ToggleHelp);
+        assert_eq!(v.overlay, Overlay::Help);
+        assert!(v.apply(Action::Back));
+        assert_eq!(v.overlay, Overlay::None);
+        assert_eq!(v.filter, "g2");
+        assert!(v.apply(Action::Back));
+        assert_eq!(v.filter, "");
+        assert!(!v.apply(Action::Back), "a third Esc quits");
+    }
+
+    #[test]
+    fn filter_matches_name_group_status_and_error_case_insensitively() {
+        let f = fleet();
+        let mut v = View::new(true);
+        let mut filtered = |text: &str| {
+            v.filter = text.into();
+            v.order_dirty = true;
+            v.refresh_order(&f);
+            names(&v, &f)
+        };
+        assert_eq!(filtered("G2"), ["b", "c"]);
+        assert_eq!(filtered("REFUSED"), ["d"]);
+        assert_eq!(filtered("unreach"), ["d"]);
+        assert!(filtered("nothing-matches").is_empty());
+    }
+
+    #[test]
+    fn problems_only_and_selection_movement() {
+        let f = fleet();
+        let mut v = View::new(true);
+        v.refresh_order(&f);
+        v.apply(Action::End);
+        assert_eq!(v.selected, 3);
+        v.apply(Action::Down);
+        assert_eq!(v.selected, 3, "stops at the last row");
+        v.apply(Action::Home);
+        assert_eq!(v.selected, 0);
+        v.apply(Action::Up);
+        assert_eq!(v.selected, 0);
+        v.page = 2;
+        v.apply(Action::PageDown);
+        assert_eq!(v.selected, 2);
+        // The selection follows a node the user moved to when the order changes.
+        let followed = v.selected_node();
+        v.apply(Action::CycleSort);
+        v.refresh_order(&f);
+        assert_eq!(v.selected_node(), followed);
+        v.apply(Action::ToggleProblems);
+        v.refresh_order(&f);
+        assert_eq!(names(&v, &f), ["d"]);
+        assert_eq!(v.selected, 0);
+        v.apply(Action::ToggleDetail);
+        assert_eq!(v.overlay, Overlay::Detail(2));
+        v.apply(Action::ToggleDetail);
+        assert_eq!(v.overlay, Overlay::None);
+        assert!(v.bell);
+        v.apply(Action::ToggleBell);
+        assert!(!v.bell);
+    }
+
+    #[test]
+    fn scrolling_keeps_selection_visible() {
+        let mut v = View::new(true);
+        v.order = (0..100).collect();
+        v.selected = 50;
+        v.scroll_into_view(10);
+        assert_eq!(v.offset, 41);
+        v.selected = 45;
+        v.scroll_into_view(10);
+        assert_eq!(v.offset, 41, "no movement while the selection is visible");
+        v.selected = 3;
+        v.scroll_into_view(10);
+        assert_eq!(v.offset, 3);
+    }
+}

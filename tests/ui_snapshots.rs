@@ -1,0 +1,228 @@
+//! Dashboard snapshots through ratatui's TestBackend at 80×24 and 160×48. The
+//! render is a pure function of state and clock, so these are exact.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, SystemTime};
+
+use chrono::FixedOffset;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use syncguard_fleet::config::Config;
+use syncguard_fleet::fleet::{Fleet, Observation, Outcome, TimeoutPhase};
+use syncguard_fleet::protocol::{InvalidReply, Reply, ReportedIp};
+use syncguard_fleet::ui::{self, Action, Screen, View};
+
+const START: u64 = 1_782_469_800; // 2026-06-26 10:30:00 UTC
+
+fn at(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(START + secs)
+}
+
+fn config() -> Config {
+    let mut text = String::from("[defaults]\ntimeout = \"5s\"\n");
+    let nodes = [
+        ("wall-01", "192.168.0.201", "wall-A"),
+        ("wall-02", "192.168.0.202", "wall-A"),
+        ("wall-03", "192.168.0.203", "wall-A"),
+        ("wall-04", "192.168.0.204", "wall-A"),
+        ("wall-05", "192.168.0.205", "wall-B"),
+        ("wall-06", "192.168.0.206", "wall-B"),
+        ("wall-07", "192.168.0.207", "wall-B"),
+        ("stage-01", "render-s1.example", "stage"),
+        ("stage-02", "render-s2.example", "stage"),
+        ("stage-03", "192.168.1.13", "stage"),
+    ];
+    for (name, host, group) in nodes {
+        text.push_str(&format!(
+            "[[node]]\nname = \"{name}\"\nhost = \"{host}\"\ngroup = \"{group}\"\n"
+        ));
+    }
+    Config::parse(&text, "fleet.toml").expect("fixture config")
+}
+
+fn state(ip: [u8; 4], code: u8) -> Outcome {
+    Outcome::Reply(Reply::State {
+        reported: ReportedIp::V4(Ipv4Addr::from(ip)),
+        code,
+    })
+}
+
+fn obs(secs: u64, outcome: Outcome, latency_us: Option<u64>) -> Observation {
+    Observation {
+        at: at(secs),
+        outcome,
+        latency: latency_us.map(Duration::from_micros),
+    }
+}
+
+/// Every node synced: masters and slaves on the walls, `Synced` on the stage.
+fn all_synced() -> Fleet {
+    let cfg = config();
+    let mut f = Fleet::new(&cfg, at(0));
+    for round in 0..3u64 {
+        let t = 1 + round * 7;
+        f.apply(0, obs(t, state([192, 168, 0, 201], 2), Some(412)), true);
+        for (i, last) in [(1, 202u8), (2, 203), (3, 204)] {
+            f.apply(
+                i,
+                obs(t, state([192, 168, 0, last], 1), Some(380 + i as u64 * 40)),
+                true,
+            );
+        }
+        f.apply(4, obs(t, state([192, 168, 0, 205], 2), Some(1_250)), true);
+        f.apply(5, obs(t, state([192, 168, 0, 206], 1), Some(910)), true);
+        f.apply(6, obs(t, state([192, 168, 0, 207], 1), Some(15_300)), true);
+        for i in 7..10 {
+            f.apply(
+                i,
+                obs(t, Outcome::Reply(Reply::Synced), Some(2_100 + i as u64)),
+                true,
+            );
+        }
+    }
+    f
+}
+
+/// A mix of every failure: one node out of lock, one refusing, one silent, one
+/// answering garbage; wall-07 dropped out of lock after being synced.
+fn mixed() -> Fleet {
+    let mut f = all_synced();
+    f.apply(6, obs(30, Outcome::Reply(Reply::Free), Some(800)), true);
+    f.apply(2, obs(40, state([192, 168, 0, 203], 0), Some(520)), true);
+    f.apply(
+        7,
+        obs(45, Outcome::Unreachable("connection refused".into()), None),
+        false,
+    );
+    f.apply(
+        8,
+        obs(
+            50,
+            Outcome::Timeout {
+                phase: TimeoutPhase::Reply,
+                after: Duration::from_secs(5),
+            },
+            None,
+        ),
+        false,
+    );
+    f.apply(
+        9,
+        obs(
+            60,
+            Outcome::Invalid(InvalidReply::Unexpected("NotSynced".into())),
+            None,
+        ),
+        false,
+    );
+    f
+}
+
+fn draw(fleet: &Fleet, view: &mut View, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| {
+            view.refresh_order(fleet);
+            view.scroll_into_view(ui::render::table_rows(frame.area()));
+            let screen = Screen {
+                fleet,
+                view,
+                source: "fleet.toml",
+                now: at(200),
+                tz: FixedOffset::east_opt(0).expect("utc"),
+                color: true,
+            };
+            ui::render(frame, &screen);
+        })
+        .expect("draw");
+    terminal
+}
+
+fn both_sizes(name: &str, fleet: &Fleet, actions: &[Action]) {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut view = View::new(true);
+        view.refresh_order(fleet);
+        for a in actions {
+            view.apply(*a);
+            view.refresh_order(fleet);
+        }
+        let terminal = draw(fleet, &mut view, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), terminal.backend());
+    }
+}
+
+#[test]
+fn before_first_poll() {
+    let f = Fleet::new(&config(), at(0));
+    both_sizes("pending", &f, &[]);
+}
+
+#[test]
+fn all_nodes_synced() {
+    both_sizes("all_synced", &all_synced(), &[]);
+}
+
+#[test]
+fn mixed_failures_sort_first() {
+    both_sizes("mixed", &mixed(), &[]);
+}
+
+#[test]
+fn filter_active() {
+    let actions = [
+        Action::StartFilter,
+        Action::FilterChar('s'),
+        Action::FilterChar('t'),
+        Action::FilterChar('a'),
+        Action::FilterDone,
+    ];
+    both_sizes("filter", &mixed(), &actions);
+}
+
+#[test]
+fn problems_only() {
+    both_sizes("problems_only", &mixed(), &[Action::ToggleProblems]);
+}
+
+#[test]
+fn help_overlay() {
+    both_sizes("help", &mixed(), &[Action::ToggleHelp]);
+}
+
+#[test]
+fn detail_popup() {
+    // Under the default sort the first row is wall-03 (state0) and the second is
+    // wall-07, which dropped out of lock after three good answers.
+    both_sizes("detail", &mixed(), &[Action::ToggleDetail]);
+    both_sizes(
+        "detail_second_row",
+        &mixed(),
+        &[Action::Down, Action::ToggleDetail],
+    );
+}
+
+#[test]
+fn untrusted_text_is_escaped_on_screen() {
+    let mut f = all_synced();
+    let evil = syncguard_fleet::text::escape(b"\x1b[2J\x1b]0;owned\x07Synced\x08", 48);
+    f.apply(
+        9,
+        obs(70, Outcome::Invalid(InvalidReply::Unexpected(evil)), None),
+        false,
+    );
+    let mut view = View::new(true);
+    let terminal = draw(&f, &mut view, 160, 48);
+    let screen = terminal.backend().to_string();
+    assert!(
+        screen.contains("\\x1b[2J\\x1b]0;owned\\x07Synced\\x08"),
+        "{screen}"
+    );
+    for cell in terminal.backend().buffer().content() {
+        assert!(
+            !cell.symbol().chars().any(|c| c.is_control()),
+            "raw control character on screen: {:?}",
+            cell.symbol()
+        );
+    }
+}
