@@ -42,6 +42,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t, global = true)]
     pub format: Format,
 
+    /// With --once: how long to wait for every push node to report
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    pub wait: Duration,
+
     /// Write the log here (the dashboard logs to a file by default)
     #[arg(long, value_name = "PATH", global = true)]
     pub log_file: Option<PathBuf>,
@@ -74,9 +78,49 @@ pub struct SimArgs {
     #[arg(long, value_name = "PATH")]
     pub write_config: Option<PathBuf>,
 
-    /// How often `flap` nodes switch between Synced and Free
+    /// How often `flap` nodes switch state
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub flap_period: Duration,
+
+    /// Act as SyncGuard V3 senders pushing to this monitor address instead
+    #[arg(long, value_name = "HOST:PORT", help_heading = "Push senders (--push)")]
+    pub push: Option<std::net::SocketAddr>,
+
+    /// Number of senders
+    #[arg(
+        long = "nodes",
+        default_value_t = 10,
+        help_heading = "Push senders (--push)"
+    )]
+    pub count: usize,
+
+    /// Seconds between lines (TransmissionInterval)
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, help_heading = "Push senders (--push)")]
+    pub interval: Duration,
+
+    /// IP the first sender writes in its lines; the others count up from it
+    #[arg(
+        long,
+        default_value = "10.200.0.1",
+        help_heading = "Push senders (--push)"
+    )]
+    pub ip_base: std::net::Ipv4Addr,
+
+    /// Senders per sync group (the first of each is Master)
+    #[arg(long, default_value_t = 8, help_heading = "Push senders (--push)")]
+    pub group_size: usize,
+
+    /// Every K-th sender reports state0 (Error)
+    #[arg(long, value_name = "K", help_heading = "Push senders (--push)")]
+    pub error_every: Option<usize>,
+
+    /// Every K-th sender flaps between Slave and Error every --flap-period
+    #[arg(long, value_name = "K", help_heading = "Push senders (--push)")]
+    pub flap_every: Option<usize>,
+
+    /// Every K-th sender writes unknown_state0
+    #[arg(long, value_name = "K", help_heading = "Push senders (--push)")]
+    pub unknown_every: Option<usize>,
 }
 
 impl Cli {

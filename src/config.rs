@@ -2,6 +2,7 @@
 //! line:column and the key, because the person reading it is fixing a file at 3 a.m.
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,23 +47,51 @@ impl Default for Defaults {
     }
 }
 
-/// One SyncGuard node to poll.
+/// How a node reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The monitor connects and asks `GET_STATUS`.
+    #[default]
+    Poll,
+    /// The node connects to the monitor and pushes `<ip>_state<d>` lines (SyncGuard V3).
+    Push,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Poll => "poll",
+            Mode::Push => "push",
+        }
+    }
+}
+
+/// One SyncGuard node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeConfig {
     pub name: String,
+    /// Poll nodes: where to connect. Push nodes: the IP the node writes in its lines.
     pub host: String,
     pub port: u16,
     pub group: Option<String>,
+    pub mode: Mode,
     pub interval: Duration,
     pub max_interval: Duration,
     pub timeout: Duration,
     pub backoff: Duration,
     pub request: Arc<[u8]>,
+    /// Push nodes: silence after which the node is `stale`.
+    pub stale_after: Duration,
 }
 
 impl NodeConfig {
-    /// `host:port`, with brackets around an IPv6 literal.
+    /// Poll nodes: `host:port`, with brackets around an IPv6 literal. Push nodes:
+    /// the IP they report, marked as pushed.
     pub fn address(&self) -> String {
+        if self.mode == Mode::Push {
+            return format!("{} (push)", self.host);
+        }
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -80,17 +109,67 @@ pub struct Config {
     pub nodes: Vec<NodeConfig>,
     /// Ring the terminal bell when a node turns unhealthy.
     pub bell: bool,
+    /// The push receiver; present when `[listen]` is given or any node is a push node.
+    pub listen: Option<ListenConfig>,
+}
+
+/// `[listen]`: where SyncGuard V3 nodes connect to push their state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenConfig {
+    pub bind: Vec<SocketAddr>,
+    pub stale_after: Duration,
+    /// Show senders that are not in the node list (true) or close them (false).
+    pub allow_unlisted: bool,
+    pub max_connections: usize,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            bind: vec![SocketAddr::from(([0, 0, 0, 0], 8080))],
+            stale_after: Duration::from_secs(30),
+            allow_unlisted: true,
+            max_connections: 4096,
+        }
+    }
+}
+
+impl Config {
+    pub fn poll_nodes(&self) -> impl Iterator<Item = (usize, &NodeConfig)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.mode == Mode::Poll)
+    }
+
+    pub fn push_nodes(&self) -> impl Iterator<Item = (usize, &NodeConfig)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.mode == Mode::Push)
+    }
+
+    /// Push node ids by the IP they write into their lines, in canonical form so an
+    /// IPv4-mapped peer on a `[::]` socket matches its IPv4 node.
+    pub fn push_directory(&self) -> std::collections::HashMap<IpAddr, usize> {
+        self.push_nodes()
+            .filter_map(|(id, n)| {
+                n.host
+                    .parse::<IpAddr>()
+                    .ok()
+                    .map(|ip| (ip.to_canonical(), id))
+            })
+            .collect()
+    }
 }
 
 /// A config that could not be used. Printed as is; exit code 3.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read config: {source} (choose a file with --config PATH or {ENV_VAR})")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    // The io error is part of the message, not a `source`: printed with its cause
+    // chain it would otherwise appear twice.
+    #[error("{path}: cannot read config: {cause} (choose a file with --config PATH or {ENV_VAR})")]
+    Read { path: String, cause: std::io::Error },
     #[error("{path}: config is not UTF-8 text{hint}")]
     NotUtf8 { path: String, hint: &'static str },
     #[error("{path}:{line}:{column}: {key}: {message}")]
@@ -107,9 +186,9 @@ impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let label = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|cause| ConfigError::Read {
             path: label.clone(),
-            source,
+            cause,
         })?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let b = e.as_bytes();
@@ -151,6 +230,16 @@ struct RawFile {
     #[serde(default)]
     node: Vec<Spanned<RawNode>>,
     dashboard: Option<RawDashboard>,
+    listen: Option<RawListen>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListen {
+    bind: Option<Vec<Spanned<String>>>,
+    stale_after: Option<Spanned<String>>,
+    allow_unlisted: Option<bool>,
+    max_connections: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -178,6 +267,8 @@ struct RawNode {
     timeout: Option<Spanned<String>>,
     backoff: Option<Spanned<String>>,
     request: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
+    stale_after: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +372,63 @@ impl Cx<'_> {
             ));
         }
 
+        let listen_defaults = ListenConfig::default();
+        let mut listen = match &raw.listen {
+            None => None,
+            Some(l) => Some(ListenConfig {
+                bind: match &l.bind {
+                    None => listen_defaults.bind.clone(),
+                    Some(list) if list.is_empty() => {
+                        let span = self.find_key("listen", "bind");
+                        return Err(self.err(
+                            span,
+                            "listen.bind",
+                            "must list at least one address, e.g. [\"0.0.0.0:8080\"]",
+                        ));
+                    }
+                    Some(list) => {
+                        let mut out = Vec::with_capacity(list.len());
+                        for (i, b) in list.iter().enumerate() {
+                            let addr: SocketAddr = b.get_ref().trim().parse().map_err(|_| {
+                                self.err(
+                                    b.span(),
+                                    format!("listen.bind[{i}]"),
+                                    format!(
+                                        "invalid bind address {:?}: expected IP:PORT, e.g. \"0.0.0.0:8080\" or \"[::]:8080\"",
+                                        b.get_ref()
+                                    ),
+                                )
+                            })?;
+                            out.push(addr);
+                        }
+                        out
+                    }
+                },
+                stale_after: self.duration(
+                    &l.stale_after,
+                    "listen.stale_after",
+                    listen_defaults.stale_after,
+                )?,
+                allow_unlisted: l.allow_unlisted.unwrap_or(listen_defaults.allow_unlisted),
+                max_connections: match &l.max_connections {
+                    None => listen_defaults.max_connections,
+                    Some(v) if (1..=1_000_000).contains(v.get_ref()) => *v.get_ref() as usize,
+                    Some(v) => {
+                        return Err(self.err(
+                            v.span(),
+                            "listen.max_connections",
+                            format!("must be between 1 and 1000000, got {}", v.get_ref()),
+                        ));
+                    }
+                },
+            }),
+        };
+        let stale_default = listen
+            .as_ref()
+            .map(|l| l.stale_after)
+            .unwrap_or(listen_defaults.stale_after);
+        let mut push_ips: std::collections::HashMap<IpAddr, usize> = Default::default();
+
         if raw.node.is_empty() {
             let end = self.text.len();
             return Err(self.err(
@@ -330,15 +478,58 @@ impl Cx<'_> {
                 }
                 Some(g) => Some(g.get_ref().clone()),
             };
+            let mode = match &n.mode {
+                None => Mode::Poll,
+                Some(m) => match m.get_ref().as_str() {
+                    "poll" => Mode::Poll,
+                    "push" => Mode::Push,
+                    other => {
+                        return Err(self.err(
+                            m.span(),
+                            key("mode"),
+                            format!("expected \"poll\" or \"push\", got {other:?}"),
+                        ));
+                    }
+                },
+            };
+            let host_text = host
+                .get_ref()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            if mode == Mode::Push {
+                // A pushed line names its sender only by the IP inside it.
+                let Ok(ip) = host_text.parse::<IpAddr>() else {
+                    return Err(self.err(
+                        host.span(),
+                        key("host"),
+                        format!(
+                            "push nodes are matched by the IP they write in their lines, so host must be an IP address, got {:?}",
+                            host.get_ref()
+                        ),
+                    ));
+                };
+                if let Some(first) = push_ips.insert(ip.to_canonical(), i) {
+                    return Err(self.err(
+                        host.span(),
+                        key("host"),
+                        format!("{ip} is already the host of push node node[{first}]; their lines could not be told apart"),
+                    ));
+                }
+            } else if let Some(st) = &n.stale_after {
+                return Err(self.err(
+                    st.span(),
+                    key("stale_after"),
+                    "only push nodes go stale; add mode = \"push\" or remove it",
+                ));
+            }
             let node = NodeConfig {
                 name: name.get_ref().clone(),
-                host: host
-                    .get_ref()
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned(),
+                host: host_text,
                 port: self.port(&n.port, &key("port"), defaults.port)?,
                 group,
+                mode,
+                stale_after: self.duration(&n.stale_after, &key("stale_after"), stale_default)?,
                 interval: self.duration(&n.interval, &key("interval"), defaults.interval)?,
                 max_interval: self.duration(
                     &n.max_interval,
@@ -365,12 +556,28 @@ impl Cx<'_> {
             }
             nodes.push(node);
         }
+        if listen.is_none() && nodes.iter().any(|n| n.mode == Mode::Push) {
+            listen = Some(listen_defaults);
+        }
         Ok(Config {
             source: self.label.to_owned(),
             defaults,
             nodes,
             bell: raw.dashboard.and_then(|d| d.bell).unwrap_or(true),
+            listen,
         })
+    }
+
+    /// Where `key` stands inside `[table]`, for errors about a value serde already
+    /// accepted. Falls back to the table header, or the start of the file.
+    fn find_key(&self, table: &str, key: &str) -> Range<usize> {
+        let header = format!("[{table}]");
+        let start = self.text.find(&header).unwrap_or(0);
+        let pos = self.text[start..]
+            .find(key)
+            .map(|p| start + p)
+            .unwrap_or(start);
+        pos..pos
     }
 
     fn interval_order(

@@ -1,14 +1,18 @@
-//! Fleet state: one owner applies poll results and keeps per-node status, history and
-//! the recent transitions. No IO and no locks; the dashboard and reports read it.
+//! Fleet state: one owner applies poll results and pushed lines and keeps per-node
+//! status, history, sync groups, push connections and the recent transitions. No IO
+//! and no locks; the dashboard and reports read it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::config::{Config, NodeConfig};
-use crate::protocol::{InvalidReply, Reply, ReportedIp};
+use crate::config::{Config, Mode, NodeConfig};
+use crate::group::{self, GroupHealth, SyncGroup};
+use crate::protocol::{InvalidLine, InvalidReply, PushLine, Reply, ReportedIp};
 use crate::status::{Role, Status, StatusCounts, UnreachablePolicy, Verdict};
+use crate::text;
 
 /// Index of a node in [`Fleet::nodes`] (config order).
 pub type NodeId = usize;
@@ -21,6 +25,13 @@ pub const EVENTS_LEN: usize = 200;
 pub const FLAP_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// Transition times kept per node for the flap count.
 const FLAP_MEMORY: usize = 32;
+/// Unlisted senders remembered at most; beyond that they are only counted.
+pub const UNLISTED_CAP: usize = 1024;
+/// Distinct peers remembered per push node, for conflict detection.
+const PEERS_MEMORY: usize = 4;
+
+/// Identifies one accepted push connection.
+pub type ConnId = u64;
 
 /// Which part of an exchange ran out of time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +53,12 @@ pub enum Outcome {
         after: Duration,
     },
     Invalid(InvalidReply),
+    /// A push node sent a line that is not a SyncGuard line.
+    InvalidLine(InvalidLine),
+    /// A push node has sent nothing for this long.
+    Stale {
+        silent_for: Duration,
+    },
 }
 
 impl Outcome {
@@ -50,7 +67,8 @@ impl Outcome {
             Outcome::Reply(r) => r.status(),
             Outcome::Unreachable(_) => Status::Unreachable,
             Outcome::Timeout { .. } => Status::Timeout,
-            Outcome::Invalid(_) => Status::Invalid,
+            Outcome::Invalid(_) | Outcome::InvalidLine(_) => Status::Invalid,
+            Outcome::Stale { .. } => Status::Stale,
         }
     }
 
@@ -87,6 +105,10 @@ impl fmt::Display for Outcome {
                 }
             }
             Outcome::Invalid(why) => write!(f, "{why}"),
+            Outcome::InvalidLine(why) => write!(f, "{why}"),
+            Outcome::Stale { silent_for } => {
+                write!(f, "no line for {}", humantime::format_duration(*silent_for))
+            }
         }
     }
 }
@@ -127,6 +149,13 @@ pub struct NodeState {
     pub connected: bool,
     pub transitions: u64,
     recent_transitions: VecDeque<SystemTime>,
+    /// Push nodes: when the last line (valid or not) arrived.
+    pub last_line_at: Option<SystemTime>,
+    /// Push nodes: the TCP peer of the last line, which may differ from the IP the
+    /// node writes (NAT, several NICs).
+    pub peer: Option<SocketAddr>,
+    /// Push nodes: peers that sent lines for this node and when they last did.
+    peers: Vec<(IpAddr, SystemTime)>,
 }
 
 impl NodeState {
@@ -141,7 +170,58 @@ impl NodeState {
             connected: false,
             transitions: 0,
             recent_transitions: VecDeque::new(),
+            last_line_at: None,
+            peer: None,
+            peers: Vec::new(),
         }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.config.mode
+    }
+
+    /// Push nodes: the reported IP differs from the TCP peer (shown, still accepted).
+    pub fn peer_differs(&self) -> bool {
+        match (self.reported_ip(), self.peer) {
+            (Some(ReportedIp::V4(ip)), Some(peer)) => IpAddr::V4(ip) != peer.ip().to_canonical(),
+            _ => false,
+        }
+    }
+
+    /// Push nodes: other peers that claimed this node's IP within `window` of `now`.
+    /// More than one means two machines say they are this node.
+    pub fn conflicting_peers(&self, now: SystemTime, window: Duration) -> Vec<IpAddr> {
+        let recent: Vec<IpAddr> = self
+            .peers
+            .iter()
+            .filter(|(_, t)| now.duration_since(*t).map(|d| d <= window).unwrap_or(true))
+            .map(|(ip, _)| *ip)
+            .collect();
+        if recent.len() > 1 { recent } else { Vec::new() }
+    }
+
+    /// True when a second peer showed up for this node; returns whether this is new.
+    fn note_peer(&mut self, peer: IpAddr, at: SystemTime, window: Duration) -> bool {
+        let before = self.conflicting_peers(at, window).len() > 1;
+        match self.peers.iter_mut().find(|(ip, _)| *ip == peer) {
+            Some(entry) => entry.1 = at,
+            None => {
+                if self.peers.len() == PEERS_MEMORY {
+                    // Forget the peer heard from longest ago.
+                    if let Some(oldest) = self
+                        .peers
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, (_, t))| *t)
+                        .map(|(i, _)| i)
+                    {
+                        self.peers.swap_remove(oldest);
+                    }
+                }
+                self.peers.push((peer, at));
+            }
+        }
+        !before && self.conflicting_peers(at, window).len() > 1
     }
 
     pub fn name(&self) -> &str {
@@ -194,8 +274,90 @@ impl NodeState {
 pub struct Fleet {
     pub nodes: Vec<NodeState>,
     pub policy: UnreachablePolicy,
+    /// When watching began: a push node that never sent a line is silent since then.
+    pub started: SystemTime,
     counts: StatusCounts,
     events: VecDeque<Transition>,
+    groups: Vec<SyncGroup>,
+    /// Index into `groups` per node.
+    node_group: Vec<Option<usize>>,
+    /// Open push connections, by id.
+    pub connections: BTreeMap<ConnId, ConnInfo>,
+    /// Senders not in the node list, by the IP they report (or their peer IP).
+    pub unlisted: BTreeMap<IpAddr, UnlistedSender>,
+    pub listen_stats: ListenStats,
+    /// Push node ids by the IP they write, for attribution.
+    push_ips: HashMap<IpAddr, NodeId>,
+    /// How long two peers for one node must overlap to count as a conflict.
+    conflict_window: Duration,
+}
+
+/// One open push connection, for the connections view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub opened_at: SystemTime,
+    pub lines: u64,
+    pub invalid_lines: u32,
+    /// The last line, escaped for display.
+    pub last_line: Option<String>,
+    pub last_line_at: Option<SystemTime>,
+    /// The node its last line was attributed to.
+    pub node: Option<NodeId>,
+}
+
+/// A sender whose lines match no push node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnlistedSender {
+    pub reported_ip: ReportedIp,
+    pub peer: SocketAddr,
+    pub status: Status,
+    pub code: Option<u8>,
+    pub last_seen: SystemTime,
+    pub lines: u64,
+}
+
+impl UnlistedSender {
+    pub fn role(&self) -> Option<Role> {
+        self.code.map(Role::from_code)
+    }
+}
+
+/// Counters of the push receiver.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenStats {
+    pub accepted: u64,
+    pub lines: u64,
+    pub invalid_lines: u64,
+    /// Closed at once: over `max_connections`.
+    pub rejected_full: u64,
+    /// Closed: unlisted sender with `allow_unlisted = false`.
+    pub rejected_unlisted: u64,
+    /// Closed: peer outside `allow_from`.
+    pub rejected_address: u64,
+    /// Closed for abuse: too many invalid lines, an overlong line, or idle.
+    pub closed_abuse: u64,
+    /// Unlisted senders not remembered because [`UNLISTED_CAP`] was reached.
+    pub unlisted_dropped: u64,
+}
+
+/// Why the receiver closed a connection (or refused it at accept).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer closed it.
+    Peer,
+    /// Over `max_connections`.
+    Full,
+    /// An unlisted sender while `allow_unlisted = false`.
+    Unlisted(IpAddr),
+    /// Peer address outside `allow_from`.
+    NotAllowed,
+    /// Abuse: invalid lines, an overlong line, or no complete line for too long.
+    Abuse(String),
+    /// A read error (reset and the like).
+    Error(String),
+    /// The monitor is stopping.
+    Shutdown,
 }
 
 impl Fleet {
@@ -209,12 +371,284 @@ impl Fleet {
         for _ in &nodes {
             counts.add(Status::Pending);
         }
+        let mut by_name: BTreeMap<&str, Vec<NodeId>> = BTreeMap::new();
+        for (id, n) in config.nodes.iter().enumerate() {
+            if let Some(g) = &n.group {
+                by_name.entry(g.as_str()).or_default().push(id);
+            }
+        }
+        let mut node_group = vec![None; nodes.len()];
+        let groups: Vec<SyncGroup> = by_name
+            .into_iter()
+            .enumerate()
+            .map(|(gi, (name, members))| {
+                for m in &members {
+                    node_group[*m] = Some(gi);
+                }
+                SyncGroup {
+                    name: name.to_owned(),
+                    members,
+                    masters: 0,
+                    has_roles: false,
+                    health: GroupHealth::Pending,
+                }
+            })
+            .collect();
+        let push_ips = config.push_directory();
         Fleet {
             nodes,
             policy: config.defaults.unreachable,
+            started: now,
             counts,
             events: VecDeque::new(),
+            groups,
+            node_group,
+            connections: BTreeMap::new(),
+            unlisted: BTreeMap::new(),
+            listen_stats: ListenStats::default(),
+            push_ips,
+            conflict_window: config
+                .listen
+                .as_ref()
+                .map(|l| l.stale_after)
+                .unwrap_or(Duration::from_secs(30)),
         }
+    }
+
+    /// The push node that writes `ip` in its lines.
+    pub fn push_node_for(&self, ip: IpAddr) -> Option<NodeId> {
+        self.push_ips.get(&ip.to_canonical()).copied()
+    }
+
+    /// The push node a line belongs to: by the IP inside it, or by the peer
+    /// address for `unknown_state<d>`.
+    pub fn attribute(&self, reported: ReportedIp, peer: SocketAddr) -> Option<NodeId> {
+        match reported {
+            ReportedIp::V4(ip) => self.push_node_for(IpAddr::V4(ip)),
+            ReportedIp::Unknown => self.push_node_for(peer.ip()),
+        }
+    }
+
+    /// How long two peers for one push node must overlap to count as a conflict.
+    pub fn conflict_window(&self) -> Duration {
+        self.conflict_window
+    }
+
+    pub fn groups(&self) -> &[SyncGroup] {
+        &self.groups
+    }
+
+    fn refresh_group(&mut self, id: NodeId) {
+        let Some(Some(gi)) = self.node_group.get(id) else {
+            return;
+        };
+        let gi = *gi;
+        let members: Vec<group::Member> = self.groups[gi]
+            .members
+            .iter()
+            .map(|m| {
+                let n = &self.nodes[*m];
+                group::Member {
+                    name: n.name(),
+                    status: n.status,
+                    role: n.role(),
+                }
+            })
+            .collect();
+        let (masters, has_roles, health) = group::evaluate(&members);
+        let g = &mut self.groups[gi];
+        g.masters = masters;
+        g.has_roles = has_roles;
+        g.health = health;
+    }
+
+    /// A push connection was accepted.
+    pub fn conn_opened(&mut self, conn: ConnId, peer: SocketAddr, at: SystemTime) {
+        self.listen_stats.accepted += 1;
+        self.connections.insert(
+            conn,
+            ConnInfo {
+                peer,
+                opened_at: at,
+                lines: 0,
+                invalid_lines: 0,
+                last_line: None,
+                last_line_at: None,
+                node: None,
+            },
+        );
+    }
+
+    /// A push connection ended. Returns the node it fed, if that node now has no
+    /// open connection left.
+    pub fn conn_closed(&mut self, conn: ConnId, reason: &CloseReason) -> Option<NodeId> {
+        self.conn_refused(reason);
+        let info = self.connections.remove(&conn)?;
+        let node = info.node?;
+        let still_open = self.connections.values().any(|c| c.node == Some(node));
+        if still_open {
+            return None;
+        }
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.connected = false;
+        }
+        Some(node)
+    }
+
+    /// Counts a connection closed for `reason` (also one refused at accept).
+    pub fn conn_refused(&mut self, reason: &CloseReason) {
+        match reason {
+            CloseReason::Full => self.listen_stats.rejected_full += 1,
+            CloseReason::Unlisted(_) => self.listen_stats.rejected_unlisted += 1,
+            CloseReason::NotAllowed => self.listen_stats.rejected_address += 1,
+            CloseReason::Abuse(_) => self.listen_stats.closed_abuse += 1,
+            CloseReason::Peer | CloseReason::Error(_) | CloseReason::Shutdown => {}
+        }
+    }
+
+    /// One line from push connection `conn`. Attributes it, updates the node (or the
+    /// unlisted list) and the connection, and returns the node's transition if any.
+    /// The second value is true when the line made a new conflict (two peers
+    /// claiming one node).
+    pub fn push_line(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        at: SystemTime,
+        line: Result<PushLine, InvalidLine>,
+    ) -> (Option<Transition>, bool) {
+        self.listen_stats.lines += 1;
+        let node = match &line {
+            Ok(l) => self.attribute(l.reported, peer),
+            // An invalid line belongs to whoever this connection spoke for before,
+            // else to the node whose IP the peer has.
+            Err(_) => self
+                .connections
+                .get(&conn)
+                .and_then(|c| c.node)
+                .or_else(|| self.push_node_for(peer.ip())),
+        };
+        if let Some(c) = self.connections.get_mut(&conn) {
+            c.lines += 1;
+            c.last_line_at = Some(at);
+            c.last_line = Some(match &line {
+                Ok(l) => l.reply().to_string(),
+                Err(e) => e.to_string(),
+            });
+            if line.is_err() {
+                c.invalid_lines += 1;
+            }
+            if node.is_some() {
+                c.node = node;
+            }
+        }
+        if line.is_err() {
+            self.listen_stats.invalid_lines += 1;
+        }
+        let Some(id) = node else {
+            if let Ok(l) = line {
+                self.note_unlisted(l, peer, at);
+            }
+            return (None, false);
+        };
+        let window = self.conflict_window;
+        let new_conflict = match self.nodes.get_mut(id) {
+            Some(n) => {
+                n.last_line_at = Some(at);
+                n.peer = Some(peer);
+                n.note_peer(peer.ip().to_canonical(), at, window)
+            }
+            None => false,
+        };
+        let outcome = match line {
+            Ok(l) => Outcome::Reply(l.reply()),
+            Err(e) => Outcome::InvalidLine(e),
+        };
+        let obs = Observation {
+            at,
+            outcome,
+            latency: None,
+        };
+        (self.apply(id, obs, true), new_conflict)
+    }
+
+    fn note_unlisted(&mut self, line: PushLine, peer: SocketAddr, at: SystemTime) {
+        let key = match line.reported {
+            ReportedIp::V4(ip) => IpAddr::V4(ip),
+            ReportedIp::Unknown => peer.ip().to_canonical(),
+        };
+        let status = line.reply().status();
+        if let Some(u) = self.unlisted.get_mut(&key) {
+            u.peer = peer;
+            u.status = status;
+            u.code = Some(line.code);
+            u.last_seen = at;
+            u.lines += 1;
+            return;
+        }
+        if self.unlisted.len() >= UNLISTED_CAP {
+            self.listen_stats.unlisted_dropped += 1;
+            return;
+        }
+        self.unlisted.insert(
+            key,
+            UnlistedSender {
+                reported_ip: line.reported,
+                peer,
+                status,
+                code: Some(line.code),
+                last_seen: at,
+                lines: 1,
+            },
+        );
+    }
+
+    /// For `--once`: every push node that has not sent a line yet is `stale`.
+    pub fn mark_unheard_stale(&mut self, now: SystemTime) {
+        for id in 0..self.nodes.len() {
+            let n = &self.nodes[id];
+            if n.mode() != Mode::Push || n.status != Status::Pending {
+                continue;
+            }
+            let silent_for = now.duration_since(self.started).unwrap_or_default();
+            let obs = Observation {
+                at: now,
+                outcome: Outcome::Stale {
+                    silent_for: Duration::from_secs(silent_for.as_secs()),
+                },
+                latency: None,
+            };
+            self.apply(id, obs, false);
+        }
+    }
+
+    /// Marks push nodes `stale` that have sent nothing for their `stale_after`
+    /// (counted from start-up for a node that never sent). Returns the transitions.
+    pub fn check_stale(&mut self, now: SystemTime) -> Vec<Transition> {
+        let mut out = Vec::new();
+        for id in 0..self.nodes.len() {
+            let n = &self.nodes[id];
+            if n.mode() != Mode::Push || n.status == Status::Stale {
+                continue;
+            }
+            let heard = n.last_line_at.unwrap_or(self.started);
+            let silent_for = now.duration_since(heard).unwrap_or_default();
+            if silent_for < n.config.stale_after {
+                continue;
+            }
+            let obs = Observation {
+                at: now,
+                outcome: Outcome::Stale {
+                    silent_for: Duration::from_secs(silent_for.as_secs()),
+                },
+                latency: None,
+            };
+            let connected = n.connected;
+            if let Some(t) = self.apply(id, obs, connected) {
+                out.push(t);
+            }
+        }
+        out
     }
 
     /// Records a result. Returns the transition when the status changed.
@@ -222,6 +656,7 @@ impl Fleet {
         let node = self.nodes.get_mut(id)?;
         let to = obs.outcome.status();
         let from = node.status;
+        let role_before = node.role();
         node.connected = connected;
         if obs.outcome.reply().is_some() {
             node.last_reply_at = Some(obs.at);
@@ -238,6 +673,13 @@ impl Fleet {
         }
         node.history.push_back(obs.clone());
         node.last = Some(obs);
+        let role_changed = node.role() != role_before;
+        if transition.is_none() {
+            if role_changed {
+                self.refresh_group(id);
+            }
+            return None;
+        }
         let t = transition?;
         node.status = to;
         node.since = t.at;
@@ -257,6 +699,7 @@ impl Fleet {
             }
             self.events.push_back(t.clone());
         }
+        self.refresh_group(id);
         Some(t)
     }
 
@@ -264,8 +707,26 @@ impl Fleet {
         &self.counts
     }
 
+    /// The overall verdict: the status rule, raised to CRITICAL by any unhealthy
+    /// sync group.
     pub fn verdict(&self) -> Verdict {
-        Verdict::for_counts(&self.counts, self.policy)
+        let v = Verdict::for_counts(&self.counts, self.policy);
+        let bad_group = self
+            .groups
+            .iter()
+            .any(|g| matches!(g.health, GroupHealth::Unhealthy(_)));
+        if bad_group {
+            v.max(Verdict::Critical)
+        } else {
+            v
+        }
+    }
+
+    /// The node's name, escaped for display.
+    pub fn display_name(&self, id: NodeId) -> String {
+        self.node(id)
+            .map(|n| text::escape_str(n.name()))
+            .unwrap_or_default()
     }
 
     /// Recent transitions, newest first.

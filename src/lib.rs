@@ -8,6 +8,9 @@
 //! - [`config`]: `fleet.toml` → validated [`config::Config`].
 //! - [`fleet`]: fleet state, owned by one task (no IO, no locks).
 //! - [`poll`]: one task per node; deadline, reuse, backoff.
+//! - [`listen`]: the push receiver for SyncGuard V3 nodes.
+//! - [`monitor`]: pollers + receiver feeding the one owner of the fleet state.
+//! - [`group`]: the sync-group rule (exactly one Master).
 //! - [`report`]: `--once` output (table, JSON, Nagios).
 //! - [`sim`] and [`demo`]: simulated nodes for the demo and the tests.
 //! - [`text`]: escaping of untrusted text before display.
@@ -19,7 +22,11 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod fleet;
+pub mod group;
+pub mod listen;
 pub mod logging;
+pub mod monitor;
+pub mod once;
 pub mod poll;
 pub mod protocol;
 pub mod report;

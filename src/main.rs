@@ -3,18 +3,17 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use clap::Parser;
 
 use syncguard_fleet::cli::{Cli, Command, SimArgs};
 use syncguard_fleet::config::Config;
-use syncguard_fleet::fleet::{Fleet, Observation};
 use syncguard_fleet::report::{self, Format};
 use syncguard_fleet::sim::{self, Sim};
 use syncguard_fleet::status::Verdict;
-use syncguard_fleet::{demo, logging, poll, tui};
+use syncguard_fleet::{demo, logging, once, tui};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -52,8 +51,8 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
     match &cli.command {
         Some(Command::Sim(args)) => run_sim(args).await.map(|()| Verdict::Ok),
         Some(Command::Demo) => {
-            let (_sim, config) = demo::start().await?;
-            run_fleet(&cli, config).await
+            let demo = demo::start().await?;
+            run_fleet(&cli, demo.config.clone()).await
         }
         None => {
             let config = Config::load(&cli.config_path())?;
@@ -68,7 +67,7 @@ async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
             Some(path) => Some(logging::to_file(path)?),
             None => None,
         };
-        return run_once(&config, cli.format).await;
+        return run_once(&config, cli.format, cli.wait).await;
     }
     let config_path = cli.command.is_none().then(|| cli.config_path());
     let log_path = cli
@@ -83,21 +82,12 @@ async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
 }
 
 /// `--once`: check every node concurrently, print, and return the verdict.
-async fn run_once(config: &Config, format: Format) -> anyhow::Result<Verdict> {
+async fn run_once(config: &Config, format: Format, wait: Duration) -> anyhow::Result<Verdict> {
     let started = SystemTime::now();
-    let results = tokio::select! {
-        r = poll::check_once(config) => r,
+    let fleet = tokio::select! {
+        r = once::check(config, wait) => r?,
         _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
     };
-    let mut fleet = Fleet::new(config, started);
-    for (id, ex, at) in results {
-        let obs = Observation {
-            at,
-            outcome: ex.outcome,
-            latency: ex.latency,
-        };
-        fleet.apply(id, obs, false);
-    }
     let out = match format {
         Format::Table => report::table(&fleet, use_color()),
         Format::Json => report::json(&fleet, started) + "\n",
@@ -108,6 +98,9 @@ async fn run_once(config: &Config, format: Format) -> anyhow::Result<Verdict> {
 }
 
 async fn run_sim(args: &SimArgs) -> anyhow::Result<()> {
+    if let Some(target) = args.push {
+        return run_push_sim(args, target).await;
+    }
     let specs = if args.nodes.is_empty() {
         let defaults: Vec<String> = [
             "synced", "free", "state0", "state1", "state2", "split", "slow", "silent", "close",
@@ -159,4 +152,45 @@ fn print_stdout(s: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
         _ => Ok(()),
     }
+}
+
+/// `sim --push`: act as many SyncGuard V3 senders pointed at a monitor.
+async fn run_push_sim(args: &SimArgs, target: std::net::SocketAddr) -> anyhow::Result<()> {
+    logging::to_stderr("warn");
+    let plan = sim::PushPlan {
+        count: args.count,
+        base: args.ip_base,
+        group_size: args.group_size,
+        error_every: args.error_every,
+        flap_every: args.flap_every,
+        unknown_every: args.unknown_every,
+    };
+    if let Some(path) = &args.write_config {
+        std::fs::write(path, plan.fleet_toml(target, Duration::from_secs(30)))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {} ({} push nodes)", path.display(), plan.count);
+    }
+    let (_tasks, stats) = sim::start_push_senders(
+        target,
+        &plan,
+        args.interval,
+        args.flap_period,
+        Duration::from_secs(1),
+    );
+    eprintln!(
+        "{} SyncGuard V3 senders pushing to {target} every {}; Ctrl-C to stop",
+        plan.count,
+        humantime::format_duration(args.interval)
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    use std::sync::atomic::Ordering::Relaxed;
+    eprintln!(
+        "sent {} lines; {} connects, {} failed connects",
+        stats.lines_sent.load(Relaxed),
+        stats.connects.load(Relaxed),
+        stats.connect_failures.load(Relaxed)
+    );
+    Ok(())
 }

@@ -276,7 +276,8 @@ pub fn jitter(min: Duration, max: Duration) -> Duration {
 /// Handles to running pollers: wake one or all for an immediate poll. Dropping it
 /// stops every poller.
 pub struct Pollers {
-    wake: Vec<Arc<Notify>>,
+    /// Indexed by node id; `None` for push nodes.
+    wake: Vec<Option<Arc<Notify>>>,
     _tasks: JoinSet<()>,
 }
 
@@ -286,11 +287,11 @@ impl Pollers {
     pub fn start(config: &Config, tx: mpsc::Sender<PollResult>) -> Pollers {
         let permits = Arc::new(Semaphore::new(config.defaults.max_connecting));
         let mut tasks = JoinSet::new();
-        let mut wake = Vec::with_capacity(config.nodes.len());
+        let mut wake = vec![None; config.nodes.len()];
         let spread = Duration::from_secs(1);
-        for (id, node) in config.nodes.iter().enumerate() {
+        for (id, node) in config.poll_nodes() {
             let notify = Arc::new(Notify::new());
-            wake.push(notify.clone());
+            wake[id] = Some(notify.clone());
             let first = jitter(Duration::ZERO, spread);
             tasks.spawn(run_poller(
                 id,
@@ -309,13 +310,13 @@ impl Pollers {
 
     /// Polls one node now (its wait, even a backoff, is cut short).
     pub fn poll_now(&self, id: NodeId) {
-        if let Some(n) = self.wake.get(id) {
+        if let Some(Some(n)) = self.wake.get(id) {
             n.notify_one();
         }
     }
 
     pub fn poll_all_now(&self) {
-        for n in &self.wake {
+        for n in self.wake.iter().flatten() {
             n.notify_one();
         }
     }
@@ -364,20 +365,20 @@ pub async fn run_poller(
 pub async fn check_once(config: &Config) -> Vec<(NodeId, Exchange, SystemTime)> {
     let permits = Arc::new(Semaphore::new(config.defaults.max_connecting));
     let handles: Vec<_> = config
-        .nodes
-        .iter()
-        .map(|node| {
+        .poll_nodes()
+        .map(|(id, node)| {
             let node = Arc::new(node.clone());
             let permits = permits.clone();
-            tokio::spawn(async move {
+            let handle = tokio::spawn(async move {
                 let mut link = Link::new();
                 let ex = link.exchange(&node, &permits).await;
                 (ex, SystemTime::now())
-            })
+            });
+            (id, handle)
         })
         .collect();
     let mut out = Vec::with_capacity(handles.len());
-    for (id, handle) in handles.into_iter().enumerate() {
+    for (id, handle) in handles {
         // All run concurrently; awaiting in order only collects them.
         let (ex, at) = handle.await.unwrap_or_else(|e| {
             // Never leave a node out (or silently pending) because its task died.

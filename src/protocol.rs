@@ -390,6 +390,72 @@ pub fn parse_push_line(line: &[u8]) -> Result<PushLine, InvalidLine> {
     }
 }
 
+/// Splits a push connection's byte stream into lines (LF or CRLF) and parses each.
+/// Holds at most one partial line, so memory per connection stays bounded.
+#[derive(Debug, Default)]
+pub struct LineReader {
+    partial: Vec<u8>,
+}
+
+/// The connection sent more than [`MAX_LINE_BYTES`] without a newline; the
+/// preview is escaped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overflow(pub InvalidLine);
+
+impl LineReader {
+    pub fn new() -> Self {
+        LineReader::default()
+    }
+
+    /// Feeds bytes; calls `on_line` for every complete line (blank lines are
+    /// skipped: they carry nothing). Returns `Err` when the unterminated rest is
+    /// already too long to ever be a valid line.
+    pub fn feed(
+        &mut self,
+        bytes: &[u8],
+        mut on_line: impl FnMut(Result<PushLine, InvalidLine>),
+    ) -> Result<(), Overflow> {
+        let mut rest = bytes;
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+            let part = &rest[..pos];
+            rest = &rest[pos + 1..];
+            if self.partial.is_empty() {
+                Self::line(part, &mut on_line);
+            } else {
+                // Keep at most one byte past the limit: enough to know it is too long.
+                let room = (MAX_LINE_BYTES + 2).saturating_sub(self.partial.len());
+                self.partial
+                    .extend_from_slice(&part[..part.len().min(room)]);
+                Self::line(&self.partial, &mut on_line);
+                self.partial.clear();
+            }
+        }
+        // One CR may precede the LF that has not arrived yet.
+        if self.partial.len() + rest.len() > MAX_LINE_BYTES + 1 {
+            let mut preview = std::mem::take(&mut self.partial);
+            preview.extend_from_slice(&rest[..rest.len().min(64)]);
+            return Err(Overflow(InvalidLine::TooLong(text::escape(
+                &preview,
+                text::PREVIEW_CHARS,
+            ))));
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// Bytes of a line begun but not finished.
+    pub fn pending(&self) -> usize {
+        self.partial.len()
+    }
+
+    fn line(line: &[u8], on_line: &mut impl FnMut(Result<PushLine, InvalidLine>)) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.is_empty() {
+            on_line(parse_push_line(line));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -694,5 +760,75 @@ mod tests {
             parse_push_line(&[b'1'; 300]),
             Err(InvalidLine::TooLong(_))
         ));
+    }
+
+    fn read_all(chunks: &[&[u8]]) -> (Vec<Result<PushLine, InvalidLine>>, Result<(), Overflow>) {
+        let mut r = LineReader::new();
+        let mut lines = Vec::new();
+        for c in chunks {
+            if let Err(e) = r.feed(c, |l| lines.push(l)) {
+                return (lines, Err(e));
+            }
+        }
+        (lines, Ok(()))
+    }
+
+    #[test]
+    fn every_split_of_push_lines_gives_the_same_lines() {
+        let stream: &[u8] =
+            b"192.168.0.201_state2\r\n192.168.0.201_state2\r\nunknown_state0\n10.0.0.7_state7\r\n";
+        let (want, ok) = read_all(&[stream]);
+        assert!(ok.is_ok());
+        assert_eq!(want.len(), 4);
+        assert_eq!(
+            want[3],
+            Ok(PushLine {
+                reported: ReportedIp::V4(Ipv4Addr::new(10, 0, 0, 7)),
+                code: 7
+            })
+        );
+        // Every single cut point and every pair of cut points.
+        for a in 0..=stream.len() {
+            for b in a..=stream.len() {
+                let (got, ok) = read_all(&[&stream[..a], &stream[a..b], &stream[b..]]);
+                assert!(ok.is_ok());
+                assert_eq!(got, want, "cuts at {a} and {b}");
+            }
+        }
+        // One byte per read.
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(read_all(&bytes).0, want);
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_and_bad_lines_reported() {
+        let (lines, ok) = read_all(&[b"\r\n\n", b"Synced\r\n1.2.3.4_state1\n"]);
+        assert!(ok.is_ok());
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0], Err(InvalidLine::Malformed("Synced".into())));
+        assert!(lines[1].is_ok());
+    }
+
+    #[test]
+    fn overlong_line_is_cut_and_reported() {
+        // Terminated but too long: an invalid line, the connection may continue.
+        let mut long = vec![b'7'; 300];
+        long.extend_from_slice(b"\r\n1.2.3.4_state1\r\n");
+        let (lines, ok) = read_all(&[&long]);
+        assert!(ok.is_ok());
+        assert!(matches!(lines[0], Err(InvalidLine::TooLong(_))));
+        assert!(lines[1].is_ok());
+        // Split over reads, the partial buffer never grows past the cap.
+        let mut r = LineReader::new();
+        assert!(r.feed(&[b'7'; 200], |_| {}).is_ok());
+        let err = r.feed(&[b'7'; 200], |_| {});
+        assert!(matches!(err, Err(Overflow(InvalidLine::TooLong(_)))));
+        // 1 MiB without a newline ends at once.
+        let (_, ok) = read_all(&[&vec![b'x'; 1 << 20]]);
+        assert!(ok.is_err());
+        // 257 bytes of a line plus CR is still waiting for LF.
+        let mut r = LineReader::new();
+        assert!(r.feed(&[b'1'; 257], |_| {}).is_ok());
+        assert_eq!(r.pending(), 257);
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::fleet::{Fleet, NodeState};
+use crate::group::GroupHealth;
 use crate::status::{Status, Verdict};
 use crate::text;
 
@@ -55,20 +56,12 @@ fn reply_text(node: &NodeState) -> String {
 
 /// The plain-text table. `color` adds ANSI colour to the status column and verdict.
 pub fn table(fleet: &Fleet, color: bool) -> String {
-    const HEAD: [&str; 7] = [
-        "NAME",
-        "ADDRESS",
-        "GROUP",
-        "STATUS",
-        "ROLE/CODE",
-        "LATENCY",
-        "ERROR",
-    ];
-    let rows: Vec<[String; 7]> = fleet
+    let mut out = String::new();
+    let rows: Vec<(Vec<String>, Status)> = fleet
         .nodes
         .iter()
         .map(|n| {
-            [
+            let cells = vec![
                 text::escape_str(n.name()),
                 n.config.address(),
                 n.group()
@@ -80,21 +73,84 @@ pub fn table(fleet: &Fleet, color: bool) -> String {
                     .map(format_latency)
                     .unwrap_or_else(|| "-".into()),
                 n.error().unwrap_or_default(),
-            ]
+            ];
+            (cells, n.status)
         })
         .collect();
-    let mut widths = HEAD.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+    let head = [
+        "NAME",
+        "ADDRESS",
+        "GROUP",
+        "STATUS",
+        "ROLE/CODE",
+        "LATENCY",
+        "ERROR",
+    ];
+    push_table(&mut out, &head, &rows, 3, color);
+
+    if !fleet.groups().is_empty() {
+        out.push('\n');
+        let rows: Vec<(Vec<String>, Status)> = fleet
+            .groups()
+            .iter()
+            .map(|g| {
+                let (word, st, problem) = match &g.health {
+                    GroupHealth::Healthy => ("✔ healthy", Status::Synced, String::new()),
+                    GroupHealth::Pending => ("… pending", Status::Pending, String::new()),
+                    GroupHealth::Unhealthy(p) => ("✖ unhealthy", Status::Free, p.clone()),
+                };
+                let masters = if g.has_roles {
+                    g.masters.to_string()
+                } else {
+                    "-".into()
+                };
+                let cells = vec![
+                    text::escape_str(&g.name),
+                    word.into(),
+                    masters,
+                    g.members.len().to_string(),
+                    problem,
+                ];
+                (cells, st)
+            })
+            .collect();
+        push_table(
+            &mut out,
+            &["SYNC GROUP", "HEALTH", "MASTERS", "MEMBERS", "PROBLEM"],
+            &rows,
+            1,
+            color,
+        );
     }
-    let mut out = String::new();
-    push_row(&mut out, &HEAD.map(String::from), &widths, None);
-    for (row, node) in rows.iter().zip(&fleet.nodes) {
-        let paint = color.then(|| status_color(node.status));
-        push_row(&mut out, row, &widths, paint);
+
+    if !fleet.unlisted.is_empty() {
+        out.push('\n');
+        let rows: Vec<(Vec<String>, Status)> = fleet
+            .unlisted
+            .values()
+            .map(|u| {
+                let cells = vec![
+                    u.reported_ip.to_string(),
+                    u.peer.to_string(),
+                    format!("{} {}", symbol(u.status), u.status),
+                    match (u.role(), u.code) {
+                        (Some(r), Some(c)) => format!("{r} (state{c})"),
+                        _ => String::new(),
+                    },
+                    u.lines.to_string(),
+                ];
+                (cells, u.status)
+            })
+            .collect();
+        push_table(
+            &mut out,
+            &["UNLISTED SENDER", "PEER", "STATUS", "ROLE/CODE", "LINES"],
+            &rows,
+            2,
+            color,
+        );
     }
+
     let verdict = fleet.verdict();
     let verdict_text = if color {
         format!("\x1b[1;{}m{verdict}\x1b[0m", verdict_color(verdict))
@@ -105,18 +161,39 @@ pub fn table(fleet: &Fleet, color: bool) -> String {
     out
 }
 
-fn push_row(out: &mut String, cells: &[String; 7], widths: &[usize; 7], paint: Option<&str>) {
+/// Appends an aligned table; the cell at `paint_col` is coloured by its row status.
+fn push_table(
+    out: &mut String,
+    head: &[&str],
+    rows: &[(Vec<String>, Status)],
+    paint_col: usize,
+    color: bool,
+) {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for (cells, _) in rows {
+        for (w, cell) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let head: Vec<String> = head.iter().map(|h| h.to_string()).collect();
+    push_row(out, &head, &widths, None);
+    for (cells, st) in rows {
+        let paint = color.then(|| (paint_col, status_color(*st)));
+        push_row(out, cells, &widths, paint);
+    }
+}
+
+fn push_row(out: &mut String, cells: &[String], widths: &[usize], paint: Option<(usize, &str)>) {
     let mut line = String::new();
     for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
         let pad = w.saturating_sub(cell.chars().count());
-        let last = i == cells.len() - 1;
-        match (i, paint) {
-            (3, Some(code)) => {
+        match paint {
+            Some((col, code)) if col == i => {
                 let _ = write!(line, "\x1b[{code}m{cell}\x1b[0m");
             }
             _ => line.push_str(cell),
         }
-        if !last {
+        if i + 1 < cells.len() {
             line.extend(std::iter::repeat_n(' ', pad + 2));
         }
     }
@@ -157,6 +234,27 @@ struct JsonReport<'a> {
     verdict: Verdict,
     summary: JsonSummary,
     nodes: Vec<JsonNode<'a>>,
+    groups: Vec<JsonGroup<'a>>,
+    unlisted: Vec<JsonUnlisted>,
+}
+
+#[derive(Serialize)]
+struct JsonGroup<'a> {
+    name: &'a str,
+    healthy: bool,
+    masters: usize,
+    members: usize,
+    problem: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonUnlisted {
+    reported_ip: String,
+    peer: String,
+    status: Status,
+    code: Option<u8>,
+    role: Option<crate::status::Role>,
+    last_seen: String,
 }
 
 #[derive(Serialize)]
@@ -193,8 +291,7 @@ pub fn json(fleet: &Fleet, checked_at: SystemTime) -> String {
     }
     let verdict = fleet.verdict();
     let report = JsonReport {
-        checked_at: chrono::DateTime::<chrono::Utc>::from(checked_at)
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        checked_at: rfc3339(checked_at),
         exit_code: verdict.exit_code(),
         verdict,
         summary: JsonSummary {
@@ -220,9 +317,40 @@ pub fn json(fleet: &Fleet, checked_at: SystemTime) -> String {
                 error: n.error(),
             })
             .collect(),
+        groups: fleet
+            .groups()
+            .iter()
+            .map(|g| JsonGroup {
+                name: &g.name,
+                healthy: g.health == GroupHealth::Healthy,
+                masters: g.masters,
+                members: g.members.len(),
+                problem: match &g.health {
+                    GroupHealth::Healthy => None,
+                    GroupHealth::Pending => Some("not every member has reported".into()),
+                    GroupHealth::Unhealthy(p) => Some(p.clone()),
+                },
+            })
+            .collect(),
+        unlisted: fleet
+            .unlisted
+            .values()
+            .map(|u| JsonUnlisted {
+                reported_ip: u.reported_ip.to_string(),
+                peer: u.peer.to_string(),
+                status: u.status,
+                code: u.code,
+                role: u.role(),
+                last_seen: rfc3339(u.last_seen),
+            })
+            .collect(),
     };
     // Serialising plain structs and maps cannot fail.
     serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// How many unhealthy nodes the Nagios line names before it says "and N more".
@@ -237,8 +365,32 @@ pub fn nagios(fleet: &Fleet) -> String {
         .iter()
         .filter(|n| !n.status.is_healthy())
         .collect();
+    // Unhealthy members are already named; a group adds news only about its master.
+    let bad_groups: Vec<String> = fleet
+        .groups()
+        .iter()
+        .filter(|g| matches!(g.health, GroupHealth::Unhealthy(_)) && g.has_roles && g.masters != 1)
+        .map(|g| {
+            let what = if g.masters == 0 {
+                "no master".to_owned()
+            } else {
+                format!("{} masters", g.masters)
+            };
+            format!(
+                "group {} {what}",
+                text::escape_str(&g.name).replace('|', "/")
+            )
+        })
+        .collect();
     let mut out = format!("SYNCGUARD {verdict} - ");
-    if bad.is_empty() {
+    if bad.is_empty() && !bad_groups.is_empty() {
+        let _ = write!(
+            out,
+            "{}/{} nodes synced; ",
+            counts.healthy(),
+            counts.total()
+        );
+    } else if bad.is_empty() {
         let _ = write!(out, "{}/{} nodes synced", counts.healthy(), counts.total());
     } else {
         let _ = write!(out, "{} of {} nodes unhealthy: ", bad.len(), counts.total());
@@ -261,6 +413,12 @@ pub fn nagios(fleet: &Fleet) -> String {
         if bad.len() > NAGIOS_NAMES {
             let _ = write!(out, " and {} more", bad.len() - NAGIOS_NAMES);
         }
+    }
+    if !bad_groups.is_empty() {
+        if !bad.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(&bad_groups.join("; "));
     }
     out.push_str(" |");
     for s in Status::ALL {

@@ -382,3 +382,204 @@ mod tests {
         assert!(parse_specs(&["synced=x".into()]).is_err());
     }
 }
+
+/// What a simulated SyncGuard V3 sender writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushBehaviour {
+    /// Always this state code.
+    Code(u8),
+    /// Alternates between two codes every flap period.
+    Flap(u8, u8),
+    /// Writes `unknown_state0` (the node could not find its own IP).
+    Unknown,
+}
+
+/// One simulated V3 sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PushSender {
+    /// The IP it writes into its lines.
+    pub ip: std::net::Ipv4Addr,
+    pub behaviour: PushBehaviour,
+}
+
+/// Counters shared by all senders of one run, so a test or benchmark can compare
+/// what was sent with what the monitor counted.
+#[derive(Debug, Default)]
+pub struct PushStats {
+    pub lines_sent: std::sync::atomic::AtomicU64,
+    pub connects: std::sync::atomic::AtomicU64,
+    pub connect_failures: std::sync::atomic::AtomicU64,
+}
+
+/// How the simulated fleet of senders is laid out.
+#[derive(Clone, Debug)]
+pub struct PushPlan {
+    pub count: usize,
+    /// Message IPs are `base`, `base + 1`, ...
+    pub base: std::net::Ipv4Addr,
+    /// Senders per sync group; the first of each group is Master, the rest Slaves.
+    pub group_size: usize,
+    /// Every k-th sender reports state0 (Error) instead.
+    pub error_every: Option<usize>,
+    /// Every k-th sender flaps between Slave and Error.
+    pub flap_every: Option<usize>,
+    /// Every k-th sender writes `unknown_state0`.
+    pub unknown_every: Option<usize>,
+}
+
+impl PushPlan {
+    pub fn senders(&self) -> Vec<PushSender> {
+        let base = u32::from(self.base);
+        (0..self.count)
+            .map(|i| {
+                let nth = |k: Option<usize>| k.is_some_and(|k| k > 0 && (i + 1) % k == 0);
+                let behaviour = if nth(self.unknown_every) {
+                    PushBehaviour::Unknown
+                } else if nth(self.flap_every) {
+                    PushBehaviour::Flap(1, 0)
+                } else if nth(self.error_every) {
+                    PushBehaviour::Code(0)
+                } else if i % self.group_size.max(1) == 0 {
+                    PushBehaviour::Code(2)
+                } else {
+                    PushBehaviour::Code(1)
+                };
+                PushSender {
+                    ip: std::net::Ipv4Addr::from(base.wrapping_add(i as u32)),
+                    behaviour,
+                }
+            })
+            .collect()
+    }
+
+    /// A `fleet.toml` with a `[listen]` table on `bind` and one push node per sender.
+    pub fn fleet_toml(&self, bind: SocketAddr, stale_after: Duration) -> String {
+        let mut out = String::from(
+            "# Written by `syncguard-fleet sim --push`: simulated SyncGuard V3 senders.\n",
+        );
+        out.push_str(&format!(
+            "[listen]\nbind = [\"{bind}\"]\nstale_after = \"{}\"\n\n",
+            humantime::format_duration(stale_after)
+        ));
+        for (i, s) in self.senders().iter().enumerate() {
+            out.push_str(&format!(
+                "[[node]]\nname = \"push-{:05}\"\nhost = \"{}\"\nmode = \"push\"\ngroup = \"push-group-{:03}\"\n\n",
+                i + 1,
+                s.ip,
+                i / self.group_size.max(1) + 1
+            ));
+        }
+        out
+    }
+}
+
+/// Reconnect delays of the real V3 sender: 2, 4, 8, 16, then 30 s.
+pub const PUSH_BACKOFF: [Duration; 5] = [
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(16),
+    Duration::from_secs(30),
+];
+
+/// Runs one V3 sender until dropped: one persistent connection, one CRLF line per
+/// `interval`, an extra identical line on each change, and the real backoff after
+/// a failure. It never reads, as the real sender does not.
+pub async fn run_push_sender(
+    target: SocketAddr,
+    sender: PushSender,
+    interval: Duration,
+    flap_period: Duration,
+    first_wait: Duration,
+    stats: std::sync::Arc<PushStats>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let started = Instant::now();
+    let code_now = || match sender.behaviour {
+        PushBehaviour::Code(c) => c,
+        PushBehaviour::Unknown => 0,
+        PushBehaviour::Flap(a, b) => {
+            if (started.elapsed().as_millis() / flap_period.as_millis().max(1)) % 2 == 0 {
+                a
+            } else {
+                b
+            }
+        }
+    };
+    let host = match sender.behaviour {
+        PushBehaviour::Unknown => "unknown".to_owned(),
+        _ => sender.ip.to_string(),
+    };
+    tokio::time::sleep(first_wait).await;
+    let mut failures = 0usize;
+    let mut last_code: Option<u8> = None;
+    loop {
+        let mut stream = match TcpStream::connect(target).await {
+            Ok(s) => {
+                stats.connects.fetch_add(1, Relaxed);
+                failures = 0;
+                s
+            }
+            Err(_) => {
+                stats.connect_failures.fetch_add(1, Relaxed);
+                let wait = PUSH_BACKOFF[failures.min(PUSH_BACKOFF.len() - 1)];
+                failures += 1;
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tick.tick().await;
+            let code = code_now();
+            let line = format!("{host}_state{code}\r\n");
+            // On a change the real sender writes the line twice.
+            let copies = if last_code.is_some_and(|c| c != code) {
+                2
+            } else {
+                1
+            };
+            last_code = Some(code);
+            let mut ok = true;
+            for _ in 0..copies {
+                if stream.write_all(line.as_bytes()).await.is_err() {
+                    ok = false;
+                    break;
+                }
+                stats.lines_sent.fetch_add(1, Relaxed);
+            }
+            if !ok {
+                break;
+            }
+        }
+        let wait = PUSH_BACKOFF[failures.min(PUSH_BACKOFF.len() - 1)];
+        failures += 1;
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Starts every sender of `plan` against `target`, first connects spread over
+/// `spread`. Dropping the returned set stops them.
+pub fn start_push_senders(
+    target: SocketAddr,
+    plan: &PushPlan,
+    interval: Duration,
+    flap_period: Duration,
+    spread: Duration,
+) -> (JoinSet<()>, std::sync::Arc<PushStats>) {
+    let stats = std::sync::Arc::new(PushStats::default());
+    let mut tasks = JoinSet::new();
+    for s in plan.senders() {
+        let first = crate::poll::jitter(Duration::ZERO, spread);
+        tasks.spawn(run_push_sender(
+            target,
+            s,
+            interval,
+            flap_period,
+            first,
+            stats.clone(),
+        ));
+    }
+    (tasks, stats)
+}

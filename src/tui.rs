@@ -9,13 +9,12 @@ use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::fleet::Fleet;
 use crate::logging;
-use crate::poll::{PollResult, Pollers};
+use crate::monitor::{self, Input, LogOnce, Monitor};
 use crate::status::Status;
 use crate::ui::{self, Action, Screen, SortKey, View};
 
@@ -31,8 +30,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the dashboard needs a terminal; use --once for scripts and cron");
     }
-    let (tx, rx) = mpsc::channel(RESULT_BATCH);
-    let pollers = Pollers::start(config, tx);
+    let monitor = Monitor::start(config).await?;
     let fleet = Fleet::new(config, SystemTime::now());
     tracing::info!(
         "watching {} nodes from {}",
@@ -42,9 +40,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     // try_init installs a panic hook that restores the terminal before the panic
     // message is printed, so the message lands on the normal screen.
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-    let result = event_loop(&mut terminal, config, fleet, rx, &pollers).await;
+    let result = event_loop(&mut terminal, config, fleet, monitor).await;
     ratatui::restore();
-    drop(pollers);
     tracing::info!("dashboard closed");
     result
 }
@@ -61,9 +58,9 @@ async fn event_loop(
     terminal: &mut DefaultTerminal,
     config: &Config,
     mut fleet: Fleet,
-    mut rx: mpsc::Receiver<PollResult>,
-    pollers: &Pollers,
+    mut monitor: Monitor,
 ) -> anyhow::Result<()> {
+    let mut log_once = LogOnce::default();
     let mut view = View::new(config.bell);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -83,10 +80,10 @@ async fn event_loop(
                     match action {
                         Action::Repoll => {
                             if let Some(id) = view.selected_node() {
-                                pollers.poll_now(id);
+                                monitor.pollers.poll_now(id);
                             }
                         }
-                        Action::RepollAll => pollers.poll_all_now(),
+                        Action::RepollAll => monitor.pollers.poll_all_now(),
                         _ => {}
                     }
                     if !view.apply(action) {
@@ -99,13 +96,13 @@ async fn event_loop(
                 Some(Err(e)) => return Err(e).context("reading terminal events"),
                 None => return Ok(()),
             },
-            Some(first) = rx.recv() => {
-                let mut ring = apply(&mut fleet, &mut view, first);
+            Some(first) = monitor.next() => {
+                let mut ring = apply(&mut fleet, &mut view, first, &mut log_once);
                 // Drain what is already queued, so a burst costs one redraw.
                 for _ in 1..RESULT_BATCH {
-                    match rx.try_recv() {
-                        Ok(r) => ring |= apply(&mut fleet, &mut view, r),
-                        Err(_) => break,
+                    match monitor.try_next() {
+                        Some(input) => ring |= apply(&mut fleet, &mut view, input, &mut log_once),
+                        None => break,
                     }
                 }
                 if ring && view.bell {
@@ -114,12 +111,25 @@ async fn event_loop(
                 }
                 dirty = true;
             }
-            _ = tick.tick() => dirty = true,
+            _ = tick.tick() => {
+                let stale = fleet.check_stale(SystemTime::now());
+                for t in &stale {
+                    logging::transition(&fleet, t);
+                }
+                if !stale.is_empty() {
+                    view.order_dirty = true;
+                    if view.bell && stale.iter().any(|t| t.from == Status::Synced) {
+                        let out = terminal.backend_mut();
+                        let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+                    }
+                }
+                dirty = true;
+            }
             _ = tokio::time::sleep_until(next_frame), if dirty => {
                 terminal
                     .draw(|frame| {
                         view.refresh_order(&fleet);
-                        view.scroll_into_view(ui::render::table_rows(frame.area()));
+                        view.scroll_into_view(ui::render::table_rows(frame.area(), &fleet));
                         let screen = Screen {
                             fleet: &fleet,
                             view: &view,
@@ -141,15 +151,14 @@ async fn event_loop(
     }
 }
 
-/// Applies one result; true when it should ring the bell (a healthy node turned bad).
-fn apply(fleet: &mut Fleet, view: &mut View, r: PollResult) -> bool {
-    let Some(t) = fleet.apply(r.node, r.obs, r.connected) else {
+/// Applies one input; true when it should ring the bell (a healthy node turned bad).
+fn apply(fleet: &mut Fleet, view: &mut View, input: Input, log_once: &mut LogOnce) -> bool {
+    let Some(t) = monitor::apply(fleet, input, log_once) else {
         if view.sort == SortKey::Latency {
             view.order_dirty = true;
         }
         return false;
     };
-    logging::transition(fleet, &t);
     view.order_dirty = true;
     t.from == Status::Synced && t.to.is_problem()
 }

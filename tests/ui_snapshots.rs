@@ -124,7 +124,7 @@ fn draw(fleet: &Fleet, view: &mut View, width: u16, height: u16) -> Terminal<Tes
     terminal
         .draw(|frame| {
             view.refresh_order(fleet);
-            view.scroll_into_view(ui::render::table_rows(frame.area()));
+            view.scroll_into_view(ui::render::table_rows(frame.area(), fleet));
             let screen = Screen {
                 fleet,
                 view,
@@ -225,4 +225,74 @@ fn untrusted_text_is_escaped_on_screen() {
             cell.symbol()
         );
     }
+}
+
+/// Poll nodes plus push nodes: one behind NAT (peer differs), one claimed by two
+/// peers (conflict), and an unlisted sender.
+fn with_push() -> Fleet {
+    let mut text = String::from(
+        "[listen]\nbind = [\"127.0.0.1:0\"]\nstale_after = \"30s\"\n\
+         [[node]]\nname = \"wall-01\"\nhost = \"192.168.0.201\"\ngroup = \"wall-A\"\n",
+    );
+    for (name, ip) in [
+        ("led-01", "10.1.0.1"),
+        ("led-02", "10.1.0.2"),
+        ("led-03", "10.1.0.3"),
+    ] {
+        text.push_str(&format!(
+            "[[node]]\nname = \"{name}\"\nhost = \"{ip}\"\nmode = \"push\"\ngroup = \"led\"\n"
+        ));
+    }
+    let cfg = Config::parse(&text, "fleet.toml").expect("push fixture");
+    let mut f = Fleet::new(&cfg, at(0));
+    f.apply(0, obs(1, state([192, 168, 0, 201], 2), Some(400)), true);
+    let peer = |s: &str| s.parse::<std::net::SocketAddr>().expect("peer");
+    let line = |ip: [u8; 4], code| {
+        Ok(syncguard_fleet::protocol::PushLine {
+            reported: ReportedIp::V4(Ipv4Addr::from(ip)),
+            code,
+        })
+    };
+    f.conn_opened(1, peer("10.1.0.1:50001"), at(2));
+    f.conn_opened(2, peer("172.16.5.9:40002"), at(2));
+    f.conn_opened(3, peer("10.1.0.3:50003"), at(3));
+    f.conn_opened(4, peer("10.9.9.9:50004"), at(150));
+    f.conn_opened(5, peer("10.66.0.66:50005"), at(4));
+    // Lines up to a few seconds before the snapshot's clock (200 s), so the two
+    // peers of led-03 overlap within stale_after.
+    for t in [185, 190, 195] {
+        f.push_line(1, peer("10.1.0.1:50001"), at(t), line([10, 1, 0, 1], 2));
+        // Behind NAT: the peer is not the IP the node writes.
+        f.push_line(2, peer("172.16.5.9:40002"), at(t), line([10, 1, 0, 2], 1));
+        f.push_line(3, peer("10.1.0.3:50003"), at(t), line([10, 1, 0, 3], 1));
+        // A second machine claiming to be led-03, saying it is a master.
+        f.push_line(4, peer("10.9.9.9:50004"), at(t), line([10, 1, 0, 3], 2));
+        f.push_line(5, peer("10.66.0.66:50005"), at(t), line([10, 66, 0, 66], 1));
+    }
+    f
+}
+
+#[test]
+fn push_nodes_unlisted_and_groups() {
+    both_sizes("push", &with_push(), &[]);
+}
+
+#[test]
+fn connections_page() {
+    both_sizes("connections", &with_push(), &[Action::ToggleConnections]);
+}
+
+#[test]
+fn push_detail_shows_peer_and_conflict() {
+    // Sorted by name within synced: led-01, led-02, led-03.
+    both_sizes(
+        "push_detail_nat",
+        &with_push(),
+        &[Action::Down, Action::ToggleDetail],
+    );
+    both_sizes(
+        "push_detail_conflict",
+        &with_push(),
+        &[Action::Down, Action::Down, Action::ToggleDetail],
+    );
 }

@@ -10,11 +10,13 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
+use crate::config::Mode;
 use crate::fleet::{Fleet, NodeState, Transition};
+use crate::group::GroupHealth;
 use crate::report::{format_latency, role_code, symbol};
 use crate::status::{Status, Verdict};
 use crate::text;
-use crate::ui::view::{Overlay, View};
+use crate::ui::view::{Overlay, Page, View};
 
 /// Everything a frame is drawn from.
 pub struct Screen<'a> {
@@ -33,11 +35,15 @@ pub struct Screen<'a> {
 pub struct Areas {
     pub header: Rect,
     pub table: Rect,
+    pub unlisted: Rect,
     pub events: Rect,
     pub footer: Rect,
 }
 
-pub fn areas(area: Rect) -> Areas {
+/// Unlisted senders shown at most, below the table.
+const UNLISTED_ROWS: usize = 3;
+
+pub fn areas(area: Rect, fleet: &Fleet) -> Areas {
     // The events pane shrinks first on short terminals; the table keeps 5 rows.
     let events_height = if area.height >= 30 {
         9
@@ -46,9 +52,16 @@ pub fn areas(area: Rect) -> Areas {
     } else {
         0
     };
-    let [header, table, events, footer] = Layout::vertical([
-        Constraint::Length(2),
+    let header_height = if fleet.groups().is_empty() { 2 } else { 3 };
+    let unlisted_height = if fleet.unlisted.is_empty() || area.height < 20 {
+        0
+    } else {
+        fleet.unlisted.len().min(UNLISTED_ROWS) as u16 + 1
+    };
+    let [header, table, unlisted, events, footer] = Layout::vertical([
+        Constraint::Length(header_height),
         Constraint::Min(5),
+        Constraint::Length(unlisted_height),
         Constraint::Length(events_height),
         Constraint::Length(1),
     ])
@@ -56,20 +69,27 @@ pub fn areas(area: Rect) -> Areas {
     Areas {
         header,
         table,
+        unlisted,
         events,
         footer,
     }
 }
 
 /// Data rows the table has room for (its first line is the column header).
-pub fn table_rows(area: Rect) -> usize {
-    areas(area).table.height.saturating_sub(1) as usize
+pub fn table_rows(area: Rect, fleet: &Fleet) -> usize {
+    areas(area, fleet).table.height.saturating_sub(1) as usize
 }
 
 pub fn render(frame: &mut Frame, s: &Screen) {
-    let a = areas(frame.area());
+    let a = areas(frame.area(), s.fleet);
     header(frame, a.header, s);
-    table(frame, a.table, s);
+    match s.view.page {
+        Page::Nodes => table(frame, a.table, s),
+        Page::Connections => connections(frame, a.table, s),
+    }
+    if a.unlisted.height > 0 {
+        unlisted(frame, a.unlisted, s);
+    }
     if a.events.height > 0 {
         events(frame, a.events, s);
     }
@@ -198,7 +218,59 @@ fn header(frame: &mut Frame, area: Rect, s: &Screen) {
         spans.push(Span::raw(" ".repeat(gap)));
         spans.push(Span::styled(right, s.fg(Color::DarkGray)));
     }
-    frame.render_widget(Paragraph::new(vec![line1, Line::from(spans)]), area);
+    let mut lines = vec![line1, Line::from(spans)];
+    if !s.fleet.groups().is_empty() {
+        lines.push(groups_line(s));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// ` groups 2/4 healthy · ✖ wall-A no master · ✖ stage-C 1 of 8 members unhealthy`
+fn groups_line<'a>(s: &Screen) -> Line<'a> {
+    let groups = s.fleet.groups();
+    let healthy = groups
+        .iter()
+        .filter(|g| g.health == GroupHealth::Healthy)
+        .count();
+    let mut spans = vec![Span::raw(format!(
+        " groups {healthy}/{} healthy",
+        groups.len()
+    ))];
+    for g in groups {
+        let (mark, detail, style) = match &g.health {
+            GroupHealth::Healthy => continue,
+            GroupHealth::Pending => ("…", String::new(), s.status_style(Status::Pending)),
+            GroupHealth::Unhealthy(_) => {
+                ("✖", short_problem(g, s.fleet), s.status_style(Status::Free))
+            }
+        };
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(
+            format!("{mark} {}{detail}", text::escape_str(&g.name)),
+            style,
+        ));
+    }
+    Line::from(spans)
+}
+
+/// ` no master`, ` 2 masters`, ` 1/8 unhealthy`: the header's short form of a
+/// group problem (the detail is in the reports and the log).
+fn short_problem(g: &crate::group::SyncGroup, fleet: &Fleet) -> String {
+    let mut out = String::new();
+    if g.has_roles && g.masters == 0 {
+        out.push_str(" no master");
+    } else if g.has_roles && g.masters > 1 {
+        out.push_str(&format!(" {} masters", g.masters));
+    }
+    let bad = g
+        .members
+        .iter()
+        .filter(|m| fleet.node(**m).is_some_and(|n| !n.status.is_healthy()))
+        .count();
+    if bad > 0 {
+        out.push_str(&format!(" {bad}/{} unhealthy", g.members.len()));
+    }
+    out
 }
 
 /// Table columns, in display order, with how readily they are dropped.
@@ -389,6 +461,96 @@ fn fit(text: &str, width: usize) -> String {
     out
 }
 
+/// Senders that are not in the node list: shown, never counted in the verdict.
+fn unlisted(frame: &mut Frame, area: Rect, s: &Screen) {
+    let total = s.fleet.unlisted.len();
+    let title = if total > UNLISTED_ROWS {
+        format!(" Unlisted senders ({total}, newest {UNLISTED_ROWS}) ")
+    } else {
+        format!(" Unlisted senders ({total}) ")
+    };
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .title(title)
+        .border_style(s.fg(Color::Yellow));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let mut newest: Vec<_> = s.fleet.unlisted.values().collect();
+    newest.sort_by_key(|u| std::cmp::Reverse(u.last_seen));
+    let lines: Vec<Line> = newest
+        .into_iter()
+        .take(inner.height as usize)
+        .map(|u| {
+            let role = match (u.role(), u.code) {
+                (Some(r), Some(c)) => format!("{r} (state{c})"),
+                _ => String::new(),
+            };
+            Line::from(vec![
+                Span::raw(format!(" {:<16} ", u.reported_ip.to_string())),
+                Span::styled(
+                    format!("{:<14}", status_word(u.status)),
+                    s.status_style(u.status),
+                ),
+                Span::raw(format!(" {role:<16} peer {}  ", u.peer)),
+                Span::styled(
+                    format!("last seen {}", s.clock(u.last_seen)),
+                    s.fg(Color::DarkGray),
+                ),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The connections page: every open push connection, like the multi-client
+/// server's client list.
+fn connections(frame: &mut Frame, area: Rect, s: &Screen) {
+    let conns = &s.fleet.connections;
+    let height = area.height.saturating_sub(1) as usize;
+    let offset = s.view.conn_offset.min(conns.len().saturating_sub(height));
+    let rows = conns.values().skip(offset).take(height).map(|c| {
+        let node = c
+            .node
+            .map(|id| s.fleet.display_name(id))
+            .unwrap_or_else(|| "unlisted".into());
+        Row::new(vec![
+            Cell::from(c.peer.to_string()),
+            Cell::from(s.clock(c.opened_at)),
+            Cell::from(c.lines.to_string()),
+            Cell::from(c.invalid_lines.to_string()),
+            Cell::from(node),
+            Cell::from(c.last_line.clone().unwrap_or_default()),
+        ])
+    });
+    let header = Row::new(["PEER", "CONNECTED", "LINES", "INVALID", "NODE", "LAST LINE"])
+        .style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
+    let widths = [
+        Constraint::Length(21),
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Length(7),
+        Constraint::Length(14),
+        Constraint::Fill(1),
+    ];
+    frame.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        area,
+    );
+    if conns.is_empty() && area.height > 2 {
+        let msg = if s.fleet.nodes.iter().any(|n| n.mode() == Mode::Push) {
+            " no push connections open (c returns to the nodes)"
+        } else {
+            " no push connections: no [listen] in the config (c returns to the nodes)"
+        };
+        let r = Rect {
+            y: area.y + 2,
+            height: 1,
+            ..area
+        };
+        frame.render_widget(Paragraph::new(msg).style(s.fg(Color::DarkGray)), r);
+    }
+}
+
 fn events(frame: &mut Frame, area: Rect, s: &Screen) {
     let block = Block::new()
         .borders(Borders::TOP)
@@ -446,6 +608,7 @@ fn footer(frame: &mut Frame, area: Rect, s: &Screen) {
             ("p", "problems"),
             ("s", "sort"),
             ("r/R", "re-poll"),
+            ("c", "conns"),
             ("b", "bell"),
             ("↑↓", "move"),
         ];
@@ -490,6 +653,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("r", "re-poll the selected node now"),
     ("R", "re-poll all nodes now"),
     ("Enter", "details of the selected node"),
+    ("c", "open push connections / back to the nodes"),
     ("b", "toggle the bell on transitions to unhealthy"),
     ("?", "this help"),
 ];
@@ -563,15 +727,55 @@ fn detail(frame: &mut Frame, n: &NodeState, s: &Screen) {
             Span::raw(n.flap_count(s.now).to_string()),
             Span::styled("   transitions ", dim),
             Span::raw(n.transitions.to_string()),
-            Span::styled("   poll every ", dim),
-            Span::raw(format!(
+        ]),
+    ];
+    if n.mode() == Mode::Poll {
+        if let Some(line) = lines.last_mut() {
+            line.spans.push(Span::styled("   poll every ", dim));
+            line.spans.push(Span::raw(format!(
                 "{}–{}, timeout {}",
                 humantime::format_duration(n.config.interval),
                 humantime::format_duration(n.config.max_interval),
                 humantime::format_duration(n.config.timeout)
-            )),
-        ]),
-    ];
+            )));
+        }
+    }
+    if n.mode() == Mode::Push {
+        let window = s.fleet.conflict_window();
+        let peer = n
+            .peer
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "none yet".into());
+        let mut push = vec![
+            Span::styled("push · peer ", dim),
+            Span::raw(peer),
+            Span::styled(
+                format!(
+                    "   stale after {}",
+                    humantime::format_duration(n.config.stale_after)
+                ),
+                dim,
+            ),
+        ];
+        if n.peer_differs() {
+            push.push(Span::styled(
+                "   differs from the reported IP (NAT or several NICs)",
+                s.fg(Color::Yellow),
+            ));
+        }
+        lines.push(Line::from(push));
+        let conflict = n.conflicting_peers(s.now, window);
+        if !conflict.is_empty() {
+            let list: Vec<String> = conflict.iter().map(|p| p.to_string()).collect();
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "conflict: several peers claim this node: {}",
+                    list.join(", ")
+                ),
+                s.status_style(Status::Free),
+            )));
+        }
+    }
     if let Some(err) = n.error() {
         lines.push(Line::from(vec![
             Span::styled("error ", dim),

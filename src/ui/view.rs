@@ -40,6 +40,15 @@ impl SortKey {
     }
 }
 
+/// What the main pane lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Page {
+    #[default]
+    Nodes,
+    /// Open push connections (the multi-client server view).
+    Connections,
+}
+
 /// What is drawn over the table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Overlay {
@@ -73,6 +82,7 @@ pub enum Action {
     ToggleDetail,
     ToggleBell,
     ToggleHelp,
+    ToggleConnections,
 }
 
 /// Maps a key press to an action, given whether the filter is being typed.
@@ -112,6 +122,7 @@ pub fn key_to_action(key: KeyEvent, editing_filter: bool) -> Option<Action> {
         KeyCode::Enter => Action::ToggleDetail,
         KeyCode::Char('b') => Action::ToggleBell,
         KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
+        KeyCode::Char('c') => Action::ToggleConnections,
         _ => return None,
     })
 }
@@ -124,6 +135,9 @@ pub struct View {
     pub editing_filter: bool,
     pub problems_only: bool,
     pub overlay: Overlay,
+    pub page: Page,
+    /// First connection drawn on the connections page.
+    pub conn_offset: usize,
     pub bell: bool,
     /// Rows shown, in order: node ids after filter and sort.
     pub order: Vec<NodeId>,
@@ -132,7 +146,7 @@ pub struct View {
     /// First row drawn (scroll position).
     pub offset: usize,
     /// Rows the table showed at the last draw; PgUp/PgDn move by this.
-    pub page: usize,
+    pub page_rows: usize,
     /// The order must be recomputed before the next draw.
     pub order_dirty: bool,
     /// The node the user moved to, so the selection follows it when the order
@@ -148,11 +162,13 @@ impl View {
             editing_filter: false,
             problems_only: false,
             overlay: Overlay::None,
+            page: Page::Nodes,
+            conn_offset: 0,
             bell,
             order: Vec::new(),
             selected: 0,
             offset: 0,
-            page: 10,
+            page_rows: 10,
             order_dirty: true,
             selected_id: None,
         }
@@ -166,12 +182,42 @@ impl View {
     /// need the pollers (re-poll) are left to the caller and return true here.
     pub fn apply(&mut self, action: Action) -> bool {
         let last = self.order.len().saturating_sub(1);
+        if self.page == Page::Connections {
+            // Movement scrolls the connection list; its length is clamped at draw time.
+            let page = self.page_rows.max(1);
+            match action {
+                Action::Up => self.conn_offset = self.conn_offset.saturating_sub(1),
+                Action::Down => self.conn_offset += 1,
+                Action::PageUp => self.conn_offset = self.conn_offset.saturating_sub(page),
+                Action::PageDown => self.conn_offset += page,
+                Action::Home => self.conn_offset = 0,
+                Action::End => self.conn_offset = usize::MAX,
+                _ => {}
+            }
+        }
         match action {
+            _ if self.page == Page::Connections
+                && matches!(
+                    action,
+                    Action::Up
+                        | Action::Down
+                        | Action::PageUp
+                        | Action::PageDown
+                        | Action::Home
+                        | Action::End
+                ) => {}
+            Action::ToggleConnections => {
+                self.page = match self.page {
+                    Page::Nodes => Page::Connections,
+                    Page::Connections => Page::Nodes,
+                };
+                self.overlay = Overlay::None;
+            }
             Action::Quit => return false,
             Action::Up => self.selected = self.selected.saturating_sub(1),
             Action::Down => self.selected = (self.selected + 1).min(last),
-            Action::PageUp => self.selected = self.selected.saturating_sub(self.page.max(1)),
-            Action::PageDown => self.selected = (self.selected + self.page.max(1)).min(last),
+            Action::PageUp => self.selected = self.selected.saturating_sub(self.page_rows.max(1)),
+            Action::PageDown => self.selected = (self.selected + self.page_rows.max(1)).min(last),
             Action::Home => self.selected = 0,
             Action::End => self.selected = last,
             Action::CycleSort => {
@@ -265,7 +311,7 @@ impl View {
     /// Moves the scroll position the least needed to show the selected row in a
     /// table of `height` rows.
     pub fn scroll_into_view(&mut self, height: usize) {
-        self.page = height.max(1);
+        self.page_rows = height.max(1);
         if self.selected < self.offset {
             self.offset = self.selected;
         } else if height > 0 && self.selected >= self.offset + height {
@@ -415,6 +461,7 @@ mod tests {
             (Enter, Action::ToggleDetail),
             (Char('b'), Action::ToggleBell),
             (Char('?'), Action::ToggleHelp),
+            (Char('c'), Action::ToggleConnections),
         ];
         for (code, want) in cases {
             assert_eq!(key_to_action(key(code), false), Some(want), "{code:?}");
@@ -488,7 +535,7 @@ mod tests {
         assert_eq!(v.selected, 0);
         v.apply(Action::Up);
         assert_eq!(v.selected, 0);
-        v.page = 2;
+        v.page_rows = 2;
         v.apply(Action::PageDown);
         assert_eq!(v.selected, 2);
         // The selection follows a node the user moved to when the order changes.

@@ -1,0 +1,256 @@
+//! Listen (push) mode: SyncGuard V3 nodes connect to us and write one
+//! `<ip>_state<d>\r\n` line per tick. Many connections at once on every bind address;
+//! one slow, silent or abusive connection never delays another. We never write.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::config::{Config, ListenConfig};
+use crate::fleet::{CloseReason, ConnId, NodeId};
+use crate::poll::describe;
+use crate::protocol::{InvalidLine, LineReader, PushLine, ReportedIp};
+
+/// A connection is closed after this many invalid lines.
+pub const MAX_INVALID_LINES: u32 = 16;
+
+/// What the receiver tells the fleet's owner.
+#[derive(Debug)]
+pub enum ListenEvent {
+    Opened {
+        conn: ConnId,
+        peer: SocketAddr,
+        at: SystemTime,
+    },
+    Line {
+        conn: ConnId,
+        peer: SocketAddr,
+        at: SystemTime,
+        line: Result<PushLine, InvalidLine>,
+    },
+    Closed {
+        conn: ConnId,
+        peer: SocketAddr,
+        reason: CloseReason,
+    },
+    /// Closed at accept, before it became a connection (over the limit, say).
+    Refused {
+        peer: SocketAddr,
+        reason: CloseReason,
+    },
+}
+
+/// What every connection task shares.
+struct Shared {
+    directory: HashMap<IpAddr, NodeId>,
+    allow_unlisted: bool,
+    idle_limit: Duration,
+    max_connections: usize,
+    open: AtomicUsize,
+    next_conn: AtomicU64,
+    tx: mpsc::Sender<ListenEvent>,
+}
+
+/// The running receiver. Dropping it closes the listeners and every connection.
+pub struct Listener {
+    /// The addresses actually bound (port 0 resolved).
+    pub local_addrs: Vec<SocketAddr>,
+    _tasks: JoinSet<()>,
+}
+
+impl Listener {
+    /// Binds every address in `[listen]` and starts accepting.
+    pub async fn start(
+        config: &Config,
+        listen: &ListenConfig,
+        tx: mpsc::Sender<ListenEvent>,
+    ) -> anyhow::Result<Listener> {
+        let shared = Arc::new(Shared {
+            directory: config.push_directory(),
+            allow_unlisted: listen.allow_unlisted,
+            idle_limit: listen.stale_after.saturating_mul(2),
+            max_connections: listen.max_connections,
+            open: AtomicUsize::new(0),
+            next_conn: AtomicU64::new(1),
+            tx,
+        });
+        let mut tasks = JoinSet::new();
+        let mut local_addrs = Vec::with_capacity(listen.bind.len());
+        for addr in &listen.bind {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (listen.bind)"))?;
+            let local = listener.local_addr().context("listener address")?;
+            tracing::info!("listening for SyncGuard pushes on {local}");
+            local_addrs.push(local);
+            tasks.spawn(accept_loop(listener, shared.clone()));
+        }
+        Ok(Listener {
+            local_addrs,
+            _tasks: tasks,
+        })
+    }
+}
+
+/// Decrements the open-connection count however the connection task ends.
+struct OpenSlot(Arc<Shared>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut conns = JoinSet::new();
+    let mut refused_since_warning = 0u64;
+    let mut last_warning: Option<Instant> = None;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            // Reap finished connections so the set stays the size of what is open.
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: the accept queue waits; do not spin.
+                tracing::warn!("accepting a push connection failed: {}", describe(&e));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if shared.open.load(Ordering::Relaxed) >= shared.max_connections {
+            drop(stream);
+            refused_since_warning += 1;
+            // One warning per ten seconds, with the count, however hard the flood.
+            if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                tracing::warn!(
+                    "max_connections ({}) reached: refused {refused_since_warning} push connection(s), latest from {peer}",
+                    shared.max_connections
+                );
+                refused_since_warning = 0;
+                last_warning = Some(Instant::now());
+            }
+            let _ = shared.tx.try_send(ListenEvent::Refused {
+                peer,
+                reason: CloseReason::Full,
+            });
+            continue;
+        }
+        shared.open.fetch_add(1, Ordering::Relaxed);
+        let slot = OpenSlot(shared.clone());
+        let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        conns.spawn(serve(stream, peer, conn, slot));
+    }
+}
+
+/// Reads one push connection until it closes, misbehaves or goes quiet.
+async fn serve(mut stream: TcpStream, peer: SocketAddr, conn: ConnId, slot: OpenSlot) {
+    let shared = &slot.0;
+    let tx = &shared.tx;
+    if tx
+        .send(ListenEvent::Opened {
+            conn,
+            peer,
+            at: SystemTime::now(),
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let reason = read_lines(&mut stream, peer, conn, shared).await;
+    if let CloseReason::Abuse(why) = &reason {
+        tracing::warn!("closed push connection from {peer}: {why}");
+    }
+    let _ = tx.send(ListenEvent::Closed { conn, peer, reason }).await;
+}
+
+async fn read_lines(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    conn: ConnId,
+    shared: &Shared,
+) -> CloseReason {
+    let mut reader = LineReader::new();
+    let mut buf = [0u8; 512];
+    let mut lines: Vec<Result<PushLine, InvalidLine>> = Vec::new();
+    let mut invalid = 0u32;
+    let mut deadline = Instant::now() + shared.idle_limit;
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => {
+                return CloseReason::Abuse(format!(
+                    "no complete line for {}",
+                    humantime::format_duration(shared.idle_limit)
+                ));
+            }
+            Ok(Ok(0)) => return CloseReason::Peer,
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(Err(e)) => return CloseReason::Error(describe(&e)),
+        };
+        let overflow = reader.feed(&buf[..n], |l| lines.push(l));
+        if !lines.is_empty() {
+            deadline = Instant::now() + shared.idle_limit;
+        }
+        let at = SystemTime::now();
+        for line in lines.drain(..) {
+            match &line {
+                Err(_) => invalid += 1,
+                Ok(l) if !shared.allow_unlisted => {
+                    let ip = match l.reported {
+                        ReportedIp::V4(ip) => IpAddr::V4(ip),
+                        ReportedIp::Unknown => peer.ip(),
+                    };
+                    if !shared.directory.contains_key(&ip.to_canonical()) {
+                        return CloseReason::Unlisted(ip);
+                    }
+                }
+                Ok(_) => {}
+            }
+            if shared
+                .tx
+                .send(ListenEvent::Line {
+                    conn,
+                    peer,
+                    at,
+                    line,
+                })
+                .await
+                .is_err()
+            {
+                return CloseReason::Shutdown;
+            }
+        }
+        if let Err(overflow) = overflow {
+            let _ = shared
+                .tx
+                .send(ListenEvent::Line {
+                    conn,
+                    peer,
+                    at,
+                    line: Err(overflow.0),
+                })
+                .await;
+            return CloseReason::Abuse(format!(
+                "more than {} bytes without a newline",
+                crate::protocol::MAX_LINE_BYTES
+            ));
+        }
+        if invalid >= MAX_INVALID_LINES {
+            return CloseReason::Abuse(format!("{invalid} invalid lines"));
+        }
+    }
+}
