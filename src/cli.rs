@@ -60,6 +60,15 @@ pub enum Command {
     Demo,
     /// Run simulated SyncGuard nodes on this machine until interrupted
     Sim(SimArgs),
+    /// Watch headless (systemd, containers): one line per status transition on stdout
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Transition lines as text or as one JSON object per line
+    #[arg(long, value_enum, default_value_t)]
+    pub events: crate::watch::EventFormat,
 }
 
 #[derive(Debug, Args)]

@@ -880,6 +880,78 @@ mod tests {
     }
 
     #[test]
+    fn listen_section_and_push_nodes() {
+        let c = parse(
+            "[listen]\nbind = [\"127.0.0.1:9000\", \"[::1]:9001\"]\nstale_after = \"20s\"\nallow_unlisted = false\nmax_connections = 10\n\
+             [[node]]\nname = \"p\"\nhost = \"10.0.0.7\"\nmode = \"push\"\nstale_after = \"90s\"\n\
+             [[node]]\nname = \"q\"\nhost = \"10.0.0.8\"\nmode = \"push\"\n\
+             [[node]]\nname = \"r\"\nhost = \"render-r.example\"\n",
+        )
+        .expect("valid");
+        let l = c.listen.as_ref().expect("listen");
+        assert_eq!(l.bind.len(), 2);
+        assert_eq!(l.stale_after, Duration::from_secs(20));
+        assert!(!l.allow_unlisted);
+        assert_eq!(l.max_connections, 10);
+        assert_eq!(c.nodes[0].mode, Mode::Push);
+        assert_eq!(c.nodes[0].stale_after, Duration::from_secs(90));
+        assert_eq!(c.nodes[1].stale_after, Duration::from_secs(20));
+        assert_eq!(c.nodes[2].mode, Mode::Poll);
+        assert_eq!(c.push_directory().len(), 2);
+        // A push node alone turns the receiver on with its defaults.
+        let c =
+            parse("[[node]]\nname = \"p\"\nhost = \"10.0.0.7\"\nmode = \"push\"\n").expect("valid");
+        assert_eq!(c.listen, Some(ListenConfig::default()));
+        // Poll only: no receiver.
+        assert_eq!(parse(ONE).expect("valid").listen, None);
+    }
+
+    #[test]
+    fn listen_errors_name_the_key() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[[node]]\nname = \"p\"\nhost = \"render-07.example\"\nmode = \"push\"\n",
+                "fleet.toml:3:8: node[0].host: push nodes are matched by the IP they write in their lines",
+            ),
+            (
+                "[listen]\nbind = [\"0.0.0.0\"]\n[[node]]\nname = \"a\"\nhost = \"h\"\n",
+                "fleet.toml:2:9: listen.bind[0]: invalid bind address \"0.0.0.0\"",
+            ),
+            (
+                "[listen]\nbind = []\n[[node]]\nname = \"a\"\nhost = \"h\"\n",
+                "fleet.toml:2:1: listen.bind: must list at least one address",
+            ),
+            (
+                "[[node]]\nname = \"a\"\nhost = \"h\"\nmode = \"pull\"\n",
+                "fleet.toml:4:8: node[0].mode: expected \"poll\" or \"push\", got \"pull\"",
+            ),
+            (
+                "[[node]]\nname = \"a\"\nhost = \"h\"\nstale_after = \"5s\"\n",
+                "fleet.toml:4:15: node[0].stale_after: only push nodes go stale",
+            ),
+            (
+                "[[node]]\nname = \"a\"\nhost = \"10.0.0.1\"\nmode = \"push\"\n[[node]]\nname = \"b\"\nhost = \"10.0.0.1\"\nmode = \"push\"\n",
+                "fleet.toml:7:8: node[1].host: 10.0.0.1 is already the host of push node node[0]",
+            ),
+            (
+                "[listen]\nmax_connections = 0\n[[node]]\nname = \"a\"\nhost = \"h\"\n",
+                "fleet.toml:2:19: listen.max_connections: must be between 1 and 1000000, got 0",
+            ),
+            (
+                "[listen]\nport = 1\n[[node]]\nname = \"a\"\nhost = \"h\"\n",
+                "fleet.toml:2:1: listen.port: unknown field `port`",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = parse(text).expect_err(text);
+            assert!(
+                got.starts_with(want),
+                "for {text:?}\n got: {got}\nwant: {want}"
+            );
+        }
+    }
+
+    #[test]
     fn missing_file_and_utf16_are_clear() {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("nope.toml");

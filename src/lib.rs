@@ -17,12 +17,15 @@
 //! - [`ui`]: dashboard view state, keys and rendering (pure); [`tui`]: its terminal
 //!   and event loop.
 //! - [`logging`]: log file set-up in SyncGuard's line style.
+//! - [`watch`]: headless mode, one line per transition on stdout.
+//! - [`once`]: the one-shot check behind `--once`.
 
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod fleet;
 pub mod group;
+pub mod limits;
 pub mod listen;
 pub mod logging;
 pub mod monitor;
@@ -35,3 +38,4 @@ pub mod status;
 pub mod text;
 pub mod tui;
 pub mod ui;
+pub mod watch;

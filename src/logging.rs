@@ -92,6 +92,10 @@ pub fn to_stderr(default: &str) {
         .try_init();
 }
 
+/// Log target of transition lines, so `watch` can keep them off stderr (they are
+/// already its stdout).
+pub const TRANSITIONS: &str = "transitions";
+
 /// Logs one transition: `wall-07 synced -> free (reply "Free")`. Turning unhealthy is
 /// a warning; recovering is information. Each change is logged once, not each poll.
 pub fn transition(fleet: &Fleet, t: &Transition) {
@@ -100,8 +104,8 @@ pub fn transition(fleet: &Fleet, t: &Transition) {
         .map(|n| text::escape_str(n.name()))
         .unwrap_or_default();
     if t.to.is_problem() {
-        tracing::warn!("{name} {} -> {} ({})", t.from, t.to, t.cause);
+        tracing::warn!(target: TRANSITIONS, "{name} {} -> {} ({})", t.from, t.to, t.cause);
     } else {
-        tracing::info!("{name} {} -> {} ({})", t.from, t.to, t.cause);
+        tracing::info!(target: TRANSITIONS, "{name} {} -> {} ({})", t.from, t.to, t.cause);
     }
 }

@@ -13,7 +13,7 @@ use syncguard_fleet::config::Config;
 use syncguard_fleet::report::{self, Format};
 use syncguard_fleet::sim::{self, Sim};
 use syncguard_fleet::status::Verdict;
-use syncguard_fleet::{demo, logging, once, tui};
+use syncguard_fleet::{demo, limits, logging, once, tui, watch};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -50,6 +50,19 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<Verdict> {
     match &cli.command {
         Some(Command::Sim(args)) => run_sim(args).await.map(|()| Verdict::Ok),
+        Some(Command::Watch(args)) => {
+            let config = Config::load(&cli.config_path())?;
+            let _log = match &cli.log_file {
+                Some(path) => Some(logging::to_file(path)?),
+                None => {
+                    // Transitions are already the stdout lines.
+                    logging::to_stderr(&format!("warn,{}=off", logging::TRANSITIONS));
+                    None
+                }
+            };
+            check_nofile(&config);
+            watch::run(&config, args.events).await.map(|()| Verdict::Ok)
+        }
         Some(Command::Demo) => {
             let demo = demo::start().await?;
             run_fleet(&cli, demo.config.clone()).await
@@ -61,7 +74,17 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
     }
 }
 
+/// Raises the open-file limit and warns (stderr and log) when the fleet needs more.
+fn check_nofile(config: &Config) {
+    let limit = limits::raise_nofile();
+    if let Some(w) = limits::shortfall_warning(config, limit) {
+        eprintln!("{w}");
+        tracing::warn!("{w}");
+    }
+}
+
 async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
+    check_nofile(&config);
     if cli.once {
         let _log = match &cli.log_file {
             Some(path) => Some(logging::to_file(path)?),
@@ -98,6 +121,8 @@ async fn run_once(config: &Config, format: Format, wait: Duration) -> anyhow::Re
 }
 
 async fn run_sim(args: &SimArgs) -> anyhow::Result<()> {
+    // Each simulated node holds a listener and its connections.
+    limits::raise_nofile();
     if let Some(target) = args.push {
         return run_push_sim(args, target).await;
     }

@@ -62,7 +62,8 @@ impl Link {
         Link {
             conn: None,
             decoder: ReplyDecoder::new(),
-            read_buf: vec![0; 512],
+            // Replies are at most MAX_REPLY_BYTES; a bigger read buys nothing.
+            read_buf: vec![0; crate::protocol::MAX_REPLY_BYTES],
         }
     }
 
@@ -186,6 +187,12 @@ fn peer_closed(stream: &TcpStream) -> bool {
 }
 
 async fn connect(node: &NodeConfig) -> Result<TcpStream, String> {
+    // An IP literal needs no resolver round trip (and no allocation).
+    if let Ok(ip) = node.host.parse::<std::net::IpAddr>() {
+        return TcpStream::connect((ip, node.port))
+            .await
+            .map_err(|e| describe(&e));
+    }
     let addrs: Vec<_> = tokio::net::lookup_host((node.host.as_str(), node.port))
         .await
         .map_err(|e| {

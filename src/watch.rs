@@ -1,0 +1,138 @@
+//! `watch`: the headless monitor for systemd and containers. Same pollers and
+//! receiver as the dashboard; one line per status transition on stdout.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use serde::Serialize;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::config::Config;
+use crate::fleet::{Fleet, Transition};
+use crate::logging;
+use crate::monitor::{self, LogOnce, Monitor};
+use crate::status::Role;
+use crate::text;
+
+/// How transitions are written to stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventFormat {
+    /// `[2026-06-26 10:30:05] [WARN] wall-07 synced -> free (reply "Free")`
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Serialize)]
+struct JsonEvent<'a> {
+    time: String,
+    node: &'a str,
+    group: Option<&'a str>,
+    previous: &'a str,
+    status: &'a str,
+    role: Option<Role>,
+    reply: Option<String>,
+    error: Option<String>,
+}
+
+/// One transition as a stdout line (without the newline).
+pub fn event_line(fleet: &Fleet, t: &Transition, format: EventFormat) -> String {
+    let Some(n) = fleet.node(t.node) else {
+        return String::new();
+    };
+    match format {
+        EventFormat::Text => {
+            let level = if t.to.is_problem() { "WARN" } else { "INFO" };
+            let time = chrono::DateTime::<chrono::Local>::from(t.at).format("%Y-%m-%d %H:%M:%S");
+            format!(
+                "[{time}] [{level}] {} {} -> {} ({})",
+                text::escape_str(n.name()),
+                t.from,
+                t.to,
+                t.cause
+            )
+        }
+        EventFormat::Json => {
+            let ev = JsonEvent {
+                time: chrono::DateTime::<chrono::Utc>::from(t.at)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                node: n.name(),
+                group: n.group(),
+                previous: t.from.as_str(),
+                status: t.to.as_str(),
+                role: n.role(),
+                reply: n.reply().map(|r| r.to_string()),
+                error: n.error(),
+            };
+            serde_json::to_string(&ev).unwrap_or_default()
+        }
+    }
+}
+
+/// Runs until SIGTERM, SIGINT or SIGHUP-less end of input; prints a summary to
+/// stderr on the way out.
+pub async fn run(config: &Config, format: EventFormat) -> anyhow::Result<()> {
+    let mut monitor = Monitor::start(config).await?;
+    let mut fleet = Fleet::new(config, SystemTime::now());
+    let mut log_once = LogOnce::default();
+    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let started = std::time::Instant::now();
+    let mut results = 0u64;
+    tracing::info!(
+        "watching {} nodes from {}",
+        fleet.nodes.len(),
+        config.source
+    );
+    let mut out = std::io::stdout().lock();
+    loop {
+        let mut transitions = Vec::new();
+        tokio::select! {
+            Some(input) = monitor.next() => {
+                results += 1;
+                transitions.extend(monitor::apply(&mut fleet, input, &mut log_once));
+                // Drain what is queued before writing, so a burst is one flush.
+                while let Some(input) = monitor.try_next() {
+                    results += 1;
+                    transitions.extend(monitor::apply(&mut fleet, input, &mut log_once));
+                    if transitions.len() > 1024 { break; }
+                }
+            }
+            _ = tick.tick() => {
+                let stale = fleet.check_stale(SystemTime::now());
+                for t in &stale {
+                    logging::transition(&fleet, t);
+                }
+                transitions.extend(stale);
+            }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+        for t in &transitions {
+            let line = event_line(&fleet, t, format);
+            if writeln!(out, "{line}").is_err() {
+                // stdout is gone (the reader exited): nothing left to report to.
+                return Ok(());
+            }
+        }
+        if !transitions.is_empty() {
+            let _ = out.flush();
+        }
+    }
+    drop(monitor);
+    let s = &fleet.listen_stats;
+    eprintln!(
+        "watched {} nodes for {}: {results} inputs, {} push lines ({} invalid), {} push connections accepted, {} refused",
+        fleet.nodes.len(),
+        humantime::format_duration(Duration::from_secs(started.elapsed().as_secs())),
+        s.lines,
+        s.invalid_lines,
+        s.accepted,
+        s.rejected_full + s.rejected_unlisted + s.rejected_address,
+    );
+    Ok(())
+}
