@@ -87,6 +87,11 @@ pub struct SimArgs {
     #[arg(long, value_name = "PATH")]
     pub write_config: Option<PathBuf>,
 
+    /// Serve every node on one port, each on its own 127.1.x.y address: one open
+    /// file per node instead of two, for fleets of many thousands
+    #[arg(long)]
+    pub shared_port: bool,
+
     /// How often `flap` nodes switch state
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub flap_period: Duration,

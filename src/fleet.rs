@@ -707,14 +707,15 @@ impl Fleet {
         &self.counts
     }
 
-    /// The overall verdict: the status rule, raised to CRITICAL by any unhealthy
-    /// sync group.
+    /// The overall verdict: the status rule, raised to CRITICAL by a sync group
+    /// without exactly one Master.
     pub fn verdict(&self) -> Verdict {
         let v = Verdict::for_counts(&self.counts, self.policy);
-        let bad_group = self
-            .groups
-            .iter()
-            .any(|g| matches!(g.health, GroupHealth::Unhealthy(_)));
+        // Unhealthy members are graded by the node rules (and the `unreachable`
+        // policy); a group adds only what no single node shows: a wrong master count.
+        let bad_group = self.groups.iter().any(|g| {
+            matches!(g.health, GroupHealth::Unhealthy(_)) && g.has_roles && g.masters != 1
+        });
         if bad_group {
             v.max(Verdict::Critical)
         } else {

@@ -140,9 +140,12 @@ async fn run_sim(args: &SimArgs) -> anyhow::Result<()> {
     }
     .map_err(anyhow::Error::msg)?;
     logging::to_stderr("info");
-    let sim = Sim::start(specs, args.bind, args.flap_period)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let sim = if args.shared_port {
+        Sim::start_shared_port(specs, args.flap_period).await
+    } else {
+        Sim::start(specs, args.bind, args.flap_period).await
+    }
+    .with_context(|| format!("cannot listen on {}", args.bind))?;
     if let Some(path) = &args.write_config {
         std::fs::write(path, sim.fleet_toml(""))
             .with_context(|| format!("cannot write {}", path.display()))?;

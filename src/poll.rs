@@ -166,7 +166,9 @@ impl Link {
 /// Non-blocking.
 fn peer_closed(stream: &TcpStream) -> bool {
     let mut scratch = [0u8; 64];
-    loop {
+    // Bounded: a peer streaming whitespace must not hold the poller here (no await,
+    // so no deadline could interrupt it). Past the bound, start a fresh connection.
+    for _ in 0..4 {
         match stream.try_read(&mut scratch) {
             Ok(0) => return true,
             // The `\n` of a CRLF that arrived after the reply was decoded: harmless.
@@ -184,6 +186,7 @@ fn peer_closed(stream: &TcpStream) -> bool {
             Err(_) => return true,
         }
     }
+    true
 }
 
 async fn connect(node: &NodeConfig) -> Result<TcpStream, String> {

@@ -125,12 +125,21 @@ pub async fn run(config: &Config, format: EventFormat) -> anyhow::Result<()> {
     }
     drop(monitor);
     let s = &fleet.listen_stats;
+    let push_nodes = fleet
+        .nodes
+        .iter()
+        .filter(|n| n.mode() == crate::config::Mode::Push);
+    let (push_total, push_heard) = push_nodes.fold((0, 0), |(t, h), n| {
+        (t + 1, h + usize::from(n.last_line_at.is_some()))
+    });
     eprintln!(
-        "watched {} nodes for {}: {results} inputs, {} push lines ({} invalid), {} push connections accepted, {} refused",
+        "watched {} nodes for {}: {results} inputs, {} push lines ({} invalid), push nodes heard {push_heard}/{push_total}, \
+         {} unlisted senders, {} push connections accepted, {} refused",
         fleet.nodes.len(),
         humantime::format_duration(Duration::from_secs(started.elapsed().as_secs())),
         s.lines,
         s.invalid_lines,
+        fleet.unlisted.len(),
         s.accepted,
         s.rejected_full + s.rejected_unlisted + s.rejected_address,
     );

@@ -94,7 +94,9 @@ fn dashboard_shows_fleet_and_quits_cleanly() {
     );
     for needle in [
         "SyncGuard fleet",
-        "24 nodes",
+        "28 nodes",
+        "led-d-01",
+        "Unlisted senders",
         "CRITICAL",
         "✖ free",
         "wall-a-05",

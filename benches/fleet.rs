@@ -1,0 +1,87 @@
+//! Cost of applying one result to the state of a 10,000-node fleet.
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::time::{Duration, SystemTime};
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use syncguard_fleet::config::Config;
+use syncguard_fleet::fleet::{Fleet, Observation, Outcome};
+use syncguard_fleet::protocol::{Reply, ReportedIp};
+
+pub fn fleet_config(n: usize) -> Config {
+    let mut text = String::with_capacity(n * 80);
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[node]]\nname = \"node-{i:05}\"\nhost = \"10.{}.{}.{}\"\ngroup = \"g{}\"\n",
+            i / 65536,
+            (i / 256) % 256,
+            i % 256,
+            i / 16
+        ));
+    }
+    Config::parse(&text, "bench.toml").expect("bench config")
+}
+
+fn state(code: u8) -> Outcome {
+    Outcome::Reply(Reply::State {
+        reported: ReportedIp::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        code,
+    })
+}
+
+fn apply(c: &mut Criterion) {
+    let config = fleet_config(10_000);
+    let t0 = SystemTime::now();
+    let mut fleet = Fleet::new(&config, t0);
+    for i in 0..10_000 {
+        fleet.apply(
+            i,
+            Observation {
+                at: t0,
+                outcome: state(if i % 16 == 0 { 2 } else { 1 }),
+                latency: None,
+            },
+            true,
+        );
+    }
+    let mut g = c.benchmark_group("fleet_apply_10k");
+    // The common case: the same answer again (history, counts, no transition).
+    let mut i = 0usize;
+    g.bench_function("unchanged", |b| {
+        b.iter(|| {
+            i = (i + 1) % 10_000;
+            let code = if i % 16 == 0 { 2 } else { 1 };
+            let obs = Observation {
+                at: t0,
+                outcome: state(code),
+                latency: Some(Duration::from_micros(300)),
+            };
+            black_box(fleet.apply(black_box(i), obs, true))
+        })
+    });
+    // A transition and back: events, group rule, counts.
+    g.bench_function("transition", |b| {
+        b.iter_batched(
+            || Observation {
+                at: t0,
+                outcome: state(0),
+                latency: None,
+            },
+            |obs| {
+                let t = fleet.apply(5, obs, true);
+                let back = Observation {
+                    at: t0,
+                    outcome: state(1),
+                    latency: None,
+                };
+                black_box((t, fleet.apply(5, back, true)))
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, apply);
+criterion_main!(benches);

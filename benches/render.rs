@@ -1,0 +1,88 @@
+//! One dashboard frame at 160×48 for a 10,000-node fleet, through TestBackend.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, SystemTime};
+
+use chrono::FixedOffset;
+use criterion::{Criterion, criterion_group, criterion_main};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use syncguard_fleet::config::Config;
+use syncguard_fleet::fleet::{Fleet, Observation, Outcome};
+use syncguard_fleet::protocol::{Reply, ReportedIp};
+use syncguard_fleet::ui::{self, Screen, View};
+
+fn fleet(n: usize) -> Fleet {
+    let mut text = String::with_capacity(n * 80);
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[node]]\nname = \"node-{i:05}\"\nhost = \"10.{}.{}.{}\"\ngroup = \"g{}\"\n",
+            i / 65536,
+            (i / 256) % 256,
+            i % 256,
+            i / 16
+        ));
+    }
+    let config = Config::parse(&text, "bench.toml").expect("bench config");
+    let t0 = SystemTime::now();
+    let mut f = Fleet::new(&config, t0);
+    for i in 0..n {
+        let code = match i % 100 {
+            0 => 0,
+            _ if i % 16 == 0 => 2,
+            _ => 1,
+        };
+        let outcome = Outcome::Reply(Reply::State {
+            reported: ReportedIp::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            code,
+        });
+        f.apply(
+            i,
+            Observation {
+                at: t0,
+                outcome,
+                latency: Some(Duration::from_micros(250 + i as u64 % 900)),
+            },
+            true,
+        );
+    }
+    f
+}
+
+fn frame(c: &mut Criterion) {
+    let fleet = fleet(10_000);
+    let mut view = View::new(true);
+    view.refresh_order(&fleet);
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).expect("terminal");
+    let tz = FixedOffset::east_opt(0).expect("utc");
+    let now = SystemTime::now();
+    c.bench_function("render_frame_10k_160x48", |b| {
+        b.iter(|| {
+            terminal
+                .draw(|frame| {
+                    view.scroll_into_view(ui::render::table_rows(frame.area(), &fleet));
+                    let screen = Screen {
+                        fleet: &fleet,
+                        view: &view,
+                        source: "bench.toml",
+                        now,
+                        tz,
+                        color: true,
+                    };
+                    ui::render(frame, &screen);
+                })
+                .expect("draw");
+        })
+    });
+    // Re-sorting the order after a change, which the dashboard does at most once
+    // per frame when a status moved.
+    c.bench_function("refresh_order_10k", |b| {
+        b.iter(|| {
+            view.order_dirty = true;
+            view.refresh_order(&fleet);
+        })
+    });
+}
+
+criterion_group!(benches, frame);
+criterion_main!(benches);

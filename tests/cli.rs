@@ -1,0 +1,644 @@
+//! End-to-end tests of the `syncguard-fleet` binary: exit codes, output formats,
+//! config errors and the demo. Simulated nodes run in this process on 127.0.0.1;
+//! the binary connects only to them.
+
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use syncguard_fleet::config::ENV_VAR;
+use syncguard_fleet::sim::{Behaviour, Sim, SimSpec};
+
+const BIN: &str = env!("CARGO_BIN_EXE_syncguard-fleet");
+/// No run of the binary in these tests may take longer than this.
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// The binary with a clean environment for what it reads.
+fn bin() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_remove(ENV_VAR)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    c
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+fn read_to_string(mut r: impl Read) -> String {
+    let mut bytes = Vec::new();
+    // A read error leaves what was read; the assertions then say what is missing.
+    let _ = r.read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Runs `cmd` to completion, killing it (and failing the test) after `LIMIT`.
+fn run(cmd: &mut Command) -> Run {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("spawn syncguard-fleet");
+    let out = child.stdout.take().expect("stdout piped");
+    let err = child.stderr.take().expect("stderr piped");
+    let out = thread::spawn(move || read_to_string(out));
+    let err = thread::spawn(move || read_to_string(err));
+    let status = wait_bounded(&mut child);
+    let took = started.elapsed();
+    let stdout = out.join().expect("stdout reader");
+    let stderr = err.join().expect("stderr reader");
+    let code = status.code().unwrap_or_else(|| {
+        panic!("killed by a signal: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}")
+    });
+    Run {
+        code,
+        stdout,
+        stderr,
+        took,
+    }
+}
+
+fn wait_bounded(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        match child.try_wait().expect("wait for syncguard-fleet") {
+            Some(status) => return status,
+            None if started.elapsed() > LIMIT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("syncguard-fleet still running after {LIMIT:?}");
+            }
+            None => thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Simulated nodes on 127.0.0.1 served by a runtime in this process, and a
+/// directory for fleet files. Fields drop in order: nodes, runtime, files.
+struct Lab {
+    sim: Sim,
+    _rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    /// `nodes`: (name, behaviour, group).
+    fn new(nodes: &[(&str, &str, Option<&str>)]) -> Lab {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let specs = nodes
+            .iter()
+            .map(|(name, b, group)| SimSpec {
+                name: (*name).to_owned(),
+                group: group.map(str::to_owned),
+                behaviour: b.parse::<Behaviour>().expect("known behaviour"),
+            })
+            .collect();
+        let sim = rt
+            .block_on(Sim::start(
+                specs,
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                Duration::from_secs(3600),
+            ))
+            .expect("start simulator");
+        Lab {
+            sim,
+            _rt: rt,
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// Writes a fleet file for every simulated node.
+    fn fleet(&self, file: &str, defaults: &str) -> PathBuf {
+        write(self.dir.path(), file, &self.sim.fleet_toml(defaults))
+    }
+
+    fn addr(&self, name: &str) -> String {
+        self.sim
+            .nodes
+            .iter()
+            .find(|n| n.spec.name == name)
+            .map(|n| n.addr.to_string())
+            .unwrap_or_else(|| panic!("no sim node {name}"))
+    }
+}
+
+fn write(dir: &Path, file: &str, text: &str) -> PathBuf {
+    let path = dir.join(file);
+    std::fs::write(&path, text).expect("write fleet file");
+    path
+}
+
+fn once(config: &Path, extra: &[&str]) -> Run {
+    run(bin().arg("--once").arg("--config").arg(config).args(extra))
+}
+
+/// Fails with everything the binary printed, so a wrong code explains itself.
+fn assert_code(r: &Run, want: i32) {
+    assert_eq!(
+        r.code, want,
+        "exit code\nstdout:\n{}\nstderr:\n{}",
+        r.stdout, r.stderr
+    );
+}
+
+const FAST: &str = "timeout = \"1s\"";
+const FAST_WARN: &str = "timeout = \"1s\"\nunreachable = \"warning\"";
+
+#[test]
+fn all_synced_exits_0() {
+    let lab = Lab::new(&[
+        ("a", "synced", None),
+        ("b", "state1", None),
+        ("c", "state2", None),
+    ]);
+    let r = once(&lab.fleet("f.toml", FAST), &[]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("3 nodes · 3 synced — OK"), "{}", r.stdout);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+}
+
+#[test]
+fn free_node_exits_2() {
+    let lab = Lab::new(&[("a", "synced", None), ("b", "free", None)]);
+    let r = once(&lab.fleet("f.toml", FAST), &[]);
+    assert_code(&r, 2);
+    assert!(r.stdout.contains("CRITICAL"), "{}", r.stdout);
+}
+
+#[test]
+fn free_node_exits_2_even_under_warning_policy() {
+    let lab = Lab::new(&[("a", "synced", None), ("b", "free", None)]);
+    let r = once(&lab.fleet("f.toml", FAST_WARN), &[]);
+    assert_code(&r, 2);
+}
+
+#[test]
+fn timeout_exits_2_by_default() {
+    let lab = Lab::new(&[("a", "synced", None), ("b", "silent", None)]);
+    let r = once(&lab.fleet("f.toml", FAST), &[]);
+    assert_code(&r, 2);
+    assert!(r.stdout.contains("no reply within 1s"), "{}", r.stdout);
+    assert!(r.took < Duration::from_secs(5), "took {:?}", r.took);
+}
+
+#[test]
+fn timeout_exits_1_under_warning_policy() {
+    let lab = Lab::new(&[("a", "synced", None), ("b", "silent", None)]);
+    let r = once(&lab.fleet("f.toml", FAST_WARN), &[]);
+    assert_code(&r, 1);
+    assert!(r.stdout.contains("WARNING"), "{}", r.stdout);
+}
+
+#[test]
+fn free_and_timeout_exit_2_under_warning_policy() {
+    let lab = Lab::new(&[
+        ("a", "synced", None),
+        ("b", "free", None),
+        ("c", "silent", None),
+    ]);
+    let r = once(&lab.fleet("f.toml", FAST_WARN), &[]);
+    assert_code(&r, 2);
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+fn sorted<'a>(list: &[&'a str]) -> Vec<&'a str> {
+    let mut v = list.to_vec();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn json_report_has_fixed_keys_and_right_values() {
+    let lab = Lab::new(&[
+        ("ok", "synced", Some("wall-A")),
+        ("out", "free", Some("wall-A")),
+        ("master", "state2", Some("wall-B")),
+        ("broken", "state0", None),
+        ("mute", "silent", None),
+        ("gone", "refused", None),
+        ("junk", "garbage", None),
+    ]);
+    let before = chrono::Utc::now();
+    let r = once(&lab.fleet("f.toml", FAST), &["--format", "json"]);
+    assert_code(&r, 2);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("stdout is one JSON document");
+
+    // The five documented keys, plus `groups` and `unlisted` (sync groups and push
+    // senders in no node list), which the listen-mode work added.
+    assert_eq!(
+        keys(&doc),
+        sorted(&[
+            "checked_at",
+            "exit_code",
+            "verdict",
+            "summary",
+            "nodes",
+            "groups",
+            "unlisted"
+        ])
+    );
+    assert_eq!(
+        doc["unlisted"],
+        Value::Array(Vec::new()),
+        "no push senders here"
+    );
+    assert_eq!(doc["exit_code"], Value::from(r.code));
+    assert_eq!(doc["verdict"], "CRITICAL");
+    let checked_at = doc["checked_at"].as_str().expect("checked_at is a string");
+    let checked_at = chrono::DateTime::parse_from_rfc3339(checked_at).expect("RFC 3339 time");
+    let skew = checked_at.signed_duration_since(before).num_seconds();
+    assert!((-5..=30).contains(&skew), "checked_at {checked_at}");
+
+    let summary = &doc["summary"];
+    assert_eq!(
+        keys(summary),
+        sorted(&["total", "healthy", "unhealthy", "by_status"])
+    );
+    assert_eq!(summary["total"], 7);
+    assert_eq!(summary["healthy"], 2);
+    assert_eq!(summary["unhealthy"], 5);
+    let by_status = &summary["by_status"];
+    for (status, n) in [
+        ("synced", 2),
+        ("free", 2),
+        ("unreachable", 1),
+        ("timeout", 1),
+        ("invalid", 1),
+        ("stale", 0),
+        ("pending", 0),
+    ] {
+        assert_eq!(by_status[status], n, "by_status.{status}");
+    }
+    assert_eq!(keys(by_status).len(), 7);
+
+    let nodes = doc["nodes"].as_array().expect("nodes is an array");
+    let names: Vec<&str> = nodes.iter().filter_map(|n| n["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["ok", "out", "master", "broken", "mute", "gone", "junk"],
+        "config order"
+    );
+    const NODE_KEYS: [&str; 11] = [
+        "name",
+        "address",
+        "group",
+        "status",
+        "healthy",
+        "reply",
+        "code",
+        "role",
+        "reported_ip",
+        "latency_ms",
+        "error",
+    ];
+    const NULLABLE: [&str; 5] = ["code", "role", "reported_ip", "latency_ms", "error"];
+    for n in nodes {
+        let name = n["name"].as_str().unwrap_or("?");
+        assert_eq!(keys(n), sorted(&NODE_KEYS), "{name}");
+        for k in NODE_KEYS {
+            if !NULLABLE.contains(&k) {
+                assert!(!n[k].is_null(), "{name}.{k} is null");
+            }
+        }
+        assert_eq!(n["address"], lab.addr(name), "{name}.address");
+        // A latency exactly when there is no error.
+        assert_eq!(n["latency_ms"].is_number(), n["error"].is_null(), "{name}");
+        let healthy = n["status"] == "synced";
+        assert_eq!(n["healthy"], healthy, "{name}.healthy");
+    }
+    let by_name = |name: &str| {
+        nodes
+            .iter()
+            .find(|n| n["name"] == name)
+            .unwrap_or_else(|| panic!("node {name} in JSON"))
+    };
+    let expect = |name: &str, status: &str, reply: &str, error: Value| {
+        let n = by_name(name);
+        assert_eq!(n["status"], status, "{name}.status");
+        assert_eq!(n["reply"], reply, "{name}.reply");
+        assert_eq!(n["error"], error, "{name}.error");
+    };
+    expect("ok", "synced", "Synced", Value::Null);
+    expect("out", "free", "Free", Value::Null);
+    expect("master", "synced", "127.0.0.1_state2", Value::Null);
+    expect("broken", "free", "127.0.0.1_state0", Value::Null);
+    expect("mute", "timeout", "", "no reply within 1s".into());
+    expect("gone", "unreachable", "", "connection refused".into());
+    expect("junk", "invalid", "", "invalid reply \"NotSynced\"".into());
+
+    assert_eq!(by_name("ok")["group"], "wall-A");
+    assert_eq!(by_name("master")["group"], "wall-B");
+    assert_eq!(by_name("broken")["group"], "");
+    for name in ["ok", "out", "mute", "gone", "junk"] {
+        let n = by_name(name);
+        assert!(n["code"].is_null() && n["role"].is_null(), "{name}");
+        assert!(n["reported_ip"].is_null(), "{name}");
+    }
+    let master = by_name("master");
+    assert_eq!(master["code"], 2);
+    assert_eq!(master["role"], "Master");
+    assert_eq!(master["reported_ip"], "127.0.0.1");
+    let broken = by_name("broken");
+    assert_eq!(broken["code"], 0);
+    assert_eq!(broken["role"], "Error");
+    assert_eq!(broken["reported_ip"], "127.0.0.1");
+    let latency = by_name("ok")["latency_ms"].as_f64().expect("a number");
+    assert!((0.0..1000.0).contains(&latency), "latency {latency}");
+
+    // Groups: wall-A has a free member; wall-B is its one Master.
+    let groups = doc["groups"].as_array().expect("groups is an array");
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    let group = |name: &str| {
+        groups
+            .iter()
+            .find(|g| g["name"] == name)
+            .unwrap_or_else(|| panic!("group {name} in JSON"))
+    };
+    assert_eq!(group("wall-A")["healthy"], false);
+    assert_eq!(group("wall-A")["members"], 2);
+    assert_eq!(group("wall-A")["problem"], "1 of 2 members unhealthy");
+    assert_eq!(group("wall-B")["healthy"], true);
+    assert_eq!(group("wall-B")["masters"], 1);
+    assert_eq!(group("wall-B")["problem"], Value::Null);
+}
+
+#[test]
+fn json_exit_code_field_follows_the_warning_policy() {
+    let lab = Lab::new(&[("ok", "synced", None), ("gone", "refused", None)]);
+    let r = once(&lab.fleet("f.toml", FAST_WARN), &["--format", "json"]);
+    assert_code(&r, 1);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(doc["exit_code"], 1);
+    assert_eq!(doc["verdict"], "WARNING");
+}
+
+#[test]
+fn nagios_is_one_line_with_names_and_perfdata() {
+    let lab = Lab::new(&[
+        ("wall-01", "synced", None),
+        ("wall-02", "synced", None),
+        ("wall-03", "free", None),
+        ("wall-04", "silent", None),
+    ]);
+    let r = once(&lab.fleet("f.toml", FAST), &["--format", "nagios"]);
+    assert_code(&r, 2);
+    assert_eq!(r.stdout.lines().count(), 1, "{:?}", r.stdout);
+    assert!(r.stdout.ends_with('\n'));
+    let line = r.stdout.trim_end();
+    let (text, perf) = line.split_once(" | ").expect("perfdata after ` | `");
+    assert_eq!(
+        text,
+        "SYNCGUARD CRITICAL - 2 of 4 nodes unhealthy: wall-03 free (Free), wall-04 timeout"
+    );
+    let want = "synced=2;;;0;4 free=1;;;0;4 unreachable=0;;;0;4 timeout=1;;;0;4 \
+                invalid=0;;;0;4 stale=0;;;0;4 pending=0;;;0;4 latency_max=";
+    assert!(perf.starts_with(want), "perfdata: {perf}");
+    let latency = perf[want.len()..]
+        .strip_suffix("s;;;0")
+        .expect("latency_max in seconds");
+    let latency: f64 = latency.parse().expect("latency_max is a number");
+    assert!(latency > 0.0 && latency < 1.0, "latency_max {latency}");
+}
+
+#[test]
+fn nagios_ok_line_when_all_synced() {
+    let lab = Lab::new(&[("a", "synced", None), ("b", "state1", None)]);
+    let r = once(&lab.fleet("f.toml", FAST), &["--format", "nagios"]);
+    assert_code(&r, 0);
+    assert_eq!(r.stdout.lines().count(), 1);
+    assert!(
+        r.stdout
+            .starts_with("SYNCGUARD OK - 2/2 nodes synced | synced=2;;;0;2 "),
+        "{}",
+        r.stdout
+    );
+}
+
+/// `--help` says WARNING (1) when only unreachable/timeout/invalid nodes are bad and
+/// `unreachable = "warning"`. Putting such a node in a `group` must not change that:
+/// the group has no role information, so it adds nothing the node did not say.
+#[test]
+fn group_membership_does_not_override_the_warning_policy() {
+    let lab = Lab::new(&[("a", "synced", Some("wall")), ("b", "silent", Some("wall"))]);
+    let r = once(&lab.fleet("f.toml", FAST_WARN), &["--format", "json"]);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(doc["summary"]["by_status"]["timeout"], 1);
+    assert_eq!(doc["verdict"], "WARNING", "{}", r.stdout);
+    assert_code(&r, 1);
+}
+
+/// (file text, what must follow the path in the message)
+const BAD_CONFIGS: &[(&str, &str)] = &[
+    (
+        "[defaults]\nintervall = \"5s\"\n[[node]]\nname=\"a\"\nhost=\"h\"\n",
+        ":2:1: defaults.intervall: unknown field `intervall`",
+    ),
+    (
+        "[[node]]\nname = \"a\"\n",
+        ":1:1: node[0].host: missing (required)",
+    ),
+    (
+        "[[node]]\nname = \"a\"\nhost = \"h\"\n[[node]]\nname = \"a\"\nhost = \"i\"\n",
+        ":5:8: node[1].name: duplicate name \"a\" (first used by node[0] at line 1)",
+    ),
+    (
+        "[defaults]\ntimeout = \"5 sec\"\n[[node]]\nname=\"a\"\nhost=\"h\"\n",
+        ":2:11: defaults.timeout: invalid duration \"5 sec\"",
+    ),
+    (
+        "[[node]]\nname = \"a\"\nhost = \"h\"\nport = 0\n",
+        ":4:8: node[0].port: port must be between 1 and 65535, got 0",
+    ),
+    (
+        "[[node]]\nname = \"a\"\nhost = \"h\"\nport = 70000\n",
+        ":4:8: node[0].port: port must be between 1 and 65535, got 70000",
+    ),
+    (
+        "[defaults]\ninterval = \"20s\"\n[[node]]\nname=\"a\"\nhost=\"h\"\n",
+        ":2:12: defaults.interval: interval (20s) is longer than max_interval (10s)",
+    ),
+    (
+        "[[node]]\nname=\"a\"\nhost=\"h\"\ninterval = \"3s\"\nmax_interval = \"2s\"\n",
+        ":4:12: node[0].interval: interval (3s) is longer than max_interval (2s)",
+    ),
+    ("[defaults]\nport = 9000\n", ":3:1: node: no nodes"),
+];
+
+#[test]
+fn config_errors_exit_3_with_one_located_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (i, (text, want)) in BAD_CONFIGS.iter().enumerate() {
+        let path = write(dir.path(), &format!("bad{i}.toml"), text);
+        let r = once(&path, &[]);
+        assert_code(&r, 3);
+        assert_eq!(r.stdout, "", "nothing on stdout for {text:?}");
+        let msg = r.stderr.trim_end();
+        assert_eq!(msg.lines().count(), 1, "one message for {text:?}: {msg}");
+        let located = format!("{}{want}", path.display());
+        assert!(
+            msg.contains(&located),
+            "for {text:?}\n got: {msg}\nwant: {located}"
+        );
+    }
+}
+
+#[test]
+fn missing_config_file_exits_3() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nope.toml");
+    let r = once(&path, &[]);
+    assert_code(&r, 3);
+    let msg = r.stderr.trim_end();
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    assert!(
+        msg.contains(&format!("{}: cannot read config", path.display())),
+        "{msg}"
+    );
+}
+
+#[test]
+fn env_var_selects_the_config_and_the_flag_overrides_it() {
+    let lab = Lab::new(&[("a", "synced", None)]);
+    let good = lab.fleet("good.toml", FAST);
+    let bad = write(lab.dir.path(), "bad.toml", "[[node]]\nname = \"a\"\n");
+
+    let r = run(bin().arg("--once").env(ENV_VAR, &good));
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("1 synced"), "{}", r.stdout);
+
+    let r = run(bin().arg("--once").env(ENV_VAR, &bad));
+    assert_code(&r, 3);
+    assert!(
+        r.stderr
+            .contains(&format!("{}:1:1: node[0].host", bad.display())),
+        "{}",
+        r.stderr
+    );
+
+    let r = run(bin()
+        .arg("--once")
+        .arg("--config")
+        .arg(&good)
+        .env(ENV_VAR, &bad));
+    assert_code(&r, 0);
+
+    let r = run(bin()
+        .arg("--once")
+        .arg("--config")
+        .arg(&bad)
+        .env(ENV_VAR, &good));
+    assert_code(&r, 3);
+}
+
+#[test]
+fn usage_errors_exit_3() {
+    let r = run(bin().arg("--once").arg("--no-such-flag"));
+    assert_code(&r, 3);
+    assert!(r.stderr.contains("--no-such-flag"), "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+
+    let r = run(bin().args(["--once", "--format", "xml"]));
+    assert_code(&r, 3);
+    assert!(r.stderr.contains("xml"), "{}", r.stderr);
+}
+
+#[test]
+fn help_exits_0_and_documents_exit_codes() {
+    let r = run(bin().arg("--help"));
+    assert_code(&r, 0);
+    for word in ["Exit codes", "CRITICAL", "WARNING", "UNKNOWN", "--once"] {
+        assert!(
+            r.stdout.contains(word),
+            "--help lacks {word}:\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn demo_once_shows_every_kind_of_problem() {
+    let r = run(bin().args(["demo", "--once"]));
+    assert_code(&r, 2);
+    assert!(r.took < Duration::from_secs(5), "demo took {:?}", r.took);
+    for want in [
+        "wall-a-05",
+        "free",
+        "timeout",
+        "unreachable",
+        "connection refused",
+        "Master (state2)",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "demo table lacks {want}:\n{}",
+            r.stdout
+        );
+    }
+    let row = |name: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{}", r.stdout))
+            .to_owned()
+    };
+    assert!(row("wall-a-05").contains("free"), "{}", row("wall-a-05"));
+    assert!(row("wall-a-05").contains("Error (state0)"));
+    assert!(row("wall-b-07").contains("timeout"), "{}", row("wall-b-07"));
+    assert!(row("stage-c-06").contains("connection refused"));
+    assert!(row("wall-a-01").contains("synced"));
+    let summary = r
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains(" nodes · "))
+        .unwrap_or_else(|| panic!("no summary line:\n{}", r.stdout));
+    for want in ["1 free", "1 unreachable", "1 timeout", "— CRITICAL"] {
+        assert!(summary.contains(want), "summary lacks {want}: {summary}");
+    }
+}
+
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let lab = Lab::new(&[("a", "synced", None), ("b", "state2", None)]);
+    let good = lab.fleet("f.toml", FAST);
+    for format in ["table", "json", "nagios"] {
+        let mut child = bin()
+            .arg("--once")
+            .arg("--config")
+            .arg(&good)
+            .args(["--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn syncguard-fleet");
+        // Close the read end before the binary writes anything.
+        drop(child.stdout.take());
+        let err = child.stderr.take().expect("stderr piped");
+        let err = thread::spawn(move || read_to_string(err));
+        let status = wait_bounded(&mut child);
+        let stderr = err.join().expect("stderr reader");
+        assert!(!stderr.contains("panicked"), "{format}: {stderr}");
+        assert_eq!(status.code(), Some(0), "{format}: {stderr}");
+    }
+}
