@@ -529,8 +529,10 @@ impl PushPlan {
         let mut out = String::from(
             "# Written by `syncguard-fleet sim --push`: simulated SyncGuard V3 senders.\n",
         );
+        // Room for every sender, twice over (old-style senders reconnect per line).
+        let max_connections = (self.count * 2).max(4096);
         out.push_str(&format!(
-            "[listen]\nbind = [\"{bind}\"]\nstale_after = \"{}\"\n\n",
+            "[listen]\nbind = [\"{bind}\"]\nstale_after = \"{}\"\nmax_connections = {max_connections}\n\n",
             humantime::format_duration(stale_after)
         ));
         for (i, s) in self.senders().iter().enumerate() {

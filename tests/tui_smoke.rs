@@ -142,9 +142,11 @@ fn dashboard_shows_fleet_and_quits_cleanly() {
     );
 }
 
-/// Runs `args` as the pane's own process (so its pid is the pane's) in a session that
-/// keeps the pane after exit, for reading the exit status.
-fn start_exec(tmux: &Tmux, args: &str) -> u32 {
+/// Runs `args` under a shell in the pane, which prints the exit status when it
+/// ends (tmux itself can be slow to reap a pane's process). Returns the pid of the
+/// program, the shell's child.
+fn start_child(tmux: &Tmux, args: &str) -> u32 {
+    let cmd = format!("{args}; echo EXITED:$?; sleep 30");
     tmux.run(&[
         "new-session",
         "-d",
@@ -154,28 +156,31 @@ fn start_exec(tmux: &Tmux, args: &str) -> u32 {
         "100",
         "-y",
         "30",
-        "sh",
+        &cmd,
     ]);
-    tmux.run(&["set-option", "-t", "smoke", "remain-on-exit", "on"]);
-    tmux.run(&["respawn-pane", "-k", "-t", "smoke", &format!("exec {args}")]);
-    let pid = tmux.run(&["display-message", "-p", "-t", "smoke", "#{pane_pid}"]);
-    pid.trim().parse().expect("pane pid")
-}
-
-fn wait_dead(tmux: &Tmux, limit: Duration) -> String {
+    let shell: u32 = tmux
+        .run(&["display-message", "-p", "-t", "smoke", "#{pane_pid}"])
+        .trim()
+        .parse()
+        .expect("pane pid");
     let start = Instant::now();
     loop {
-        let s = tmux.run(&[
-            "display-message",
-            "-p",
-            "-t",
-            "smoke",
-            "#{pane_dead} #{pane_dead_status}",
-        ]);
-        if s.starts_with('1') || start.elapsed() > limit {
-            return s.trim().to_owned();
+        let out = Command::new("pgrep")
+            .args(["-P", &shell.to_string()])
+            .output()
+            .expect("pgrep");
+        let first = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok());
+        if let Some(pid) = first {
+            return pid;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "program did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -192,7 +197,7 @@ fn sigterm_and_sighup_restore_the_terminal() {
             socket: format!("sgf-sig-{signal}-{}", std::process::id()),
         };
         let log = dir.path().join(format!("{signal}.log"));
-        let pid = start_exec(
+        let pid = start_child(
             &tmux,
             &format!("'{bin}' demo --log-file '{}'", log.display()),
         );
@@ -207,14 +212,17 @@ fn sigterm_and_sighup_restore_the_terminal() {
             .status()
             .expect("kill");
         assert!(ok.success());
-        let dead = wait_dead(&tmux, Duration::from_secs(5));
-        assert_eq!(dead, "1 0", "SIG{signal}: pane state {dead}");
+        // A clean exit is status 0; death by the signal would be 128 + its number.
+        let after = tmux.wait_for(&["EXITED:"], Duration::from_secs(5));
+        assert!(
+            after.contains("EXITED:0"),
+            "SIG{signal}: did not exit cleanly:\n{after}"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "SIG{signal} took {:?}",
             started.elapsed()
         );
-        let after = tmux.screen();
         assert!(
             !after.contains("Recent transitions"),
             "SIG{signal} left the dashboard on screen:\n{after}"

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# End-to-end benchmarks on loopback, with public tools only (/usr/bin/time -v,
+# hyperfine, /proc): --once at 100, 1,000 and 10,000 simulated nodes, check_tcp over
+# the same 1,000 nodes with xargs -P16, and continuous poll and listen load with
+# CPU and RSS read from /proc. Criterion medians are collected too. The results
+# table is written into BENCHMARKS.md.
+#
+#   scripts/bench.sh            full run (about 10 minutes), rewrites BENCHMARKS.md
+#   scripts/bench.sh --quick    200 nodes, checks correctness only (CI smoke test)
+#
+# Every process it starts is stopped on exit; every load is bounded in time.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+QUICK=0
+for arg in "$@"; do
+    case "$arg" in
+        --quick) QUICK=1 ;;
+        *) echo "usage: scripts/bench.sh [--quick]" >&2; exit 3 ;;
+    esac
+done
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+cargo build --release --quiet
+BIN="$PWD/target/release/syncguard-fleet"
+W="$(mktemp -d "${TMPDIR:-/tmp}/syncguard-bench.XXXXXX")"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill "$p" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+# Each simulated node and each monitored node needs an open file.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+CLK_TCK="$(getconf CLK_TCK)"
+RESULTS="$W/results.txt"
+: >"$RESULTS"
+record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
+
+# Tools: hyperfine, GNU time and check_tcp come from Debian's packages.
+need_pkgs=()
+command -v hyperfine >/dev/null 2>&1 || need_pkgs+=(hyperfine)
+[ -x /usr/bin/time ] || need_pkgs+=(time)
+CHECK_TCP=/usr/lib/nagios/plugins/check_tcp
+[ "$QUICK" = 1 ] || [ -x "$CHECK_TCP" ] || need_pkgs+=(monitoring-plugins-basic)
+if [ "${#need_pkgs[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${need_pkgs[*]}"
+    apt-get install -y -qq "${need_pkgs[@]}" >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "${need_pkgs[@]}" >/dev/null 2>&1; } || true
+fi
+[ -x /usr/bin/time ] || die "/usr/bin/time is missing"
+
+# start_sim NAME SIM-ARGS...: starts `syncguard-fleet sim`, waits for its fleet file
+# ($W/NAME.toml) and sets SIM_PID.
+start_sim() {
+    local name="$1"; shift
+    rm -f "$W/$name.toml"
+    "$BIN" sim "$@" --write-config "$W/$name.toml" >/dev/null 2>"$W/$name.sim.log" &
+    SIM_PID=$!
+    PIDS+=("$SIM_PID")
+    for _ in $(seq 1 600); do
+        [ -s "$W/$name.toml" ] && return 0
+        kill -0 "$SIM_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$W/$name.sim.log" >&2
+    die "simulator $name did not start"
+}
+stop() { kill -"${2:-TERM}" "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# with_defaults FILE DEFAULTS...: prepends a [defaults] table to a sim fleet file.
+with_defaults() {
+    local file="$1"; shift
+    { echo "[defaults]"; printf '%s\n' "$@"; echo; cat "$file"; } >"$file.tmp"
+    mv "$file.tmp" "$file"
+}
+
+median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+
+# check_json FILE KEY=VALUE...: asserts summary counts in a --once JSON report.
+check_json() {
+    python3 - "$@" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+by = doc["summary"]["by_status"]
+for want in sys.argv[2:]:
+    key, value = want.split("=")
+    got = doc["summary"]["total"] if key == "total" else by.get(key)
+    if got != int(value):
+        sys.exit(f"{key} is {got}, expected {value}")
+PY
+}
+
+# once_runs LABEL RUNS SIM-ARGS... -- CHECKS...: times `--once` RUNS times, each
+# against a freshly started simulator (fresh ports, so no TIME_WAIT left by an
+# earlier run slows the next, as with cron a minute apart), checks the JSON of
+# every run, and records the median wall time and peak RSS.
+once_runs() {
+    local label="$1" runs="$2"; shift 2
+    local sim_args=() checks=() defaults=()
+    while [ "$1" != "--" ]; do sim_args+=("$1"); shift; done; shift
+    while [ $# -gt 0 ] && [ "$1" != "--defaults" ]; do checks+=("$1"); shift; done
+    if [ $# -gt 0 ]; then shift; defaults=("$@"); fi
+    local times=() rss=()
+    for run in $(seq 1 "$runs"); do
+        start_sim "$label" "${sim_args[@]}"
+        [ "${#defaults[@]}" -gt 0 ] && with_defaults "$W/$label.toml" "${defaults[@]}"
+        sleep 0.3
+        local rc=0
+        /usr/bin/time -v -o "$W/$label.time" "$BIN" --once --config "$W/$label.toml" --format json \
+            >"$W/$label.json" 2>"$W/$label.err" || rc=$?
+        stop "$SIM_PID"
+        check_json "$W/$label.json" "${checks[@]}" || die "$label run $run: wrong report (exit $rc)"
+        local wall
+        wall="$(awk -F': ' '/Elapsed \(wall clock\)/{print $2}' "$W/$label.time" |
+            awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')"
+        times+=("$wall")
+        rss+=("$(awk -F': ' '/Maximum resident set size/{print $2}' "$W/$label.time")")
+        say "$label run $run: ${wall}s, exit $rc"
+    done
+    record "${label}_median_s" "$(median "${times[@]}")"
+    record "${label}_runs_s" "$(IFS=,; echo "${times[*]}")"
+    record "${label}_rss_kb" "$(median "${rss[@]}")"
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
+
+# sample_cpu LABEL PID WINDOWS SECONDS: CPU % of one core in each window, their
+# median, the mean over all windows, and RSS at the end.
+sample_cpu() {
+    local label="$1" pid="$2" windows="$3" secs="$4" pcts=() t0 t1 total0
+    total0="$(cpu_ticks "$pid")"
+    for _ in $(seq 1 "$windows"); do
+        t0="$(cpu_ticks "$pid")"
+        sleep "$secs"
+        t1="$(cpu_ticks "$pid")"
+        pcts+=("$(python3 -c "print(round(($t1 - $t0) / $CLK_TCK / $secs * 100, 2))")")
+    done
+    local mean
+    mean="$(python3 -c "print(round(($t1 - $total0) / $CLK_TCK / ($windows * $secs) * 100, 2))")"
+    record "${label}_cpu_windows" "$(IFS=,; echo "${pcts[*]}")"
+    record "${label}_cpu_median_pct" "$(median "${pcts[@]}")"
+    record "${label}_cpu_mean_pct" "$mean"
+    record "${label}_cpu_seconds" "$(python3 -c "print(round(($t1 - $total0) / $CLK_TCK, 3))")"
+    record "${label}_rss_kb" "$(rss_kb "$pid")"
+    record "${label}_hwm_kb" "$(hwm_kb "$pid")"
+    say "$label: CPU ${pcts[*]} % per window, mean $mean %, RSS $(rss_kb "$pid") kB"
+}
+
+# continuous_poll LABEL N WARMUP WINDOWS SECS SIM-ARGS...: `watch` over N poll nodes.
+continuous_poll() {
+    local label="$1" n="$2" warmup="$3" windows="$4" secs="$5"; shift 5
+    start_sim "$label" "$@"
+    local sim_pid="$SIM_PID"
+    "$BIN" --config "$W/$label.toml" watch >"$W/$label.events" 2>"$W/$label.watch.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    sleep "$warmup"
+    kill -0 "$pid" 2>/dev/null || { cat "$W/$label.watch.err" >&2; die "$label: watch exited"; }
+    sample_cpu "$label" "$pid" "$windows" "$secs"
+    stop "$pid" TERM
+    stop "$sim_pid"
+    local synced
+    synced="$(grep -c -- '-> synced' "$W/$label.events" || true)"
+    [ "$synced" -ge "$n" ] || die "$label: only $synced of $n nodes reported synced"
+    record "${label}_summary" "$(tail -n 1 "$W/$label.watch.err")"
+    record "${label}_nodes" "$n"
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# continuous_push LABEL N WARMUP WINDOWS SECS: `watch` receiving N V3 senders at 1 line/s.
+continuous_push() {
+    local label="$1" n="$2" warmup="$3" windows="$4" secs="$5"
+    local port
+    port="$(free_port)"
+    "$BIN" sim --push "127.0.0.1:$port" --nodes "$n" --interval 1s --write-config "$W/$label.toml" \
+        >/dev/null 2>"$W/$label.sim.log" &
+    local sim_pid=$!
+    PIDS+=("$sim_pid")
+    for _ in $(seq 1 100); do [ -s "$W/$label.toml" ] && break; sleep 0.1; done
+    "$BIN" --config "$W/$label.toml" watch >"$W/$label.events" 2>"$W/$label.watch.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    sleep "$warmup"
+    kill -0 "$pid" 2>/dev/null || { cat "$W/$label.watch.err" >&2; die "$label: watch exited"; }
+    sample_cpu "$label" "$pid" "$windows" "$secs"
+    # Stop the senders first, let the monitor drain, then compare sent with counted.
+    stop "$sim_pid" INT
+    sleep 2
+    stop "$pid" TERM
+    local sent counted heard
+    sent="$({ grep -o 'sent [0-9]* lines' "$W/$label.sim.log" | grep -o '[0-9]*'; } || true)"
+    counted="$({ grep -o '[0-9]* push lines' "$W/$label.watch.err" | grep -o '^[0-9]*'; } || true)"
+    heard="$({ grep -o 'push nodes heard [0-9]*/[0-9]*' "$W/$label.watch.err" | grep -o '[0-9]*/[0-9]*'; } || true)"
+    record "${label}_lines_sent" "$sent"
+    record "${label}_lines_counted" "$counted"
+    record "${label}_heard" "$heard"
+    record "${label}_nodes" "$n"
+    say "$label: sent $sent, counted $counted, heard $heard"
+    [ -n "$sent" ] && [ "$sent" = "$counted" ] || die "$label: sent $sent lines but the monitor counted $counted"
+    [ "$heard" = "$n/$n" ] || die "$label: heard $heard senders"
+}
+
+if [ "$QUICK" = 1 ]; then
+    say "quick mode: 200 nodes, correctness only"
+    once_runs q_once 1 synced=200 -- total=200 synced=200
+    once_runs q_silent 1 synced=180 silent=20 -- synced=180 timeout=20 --defaults 'timeout = "1s"'
+    continuous_poll q_poll 200 3 1 2 synced=200
+    continuous_push q_push 200 4 1 2
+    say "quick benchmark passed"
+    exit 0
+fi
+
+say "machine"
+record machine_cores "$(nproc)"
+record machine_kernel "$(uname -r)"
+record machine_cpu "$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
+record machine_date "$(date -u +%Y-%m-%d)"
+record version "$("$BIN" --version)"
+
+say "--once, healthy fleets (7 runs each, fresh simulator per run)"
+once_runs once_100 7 synced=100 -- total=100 synced=100
+once_runs once_1000 7 synced=1000 -- total=1000 synced=1000
+once_runs once_10000 7 synced=10000 --shared-port -- total=10000 synced=10000
+say "--once, 10,000 nodes of which 1,000 never reply, timeout 2s (5 runs)"
+once_runs once_silent 5 synced=9000 silent=1000 --shared-port -- synced=9000 timeout=1000 --defaults 'timeout = "2s"'
+
+say "side by side: --once and check_tcp (xargs -P16) over the same 1,000 nodes"
+start_sim side synced=1000
+grep '^port = ' "$W/side.toml" | awk '{print $3}' >"$W/side.ports"
+[ "$(wc -l <"$W/side.ports")" = 1000 ] || die "side: expected 1000 ports"
+ok="$(xargs -P16 -I{} "$CHECK_TCP" -H 127.0.0.1 -p {} -s GET_STATUS -e Synced <"$W/side.ports" | grep -c '^TCP OK' || true)"
+[ "$ok" = 1000 ] || die "check_tcp: $ok of 1000 OK"
+hyperfine --style basic --runs 7 --warmup 1 --export-json "$W/side.json" \
+    -n syncguard-fleet "$BIN --once --config $W/side.toml --format json >/dev/null" \
+    -n "check_tcp xargs -P16" "xargs -P16 -I{} $CHECK_TCP -H 127.0.0.1 -p {} -s GET_STATUS -e Synced <$W/side.ports >/dev/null" \
+    >&2
+stop "$SIM_PID"
+record side_ours_median_s "$(python3 -c "import json; print(json.load(open('$W/side.json'))['results'][0]['median'])")"
+record side_check_tcp_median_s "$(python3 -c "import json; print(json.load(open('$W/side.json'))['results'][1]['median'])")"
+
+say "continuous poll: 1,000 and 10,000 nodes, 5 windows of 12 s after warm-up"
+continuous_poll poll_1000 1000 15 5 12 synced=1000
+continuous_poll poll_10000 10000 20 5 12 synced=10000 --shared-port
+
+say "listen: 10,000 V3 senders at 1 line/s, 5 windows of 12 s after warm-up"
+continuous_push push_10000 10000 25 5 12
+
+say "criterion benches"
+cargo bench --quiet --bench decode --bench fleet --bench render -- \
+    --warm-up-time 1 --measurement-time 3 >"$W/criterion.log" 2>&1 || { cat "$W/criterion.log" >&2; die "cargo bench"; }
+python3 - "$RESULTS" <<'PY'
+import json, pathlib, sys
+out = open(sys.argv[1], "a")
+for est in sorted(pathlib.Path("target/criterion").glob("**/new/estimates.json")):
+    name = "/".join(est.parts[2:-2])
+    median_ns = json.load(open(est))["median"]["point_estimate"]
+    out.write(f"criterion:{name}={median_ns}\n")
+PY
+
+say "writing BENCHMARKS.md"
+python3 scripts/bench_report.py "$RESULTS" >BENCHMARKS.md
+cat BENCHMARKS.md >&2
