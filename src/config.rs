@@ -121,6 +121,16 @@ pub struct ListenConfig {
     /// Show senders that are not in the node list (true) or close them (false).
     pub allow_unlisted: bool,
     pub max_connections: usize,
+    /// Peer networks allowed to connect; empty allows every peer.
+    pub allow_from: Vec<ipnet::IpNet>,
+}
+
+impl ListenConfig {
+    /// Whether a peer may connect, by `allow_from`.
+    pub fn allows(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.allow_from.is_empty() || self.allow_from.iter().any(|net| net.contains(&peer))
+    }
 }
 
 impl Default for ListenConfig {
@@ -130,6 +140,7 @@ impl Default for ListenConfig {
             stale_after: Duration::from_secs(30),
             allow_unlisted: true,
             max_connections: 4096,
+            allow_from: Vec::new(),
         }
     }
 }
@@ -240,6 +251,7 @@ struct RawListen {
     stale_after: Option<Spanned<String>>,
     allow_unlisted: Option<bool>,
     max_connections: Option<Spanned<i64>>,
+    allow_from: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -419,6 +431,31 @@ impl Cx<'_> {
                             "listen.max_connections",
                             format!("must be between 1 and 1000000, got {}", v.get_ref()),
                         ));
+                    }
+                },
+                allow_from: match &l.allow_from {
+                    None => Vec::new(),
+                    Some(list) => {
+                        let mut nets = Vec::with_capacity(list.len());
+                        for (i, n) in list.iter().enumerate() {
+                            let text = n.get_ref().trim();
+                            // A bare address means just that host.
+                            let net = text
+                                .parse::<ipnet::IpNet>()
+                                .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+                                .map_err(|_| {
+                                    self.err(
+                                        n.span(),
+                                        format!("listen.allow_from[{i}]"),
+                                        format!(
+                                            "invalid network {:?}: expected CIDR like \"10.0.0.0/8\" or an IP address",
+                                            n.get_ref()
+                                        ),
+                                    )
+                                })?;
+                            nets.push(net);
+                        }
+                        nets
                     }
                 },
             }),

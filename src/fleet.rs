@@ -299,11 +299,22 @@ pub struct ConnInfo {
     pub opened_at: SystemTime,
     pub lines: u64,
     pub invalid_lines: u32,
-    /// The last line, escaped for display.
-    pub last_line: Option<String>,
+    /// The last line (valid, or why it was not); shown escaped.
+    pub last_line: Option<Result<PushLine, InvalidLine>>,
     pub last_line_at: Option<SystemTime>,
     /// The node its last line was attributed to.
     pub node: Option<NodeId>,
+}
+
+impl ConnInfo {
+    /// The last line as shown in the connections view.
+    pub fn last_line_text(&self) -> String {
+        match &self.last_line {
+            None => String::new(),
+            Some(Ok(l)) => l.reply().to_string(),
+            Some(Err(e)) => e.to_string(),
+        }
+    }
 }
 
 /// A sender whose lines match no push node.
@@ -495,12 +506,17 @@ impl Fleet {
         Some(node)
     }
 
-    /// Counts a connection closed for `reason` (also one refused at accept).
-    pub fn conn_refused(&mut self, reason: &CloseReason) {
+    /// The receiver's counts of connections refused at accept.
+    pub fn set_refusals(&mut self, r: crate::listen::Refusals) {
+        self.listen_stats.rejected_full = r.full;
+        self.listen_stats.rejected_address = r.not_allowed;
+    }
+
+    /// Counts a connection closed for `reason`.
+    fn conn_refused(&mut self, reason: &CloseReason) {
         match reason {
-            CloseReason::Full => self.listen_stats.rejected_full += 1,
+            CloseReason::Full | CloseReason::NotAllowed => {}
             CloseReason::Unlisted(_) => self.listen_stats.rejected_unlisted += 1,
-            CloseReason::NotAllowed => self.listen_stats.rejected_address += 1,
             CloseReason::Abuse(_) => self.listen_stats.closed_abuse += 1,
             CloseReason::Peer | CloseReason::Error(_) | CloseReason::Shutdown => {}
         }
@@ -531,10 +547,8 @@ impl Fleet {
         if let Some(c) = self.connections.get_mut(&conn) {
             c.lines += 1;
             c.last_line_at = Some(at);
-            c.last_line = Some(match &line {
-                Ok(l) => l.reply().to_string(),
-                Err(e) => e.to_string(),
-            });
+            // Kept as parsed, not as text: no allocation per line.
+            c.last_line = Some(line.clone());
             if line.is_err() {
                 c.invalid_lines += 1;
             }

@@ -43,21 +43,29 @@ pub enum ListenEvent {
         peer: SocketAddr,
         reason: CloseReason,
     },
-    /// Closed at accept, before it became a connection (over the limit, say).
-    Refused {
-        peer: SocketAddr,
-        reason: CloseReason,
-    },
+}
+
+/// Connections closed at accept, before they became connections. Counted with
+/// atomics rather than sent as events, so a flood cannot fill the channel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refusals {
+    /// Over `max_connections`.
+    pub full: u64,
+    /// From outside `allow_from`.
+    pub not_allowed: u64,
 }
 
 /// What every connection task shares.
 struct Shared {
     directory: HashMap<IpAddr, NodeId>,
     allow_unlisted: bool,
+    listen: ListenConfig,
     idle_limit: Duration,
     max_connections: usize,
     open: AtomicUsize,
     next_conn: AtomicU64,
+    refused_full: AtomicU64,
+    refused_not_allowed: AtomicU64,
     tx: mpsc::Sender<ListenEvent>,
 }
 
@@ -65,6 +73,7 @@ struct Shared {
 pub struct Listener {
     /// The addresses actually bound (port 0 resolved).
     pub local_addrs: Vec<SocketAddr>,
+    shared: Arc<Shared>,
     _tasks: JoinSet<()>,
 }
 
@@ -78,10 +87,13 @@ impl Listener {
         let shared = Arc::new(Shared {
             directory: config.push_directory(),
             allow_unlisted: listen.allow_unlisted,
+            listen: listen.clone(),
             idle_limit: listen.stale_after.saturating_mul(2),
             max_connections: listen.max_connections,
             open: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
+            refused_full: AtomicU64::new(0),
+            refused_not_allowed: AtomicU64::new(0),
             tx,
         });
         let mut tasks = JoinSet::new();
@@ -97,8 +109,17 @@ impl Listener {
         }
         Ok(Listener {
             local_addrs,
+            shared,
             _tasks: tasks,
         })
+    }
+
+    /// Connections refused at accept so far.
+    pub fn refusals(&self) -> Refusals {
+        Refusals {
+            full: self.shared.refused_full.load(Ordering::Relaxed),
+            not_allowed: self.shared.refused_not_allowed.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -115,6 +136,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut conns = JoinSet::new();
     let mut refused_since_warning = 0u64;
     let mut last_warning: Option<Instant> = None;
+    let mut denied_since_warning = 0u64;
+    let mut last_denied_warning: Option<Instant> = None;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -130,6 +153,19 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
+        if !shared.listen.allows(peer.ip()) {
+            drop(stream);
+            denied_since_warning += 1;
+            if last_denied_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                tracing::warn!(
+                    "closed {denied_since_warning} push connection(s) from outside listen.allow_from, latest from {peer}"
+                );
+                denied_since_warning = 0;
+                last_denied_warning = Some(Instant::now());
+            }
+            shared.refused_not_allowed.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         if shared.open.load(Ordering::Relaxed) >= shared.max_connections {
             drop(stream);
             refused_since_warning += 1;
@@ -142,10 +178,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 refused_since_warning = 0;
                 last_warning = Some(Instant::now());
             }
-            let _ = shared.tx.try_send(ListenEvent::Refused {
-                peer,
-                reason: CloseReason::Full,
-            });
+            shared.refused_full.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         shared.open.fetch_add(1, Ordering::Relaxed);

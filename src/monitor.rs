@@ -61,6 +61,13 @@ impl Monitor {
         }
     }
 
+    /// Copies the receiver's refusal counters into the fleet's listen stats.
+    pub fn sync_counters(&self, fleet: &mut Fleet) {
+        if let Some(l) = &self.listener {
+            fleet.set_refusals(l.refusals());
+        }
+    }
+
     /// An input already queued, without waiting.
     pub fn try_next(&mut self) -> Option<Input> {
         if let Ok(r) = self.poll_rx.try_recv() {
@@ -112,10 +119,6 @@ fn apply_listen(fleet: &mut Fleet, ev: ListenEvent, log: &mut LogOnce) -> Option
                 warn_unlisted(log, *ip, peer);
             }
             fleet.conn_closed(conn, &reason);
-            None
-        }
-        ListenEvent::Refused { peer: _, reason } => {
-            fleet.conn_refused(&reason);
             None
         }
     }

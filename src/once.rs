@@ -55,6 +55,9 @@ pub async fn check(config: &Config, wait: Duration) -> anyhow::Result<Fleet> {
             _ = &mut deadline, if polls_done => break,
         }
     }
+    if let Some(l) = &listener {
+        fleet.set_refusals(l.refusals());
+    }
     drop(listener);
     let now = SystemTime::now();
     fleet.mark_unheard_stale(now);

@@ -278,6 +278,8 @@ struct JsonNode<'a> {
     reported_ip: Option<String>,
     latency_ms: Option<f64>,
     error: Option<String>,
+    /// Push nodes: more than one peer claimed this node's IP recently.
+    conflict: bool,
 }
 
 /// The JSON document: one object, keys fixed (see the README). Text from the network
@@ -315,6 +317,9 @@ pub fn json(fleet: &Fleet, checked_at: SystemTime) -> String {
                 reported_ip: n.reported_ip().map(|ip| ip.to_string()),
                 latency_ms: n.latency().map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
                 error: n.error(),
+                conflict: !n
+                    .conflicting_peers(checked_at, fleet.conflict_window())
+                    .is_empty(),
             })
             .collect(),
         groups: fleet

@@ -112,6 +112,7 @@ async fn event_loop(
                 dirty = true;
             }
             _ = tick.tick() => {
+                monitor.sync_counters(&mut fleet);
                 let stale = fleet.check_stale(SystemTime::now());
                 for t in &stale {
                     logging::transition(&fleet, t);

@@ -103,6 +103,7 @@ pub async fn run(config: &Config, format: EventFormat) -> anyhow::Result<()> {
                 }
             }
             _ = tick.tick() => {
+                monitor.sync_counters(&mut fleet);
                 let stale = fleet.check_stale(SystemTime::now());
                 for t in &stale {
                     logging::transition(&fleet, t);
@@ -123,6 +124,7 @@ pub async fn run(config: &Config, format: EventFormat) -> anyhow::Result<()> {
             let _ = out.flush();
         }
     }
+    monitor.sync_counters(&mut fleet);
     drop(monitor);
     let s = &fleet.listen_stats;
     let push_nodes = fleet

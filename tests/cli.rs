@@ -299,7 +299,7 @@ fn json_report_has_fixed_keys_and_right_values() {
         ["ok", "out", "master", "broken", "mute", "gone", "junk"],
         "config order"
     );
-    const NODE_KEYS: [&str; 11] = [
+    const NODE_KEYS: [&str; 12] = [
         "name",
         "address",
         "group",
@@ -311,6 +311,7 @@ fn json_report_has_fixed_keys_and_right_values() {
         "reported_ip",
         "latency_ms",
         "error",
+        "conflict",
     ];
     const NULLABLE: [&str; 5] = ["code", "role", "reported_ip", "latency_ms", "error"];
     for n in nodes {

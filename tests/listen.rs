@@ -342,6 +342,7 @@ async fn connections_beyond_the_limit_are_refused_and_others_unaffected() {
         );
     }
     h.pump_for(Duration::from_millis(200)).await;
+    h.fleet.set_refusals(h.listener.refusals());
     assert_eq!(h.fleet.listen_stats.rejected_full, 5);
     kept[0]
         .write_all(b"10.0.0.1_state2\r\n")

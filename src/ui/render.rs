@@ -519,7 +519,7 @@ fn connections(frame: &mut Frame, area: Rect, s: &Screen) {
             Cell::from(c.lines.to_string()),
             Cell::from(c.invalid_lines.to_string()),
             Cell::from(node),
-            Cell::from(c.last_line.clone().unwrap_or_default()),
+            Cell::from(c.last_line_text()),
         ])
     });
     let header = Row::new(["PEER", "CONNECTED", "LINES", "INVALID", "NODE", "LAST LINE"])
