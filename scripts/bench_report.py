@@ -111,6 +111,14 @@ cores = int(r["machine_cores"])
 cpu_bound = int(cores * 0.5 / (us_per_poll / 1e6) * 7.5)  # half the machine for polling
 mem_bound = int(8 * 1024**3 / rss_per_node) if rss_per_node > 0 else 0
 
+def round_2(n):
+    """Two significant figures: these are estimates, not measurements."""
+    if n <= 0:
+        return 0
+    digits = len(str(int(n))) - 2
+    return int(round(n, -digits)) if digits > 0 else int(n)
+
+
 out = []
 w = out.append
 w("# Benchmarks")
@@ -137,7 +145,7 @@ w("| `--once`, healthy nodes | median wall time | runs (s) | peak RSS |")
 w("|---|---|---|---|")
 for n in (100, 1000, 10000):
     k = f"once_{n}"
-    w(f"| {n:,} | {ms(k + '_median_s'):.0f} ms | {r[k + '_runs_s']} | {num(k + '_rss_kb') / 1024:.1f} MB |")
+    w(f"| {n:,} | {ms(k + '_median_s'):.1f} ms | {r[k + '_runs_s']} | {num(k + '_rss_kb') / 1024:.1f} MB |")
 w("")
 w("| continuous poll (`watch`) | CPU, mean of 60 s | CPU per 12 s window (%) | RSS |")
 w("|---|---|---|---|")
@@ -158,8 +166,9 @@ w("  (whole process ÷ 10,000).")
 w("")
 w("Largest fleet one instance can hold on this 2-core machine (estimate):")
 w("")
-w(f"- CPU: about {cpu_bound:,} poll nodes if polling may use half the machine, at the cost above.")
-w(f"- Memory: about {mem_bound:,} poll nodes in 8 GiB, at the cost above.")
+w(f"- CPU: about {round_2(cpu_bound):,} poll nodes if polling may use half the machine, at the cost above.")
+w(f"- Memory: about {round_2(mem_bound):,} poll nodes in 8 GiB of RSS, at the cost above (the kernel's")
+w("  socket buffers come on top).")
 w("- Open files bind first: one descriptor per poll node and per push connection. The hard")
 w("  limit here is 20,000 and cannot be raised inside this sandbox, so one instance holds")
 w("  about 19,900 nodes here; with a higher `ulimit -n` the CPU and memory figures apply.")

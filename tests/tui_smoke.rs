@@ -185,14 +185,14 @@ fn start_child(tmux: &Tmux, args: &str) -> u32 {
 }
 
 #[test]
-fn sigterm_and_sighup_restore_the_terminal() {
+fn sigterm_sighup_and_sigint_restore_the_terminal() {
     if !have_tmux() {
         eprintln!("skipping: tmux is not installed");
         return;
     }
     let bin = env!("CARGO_BIN_EXE_syncguard-fleet");
     let dir = tempfile::tempdir().expect("tempdir");
-    for signal in ["TERM", "HUP"] {
+    for signal in ["TERM", "HUP", "INT"] {
         let tmux = Tmux {
             socket: format!("sgf-sig-{signal}-{}", std::process::id()),
         };
