@@ -46,6 +46,11 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
     pub wait: Duration,
 
+    /// Serve Prometheus metrics on ADDR (/metrics), in watch and the dashboard;
+    /// overrides `[metrics] bind`
+    #[arg(long, value_name = "ADDR", global = true)]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// Write the log here (the dashboard logs to a file by default)
     #[arg(long, value_name = "PATH", global = true)]
     pub log_file: Option<PathBuf>,

@@ -13,6 +13,12 @@ use toml::Spanned;
 
 use crate::status::UnreachablePolicy;
 
+/// Default for `[dashboard] flap_threshold`: more transitions than this in the window
+/// mark a node as flapping.
+pub const FLAP_THRESHOLD: usize = 4;
+/// Default for `[dashboard] flap_window`.
+pub const FLAP_WINDOW: Duration = Duration::from_secs(10 * 60);
+
 /// Where the config is looked for when neither `--config` nor the environment says.
 pub const DEFAULT_PATH: &str = "fleet.toml";
 /// Environment variable that overrides [`DEFAULT_PATH`].
@@ -30,6 +36,10 @@ pub struct Defaults {
     pub unreachable: UnreachablePolicy,
     /// Connection attempts allowed in flight at once across the fleet.
     pub max_connecting: usize,
+    /// Consecutive unhealthy results before a healthy node is shown unhealthy.
+    pub confirm_unhealthy: u32,
+    /// Consecutive healthy results before an unhealthy node is shown healthy.
+    pub confirm_healthy: u32,
 }
 
 impl Default for Defaults {
@@ -43,6 +53,8 @@ impl Default for Defaults {
             request: Arc::from(&b"GET_STATUS"[..]),
             unreachable: UnreachablePolicy::Critical,
             max_connecting: 1024,
+            confirm_unhealthy: 1,
+            confirm_healthy: 1,
         }
     }
 }
@@ -83,6 +95,8 @@ pub struct NodeConfig {
     pub request: Arc<[u8]>,
     /// Push nodes: silence after which the node is `stale`.
     pub stale_after: Duration,
+    pub confirm_unhealthy: u32,
+    pub confirm_healthy: u32,
 }
 
 impl NodeConfig {
@@ -111,6 +125,44 @@ pub struct Config {
     pub bell: bool,
     /// The push receiver; present when `[listen]` is given or any node is a push node.
     pub listen: Option<ListenConfig>,
+    /// `[metrics] bind`: where to serve `/metrics`.
+    pub metrics: Option<SocketAddr>,
+    /// `[[alert]]` hooks.
+    pub alerts: Vec<AlertHook>,
+    /// A node with more than this many transitions within `flap_window` is marked
+    /// as flapping.
+    pub flap_threshold: usize,
+    pub flap_window: Duration,
+}
+
+/// Which changes an alert hook runs for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertOn {
+    /// A node became unhealthy.
+    Unhealthy,
+    /// An unhealthy node became healthy again.
+    Recovered,
+}
+
+impl AlertOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertOn::Unhealthy => "unhealthy",
+            AlertOn::Recovered => "recovered",
+        }
+    }
+}
+
+/// `[[alert]]`: a program run (never through a shell) when a node changes health.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertHook {
+    /// Program and arguments.
+    pub command: Vec<String>,
+    pub on: Vec<AlertOn>,
+    /// Consecutive results in the new state before the hook fires.
+    pub after: u32,
+    /// The hook is killed after this long.
+    pub timeout: Duration,
 }
 
 /// `[listen]`: where SyncGuard V3 nodes connect to push their state.
@@ -242,6 +294,9 @@ struct RawFile {
     node: Vec<Spanned<RawNode>>,
     dashboard: Option<RawDashboard>,
     listen: Option<RawListen>,
+    metrics: Option<RawMetrics>,
+    #[serde(default)]
+    alert: Vec<Spanned<RawAlert>>,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +320,8 @@ struct RawDefaults {
     request: Option<Spanned<String>>,
     unreachable: Option<Spanned<String>>,
     max_connecting: Option<Spanned<i64>>,
+    confirm_unhealthy: Option<Spanned<i64>>,
+    confirm_healthy: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -281,12 +338,31 @@ struct RawNode {
     request: Option<Spanned<String>>,
     mode: Option<Spanned<String>>,
     stale_after: Option<Spanned<String>>,
+    confirm_unhealthy: Option<Spanned<i64>>,
+    confirm_healthy: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDashboard {
     bell: Option<bool>,
+    flap_threshold: Option<Spanned<i64>>,
+    flap_window: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    bind: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlert {
+    command: Spanned<Vec<String>>,
+    on: Option<Spanned<Vec<String>>>,
+    after: Option<Spanned<i64>>,
+    timeout: Option<Spanned<String>>,
 }
 
 /// The text being validated, for turning byte spans into messages.
@@ -331,6 +407,8 @@ impl Cx<'_> {
             request: None,
             unreachable: None,
             max_connecting: None,
+            confirm_unhealthy: None,
+            confirm_healthy: None,
         });
         let defaults = Defaults {
             port: self.port(&d.port, "defaults.port", base.port)?,
@@ -368,6 +446,16 @@ impl Cx<'_> {
                     ));
                 }
             },
+            confirm_unhealthy: self.count(
+                &d.confirm_unhealthy,
+                "defaults.confirm_unhealthy",
+                base.confirm_unhealthy,
+            )?,
+            confirm_healthy: self.count(
+                &d.confirm_healthy,
+                "defaults.confirm_healthy",
+                base.confirm_healthy,
+            )?,
         };
         if defaults.interval > defaults.max_interval {
             let span = d
@@ -567,6 +655,16 @@ impl Cx<'_> {
                 group,
                 mode,
                 stale_after: self.duration(&n.stale_after, &key("stale_after"), stale_default)?,
+                confirm_unhealthy: self.count(
+                    &n.confirm_unhealthy,
+                    &key("confirm_unhealthy"),
+                    defaults.confirm_unhealthy,
+                )?,
+                confirm_healthy: self.count(
+                    &n.confirm_healthy,
+                    &key("confirm_healthy"),
+                    defaults.confirm_healthy,
+                )?,
                 interval: self.duration(&n.interval, &key("interval"), defaults.interval)?,
                 max_interval: self.duration(
                     &n.max_interval,
@@ -596,12 +694,44 @@ impl Cx<'_> {
         if listen.is_none() && nodes.iter().any(|n| n.mode == Mode::Push) {
             listen = Some(listen_defaults);
         }
+        let metrics = match &raw.metrics {
+            None => None,
+            Some(m) => Some(m.bind.get_ref().trim().parse::<SocketAddr>().map_err(|_| {
+                self.err(
+                    m.bind.span(),
+                    "metrics.bind",
+                    format!(
+                        "invalid address {:?}: expected IP:PORT, e.g. \"127.0.0.1:9108\"",
+                        m.bind.get_ref()
+                    ),
+                )
+            })?),
+        };
+        let mut alerts = Vec::with_capacity(raw.alert.len());
+        for (i, a) in raw.alert.iter().enumerate() {
+            alerts.push(self.alert(i, a)?);
+        }
+        let (flap_threshold, flap_window) = match &raw.dashboard {
+            None => (FLAP_THRESHOLD, FLAP_WINDOW),
+            Some(d) => (
+                self.count(
+                    &d.flap_threshold,
+                    "dashboard.flap_threshold",
+                    FLAP_THRESHOLD as u32,
+                )? as usize,
+                self.duration(&d.flap_window, "dashboard.flap_window", FLAP_WINDOW)?,
+            ),
+        };
         Ok(Config {
             source: self.label.to_owned(),
             defaults,
             nodes,
-            bell: raw.dashboard.and_then(|d| d.bell).unwrap_or(true),
+            bell: raw.dashboard.as_ref().and_then(|d| d.bell).unwrap_or(true),
             listen,
+            metrics,
+            alerts,
+            flap_threshold,
+            flap_window,
         })
     }
 
@@ -615,6 +745,63 @@ impl Cx<'_> {
             .map(|p| start + p)
             .unwrap_or(start);
         pos..pos
+    }
+
+    /// A whole number of results, at least 1.
+    fn count(&self, v: &Option<Spanned<i64>>, key: &str, default: u32) -> Result<u32, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(n) => match u32::try_from(*n.get_ref()) {
+                Ok(c) if (1..=1000).contains(&c) => Ok(c),
+                _ => Err(self.err(
+                    n.span(),
+                    key,
+                    format!("must be between 1 and 1000, got {}", n.get_ref()),
+                )),
+            },
+        }
+    }
+
+    fn alert(&self, i: usize, a: &Spanned<RawAlert>) -> Result<AlertHook, ConfigError> {
+        let a = a.get_ref();
+        let key = |k: &str| format!("alert[{i}].{k}");
+        let command = a.command.get_ref().clone();
+        if command.first().is_none_or(|p| p.trim().is_empty()) {
+            return Err(self.err(
+                a.command.span(),
+                key("command"),
+                "must name a program, e.g. [\"/usr/local/bin/notify\", \"--team\", \"wall\"]",
+            ));
+        }
+        let on = match &a.on {
+            None => vec![AlertOn::Unhealthy, AlertOn::Recovered],
+            Some(list) => {
+                let mut on = Vec::new();
+                for v in list.get_ref() {
+                    on.push(match v.as_str() {
+                        "unhealthy" => AlertOn::Unhealthy,
+                        "recovered" => AlertOn::Recovered,
+                        other => {
+                            return Err(self.err(
+                                list.span(),
+                                key("on"),
+                                format!("unknown event {other:?}; use \"unhealthy\" and/or \"recovered\""),
+                            ));
+                        }
+                    });
+                }
+                if on.is_empty() {
+                    return Err(self.err(list.span(), key("on"), "must list at least one event"));
+                }
+                on
+            }
+        };
+        Ok(AlertHook {
+            command,
+            on,
+            after: self.count(&a.after, &key("after"), 1)?,
+            timeout: self.duration(&a.timeout, &key("timeout"), Duration::from_secs(10))?,
+        })
     }
 
     fn interval_order(

@@ -21,8 +21,6 @@ pub type NodeId = usize;
 pub const HISTORY_LEN: usize = 20;
 /// Transitions kept for the events pane; the full history goes to the log.
 pub const EVENTS_LEN: usize = 200;
-/// Window over which transitions count towards the flap count.
-pub const FLAP_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// Transition times kept per node for the flap count.
 const FLAP_MEMORY: usize = 32;
 /// Unlisted senders remembered at most; beyond that they are only counted.
@@ -156,6 +154,9 @@ pub struct NodeState {
     pub peer: Option<SocketAddr>,
     /// Push nodes: peers that sent lines for this node and when they last did.
     peers: Vec<(IpAddr, SystemTime)>,
+    /// Flap damping: results so far that point the other way (healthy or not)
+    /// than the shown status, and which way.
+    pending_change: Option<(bool, u32)>,
 }
 
 impl NodeState {
@@ -173,6 +174,39 @@ impl NodeState {
             last_line_at: None,
             peer: None,
             peers: Vec::new(),
+            pending_change: None,
+        }
+    }
+
+    /// Flap damping: whether a result with status `raw` changes the shown status.
+    /// Crossing between healthy and unhealthy takes `confirm_unhealthy` or
+    /// `confirm_healthy` consecutive results; the first answer, and a change from
+    /// one unhealthy status to another, apply at once.
+    fn confirm(&mut self, raw: Status) -> bool {
+        if raw == self.status {
+            self.pending_change = None;
+            return false;
+        }
+        let to_healthy = raw.is_healthy();
+        if self.status == Status::Pending || to_healthy == self.status.is_healthy() {
+            self.pending_change = None;
+            return true;
+        }
+        let needed = if to_healthy {
+            self.config.confirm_healthy
+        } else {
+            self.config.confirm_unhealthy
+        };
+        let count = match self.pending_change {
+            Some((way, n)) if way == to_healthy => n + 1,
+            _ => 1,
+        };
+        if count >= needed {
+            self.pending_change = None;
+            true
+        } else {
+            self.pending_change = Some((to_healthy, count));
+            false
         }
     }
 
@@ -256,15 +290,11 @@ impl NodeState {
         self.last.as_ref().and_then(|o| o.outcome.error())
     }
 
-    /// Status changes within [`FLAP_WINDOW`] before `now`.
-    pub fn flap_count(&self, now: SystemTime) -> usize {
+    /// Status changes within `window` before `now`.
+    pub fn flap_count(&self, now: SystemTime, window: Duration) -> usize {
         self.recent_transitions
             .iter()
-            .filter(|t| {
-                now.duration_since(**t)
-                    .map(|d| d <= FLAP_WINDOW)
-                    .unwrap_or(true)
-            })
+            .filter(|t| now.duration_since(**t).map(|d| d <= window).unwrap_or(true))
             .count()
     }
 }
@@ -290,6 +320,9 @@ pub struct Fleet {
     push_ips: HashMap<IpAddr, NodeId>,
     /// How long two peers for one node must overlap to count as a conflict.
     conflict_window: Duration,
+    /// More transitions than this within `flap_window` mark a node as flapping.
+    pub flap_threshold: usize,
+    pub flap_window: Duration,
 }
 
 /// One open push connection, for the connections view.
@@ -418,12 +451,83 @@ impl Fleet {
             unlisted: BTreeMap::new(),
             listen_stats: ListenStats::default(),
             push_ips,
+            flap_threshold: config.flap_threshold,
+            flap_window: config.flap_window,
             conflict_window: config
                 .listen
                 .as_ref()
                 .map(|l| l.stale_after)
                 .unwrap_or(Duration::from_secs(30)),
         }
+    }
+
+    /// The fleet for a reloaded config. Nodes whose config did not change (same
+    /// name, same settings) keep their state and history; changed and added nodes
+    /// start pending; removed nodes are gone. Returns the new fleet and, per new
+    /// node id, the old id of a kept node.
+    pub fn reconcile(self, config: &Config, now: SystemTime) -> (Fleet, Vec<Option<NodeId>>) {
+        let mut new = Fleet::new(config, now);
+        new.started = self.started;
+        let old_ids: HashMap<&str, NodeId> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name(), i))
+            .collect();
+        let mut kept = vec![None; config.nodes.len()];
+        for (new_id, cfg) in config.nodes.iter().enumerate() {
+            if let Some(&old_id) = old_ids.get(cfg.name.as_str()) {
+                if *self.nodes[old_id].config == *cfg {
+                    kept[new_id] = Some(old_id);
+                }
+            }
+        }
+        let mut old_to_new = vec![None; self.nodes.len()];
+        for (new_id, old) in kept.iter().enumerate() {
+            if let Some(old) = old {
+                old_to_new[*old] = Some(new_id);
+            }
+        }
+        let Fleet {
+            nodes,
+            events,
+            connections,
+            unlisted,
+            listen_stats,
+            ..
+        } = self;
+        let mut counts = StatusCounts::default();
+        for (old_id, state) in nodes.into_iter().enumerate() {
+            if let Some(new_id) = old_to_new[old_id] {
+                new.nodes[new_id] = state;
+            }
+        }
+        for n in &new.nodes {
+            counts.add(n.status);
+        }
+        new.counts = counts;
+        new.events = events
+            .into_iter()
+            .filter_map(|mut t| {
+                t.node = old_to_new.get(t.node).copied().flatten()?;
+                Some(t)
+            })
+            .collect();
+        new.connections = connections
+            .into_iter()
+            .map(|(id, mut c)| {
+                c.node = c.node.and_then(|n| old_to_new.get(n).copied().flatten());
+                (id, c)
+            })
+            .collect();
+        new.unlisted = unlisted;
+        new.listen_stats = listen_stats;
+        for gi in 0..new.groups.len() {
+            if let Some(first) = new.groups[gi].members.first().copied() {
+                new.refresh_group(first);
+            }
+        }
+        (new, kept)
     }
 
     /// The push node that writes `ip` in its lines.
@@ -471,6 +575,25 @@ impl Fleet {
         g.masters = masters;
         g.has_roles = has_roles;
         g.health = health;
+    }
+
+    /// The push node a line from `conn` belongs to, if any.
+    pub fn line_target(
+        &self,
+        conn: ConnId,
+        peer: SocketAddr,
+        line: &Result<PushLine, InvalidLine>,
+    ) -> Option<NodeId> {
+        match line {
+            Ok(l) => self.attribute(l.reported, peer),
+            // An invalid line belongs to whoever this connection spoke for before,
+            // else to the node whose IP the peer has.
+            Err(_) => self
+                .connections
+                .get(&conn)
+                .and_then(|c| c.node)
+                .or_else(|| self.push_node_for(peer.ip())),
+        }
     }
 
     /// A push connection was accepted.
@@ -534,16 +657,7 @@ impl Fleet {
         line: Result<PushLine, InvalidLine>,
     ) -> (Option<Transition>, bool) {
         self.listen_stats.lines += 1;
-        let node = match &line {
-            Ok(l) => self.attribute(l.reported, peer),
-            // An invalid line belongs to whoever this connection spoke for before,
-            // else to the node whose IP the peer has.
-            Err(_) => self
-                .connections
-                .get(&conn)
-                .and_then(|c| c.node)
-                .or_else(|| self.push_node_for(peer.ip())),
-        };
+        let node = self.line_target(conn, peer, &line);
         if let Some(c) = self.connections.get_mut(&conn) {
             c.lines += 1;
             c.last_line_at = Some(at);
@@ -675,18 +789,24 @@ impl Fleet {
         if obs.outcome.reply().is_some() {
             node.last_reply_at = Some(obs.at);
         }
-        let transition = (from != to).then(|| Transition {
-            at: obs.at,
-            node: id,
-            from,
-            to,
-            cause: obs.outcome.to_string(),
-        });
+        let at = obs.at;
         if node.history.len() == HISTORY_LEN {
             node.history.pop_front();
         }
         node.history.push_back(obs.clone());
         node.last = Some(obs);
+        let shown_changes = node.confirm(to);
+        let transition = shown_changes.then(|| Transition {
+            at,
+            node: id,
+            from,
+            to,
+            cause: node
+                .last
+                .as_ref()
+                .map(|o| o.outcome.to_string())
+                .unwrap_or_default(),
+        });
         let role_changed = node.role() != role_before;
         if transition.is_none() {
             if role_changed {
@@ -735,6 +855,13 @@ impl Fleet {
         } else {
             v
         }
+    }
+
+    /// Whether a node changed status more than `flap_threshold` times within
+    /// `flap_window` before `now`.
+    pub fn is_flapping(&self, id: NodeId, now: SystemTime) -> bool {
+        self.node(id)
+            .is_some_and(|n| n.flap_count(now, self.flap_window) > self.flap_threshold)
     }
 
     /// The node's name, escaped for display.
@@ -810,6 +937,97 @@ mod tests {
     }
 
     #[test]
+    fn flap_damping_needs_consecutive_results_but_keeps_raw_history() {
+        let cfg = Config::parse(
+            "[defaults]\nconfirm_unhealthy = 3\nconfirm_healthy = 2\n[[node]]\nname = \"n\"\nhost = \"h\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let mut f = Fleet::new(&cfg, SystemTime::UNIX_EPOCH);
+        let ok = || Outcome::Reply(Reply::Synced);
+        let bad = || Outcome::Reply(Reply::Free);
+        // The first answer is shown at once.
+        assert!(f.apply(0, obs(1, ok()), true).is_some());
+        // Two bad results, then a good one: the count starts again.
+        assert!(f.apply(0, obs(2, bad()), true).is_none());
+        assert!(f.apply(0, obs(3, bad()), true).is_none());
+        assert!(f.apply(0, obs(4, ok()), true).is_none());
+        assert!(f.apply(0, obs(5, bad()), true).is_none());
+        assert!(f.apply(0, obs(6, bad()), true).is_none());
+        assert_eq!(f.nodes[0].status, Status::Synced);
+        let t = f
+            .apply(0, obs(7, bad()), true)
+            .expect("third bad result in a row");
+        assert_eq!((t.from, t.to), (Status::Synced, Status::Free));
+        // Unhealthy to another unhealthy status is shown at once.
+        let timeout = Outcome::Timeout {
+            phase: TimeoutPhase::Reply,
+            after: Duration::from_secs(5),
+        };
+        assert!(f.apply(0, obs(8, timeout), false).is_some());
+        // Two good results to recover.
+        assert!(f.apply(0, obs(9, ok()), true).is_none());
+        assert!(f.apply(0, obs(10, ok()), true).is_some());
+        // Every raw result is in the history.
+        assert_eq!(f.nodes[0].history.len(), 10);
+        assert_eq!(f.nodes[0].transitions, 3);
+    }
+
+    #[test]
+    fn flapping_is_more_than_the_threshold_within_the_window() {
+        let cfg = Config::parse(
+            "[dashboard]\nflap_threshold = 2\nflap_window = \"1m\"\n[[node]]\nname = \"n\"\nhost = \"h\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let mut f = Fleet::new(&cfg, SystemTime::UNIX_EPOCH);
+        f.apply(0, obs(0, Outcome::Reply(Reply::Synced)), true);
+        for i in 1..=3 {
+            let o = if i % 2 == 1 {
+                Reply::Free
+            } else {
+                Reply::Synced
+            };
+            f.apply(0, obs(i * 10, Outcome::Reply(o)), true);
+        }
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        assert!(f.is_flapping(0, at(35)), "3 transitions in a minute > 2");
+        assert!(!f.is_flapping(0, at(85)), "only one left in the window");
+    }
+
+    #[test]
+    fn reconcile_keeps_unchanged_nodes_and_their_history() {
+        let before = Config::parse(
+            "[[node]]\nname = \"a\"\nhost = \"h1\"\n[[node]]\nname = \"b\"\nhost = \"h2\"\n[[node]]\nname = \"c\"\nhost = \"h3\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let mut f = Fleet::new(&before, SystemTime::UNIX_EPOCH);
+        f.apply(0, obs(1, Outcome::Reply(Reply::Synced)), true);
+        f.apply(0, obs(2, Outcome::Reply(Reply::Free)), true);
+        f.apply(1, obs(1, Outcome::Reply(Reply::Synced)), true);
+        f.apply(2, obs(1, Outcome::Reply(Reply::Free)), true);
+        // b changes port, c is removed, d is added, a moves to the end unchanged.
+        let after = Config::parse(
+            "[[node]]\nname = \"d\"\nhost = \"h4\"\n[[node]]\nname = \"b\"\nhost = \"h2\"\nport = 9\n[[node]]\nname = \"a\"\nhost = \"h1\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let (g, kept) = f.reconcile(&after, SystemTime::UNIX_EPOCH + Duration::from_secs(3));
+        assert_eq!(kept, vec![None, None, Some(0)]);
+        assert_eq!(g.nodes[2].name(), "a");
+        assert_eq!(g.nodes[2].status, Status::Free);
+        assert_eq!(g.nodes[2].history.len(), 2, "history kept");
+        assert_eq!(g.nodes[1].status, Status::Pending, "changed node restarts");
+        assert_eq!(g.nodes[0].status, Status::Pending);
+        assert_eq!(g.counts().get(Status::Free), 1);
+        assert_eq!(g.counts().get(Status::Pending), 2);
+        // Events of kept nodes follow them; those of removed nodes are gone.
+        let ev: Vec<_> = g.events().map(|t| (t.node, t.to)).collect();
+        assert_eq!(ev, vec![(2, Status::Free)]);
+    }
+
+    #[test]
     fn history_is_bounded_and_newest_last() {
         let mut f = fleet(1);
         for i in 0..50 {
@@ -836,10 +1054,10 @@ mod tests {
             f.apply(0, obs(i * 60, Outcome::Reply(o)), true);
         }
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(6 * 60);
-        assert_eq!(f.nodes[0].flap_count(now), 6);
+        assert_eq!(f.nodes[0].flap_count(now, Duration::from_secs(600)), 6);
         let later = SystemTime::UNIX_EPOCH + Duration::from_secs(6 * 60 + 9 * 60 + 30);
         // Transitions at 1..=6 minutes; the window reaches back to 5.5 minutes.
-        assert_eq!(f.nodes[0].flap_count(later), 1);
+        assert_eq!(f.nodes[0].flap_count(later, Duration::from_secs(600)), 1);
     }
 
     #[test]

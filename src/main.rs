@@ -69,7 +69,9 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                 }
             };
             check_nofile(&config);
-            watch::run(&config, args.events).await.map(|()| Verdict::Ok)
+            watch::run(&config, Some(cli.config_path()), args.events, cli.metrics)
+                .await
+                .map(|()| Verdict::Ok)
         }
         Some(Command::Demo) => {
             let demo = demo::start().await?;
@@ -106,7 +108,7 @@ async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
         .clone()
         .unwrap_or_else(|| logging::default_log_path(config_path.as_deref()));
     let log = logging::to_file(&log_path)?;
-    let result = tui::run(&config).await;
+    let result = tui::run(&config, config_path, cli.metrics).await;
     drop(log);
     eprintln!("log: {}", log_path.display());
     result.map(|()| Verdict::Ok)

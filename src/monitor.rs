@@ -4,15 +4,16 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::fleet::{CloseReason, Fleet, Transition};
+use crate::fleet::{CloseReason, Fleet, NodeId, Transition};
 use crate::listen::{ListenEvent, Listener};
 use crate::logging;
 use crate::poll::{PollResult, Pollers};
+use crate::status::Status;
 
 /// Queued inputs before producers wait; bounds memory under a flood.
 const CHANNEL: usize = 8192;
@@ -54,11 +55,61 @@ impl Monitor {
 
     /// The next input; `None` only when every producer has stopped.
     pub async fn next(&mut self) -> Option<Input> {
-        tokio::select! {
-            Some(r) = self.poll_rx.recv() => Some(Input::Poll(r)),
-            Some(e) = self.listen_rx.recv() => Some(Input::Listen(e)),
-            else => None,
+        loop {
+            tokio::select! {
+                Some(r) = self.poll_rx.recv() => {
+                    if let Some(r) = self.to_node(r) {
+                        return Some(Input::Poll(r));
+                    }
+                }
+                Some(e) = self.listen_rx.recv() => return Some(Input::Listen(e)),
+                else => return None,
+            }
         }
+    }
+
+    /// Turns a result's poller slot into its node id; `None` for a poller a reload
+    /// stopped after it sent the result.
+    fn to_node(&self, mut r: PollResult) -> Option<PollResult> {
+        r.node = self.pollers.node_of(&r)?;
+        Some(r)
+    }
+
+    /// Applies a reloaded config: see [`Pollers::reload`]. The receiver restarts
+    /// when `[listen]` or the set of push nodes changed; returns whether it did (its
+    /// connections are then gone).
+    pub async fn reload(
+        &mut self,
+        old: &Config,
+        new: &Config,
+        kept: &[Option<usize>],
+    ) -> anyhow::Result<bool> {
+        self.pollers.reload(new, kept);
+        let ips = |c: &Config| {
+            c.push_directory()
+                .into_keys()
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        if old.listen == new.listen && ips(old) == ips(new) {
+            return Ok(false);
+        }
+        // The old listener must let go of its port before the new one binds it.
+        self.listener = None;
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        self.listen_rx = rx;
+        if let Some(l) = &new.listen {
+            match Listener::start(new, l, tx.clone()).await {
+                Ok(listener) => self.listener = Some(listener),
+                Err(e) => {
+                    // Keep listening as before rather than not at all.
+                    if let Some(l) = &old.listen {
+                        self.listener = Listener::start(old, l, tx).await.ok();
+                    }
+                    return Err(e.context("the new [listen] could not start; kept the old one"));
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// Copies the receiver's refusal counters into the fleet's listen stats.
@@ -70,8 +121,10 @@ impl Monitor {
 
     /// An input already queued, without waiting.
     pub fn try_next(&mut self) -> Option<Input> {
-        if let Ok(r) = self.poll_rx.try_recv() {
-            return Some(Input::Poll(r));
+        while let Ok(r) = self.poll_rx.try_recv() {
+            if let Some(r) = self.to_node(r) {
+                return Some(Input::Poll(r));
+            }
         }
         self.listen_rx.try_recv().ok().map(Input::Listen)
     }
@@ -83,24 +136,47 @@ pub struct LogOnce {
     unlisted: HashSet<IpAddr>,
 }
 
-/// Applies one input to the fleet, logs transitions and listener trouble, and
-/// returns the transition it caused, if any.
-pub fn apply(fleet: &mut Fleet, input: Input, log: &mut LogOnce) -> Option<Transition> {
-    let t = match input {
-        Input::Poll(r) => fleet.apply(r.node, r.obs, r.connected),
-        Input::Listen(ev) => apply_listen(fleet, ev, log),
-    };
-    if let Some(t) = &t {
-        logging::transition(fleet, t);
-    }
-    t
+/// What applying one input did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The node the input was a result for (none for connection events and
+    /// unlisted senders).
+    pub node: Option<NodeId>,
+    /// The raw status of that result, before flap damping.
+    pub raw: Option<Status>,
+    /// Latency of a valid poll reply.
+    pub latency: Option<Duration>,
+    /// The shown status changed.
+    pub transition: Option<Transition>,
 }
 
-fn apply_listen(fleet: &mut Fleet, ev: ListenEvent, log: &mut LogOnce) -> Option<Transition> {
+/// Applies one input to the fleet, logs transitions and listener trouble, and
+/// says what it did.
+pub fn apply(fleet: &mut Fleet, input: Input, log: &mut LogOnce) -> Applied {
+    let applied = match input {
+        Input::Poll(r) => {
+            let raw = r.obs.outcome.status();
+            let latency = r.obs.outcome.reply().and(r.obs.latency);
+            Applied {
+                node: Some(r.node),
+                raw: Some(raw),
+                latency,
+                transition: fleet.apply(r.node, r.obs, r.connected),
+            }
+        }
+        Input::Listen(ev) => apply_listen(fleet, ev, log),
+    };
+    if let Some(t) = &applied.transition {
+        logging::transition(fleet, t);
+    }
+    applied
+}
+
+fn apply_listen(fleet: &mut Fleet, ev: ListenEvent, log: &mut LogOnce) -> Applied {
     match ev {
         ListenEvent::Opened { conn, peer, at } => {
             fleet.conn_opened(conn, peer, at);
-            None
+            Applied::default()
         }
         ListenEvent::Line {
             conn,
@@ -108,18 +184,28 @@ fn apply_listen(fleet: &mut Fleet, ev: ListenEvent, log: &mut LogOnce) -> Option
             at,
             line,
         } => {
-            let (t, new_conflict) = fleet.push_line(conn, peer, at, line);
+            let node = fleet.line_target(conn, peer, &line);
+            let raw = match &line {
+                Ok(l) => l.reply().status(),
+                Err(_) => Status::Invalid,
+            };
+            let (transition, new_conflict) = fleet.push_line(conn, peer, at, line);
             if new_conflict {
                 log_conflict(fleet, peer, at);
             }
-            t
+            Applied {
+                node,
+                raw: node.map(|_| raw),
+                latency: None,
+                transition,
+            }
         }
         ListenEvent::Closed { conn, peer, reason } => {
             if let CloseReason::Unlisted(ip) = &reason {
                 warn_unlisted(log, *ip, peer);
             }
             fleet.conn_closed(conn, &reason);
-            None
+            Applied::default()
         }
     }
 }

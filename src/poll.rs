@@ -298,50 +298,111 @@ pub fn jitter(min: Duration, max: Duration) -> Duration {
     rand::rng().random_range(min..=max)
 }
 
-/// Handles to running pollers: wake one or all for an immediate poll. Dropping it
-/// stops every poller.
+/// Handles to running pollers: wake one or all for an immediate poll, and swap
+/// pollers on a config reload. Dropping it stops every poller.
 pub struct Pollers {
-    /// Indexed by node id; `None` for push nodes.
-    wake: Vec<Option<Arc<Notify>>>,
-    _tasks: JoinSet<()>,
+    /// Each poller's slot by node id; `None` for push nodes. Results carry the slot,
+    /// not the node id, so a reload can renumber nodes without confusing results
+    /// already in flight.
+    slots: Vec<Option<u64>>,
+    /// Node id by slot, for the results.
+    nodes: std::collections::HashMap<u64, NodeId>,
+    running:
+        std::collections::HashMap<u64, (tokio::task::AbortHandle, Arc<Notify>, Arc<NodeConfig>)>,
+    next_slot: u64,
+    permits: Arc<Semaphore>,
+    tx: mpsc::Sender<PollResult>,
+    tasks: JoinSet<()>,
 }
 
 impl Pollers {
     /// Starts one task per node. Each first poll happens within about a second of
     /// start, spread so the fleet does not connect all at once.
     pub fn start(config: &Config, tx: mpsc::Sender<PollResult>) -> Pollers {
-        let permits = Arc::new(Semaphore::new(config.defaults.max_connecting));
-        let mut tasks = JoinSet::new();
-        let mut wake = vec![None; config.nodes.len()];
-        let spread = Duration::from_secs(1);
+        let mut p = Pollers {
+            slots: vec![None; config.nodes.len()],
+            nodes: Default::default(),
+            running: Default::default(),
+            next_slot: 0,
+            permits: Arc::new(Semaphore::new(config.defaults.max_connecting)),
+            tx,
+            tasks: JoinSet::new(),
+        };
         for (id, node) in config.poll_nodes() {
-            let notify = Arc::new(Notify::new());
-            wake[id] = Some(notify.clone());
-            let first = jitter(Duration::ZERO, spread);
-            tasks.spawn(run_poller(
-                id,
-                Arc::new(node.clone()),
-                tx.clone(),
-                notify,
-                permits.clone(),
-                first,
-            ));
+            p.spawn(id, Arc::new(node.clone()));
         }
-        Pollers {
-            wake,
-            _tasks: tasks,
+        p
+    }
+
+    fn spawn(&mut self, id: NodeId, node: Arc<NodeConfig>) {
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        let notify = Arc::new(Notify::new());
+        let first = jitter(Duration::ZERO, Duration::from_secs(1));
+        let handle = self.tasks.spawn(run_poller(
+            slot as NodeId,
+            node.clone(),
+            self.tx.clone(),
+            notify.clone(),
+            self.permits.clone(),
+            first,
+        ));
+        self.slots[id] = Some(slot);
+        self.nodes.insert(slot, id);
+        self.running.insert(slot, (handle, notify, node));
+    }
+
+    /// The node a result is for, or `None` for a poller that was stopped by a
+    /// reload after it sent the result.
+    pub fn node_of(&self, r: &PollResult) -> Option<NodeId> {
+        self.nodes.get(&(r.node as u64)).copied()
+    }
+
+    /// Applies a new config: pollers of nodes whose config is unchanged keep running
+    /// (and their connection); removed and changed nodes are stopped; added and
+    /// changed nodes get new pollers. `kept[new_id]` is the old id of a kept node.
+    pub fn reload(&mut self, config: &Config, kept: &[Option<NodeId>]) {
+        let old_slots = std::mem::replace(&mut self.slots, vec![None; config.nodes.len()]);
+        self.nodes.clear();
+        let mut keep = std::collections::HashSet::new();
+        for (new_id, node) in config.poll_nodes() {
+            let reuse = kept
+                .get(new_id)
+                .copied()
+                .flatten()
+                .and_then(|old| old_slots.get(old).copied().flatten())
+                .filter(|slot| self.running.get(slot).is_some_and(|(_, _, c)| **c == *node));
+            if let Some(slot) = reuse {
+                self.slots[new_id] = Some(slot);
+                self.nodes.insert(slot, new_id);
+                keep.insert(slot);
+            }
+        }
+        self.running.retain(|slot, (handle, _, _)| {
+            let stay = keep.contains(slot);
+            if !stay {
+                handle.abort();
+            }
+            stay
+        });
+        for (new_id, node) in config.poll_nodes() {
+            if self.slots[new_id].is_none() {
+                self.spawn(new_id, Arc::new(node.clone()));
+            }
         }
     }
 
     /// Polls one node now (its wait, even a backoff, is cut short).
     pub fn poll_now(&self, id: NodeId) {
-        if let Some(Some(n)) = self.wake.get(id) {
-            n.notify_one();
+        if let Some(Some(slot)) = self.slots.get(id) {
+            if let Some((_, n, _)) = self.running.get(slot) {
+                n.notify_one();
+            }
         }
     }
 
     pub fn poll_all_now(&self) {
-        for n in self.wake.iter().flatten() {
+        for (_, n, _) in self.running.values() {
             n.notify_one();
         }
     }

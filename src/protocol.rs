@@ -422,11 +422,24 @@ impl LineReader {
             if self.partial.is_empty() {
                 Self::line(part, &mut on_line);
             } else {
-                // Keep at most one byte past the limit: enough to know it is too long.
-                let room = (MAX_LINE_BYTES + 2).saturating_sub(self.partial.len());
-                self.partial
-                    .extend_from_slice(&part[..part.len().min(room)]);
-                Self::line(&self.partial, &mut on_line);
+                // Decide "too long" on the full length, as the unsplit path does,
+                // without copying a long line into the buffer first.
+                if self.partial.len() + part.len() > MAX_LINE_BYTES + 1 {
+                    // The same preview as the unsplit path: the line's first
+                    // characters (4 bytes each at most).
+                    let mut head = self.partial.clone();
+                    let want = 4 * text::PREVIEW_CHARS;
+                    head.extend_from_slice(
+                        &part[..part.len().min(want.saturating_sub(head.len()))],
+                    );
+                    on_line(Err(InvalidLine::TooLong(text::escape(
+                        &head,
+                        text::PREVIEW_CHARS,
+                    ))));
+                } else {
+                    self.partial.extend_from_slice(part);
+                    Self::line(&self.partial, &mut on_line);
+                }
                 self.partial.clear();
             }
         }
@@ -449,8 +462,9 @@ impl LineReader {
     }
 
     fn line(line: &[u8], on_line: &mut impl FnMut(Result<PushLine, InvalidLine>)) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if !line.is_empty() {
+        // parse_push_line drops the one CR of a CRLF itself; stripping here too would
+        // accept `\r\r` and make split and unsplit input disagree.
+        if !matches!(line, b"" | b"\r") {
             on_line(parse_push_line(line));
         }
     }
@@ -798,6 +812,31 @@ mod tests {
         // One byte per read.
         let bytes: Vec<&[u8]> = stream.chunks(1).collect();
         assert_eq!(read_all(&bytes).0, want);
+    }
+
+    #[test]
+    fn long_line_is_too_long_however_it_is_split() {
+        // Found by fuzzing: 256 bytes and two CRs, split or not, must agree.
+        let mut stream = vec![b'9'; 256];
+        stream.extend_from_slice(b"\r\r\n");
+        let (whole, _) = read_all(&[&stream]);
+        for cut in 1..stream.len() {
+            let (split, end) = read_all(&[&stream[..cut], &stream[cut..]]);
+            // Either the line is reported too long, or the unfinished part already
+            // was (258 bytes and no newline yet): never a plain malformed line.
+            match end {
+                Ok(()) => {
+                    assert_eq!(split.len(), 1, "cut {cut}");
+                    assert!(
+                        matches!(split[0], Err(InvalidLine::TooLong(_))),
+                        "cut {cut}: {split:?}"
+                    );
+                }
+                Err(Overflow(InvalidLine::TooLong(_))) => assert!(split.is_empty(), "cut {cut}"),
+                Err(other) => panic!("cut {cut}: {other:?}"),
+            }
+        }
+        assert!(matches!(whole[0], Err(InvalidLine::TooLong(_))));
     }
 
     #[test]

@@ -12,9 +12,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::fleet::Fleet;
-use crate::logging;
-use crate::monitor::{self, Input, LogOnce, Monitor};
+use crate::monitor::Input;
+use crate::owner::Owner;
 use crate::status::Status;
 use crate::ui::{self, Action, Screen, SortKey, View};
 
@@ -26,21 +25,24 @@ const TICK: Duration = Duration::from_secs(1);
 const RESULT_BATCH: usize = 4096;
 
 /// Runs the dashboard until the user quits or a signal arrives.
-pub async fn run(config: &Config) -> anyhow::Result<()> {
+pub async fn run(
+    config: &Config,
+    config_path: Option<std::path::PathBuf>,
+    metrics: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the dashboard needs a terminal; use --once for scripts and cron");
     }
-    let monitor = Monitor::start(config).await?;
-    let fleet = Fleet::new(config, SystemTime::now());
+    let owner = Owner::start(config, config_path, metrics).await?;
     tracing::info!(
         "watching {} nodes from {}",
-        fleet.nodes.len(),
+        owner.fleet.nodes.len(),
         config.source
     );
     // try_init installs a panic hook that restores the terminal before the panic
     // message is printed, so the message lands on the normal screen.
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-    let result = event_loop(&mut terminal, config, fleet, monitor).await;
+    let result = event_loop(&mut terminal, config, owner).await;
     ratatui::restore();
     tracing::info!("dashboard closed");
     result
@@ -57,10 +59,8 @@ fn color_enabled() -> bool {
 async fn event_loop(
     terminal: &mut DefaultTerminal,
     config: &Config,
-    mut fleet: Fleet,
-    mut monitor: Monitor,
+    mut owner: Owner,
 ) -> anyhow::Result<()> {
-    let mut log_once = LogOnce::default();
     let mut view = View::new(config.bell);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -80,10 +80,17 @@ async fn event_loop(
                     match action {
                         Action::Repoll => {
                             if let Some(id) = view.selected_node() {
-                                monitor.pollers.poll_now(id);
+                                owner.monitor.pollers.poll_now(id);
                             }
                         }
-                        Action::RepollAll => monitor.pollers.poll_all_now(),
+                        Action::RepollAll => owner.monitor.pollers.poll_all_now(),
+                        Action::Reload => {
+                            view.notice = Some(match owner.reload().await {
+                                Ok(summary) => summary,
+                                Err(e) => format!("{e:#}"),
+                            });
+                            view.after_reload();
+                        },
                         _ => {}
                     }
                     if !view.apply(action) {
@@ -96,12 +103,12 @@ async fn event_loop(
                 Some(Err(e)) => return Err(e).context("reading terminal events"),
                 None => return Ok(()),
             },
-            Some(first) = monitor.next() => {
-                let mut ring = apply(&mut fleet, &mut view, first, &mut log_once);
+            Some(first) = owner.next() => {
+                let mut ring = apply(&mut owner, &mut view, first);
                 // Drain what is already queued, so a burst costs one redraw.
                 for _ in 1..RESULT_BATCH {
-                    match monitor.try_next() {
-                        Some(input) => ring |= apply(&mut fleet, &mut view, input, &mut log_once),
+                    match owner.try_next() {
+                        Some(input) => ring |= apply(&mut owner, &mut view, input),
                         None => break,
                     }
                 }
@@ -112,11 +119,7 @@ async fn event_loop(
                 dirty = true;
             }
             _ = tick.tick() => {
-                monitor.sync_counters(&mut fleet);
-                let stale = fleet.check_stale(SystemTime::now());
-                for t in &stale {
-                    logging::transition(&fleet, t);
-                }
+                let stale = owner.tick(SystemTime::now());
                 if !stale.is_empty() {
                     view.order_dirty = true;
                     if view.bell && stale.iter().any(|t| t.from == Status::Synced) {
@@ -129,10 +132,11 @@ async fn event_loop(
             _ = tokio::time::sleep_until(next_frame), if dirty => {
                 terminal
                     .draw(|frame| {
-                        view.refresh_order(&fleet);
-                        view.scroll_into_view(ui::render::table_rows(frame.area(), &fleet));
+                        let fleet = &owner.fleet;
+                        view.refresh_order(fleet);
+                        view.scroll_into_view(ui::render::table_rows(frame.area(), fleet));
                         let screen = Screen {
-                            fleet: &fleet,
+                            fleet,
                             view: &view,
                             source: &config.source,
                             now: SystemTime::now(),
@@ -153,8 +157,8 @@ async fn event_loop(
 }
 
 /// Applies one input; true when it should ring the bell (a healthy node turned bad).
-fn apply(fleet: &mut Fleet, view: &mut View, input: Input, log_once: &mut LogOnce) -> bool {
-    let Some(t) = monitor::apply(fleet, input, log_once) else {
+fn apply(owner: &mut Owner, view: &mut View, input: Input) -> bool {
+    let Some(t) = owner.apply(input) else {
         if view.sort == SortKey::Latency {
             view.order_dirty = true;
         }

@@ -10,8 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::Config;
 use crate::fleet::{Fleet, Transition};
-use crate::logging;
-use crate::monitor::{self, LogOnce, Monitor};
+use crate::owner::Owner;
 use crate::status::Role;
 use crate::text;
 
@@ -73,10 +72,14 @@ pub fn event_line(fleet: &Fleet, t: &Transition, format: EventFormat) -> String 
 
 /// Runs until SIGTERM, SIGINT or SIGHUP-less end of input; prints a summary to
 /// stderr on the way out.
-pub async fn run(config: &Config, format: EventFormat) -> anyhow::Result<()> {
-    let mut monitor = Monitor::start(config).await?;
-    let mut fleet = Fleet::new(config, SystemTime::now());
-    let mut log_once = LogOnce::default();
+pub async fn run(
+    config: &Config,
+    config_path: Option<std::path::PathBuf>,
+    format: EventFormat,
+    metrics: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    let mut owner = Owner::start(config, config_path, metrics).await?;
+    let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -85,36 +88,41 @@ pub async fn run(config: &Config, format: EventFormat) -> anyhow::Result<()> {
     let mut results = 0u64;
     tracing::info!(
         "watching {} nodes from {}",
-        fleet.nodes.len(),
+        owner.fleet.nodes.len(),
         config.source
     );
     let mut out = std::io::stdout().lock();
     loop {
         let mut transitions = Vec::new();
         tokio::select! {
-            Some(input) = monitor.next() => {
+            Some(input) = owner.next() => {
                 results += 1;
-                transitions.extend(monitor::apply(&mut fleet, input, &mut log_once));
+                transitions.extend(owner.apply(input));
                 // Drain what is queued before writing, so a burst is one flush.
-                while let Some(input) = monitor.try_next() {
+                while let Some(input) = owner.try_next() {
                     results += 1;
-                    transitions.extend(monitor::apply(&mut fleet, input, &mut log_once));
+                    transitions.extend(owner.apply(input));
                     if transitions.len() > 1024 { break; }
                 }
             }
             _ = tick.tick() => {
-                monitor.sync_counters(&mut fleet);
-                let stale = fleet.check_stale(SystemTime::now());
-                for t in &stale {
-                    logging::transition(&fleet, t);
+                transitions.extend(owner.tick(SystemTime::now()));
+            }
+            _ = sighup.recv() => {
+                // A daemon's SIGHUP: re-read the config; a bad file keeps the old one.
+                match owner.reload().await {
+                    Ok(summary) => eprintln!("{summary}"),
+                    Err(e) => {
+                        tracing::error!("{e:#}");
+                        eprintln!("{e:#}");
+                    }
                 }
-                transitions.extend(stale);
             }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }
         for t in &transitions {
-            let line = event_line(&fleet, t, format);
+            let line = event_line(&owner.fleet, t, format);
             if writeln!(out, "{line}").is_err() {
                 // stdout is gone (the reader exited): nothing left to report to.
                 return Ok(());
@@ -124,8 +132,8 @@ pub async fn run(config: &Config, format: EventFormat) -> anyhow::Result<()> {
             let _ = out.flush();
         }
     }
-    monitor.sync_counters(&mut fleet);
-    drop(monitor);
+    owner.tick(SystemTime::now());
+    let fleet = &owner.fleet;
     let s = &fleet.listen_stats;
     let push_nodes = fleet
         .nodes

@@ -331,8 +331,12 @@ impl Col {
 /// The least room the error column is given before others are dropped.
 const ERROR_MIN: u16 = 16;
 
-fn cell_text(col: Col, n: &NodeState, s: &Screen) -> String {
+/// Marks a flapping node next to its status word.
+pub const FLAPPING: &str = "↯";
+
+fn cell_text(col: Col, n: &NodeState, flapping: bool, s: &Screen) -> String {
     match col {
+        Col::Status if flapping => format!("{} {FLAPPING}", status_word(n.status)),
         Col::Status => status_word(n.status),
         Col::Name => text::escape_str(n.name()),
         Col::Address => n.config.address(),
@@ -349,14 +353,19 @@ fn table(frame: &mut Frame, area: Rect, s: &Screen) {
     let view = s.view;
     let height = area.height.saturating_sub(1) as usize;
     let end = (view.offset + height).min(view.order.len());
-    let visible: Vec<&NodeState> = view.order[view.offset.min(end)..end]
-        .iter()
-        .filter_map(|id| s.fleet.node(*id))
-        .collect();
+    let ids = &view.order[view.offset.min(end)..end];
+    let visible: Vec<&NodeState> = ids.iter().filter_map(|id| s.fleet.node(*id)).collect();
     // Cells of the visible rows only; column widths fit what is on screen.
-    let cells: Vec<Vec<String>> = visible
+    let cells: Vec<Vec<String>> = ids
         .iter()
-        .map(|n| Col::ALL.iter().map(|c| cell_text(*c, n, s)).collect())
+        .zip(&visible)
+        .map(|(id, n)| {
+            let flapping = s.fleet.is_flapping(*id, s.now);
+            Col::ALL
+                .iter()
+                .map(|c| cell_text(*c, n, flapping, s))
+                .collect()
+        })
         .collect();
     let mut widths: Vec<u16> = Col::ALL
         .iter()
@@ -591,7 +600,17 @@ fn event_line<'a>(t: &Transition, s: &Screen) -> Line<'a> {
 
 fn footer(frame: &mut Frame, area: Rect, s: &Screen) {
     let key = Style::new().add_modifier(Modifier::BOLD);
-    let line = if s.view.editing_filter {
+    let line = if let Some(notice) = &s.view.notice {
+        let style = if notice.starts_with("reloaded") {
+            s.fg(Color::Green)
+        } else {
+            s.fg(Color::Red).add_modifier(Modifier::BOLD)
+        };
+        Line::from(Span::styled(
+            format!(" {}", text::escape_str(notice)),
+            style,
+        ))
+    } else if s.view.editing_filter {
         Line::from(vec![
             Span::styled(" filter: ", key),
             Span::raw(text::escape_str(&s.view.filter)),
@@ -654,7 +673,12 @@ pub const HELP: &[(&str, &str)] = &[
     ("R", "re-poll all nodes now"),
     ("Enter", "details of the selected node"),
     ("c", "open push connections / back to the nodes"),
+    ("L", "reload the config file (bad files are rejected)"),
     ("b", "toggle the bell on transitions to unhealthy"),
+    (
+        "↯ (in STATUS)",
+        "flapping: many status changes in a short time",
+    ),
     ("?", "this help"),
 ];
 
@@ -724,7 +748,7 @@ fn detail(frame: &mut Frame, n: &NodeState, s: &Screen) {
         ]),
         Line::from(vec![
             Span::styled("flaps (10 min) ", dim),
-            Span::raw(n.flap_count(s.now).to_string()),
+            Span::raw(n.flap_count(s.now, s.fleet.flap_window).to_string()),
             Span::styled("   transitions ", dim),
             Span::raw(n.transitions.to_string()),
         ]),

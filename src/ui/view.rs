@@ -83,6 +83,8 @@ pub enum Action {
     ToggleBell,
     ToggleHelp,
     ToggleConnections,
+    /// Re-read the config file.
+    Reload,
 }
 
 /// Maps a key press to an action, given whether the filter is being typed.
@@ -123,6 +125,7 @@ pub fn key_to_action(key: KeyEvent, editing_filter: bool) -> Option<Action> {
         KeyCode::Char('b') => Action::ToggleBell,
         KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
         KeyCode::Char('c') => Action::ToggleConnections,
+        KeyCode::Char('L') => Action::Reload,
         _ => return None,
     })
 }
@@ -138,6 +141,8 @@ pub struct View {
     pub page: Page,
     /// First connection drawn on the connections page.
     pub conn_offset: usize,
+    /// A one-off message for the footer (a reload's result); cleared by the next key.
+    pub notice: Option<String>,
     pub bell: bool,
     /// Rows shown, in order: node ids after filter and sort.
     pub order: Vec<NodeId>,
@@ -164,6 +169,7 @@ impl View {
             overlay: Overlay::None,
             page: Page::Nodes,
             conn_offset: 0,
+            notice: None,
             bell,
             order: Vec::new(),
             selected: 0,
@@ -181,6 +187,9 @@ impl View {
     /// Applies a navigation or view action. Returns false for `Quit`; actions that
     /// need the pollers (re-poll) are left to the caller and return true here.
     pub fn apply(&mut self, action: Action) -> bool {
+        if action != Action::Reload {
+            self.notice = None;
+        }
         let last = self.order.len().saturating_sub(1);
         if self.page == Page::Connections {
             // Movement scrolls the connection list; its length is clamped at draw time.
@@ -266,7 +275,7 @@ impl View {
                     Overlay::Help
                 };
             }
-            Action::Repoll | Action::RepollAll => {}
+            Action::Repoll | Action::RepollAll | Action::Reload => {}
         }
         // After the user moves, the selection follows that node when the order
         // changes. Until then (and after Home) it stays on the top row, so the worst
@@ -279,6 +288,15 @@ impl View {
             _ => {}
         }
         true
+    }
+
+    /// Node ids changed under the view: start from the top with no popup.
+    pub fn after_reload(&mut self) {
+        self.overlay = Overlay::None;
+        self.selected = 0;
+        self.offset = 0;
+        self.selected_id = None;
+        self.order_dirty = true;
     }
 
     /// Recomputes the visible order (filter, problems-only, sort) if anything changed.
@@ -462,6 +480,7 @@ mod tests {
             (Char('b'), Action::ToggleBell),
             (Char('?'), Action::ToggleHelp),
             (Char('c'), Action::ToggleConnections),
+            (Char('L'), Action::Reload),
         ];
         for (code, want) in cases {
             assert_eq!(key_to_action(key(code), false), Some(want), "{code:?}");
