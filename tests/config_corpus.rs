@@ -53,3 +53,30 @@ fn every_bad_config_exits_3_with_its_message() {
         failures.join("\n")
     );
 }
+
+/// The commented example shipped at the top level must stay valid (parsed only:
+/// nothing connects to its placeholder addresses).
+#[test]
+fn example_fleet_toml_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fleet.toml");
+    let config = syncguard_fleet::config::Config::load(&path).expect("fleet.toml is valid");
+    assert_eq!(config.nodes.len(), 6);
+    assert_eq!(config.defaults.max_connecting, 1024);
+    assert_eq!(config.flap_threshold, 4);
+    assert!(config.listen.is_none() && config.metrics.is_none() && config.alerts.is_empty());
+}
+
+/// The sharded example fleets of examples/prometheus/ are valid configs too.
+#[test]
+fn example_shard_configs_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/prometheus");
+    let mut names = std::collections::HashSet::new();
+    for shard in ["fleet-shard-a.toml", "fleet-shard-b.toml"] {
+        let config =
+            syncguard_fleet::config::Config::load(&dir.join(shard)).expect("shard config is valid");
+        assert!(config.metrics.is_some(), "{shard} serves metrics");
+        for n in &config.nodes {
+            assert!(names.insert(n.name.clone()), "{} is in two shards", n.name);
+        }
+    }
+}
