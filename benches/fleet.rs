@@ -1,27 +1,15 @@
 //! Cost of applying one result to the state of a 10,000-node fleet.
 
+mod common;
+
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
+use common::fleet_config;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use syncguard_fleet::config::Config;
 use syncguard_fleet::fleet::{Fleet, Observation, Outcome};
 use syncguard_fleet::protocol::{Reply, ReportedIp};
-
-pub fn fleet_config(n: usize) -> Config {
-    let mut text = String::with_capacity(n * 80);
-    for i in 0..n {
-        text.push_str(&format!(
-            "[[node]]\nname = \"node-{i:05}\"\nhost = \"10.{}.{}.{}\"\ngroup = \"g{}\"\n",
-            i / 65536,
-            (i / 256) % 256,
-            i % 256,
-            i / 16
-        ));
-    }
-    Config::parse(&text, "bench.toml").expect("bench config")
-}
 
 fn state(code: u8) -> Outcome {
     Outcome::Reply(Reply::State {

@@ -1,29 +1,21 @@
 //! One dashboard frame at 160×48 for a 10,000-node fleet, through TestBackend.
 
+mod common;
+
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
 use chrono::FixedOffset;
+use common::fleet_config;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use syncguard_fleet::config::Config;
 use syncguard_fleet::fleet::{Fleet, Observation, Outcome};
 use syncguard_fleet::protocol::{Reply, ReportedIp};
 use syncguard_fleet::ui::{self, Screen, View};
 
 fn fleet(n: usize) -> Fleet {
-    let mut text = String::with_capacity(n * 80);
-    for i in 0..n {
-        text.push_str(&format!(
-            "[[node]]\nname = \"node-{i:05}\"\nhost = \"10.{}.{}.{}\"\ngroup = \"g{}\"\n",
-            i / 65536,
-            (i / 256) % 256,
-            i % 256,
-            i / 16
-        ));
-    }
-    let config = Config::parse(&text, "bench.toml").expect("bench config");
+    let config = fleet_config(n);
     let t0 = SystemTime::now();
     let mut f = Fleet::new(&config, t0);
     for i in 0..n {

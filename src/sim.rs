@@ -178,7 +178,13 @@ impl Sim {
             }
             let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await?;
             let addr = listener.local_addr()?;
-            tasks.spawn(accept_loop(listener, spec.behaviour, flap_period, started));
+            let behaviour = spec.behaviour;
+            tasks.spawn(accept_loop(
+                listener,
+                move |_, _| Some(behaviour),
+                flap_period,
+                started,
+            ));
             slots.push(Some(SimNode { spec, addr }));
         }
         // Refused ports are taken last: bind, note the port, close. Every other sim port
@@ -229,12 +235,16 @@ impl Sim {
             nodes.push(SimNode { spec, addr });
         }
         let mut tasks = JoinSet::new();
-        tasks.spawn(shared_accept_loop(
-            listener,
-            std::sync::Arc::new(by_ip),
-            flap_period,
-            started,
-        ));
+        // The address the monitor dialled says which node it wants. Anything not
+        // from loopback is dropped unread.
+        let pick = move |stream: &TcpStream, peer: SocketAddr| {
+            if !peer.ip().is_loopback() {
+                return None;
+            }
+            let local = stream.local_addr().ok()?.ip();
+            by_ip.get(&local).copied()
+        };
+        tasks.spawn(accept_loop(listener, pick, flap_period, started));
         Ok(Sim {
             nodes,
             _tasks: tasks,
@@ -266,45 +276,20 @@ impl Sim {
     }
 }
 
-async fn shared_accept_loop(
-    listener: TcpListener,
-    by_ip: std::sync::Arc<std::collections::HashMap<IpAddr, Behaviour>>,
-    flap_period: Duration,
-    started: Instant,
-) {
+/// Accepts connections and serves each with the behaviour `pick` chooses for it;
+/// `None` drops the connection unread.
+async fn accept_loop<F>(listener: TcpListener, pick: F, flap_period: Duration, started: Instant)
+where
+    F: Fn(&TcpStream, SocketAddr) -> Option<Behaviour> + Send + 'static,
+{
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let local = stream.local_addr().map(|a| a.ip()).ok();
-                    let behaviour = local.and_then(|ip| by_ip.get(&ip).copied());
-                    match behaviour {
-                        Some(b) if peer.ip().is_loopback() => {
-                            conns.spawn(serve(stream, b, flap_period, started));
-                        }
-                        _ => drop(stream),
+                    if let Some(b) = pick(&stream, peer) {
+                        conns.spawn(serve(stream, b, flap_period, started));
                     }
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    behaviour: Behaviour,
-    flap_period: Duration,
-    started: Instant,
-) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    conns.spawn(serve(stream, behaviour, flap_period, started));
                 }
                 // Out of descriptors, say: back off briefly instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
