@@ -1,0 +1,142 @@
+//! Soak: 500 nodes that close after every reply and 500 old-style push senders,
+//! cycled many times; open descriptors and RSS must stay flat. In a test binary of
+//! its own, because it counts the whole process's descriptors.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, SystemTime};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use syncguard_fleet::config::Config;
+use syncguard_fleet::fleet::Fleet;
+use syncguard_fleet::monitor::{self, Input, LogOnce};
+use syncguard_fleet::sim::{Behaviour, Sim, SimSpec};
+use syncguard_fleet::status::Status;
+
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const FLAP: Duration = Duration::from_secs(3600);
+
+fn spec(name: &str, behaviour: Behaviour) -> SimSpec {
+    SimSpec {
+        name: name.into(),
+        group: None,
+        behaviour,
+    }
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// 500 nodes that close after every reply, polled fast, and 500 old-style push
+/// senders that connect once per line: `cycles` rounds each. Open descriptors and
+/// RSS must come back to where they were after the first rounds.
+async fn churn(cycles: usize) -> (usize, usize, u64, u64) {
+    let specs: Vec<SimSpec> = (0..500)
+        .map(|i| spec(&format!("c{i}"), Behaviour::Close))
+        .collect();
+    let sim = Sim::start(specs, LOCAL, FLAP).await.expect("sim");
+    let mut text = sim.fleet_toml(
+        "interval = \"10ms\"\nmax_interval = \"20ms\"\ntimeout = \"2s\"\nbackoff = \"100ms\"",
+    );
+    text.push_str("[listen]\nbind = [\"127.0.0.1:0\"]\n");
+    for i in 0..500u32 {
+        text.push_str(&format!(
+            "[[node]]\nname = \"p{i}\"\nhost = \"10.2.{}.{}\"\nmode = \"push\"\n",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    let config = Config::parse(&text, "soak.toml").expect("config");
+    let mut monitor = monitor::Monitor::start(&config).await.expect("monitor");
+    let target = monitor.listener.as_ref().expect("listener").local_addrs[0];
+    let mut fleet = Fleet::new(&config, SystemTime::now());
+    let mut log = LogOnce::default();
+    let mut base = None;
+    let per_round = 500;
+    for round in 0..cycles {
+        // One old-style line from each push sender.
+        let senders: Vec<_> = (0..500u32)
+            .map(|i| {
+                tokio::spawn(async move {
+                    if let Ok(mut s) = TcpStream::connect(target).await {
+                        let line = format!("10.2.{}.{}_state1\r\n", i / 250, i % 250 + 1);
+                        let _ = s.write_all(line.as_bytes()).await;
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            let _ = s.await;
+        }
+        // Take about one poll per node.
+        let mut got = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got < per_round {
+            match tokio::time::timeout_at(deadline, monitor.next()).await {
+                Ok(Some(input)) => {
+                    if matches!(input, Input::Poll(_)) {
+                        got += 1;
+                    }
+                    monitor::apply(&mut fleet, input, &mut log);
+                }
+                _ => break,
+            }
+        }
+        if round == 2 {
+            base = Some((open_fds(), rss_kb()));
+        }
+    }
+    // Let the last connections finish closing.
+    let settle = Instant::now() + Duration::from_millis(500);
+    while let Ok(Some(input)) = tokio::time::timeout_at(settle, monitor.next()).await {
+        monitor::apply(&mut fleet, input, &mut log);
+    }
+    let (fd0, rss0) = base.expect("baseline taken");
+    assert!(
+        fleet.nodes.iter().all(|n| n.status == Status::Synced),
+        "every node synced through the churn"
+    );
+    drop(monitor);
+    (fd0, open_fds(), rss0, rss_kb())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_short_fds_and_memory_stay_flat() {
+    let (fd0, fd1, rss0, rss1) = churn(8).await;
+    // Descriptors: the same give or take the connections in flight at the moment.
+    assert!(fd1 <= fd0 + 50, "fds grew from {fd0} to {fd1}");
+    assert!(
+        rss1 <= rss0 + 8 * 1024,
+        "RSS grew from {rss0} kB to {rss1} kB"
+    );
+}
+
+/// The long version: a few thousand cycles per node. `cargo test -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn soak_long_fds_and_memory_stay_flat() {
+    let (fd0, fd1, rss0, rss1) = churn(2000).await;
+    eprintln!("fds {fd0} -> {fd1}, RSS {rss0} kB -> {rss1} kB");
+    assert!(fd1 <= fd0 + 50, "fds grew from {fd0} to {fd1}");
+    assert!(
+        rss1 <= rss0 + 8 * 1024,
+        "RSS grew from {rss0} kB to {rss1} kB"
+    );
+}
