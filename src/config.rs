@@ -19,6 +19,9 @@ pub const FLAP_THRESHOLD: usize = 4;
 /// Default for `[dashboard] flap_window`.
 pub const FLAP_WINDOW: Duration = Duration::from_secs(10 * 60);
 
+/// The longest duration any setting may have.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Where the config is looked for when neither `--config` nor the environment says.
 pub const DEFAULT_PATH: &str = "fleet.toml";
 /// Environment variable that overrides [`DEFAULT_PATH`].
@@ -880,6 +883,9 @@ impl Cx<'_> {
         }
         match humantime::parse_duration(raw) {
             Ok(d) if d.is_zero() => Err(self.err(s.span(), key, "must be longer than zero")),
+            // Far beyond any sensible setting, and small enough that adding it to a
+            // clock reading can never overflow.
+            Ok(d) if d > MAX_DURATION => Err(self.err(s.span(), key, "must be at most 1 year")),
             Ok(d) => Ok(d),
             Err(e) => Err(self.err(
                 s.span(),

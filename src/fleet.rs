@@ -129,6 +129,8 @@ pub struct Transition {
     pub to: Status,
     /// The reply or error that caused it.
     pub cause: String,
+    /// The valid reply that caused it, if it was one.
+    pub reply: Option<Reply>,
 }
 
 /// Everything known about one node.
@@ -656,26 +658,38 @@ impl Fleet {
         at: SystemTime,
         line: Result<PushLine, InvalidLine>,
     ) -> (Option<Transition>, bool) {
-        self.listen_stats.lines += 1;
+        self.push_lines(conn, peer, at, line, 1)
+    }
+
+    /// [`Fleet::push_line`] for `count` identical lines from one read.
+    pub fn push_lines(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        at: SystemTime,
+        line: Result<PushLine, InvalidLine>,
+        count: u32,
+    ) -> (Option<Transition>, bool) {
+        self.listen_stats.lines += u64::from(count);
         let node = self.line_target(conn, peer, &line);
         if let Some(c) = self.connections.get_mut(&conn) {
-            c.lines += 1;
+            c.lines += u64::from(count);
             c.last_line_at = Some(at);
             // Kept as parsed, not as text: no allocation per line.
             c.last_line = Some(line.clone());
             if line.is_err() {
-                c.invalid_lines += 1;
+                c.invalid_lines = c.invalid_lines.saturating_add(count);
             }
             if node.is_some() {
                 c.node = node;
             }
         }
         if line.is_err() {
-            self.listen_stats.invalid_lines += 1;
+            self.listen_stats.invalid_lines += u64::from(count);
         }
         let Some(id) = node else {
             if let Ok(l) = line {
-                self.note_unlisted(l, peer, at);
+                self.note_unlisted(l, peer, at, count);
             }
             return (None, false);
         };
@@ -700,7 +714,7 @@ impl Fleet {
         (self.apply(id, obs, true), new_conflict)
     }
 
-    fn note_unlisted(&mut self, line: PushLine, peer: SocketAddr, at: SystemTime) {
+    fn note_unlisted(&mut self, line: PushLine, peer: SocketAddr, at: SystemTime, count: u32) {
         let key = match line.reported {
             ReportedIp::V4(ip) => IpAddr::V4(ip),
             ReportedIp::Unknown => peer.ip().to_canonical(),
@@ -711,7 +725,7 @@ impl Fleet {
             u.status = status;
             u.code = Some(line.code);
             u.last_seen = at;
-            u.lines += 1;
+            u.lines += u64::from(count);
             return;
         }
         if self.unlisted.len() >= UNLISTED_CAP {
@@ -726,7 +740,7 @@ impl Fleet {
                 status,
                 code: Some(line.code),
                 last_seen: at,
-                lines: 1,
+                lines: u64::from(count),
             },
         );
     }
@@ -759,7 +773,9 @@ impl Fleet {
             if n.mode() != Mode::Push || n.status == Status::Stale {
                 continue;
             }
-            let heard = n.last_line_at.unwrap_or(self.started);
+            // A node that never sent counts its silence from when it appeared:
+            // start-up, or the reload that added it.
+            let heard = n.last_line_at.unwrap_or(n.since);
             let silent_for = now.duration_since(heard).unwrap_or_default();
             if silent_for < n.config.stale_after {
                 continue;
@@ -806,10 +822,13 @@ impl Fleet {
                 .as_ref()
                 .map(|o| o.outcome.to_string())
                 .unwrap_or_default(),
+            reply: node.reply().copied(),
         });
         let role_changed = node.role() != role_before;
         if transition.is_none() {
-            if role_changed {
+            // While damping holds a change back, the group keeps judging the node
+            // by what is shown; a one-result blip of a Master is not "no master".
+            if role_changed && node.pending_change.is_none() {
                 self.refresh_group(id);
             }
             return None;

@@ -63,7 +63,11 @@ struct Streak {
 pub struct Hooks {
     hooks: Vec<AlertHook>,
     streaks: HashMap<(usize, NodeId), Streak>,
-    workers: HashMap<(usize, NodeId), mpsc::Sender<HookEvent>>,
+    /// One worker per node runs every hook's events for it in order: never two
+    /// hook programs at once for the same node.
+    workers: HashMap<NodeId, mpsc::Sender<(AlertHook, HookEvent)>>,
+    /// When a "busy" warning was last logged, so a flood logs one per minute.
+    last_busy_warning: Option<std::time::Instant>,
 }
 
 impl Hooks {
@@ -72,6 +76,38 @@ impl Hooks {
             hooks,
             streaks: HashMap::new(),
             workers: HashMap::new(),
+            last_busy_warning: None,
+        }
+    }
+
+    /// The hooks for a reloaded config. With the same `[[alert]]` list, the streaks
+    /// and workers of kept nodes move to their new ids, so a reload does not fire
+    /// again for nodes that are still unhealthy. `kept[new_id]` is the old id.
+    pub fn reload(mut self, alerts: Vec<AlertHook>, kept: &[Option<NodeId>]) -> Hooks {
+        if alerts != self.hooks {
+            return Hooks::new(alerts);
+        }
+        let mut old_to_new = HashMap::new();
+        for (new_id, old) in kept.iter().enumerate() {
+            if let Some(old) = old {
+                old_to_new.insert(*old, new_id);
+            }
+        }
+        let streaks = self
+            .streaks
+            .drain()
+            .filter_map(|((h, old), s)| old_to_new.get(&old).map(|new| ((h, *new), s)))
+            .collect();
+        let workers = self
+            .workers
+            .drain()
+            .filter_map(|(old, w)| old_to_new.get(&old).map(|new| (*new, w)))
+            .collect();
+        Hooks {
+            hooks: alerts,
+            streaks,
+            workers,
+            last_busy_warning: self.last_busy_warning,
         }
     }
 
@@ -109,10 +145,22 @@ impl Hooks {
             }
             // A stale node sends nothing more to count: silence is its confirmation.
             if raw == Status::Stale {
-                s.count = s.count.max(hook.after);
+                s.count = u32::MAX;
             }
             s.last = raw;
-            if s.count < hook.after || s.fired_healthy == healthy {
+            // Flap damping applies to alerts too: wait for the node's own confirm
+            // count when it is longer than the hook's.
+            let confirm = fleet
+                .node(node)
+                .map(|n| {
+                    if healthy {
+                        n.config.confirm_healthy
+                    } else {
+                        n.config.confirm_unhealthy
+                    }
+                })
+                .unwrap_or(1);
+            if s.count < hook.after.max(confirm) || s.fired_healthy == healthy {
                 continue;
             }
             s.fired_healthy = healthy;
@@ -155,32 +203,28 @@ impl Hooks {
         let Some(cfg) = self.hooks.get(hook).cloned() else {
             return;
         };
-        let tx = self.workers.entry((hook, node)).or_insert_with(|| {
-            // One worker per (hook, node) runs events in order: never two at once
-            // for the same node.
+        let tx = self.workers.entry(node).or_insert_with(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(worker(cfg, rx));
+            tokio::spawn(worker(rx));
             tx
         });
-        if let Err(e) = tx.try_send(event) {
+        if tx.try_send((cfg, event.clone())).is_err()
+            && self
+                .last_busy_warning
+                .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60))
+        {
+            self.last_busy_warning = Some(std::time::Instant::now());
             tracing::warn!(
-                "alert hook for {} is busy; dropped a queued event ({e})",
-                e_node(&e)
+                "alert hooks for {} are busy ({QUEUE} queued); dropped the {} event (one warning per minute)",
+                event.node,
+                event.event.as_str()
             );
         }
     }
 }
 
-fn e_node(e: &mpsc::error::TrySendError<HookEvent>) -> String {
-    match e {
-        mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => {
-            ev.node.clone()
-        }
-    }
-}
-
-async fn worker(hook: AlertHook, mut rx: mpsc::Receiver<HookEvent>) {
-    while let Some(event) = rx.recv().await {
+async fn worker(mut rx: mpsc::Receiver<(AlertHook, HookEvent)>) {
+    while let Some((hook, event)) = rx.recv().await {
         run_once(&hook, &event).await;
     }
 }

@@ -37,6 +37,8 @@ pub enum ListenEvent {
         peer: SocketAddr,
         at: SystemTime,
         line: Result<PushLine, InvalidLine>,
+        /// How many lines this stands for (repeats within one read are merged).
+        count: u32,
     },
     Closed {
         conn: ConnId,
@@ -74,7 +76,7 @@ pub struct Listener {
     /// The addresses actually bound (port 0 resolved).
     pub local_addrs: Vec<SocketAddr>,
     shared: Arc<Shared>,
-    _tasks: JoinSet<()>,
+    tasks: JoinSet<()>,
 }
 
 impl Listener {
@@ -88,7 +90,15 @@ impl Listener {
             directory: config.push_directory(),
             allow_unlisted: listen.allow_unlisted,
             listen: listen.clone(),
-            idle_limit: listen.stale_after.saturating_mul(2),
+            // Twice the longest silence any push node is allowed, so a node set to
+            // send every minute is not cut off as idle.
+            idle_limit: config
+                .push_nodes()
+                .map(|(_, n)| n.stale_after)
+                .chain([listen.stale_after])
+                .max()
+                .unwrap_or(listen.stale_after)
+                .saturating_mul(2),
             max_connections: listen.max_connections,
             open: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
@@ -110,8 +120,14 @@ impl Listener {
         Ok(Listener {
             local_addrs,
             shared,
-            _tasks: tasks,
+            tasks,
         })
+    }
+
+    /// Stops accepting and waits until every listening socket is closed, so the
+    /// same address can be bound again at once (a reload).
+    pub async fn shutdown(mut self) {
+        self.tasks.shutdown().await;
     }
 
     /// Connections refused at accept so far.
@@ -239,6 +255,11 @@ async fn read_lines(
             deadline = Instant::now() + shared.idle_limit;
         }
         let at = SystemTime::now();
+        // Everything one read delivered becomes at most one event per sender IP
+        // (its latest line, with how many it stands for) plus one for invalid
+        // lines: a peer writing lines as fast as it can costs the owner one update
+        // per read, not one per line, and duplicates cost nothing extra.
+        let mut latest: Vec<(Result<PushLine, InvalidLine>, u32)> = Vec::new();
         for line in lines.drain(..) {
             match &line {
                 Err(_) => invalid += 1,
@@ -253,17 +274,29 @@ async fn read_lines(
                 }
                 Ok(_) => {}
             }
-            if shared
-                .tx
-                .send(ListenEvent::Line {
-                    conn,
-                    peer,
-                    at,
-                    line,
-                })
-                .await
-                .is_err()
-            {
+            let same = |prev: &Result<PushLine, InvalidLine>| match (prev, &line) {
+                (Ok(a), Ok(b)) => a.reported == b.reported,
+                (Err(_), Err(_)) => true,
+                _ => false,
+            };
+            match latest.iter().position(|(prev, _)| same(prev)) {
+                Some(i) => {
+                    // Keep the order in which the kinds last appeared.
+                    let (_, count) = latest.remove(i);
+                    latest.push((line, count + 1));
+                }
+                None => latest.push((line, 1)),
+            }
+        }
+        for (line, count) in latest {
+            let ev = ListenEvent::Line {
+                conn,
+                peer,
+                at,
+                line,
+                count,
+            };
+            if shared.tx.send(ev).await.is_err() {
                 return CloseReason::Shutdown;
             }
         }
@@ -275,6 +308,7 @@ async fn read_lines(
                     peer,
                     at,
                     line: Err(overflow.0),
+                    count: 1,
                 })
                 .await;
             return CloseReason::Abuse(format!(

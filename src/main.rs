@@ -46,13 +46,17 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(verdict) => ExitCode::from(verdict.exit_code()),
         Err(e) => {
             eprintln!("syncguard-fleet: {e:#}");
             ExitCode::from(Verdict::Unknown.exit_code())
         }
-    }
+    };
+    // A DNS lookup stuck in the resolver must not hold the exit: dropping the
+    // runtime would wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    code
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Verdict> {

@@ -212,6 +212,22 @@ impl Metrics {
 
     /// Keeps a slot per node, should the fleet have been rebuilt with another size.
     /// (A rebuilt fleet with other nodes needs a new `Metrics`.)
+    /// After a config reload: kept nodes keep their latency histograms under their
+    /// new ids (`kept[new_id]` is the old id); new and changed nodes start empty.
+    pub fn reload(&mut self, fleet: &Fleet, kept: &[Option<NodeId>]) {
+        let mut old = std::mem::take(&mut self.latency);
+        self.latency = kept
+            .iter()
+            .map(|k| k.and_then(|old_id| old.get_mut(old_id).and_then(Option::take)))
+            .collect();
+        // Fill in new poll nodes the same way `new` does.
+        for (i, n) in fleet.nodes.iter().enumerate() {
+            if self.latency.get(i).is_some_and(Option::is_none) && n.mode() == Mode::Poll {
+                self.latency[i] = Some(Histogram::new(LATENCY_BUCKETS));
+            }
+        }
+    }
+
     fn fit(&mut self, fleet: &Fleet) {
         let have = self.latency.len();
         if have > fleet.nodes.len() {

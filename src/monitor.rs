@@ -94,7 +94,9 @@ impl Monitor {
             return Ok(false);
         }
         // The old listener must let go of its port before the new one binds it.
-        self.listener = None;
+        if let Some(old) = self.listener.take() {
+            old.shutdown().await;
+        }
         let (tx, rx) = mpsc::channel(CHANNEL);
         self.listen_rx = rx;
         if let Some(l) = &new.listen {
@@ -183,13 +185,14 @@ fn apply_listen(fleet: &mut Fleet, ev: ListenEvent, log: &mut LogOnce) -> Applie
             peer,
             at,
             line,
+            count,
         } => {
             let node = fleet.line_target(conn, peer, &line);
             let raw = match &line {
                 Ok(l) => l.reply().status(),
                 Err(_) => Status::Invalid,
             };
-            let (transition, new_conflict) = fleet.push_line(conn, peer, at, line);
+            let (transition, new_conflict) = fleet.push_lines(conn, peer, at, line, count);
             if new_conflict {
                 log_conflict(fleet, peer, at);
             }

@@ -119,17 +119,19 @@ impl Owner {
         let restarted = match listener {
             Ok(r) => r,
             Err(e) => {
+                // The receiver was replaced either way: its connections are gone.
                 tracing::error!("{e:#}");
-                false
+                true
             }
         };
         if restarted {
             // The old receiver's connections closed with it; senders reconnect.
             self.fleet.connections.clear();
         }
-        self.hooks = Hooks::new(new.alerts.clone());
+        let hooks = std::mem::replace(&mut self.hooks, Hooks::new(Vec::new()));
+        self.hooks = hooks.reload(new.alerts.clone(), &kept);
         if let Some((m, _, _)) = &mut self.metrics {
-            *m = Metrics::new(&self.fleet);
+            m.reload(&self.fleet, &kept);
         }
         self.config = new;
         let summary = format!(

@@ -61,9 +61,11 @@ pub fn event_line(fleet: &Fleet, t: &Transition, format: EventFormat) -> String 
                 group: n.group(),
                 previous: t.from.as_str(),
                 status: t.to.as_str(),
-                role: n.role(),
-                reply: n.reply().map(|r| r.to_string()),
-                error: n.error(),
+                // From the transition itself: the node may have changed again since,
+                // within the same batch.
+                role: t.reply.and_then(|r| r.role()),
+                reply: t.reply.map(|r| r.to_string()),
+                error: t.reply.is_none().then(|| t.cause.clone()),
             };
             serde_json::to_string(&ev).unwrap_or_default()
         }

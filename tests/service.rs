@@ -132,6 +132,7 @@ fn metrics_endpoint_serves_the_fleet_and_parses() {
         if let Some(r) = http_get(port, "/metrics") {
             if r.contains("syncguard_node_healthy{node=\"bad\"")
                 && r.contains("syncguard_nodes{status=\"synced\"} 1")
+                && r.contains("syncguard_nodes{status=\"free\"} 1")
             {
                 response = r;
                 break;

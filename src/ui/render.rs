@@ -747,7 +747,13 @@ fn detail(frame: &mut Frame, n: &NodeState, s: &Screen) {
             Span::raw(last_reply),
         ]),
         Line::from(vec![
-            Span::styled("flaps (10 min) ", dim),
+            Span::styled(
+                format!(
+                    "flaps ({}) ",
+                    humantime::format_duration(s.fleet.flap_window)
+                ),
+                dim,
+            ),
             Span::raw(n.flap_count(s.now, s.fleet.flap_window).to_string()),
             Span::styled("   transitions ", dim),
             Span::raw(n.transitions.to_string()),

@@ -249,6 +249,8 @@ impl View {
             Action::Back => {
                 if self.overlay != Overlay::None {
                     self.overlay = Overlay::None;
+                } else if self.page == Page::Connections {
+                    self.page = Page::Nodes;
                 } else if self.editing_filter || !self.filter.is_empty() {
                     self.editing_filter = false;
                     self.filter.clear();
