@@ -74,9 +74,22 @@ impl Link {
     /// One request/reply exchange, bounded as a whole by `node.timeout`. `permits`
     /// bounds connection attempts in flight across the fleet.
     pub async fn exchange(&mut self, node: &NodeConfig, permits: &Semaphore) -> Exchange {
+        self.exchange_until(node, permits, Instant::now() + node.timeout)
+            .await
+    }
+
+    /// [`Link::exchange`] with the deadline fixed by the caller: `--once` fixes it
+    /// when it starts the check, so however long a big fleet takes to get every task
+    /// running, the whole check ends at `timeout`.
+    pub async fn exchange_until(
+        &mut self,
+        node: &NodeConfig,
+        permits: &Semaphore,
+        deadline: Instant,
+    ) -> Exchange {
         let start = Instant::now();
         let mut phase = TimeoutPhase::Reply;
-        let result = tokio::time::timeout(node.timeout, self.talk(node, permits, &mut phase)).await;
+        let result = tokio::time::timeout_at(deadline, self.talk(node, permits, &mut phase)).await;
         let latency = start.elapsed();
         match result {
             Ok(Ok(reply)) => Exchange {
@@ -455,9 +468,10 @@ pub async fn check_once(config: &Config) -> Vec<(NodeId, Exchange, SystemTime)> 
         .map(|(id, node)| {
             let node = Arc::new(node.clone());
             let permits = permits.clone();
+            let deadline = Instant::now() + node.timeout;
             let handle = tokio::spawn(async move {
                 let mut link = Link::new();
-                let ex = link.exchange(&node, &permits).await;
+                let ex = link.exchange_until(&node, &permits, deadline).await;
                 (ex, SystemTime::now())
             });
             (id, handle)
