@@ -387,17 +387,14 @@ pub struct ListenStats {
     pub unlisted_dropped: u64,
 }
 
-/// Why the receiver closed a connection (or refused it at accept).
+/// Why the receiver closed a connection. (Connections refused at accept are only
+/// counted: see [`crate::listen::Refusals`].)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloseReason {
     /// The peer closed it.
     Peer,
-    /// Over `max_connections`.
-    Full,
     /// An unlisted sender while `allow_unlisted = false`.
     Unlisted(IpAddr),
-    /// Peer address outside `allow_from`.
-    NotAllowed,
     /// Abuse: invalid lines, an overlong line, or no complete line for too long.
     Abuse(String),
     /// A read error (reset and the like).
@@ -618,7 +615,7 @@ impl Fleet {
     /// A push connection ended. Returns the node it fed, if that node now has no
     /// open connection left.
     pub fn conn_closed(&mut self, conn: ConnId, reason: &CloseReason) -> Option<NodeId> {
-        self.conn_refused(reason);
+        self.count_close(reason);
         let info = self.connections.remove(&conn)?;
         let node = info.node?;
         let still_open = self.connections.values().any(|c| c.node == Some(node));
@@ -638,9 +635,8 @@ impl Fleet {
     }
 
     /// Counts a connection closed for `reason`.
-    fn conn_refused(&mut self, reason: &CloseReason) {
+    fn count_close(&mut self, reason: &CloseReason) {
         match reason {
-            CloseReason::Full | CloseReason::NotAllowed => {}
             CloseReason::Unlisted(_) => self.listen_stats.rejected_unlisted += 1,
             CloseReason::Abuse(_) => self.listen_stats.closed_abuse += 1,
             CloseReason::Peer | CloseReason::Error(_) | CloseReason::Shutdown => {}

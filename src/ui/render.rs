@@ -448,16 +448,21 @@ fn table(frame: &mut Frame, area: Rect, s: &Screen) {
         } else {
             "no nodes match the filter (Esc clears it)"
         };
-        let r = Rect {
-            y: area.y + 2,
-            height: 1,
-            ..area
-        };
-        frame.render_widget(
-            Paragraph::new(format!(" {msg}")).style(s.fg(Color::DarkGray)),
-            r,
-        );
+        empty_notice(frame, area, msg, s);
     }
+}
+
+/// A grey line under a table's header saying why the table is empty.
+fn empty_notice(frame: &mut Frame, area: Rect, msg: &str, s: &Screen) {
+    let r = Rect {
+        y: area.y + 2,
+        height: 1,
+        ..area
+    };
+    frame.render_widget(
+        Paragraph::new(format!(" {msg}")).style(s.fg(Color::DarkGray)),
+        r,
+    );
 }
 
 /// Cuts text to `width` characters, marking the cut with `…`.
@@ -547,16 +552,11 @@ fn connections(frame: &mut Frame, area: Rect, s: &Screen) {
     );
     if conns.is_empty() && area.height > 2 {
         let msg = if s.fleet.nodes.iter().any(|n| n.mode() == Mode::Push) {
-            " no push connections open (c returns to the nodes)"
+            "no push connections open (c returns to the nodes)"
         } else {
-            " no push connections: no [listen] in the config (c returns to the nodes)"
+            "no push connections: no [listen] in the config (c returns to the nodes)"
         };
-        let r = Rect {
-            y: area.y + 2,
-            height: 1,
-            ..area
-        };
-        frame.render_widget(Paragraph::new(msg).style(s.fg(Color::DarkGray)), r);
+        empty_notice(frame, area, msg, s);
     }
 }
 
