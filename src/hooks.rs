@@ -1,6 +1,7 @@
 //! Alert hooks: `[[alert]]` programs run when a node turns unhealthy or recovers,
 //! after `after` consecutive results. Never through a shell; one at a time per node;
-//! killed after their timeout; failures logged with the exit status.
+//! killed after their timeout; failures logged with the exit status. The rules are
+//! pure and run in the hub; the programs run in their own task.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -8,9 +9,9 @@ use std::process::Stdio;
 use tokio::sync::mpsc;
 
 use crate::config::{AlertHook, AlertOn};
-use crate::fleet::{Fleet, NodeId};
-use crate::status::Status;
-use crate::text;
+use crate::model::{NodeKey, Status};
+use crate::protocol::text;
+use crate::state::{Damper, NodeView};
 
 /// Events queued per node and hook while one runs; more are dropped with a warning.
 const QUEUE: usize = 8;
@@ -45,125 +46,84 @@ impl HookEvent {
     }
 }
 
-/// Per node and hook: how long the current run of results has pointed one way.
+/// Per node and hook: the damper that decides when it fires, and the statuses the
+/// environment reports.
 #[derive(Clone, Copy, Debug)]
 struct Streak {
-    healthy: bool,
-    count: u32,
-    /// The way the hook last fired for (`true` healthy). Starts healthy, so a node
-    /// that is bad from the start fires `unhealthy` and one good from the start
-    /// fires nothing.
-    fired_healthy: bool,
+    /// Starts healthy, so a node that is bad from the start fires `unhealthy` and one
+    /// good from the start fires nothing.
+    damper: Damper,
     /// The last status before the current run began, for SYNCGUARD_PREVIOUS.
     previous: Status,
     last: Status,
 }
 
-/// Decides when hooks fire (pure) and hands runs to per-node workers (IO).
-pub struct Hooks {
+/// When hooks fire: pure, run by the hub for every raw result (hooks count results,
+/// not shown changes, so `after` can be longer than the node's own damping).
+#[derive(Debug, Default)]
+pub struct HookRules {
     hooks: Vec<AlertHook>,
-    streaks: HashMap<(usize, NodeId), Streak>,
-    /// One worker per node runs every hook's events for it in order: never two
-    /// hook programs at once for the same node.
-    workers: HashMap<NodeId, mpsc::Sender<(AlertHook, HookEvent)>>,
-    /// When a "busy" warning was last logged, so a flood logs one per minute.
-    last_busy_warning: Option<std::time::Instant>,
+    streaks: HashMap<(usize, NodeKey), Streak>,
 }
 
-impl Hooks {
-    pub fn new(hooks: Vec<AlertHook>) -> Hooks {
-        Hooks {
+impl HookRules {
+    pub fn new(hooks: Vec<AlertHook>) -> HookRules {
+        HookRules {
             hooks,
             streaks: HashMap::new(),
-            workers: HashMap::new(),
-            last_busy_warning: None,
         }
     }
 
-    /// The hooks for a reloaded config. With the same `[[alert]]` list, the streaks
-    /// and workers of kept nodes move to their new ids, so a reload does not fire
-    /// again for nodes that are still unhealthy. `kept[new_id]` is the old id.
-    pub fn reload(mut self, alerts: Vec<AlertHook>, kept: &[Option<NodeId>]) -> Hooks {
+    /// The rules for a reloaded config. With the same `[[alert]]` list the streaks
+    /// stay (keyed by node name, so nothing is re-keyed) and a reload does not fire
+    /// again for nodes that are still unhealthy.
+    pub fn reload(mut self, alerts: Vec<AlertHook>, exists: impl Fn(&str) -> bool) -> HookRules {
         if alerts != self.hooks {
-            return Hooks::new(alerts);
+            return HookRules::new(alerts);
         }
-        let mut old_to_new = HashMap::new();
-        for (new_id, old) in kept.iter().enumerate() {
-            if let Some(old) = old {
-                old_to_new.insert(*old, new_id);
-            }
-        }
-        let streaks = self
-            .streaks
-            .drain()
-            .filter_map(|((h, old), s)| old_to_new.get(&old).map(|new| ((h, *new), s)))
-            .collect();
-        let workers = self
-            .workers
-            .drain()
-            .filter_map(|(old, w)| old_to_new.get(&old).map(|new| (*new, w)))
-            .collect();
-        Hooks {
-            hooks: alerts,
-            streaks,
-            workers,
-            last_busy_warning: self.last_busy_warning,
-        }
+        self.streaks.retain(|(_, key), _| exists(key.as_str()));
+        self
     }
 
     pub fn is_empty(&self) -> bool {
         self.hooks.is_empty()
     }
 
-    /// Counts one raw result of `node` and returns the hook runs it triggers, as
-    /// (hook index, event). Pure, so the firing rules are testable without processes.
-    pub fn on_result(
-        &mut self,
-        fleet: &Fleet,
-        node: NodeId,
-        raw: Status,
-    ) -> Vec<(usize, HookEvent)> {
+    /// Counts one raw result of `node` and returns the hook runs it triggers.
+    pub fn on_result(&mut self, node: &NodeView, raw: Status) -> Vec<HookJob> {
         let mut out = Vec::new();
         if raw == Status::Pending {
             return out;
         }
         let healthy = raw.is_healthy();
         for (i, hook) in self.hooks.iter().enumerate() {
-            let s = self.streaks.entry((i, node)).or_insert(Streak {
-                healthy: true,
-                count: 0,
-                fired_healthy: true,
-                previous: Status::Pending,
-                last: Status::Pending,
-            });
-            if s.healthy == healthy {
-                s.count = s.count.saturating_add(1);
-            } else {
+            let s = self
+                .streaks
+                .entry((i, node.key.clone()))
+                .or_insert(Streak {
+                    damper: Damper::starting(true),
+                    previous: Status::Pending,
+                    last: Status::Pending,
+                });
+            if s.last.is_healthy() != healthy || s.last == Status::Pending {
                 s.previous = s.last;
-                s.healthy = healthy;
-                s.count = 1;
-            }
-            // A stale node sends nothing more to count: silence is its confirmation.
-            if raw == Status::Stale {
-                s.count = u32::MAX;
             }
             s.last = raw;
-            // Flap damping applies to alerts too: wait for the node's own confirm
-            // count when it is longer than the hook's.
-            let confirm = fleet
-                .node(node)
-                .map(|n| {
-                    if healthy {
-                        n.config.confirm_healthy
-                    } else {
-                        n.config.confirm_unhealthy
-                    }
-                })
-                .unwrap_or(1);
-            if s.count < hook.after.max(confirm) || s.fired_healthy == healthy {
+            // The node's own confirm count applies to alerts too, when it is longer;
+            // a stale node sends nothing more to count: silence is its confirmation.
+            let confirm = if healthy {
+                node.config.confirm_healthy
+            } else {
+                node.config.confirm_unhealthy
+            };
+            let needed = if raw == Status::Stale {
+                1
+            } else {
+                hook.after.max(confirm)
+            };
+            if !s.damper.feed(healthy, needed) {
                 continue;
             }
-            s.fired_healthy = healthy;
             let event = if healthy {
                 AlertOn::Recovered
             } else {
@@ -172,60 +132,65 @@ impl Hooks {
             if !hook.on.contains(&event) {
                 continue;
             }
-            if let Some(n) = fleet.node(node) {
-                out.push((
-                    i,
-                    HookEvent {
-                        event,
-                        node: text::escape_str(n.name()),
-                        group: n.group().map(text::escape_str).unwrap_or_default(),
-                        status: raw,
-                        previous: s.previous,
-                        role: n.role().map(|r| r.as_str().to_owned()).unwrap_or_default(),
-                        reply: n.reply().map(|r| r.to_string()).unwrap_or_default(),
-                        error: n.error().unwrap_or_default(),
-                    },
-                ));
-            }
+            out.push(HookJob {
+                hook: hook.clone(),
+                node: node.key.clone(),
+                event: HookEvent {
+                    event,
+                    node: text::escape_str(node.name()),
+                    group: node.group().map(text::escape_str).unwrap_or_default(),
+                    status: raw,
+                    previous: s.previous,
+                    role: node.role().map(|r| r.as_str().to_owned()).unwrap_or_default(),
+                    reply: node.reply().map(|r| r.to_string()).unwrap_or_default(),
+                    error: node.error().unwrap_or_default(),
+                },
+            });
         }
         out
     }
+}
 
-    /// Counts a result and starts the hooks it triggers. Must run inside a tokio
-    /// runtime.
-    pub fn handle(&mut self, fleet: &Fleet, node: NodeId, raw: Status) {
-        for (i, event) in self.on_result(fleet, node, raw) {
-            self.run(i, node, event);
-        }
-    }
+/// One hook program to run.
+#[derive(Clone, Debug)]
+pub struct HookJob {
+    pub hook: AlertHook,
+    pub node: NodeKey,
+    pub event: HookEvent,
+}
 
-    fn run(&mut self, hook: usize, node: NodeId, event: HookEvent) {
-        let Some(cfg) = self.hooks.get(hook).cloned() else {
-            return;
-        };
-        let tx = self.workers.entry(node).or_insert_with(|| {
+/// Runs hook jobs: one worker per node runs every hook's jobs for it in order, never
+/// two hook programs at once for the same node. Fed by its own bounded queue from
+/// the hub, so a slow hook never delays polling.
+pub async fn run_jobs(mut jobs: mpsc::Receiver<HookJob>) {
+    let mut workers: HashMap<NodeKey, mpsc::Sender<HookJob>> = HashMap::new();
+    let mut last_busy_warning: Option<std::time::Instant> = None;
+    while let Some(job) = jobs.recv().await {
+        let tx = workers.entry(job.node.clone()).or_insert_with(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
             tokio::spawn(worker(rx));
             tx
         });
-        if tx.try_send((cfg, event.clone())).is_err()
-            && self
-                .last_busy_warning
-                .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60))
-        {
-            self.last_busy_warning = Some(std::time::Instant::now());
-            tracing::warn!(
-                "alert hooks for {} are busy ({QUEUE} queued); dropped the {} event (one warning per minute)",
-                event.node,
-                event.event.as_str()
-            );
+        if let Err(e) = tx.try_send(job) {
+            let job = match e {
+                mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+            };
+            if last_busy_warning.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60))
+            {
+                last_busy_warning = Some(std::time::Instant::now());
+                tracing::warn!(
+                    "alert hooks for {} are busy ({QUEUE} queued); dropped the {} event (one warning per minute)",
+                    job.event.node,
+                    job.event.event.as_str()
+                );
+            }
         }
     }
 }
 
-async fn worker(mut rx: mpsc::Receiver<(AlertHook, HookEvent)>) {
-    while let Some((hook, event)) = rx.recv().await {
-        run_once(&hook, &event).await;
+async fn worker(mut rx: mpsc::Receiver<HookJob>) {
+    while let Some(job) = rx.recv().await {
+        run_once(&job.hook, &job.event).await;
     }
 }
 
@@ -286,9 +251,10 @@ pub async fn run_once(hook: &AlertHook, event: &HookEvent) -> Option<std::proces
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::state::Fleet;
     use std::time::SystemTime;
 
-    fn fleet_and_hooks(after: u32, on: &str) -> (Fleet, Hooks) {
+    fn fleet_and_hooks(after: u32, on: &str) -> (Fleet, HookRules) {
         let text = format!(
             "[[alert]]\ncommand = [\"/bin/true\"]\non = {on}\nafter = {after}\n\
              [[node]]\nname = \"wall-07\"\nhost = \"h\"\ngroup = \"wall-A\"\n"
@@ -296,14 +262,15 @@ mod tests {
         let cfg = Config::parse(&text, "t.toml").expect("config");
         (
             Fleet::new(&cfg, SystemTime::UNIX_EPOCH),
-            Hooks::new(cfg.alerts.clone()),
+            HookRules::new(cfg.alerts.clone()),
         )
     }
 
-    fn events(h: &mut Hooks, f: &Fleet, raws: &[Status]) -> Vec<(AlertOn, Status, Status)> {
+    fn events(h: &mut HookRules, f: &Fleet, raws: &[Status]) -> Vec<(AlertOn, Status, Status)> {
+        let node = &f.nodes()[0].view;
         raws.iter()
-            .flat_map(|r| h.on_result(f, 0, *r))
-            .map(|(_, e)| (e.event, e.previous, e.status))
+            .flat_map(|r| h.on_result(node, *r))
+            .map(|j| (j.event.event, j.event.previous, j.event.status))
             .collect()
     }
 
@@ -446,13 +413,26 @@ mod tests {
         );
         let cfg = Config::parse(&text, "t.toml").expect("config");
         let fleet = Fleet::new(&cfg, SystemTime::UNIX_EPOCH);
-        let mut hooks = Hooks::new(cfg.alerts.clone());
+        let node = &fleet.nodes()[0].view;
+        let mut rules = HookRules::new(cfg.alerts.clone());
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(run_jobs(rx));
         // Unhealthy, recovered, unhealthy: three runs, queued one after another.
-        hooks.handle(&fleet, 0, Status::Free);
-        hooks.handle(&fleet, 0, Status::Synced);
-        hooks.handle(&fleet, 0, Status::Free);
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        let lines = std::fs::read_to_string(&log).expect("log");
-        assert_eq!(lines, "start\nend\nstart\nend\nstart\nend\n");
+        for raw in [Status::Free, Status::Synced, Status::Free] {
+            for job in rules.on_result(node, raw) {
+                tx.send(job).await.expect("runner alive");
+            }
+        }
+        let want = "start\nend\nstart\nend\nstart\nend\n";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut lines = String::new();
+        while std::time::Instant::now() < deadline {
+            lines = std::fs::read_to_string(&log).unwrap_or_default();
+            if lines.len() >= want.len() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(lines, want);
     }
 }

@@ -10,8 +10,6 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::fleet::{Fleet, Transition};
-use crate::text;
 
 /// `[YYYY-MM-DD HH:MM:SS] [LEVEL] message`, local time.
 struct SyncGuardStyle;
@@ -95,17 +93,3 @@ pub fn to_stderr(default: &str) {
 /// Log target of transition lines, so `watch` can keep them off stderr (they are
 /// already its stdout).
 pub const TRANSITIONS: &str = "transitions";
-
-/// Logs one transition: `wall-07 synced -> free (reply "Free")`. Turning unhealthy is
-/// a warning; recovering is information. Each change is logged once, not each poll.
-pub fn transition(fleet: &Fleet, t: &Transition) {
-    let name = fleet
-        .node(t.node)
-        .map(|n| text::escape_str(n.name()))
-        .unwrap_or_default();
-    if t.to.is_problem() {
-        tracing::warn!(target: TRANSITIONS, "{name} {} -> {} ({})", t.from, t.to, t.cause);
-    } else {
-        tracing::info!(target: TRANSITIONS, "{name} {} -> {} ({})", t.from, t.to, t.cause);
-    }
-}

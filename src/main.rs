@@ -12,8 +12,9 @@ use syncguard_fleet::cli::{Cli, Command, SimArgs};
 use syncguard_fleet::config::Config;
 use syncguard_fleet::report::{self, Format};
 use syncguard_fleet::sim::{self, Sim};
-use syncguard_fleet::status::Verdict;
-use syncguard_fleet::{demo, limits, logging, once, tui, watch};
+use syncguard_fleet::model::Verdict;
+use syncguard_fleet::platform::limits;
+use syncguard_fleet::{demo, logging, once, tui, watch};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -122,20 +123,17 @@ async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
 async fn run_once(config: &Config, format: Format, wait: Duration) -> anyhow::Result<Verdict> {
     let started = SystemTime::now();
     // Interrupted is UNKNOWN (exit 3): the check did not finish, so it says nothing.
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("SIGTERM handler")?;
-    let fleet = tokio::select! {
+    let snap = tokio::select! {
         r = once::check(config, wait) => r?,
-        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
-        _ = sigterm.recv() => anyhow::bail!("interrupted (SIGTERM)"),
+        () = syncguard_fleet::platform::shutdown() => anyhow::bail!("interrupted"),
     };
     let out = match format {
-        Format::Table => report::table(&fleet, use_color()),
-        Format::Json => report::json(&fleet, started) + "\n",
-        Format::Nagios => report::nagios(&fleet) + "\n",
+        Format::Table => report::table(&snap, use_color()),
+        Format::Json => report::json(&snap, started) + "\n",
+        Format::Nagios => report::nagios(&snap) + "\n",
     };
     print_stdout(&out)?;
-    Ok(fleet.verdict())
+    Ok(snap.verdict)
 }
 
 async fn run_sim(args: &SimArgs) -> anyhow::Result<()> {

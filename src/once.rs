@@ -1,65 +1,52 @@
-//! `--once`: check every poll node once and, for push nodes, listen until each has
-//! reported or the wait is over. Returns the fleet state for the reports.
+//! `--once`: a peer of the dashboard and `watch` over the hub. Every poll node is
+//! checked once; push nodes get until `wait` to report; then the final snapshot.
 
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::fleet::{Fleet, Observation};
-use crate::listen::Listener;
-use crate::monitor::{self, Input, LogOnce};
-use crate::poll;
-use crate::status::Status;
+use crate::engine::Schedule;
+use crate::hub::{Command, Hub, HubOptions};
+use crate::state::Snapshot;
 
-/// Runs the one-shot check. Poll nodes get one connection attempt each, all at once;
-/// push nodes that have not reported by `wait` are `stale`.
-pub async fn check(config: &Config, wait: Duration) -> anyhow::Result<Fleet> {
-    let started = SystemTime::now();
-    let mut fleet = Fleet::new(config, started);
-    let mut log_once = LogOnce::default();
-    let (tx, mut rx) = mpsc::channel(8192);
-    let listener = match &config.listen {
-        Some(l) => Some(Listener::start(config, l, tx).await?),
-        None => {
-            drop(tx);
-            None
-        }
+/// Runs the one-shot check and returns the final snapshot.
+pub async fn check(config: &Config, wait: Duration) -> anyhow::Result<Arc<Snapshot>> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let options = HubOptions {
+        schedule: Schedule::Once,
+        config_path: None,
+        // Reports read only the final snapshot, taken on request.
+        snapshot_every: Duration::from_secs(3600),
     };
-    let polls = poll::check_once(config);
-    tokio::pin!(polls);
-    let mut polls_done = false;
-    let deadline = tokio::time::sleep(wait);
-    tokio::pin!(deadline);
-    let push_pending = |f: &Fleet| {
-        f.nodes
-            .iter()
-            .any(|n| n.mode() == crate::config::Mode::Push && n.status == Status::Pending)
-    };
+    let hub = Hub::start(config, options, async {
+        let _ = stopped.await;
+    })
+    .await?;
+    // Push nodes get `wait` from the start; poll nodes are bounded by their timeouts.
+    let push_deadline = Instant::now() + wait;
+    let mut progress = hub.progress.clone();
     loop {
-        if polls_done && !push_pending(&fleet) {
+        let p = *progress.borrow_and_update();
+        if p.poll == 0 && p.push == 0 {
             break;
         }
         tokio::select! {
-            results = &mut polls, if !polls_done => {
-                for (id, ex, at) in results {
-                    let obs = Observation { at, outcome: ex.outcome, latency: ex.latency };
-                    fleet.apply(id, obs, false);
-                }
-                polls_done = true;
-            }
-            Some(ev) = rx.recv() => {
-                monitor::apply(&mut fleet, Input::Listen(ev), &mut log_once);
-            }
-            // Push nodes get `wait`; poll nodes are bounded by their own timeouts.
-            _ = &mut deadline, if polls_done => break,
+            changed = progress.changed() => if changed.is_err() { break },
+            () = tokio::time::sleep_until(push_deadline), if p.poll == 0 => break,
         }
     }
-    if let Some(l) = &listener {
-        fleet.set_refusals(l.refusals());
-    }
-    drop(listener);
-    let now = SystemTime::now();
-    fleet.mark_unheard_stale(now);
-    Ok(fleet)
+    let (tx, rx) = oneshot::channel();
+    hub.commands
+        .send(Command::Finish(tx))
+        .await
+        .map_err(|_| anyhow::anyhow!("the monitor stopped before the check finished"))?;
+    let snapshot = rx
+        .await
+        .map_err(|_| anyhow::anyhow!("the monitor stopped before the check finished"))?;
+    let _ = stop.send(());
+    hub.join().await;
+    Ok(snapshot)
 }

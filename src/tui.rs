@@ -1,28 +1,31 @@
-//! The dashboard's IO half: terminal set-up and restore, and the one event loop that
-//! owns the fleet state (terminal events, poll results, ticks and signals).
+//! The dashboard's IO half: terminal set-up and restore, and the loop that draws the
+//! hub's snapshots and turns keys into commands. A peer of `watch` and `--once`.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::monitor::Input;
-use crate::owner::Owner;
-use crate::status::Status;
-use crate::ui::{self, Action, Screen, SortKey, View};
+use crate::engine::Schedule;
+use crate::hub::{Command, HubHandle, HubOptions};
+use crate::service::Service;
+use crate::model::{NodeKey, Observation};
+use crate::platform::Signals;
+use crate::state::Snapshot;
+use crate::ui::view::Notice;
+use crate::ui::{self, Action, Overlay, Screen, SortKey, View};
 
 /// Redraws are capped at this rate however fast results arrive.
 const FRAME_INTERVAL: Duration = Duration::from_millis(100);
 /// The clock and "since" columns move once a second even when nothing happens.
 const TICK: Duration = Duration::from_secs(1);
-/// Results applied per wake-up before the loop looks at keys again.
-const RESULT_BATCH: usize = 4096;
 
 /// Runs the dashboard until the user quits or a signal arrives.
 pub async fn run(
@@ -33,137 +36,212 @@ pub async fn run(
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the dashboard needs a terminal; use --once for scripts and cron");
     }
-    let owner = Owner::start(config, config_path, metrics).await?;
-    tracing::info!(
-        "watching {} nodes from {}",
-        owner.fleet.nodes.len(),
-        config.source
-    );
+    let signals = Signals::new().context("installing signal handlers")?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let options = HubOptions {
+        schedule: Schedule::Continuous,
+        config_path,
+        snapshot_every: FRAME_INTERVAL,
+    };
+    let service = Service::start(config, options, metrics, async {
+        let _ = stopped.await;
+    })
+    .await?;
+    let hub = &service.hub;
+    tracing::info!("watching {} nodes from {}", config.nodes.len(), config.source);
     // try_init installs a panic hook that restores the terminal before the panic
     // message is printed, so the message lands on the normal screen.
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-    let result = event_loop(&mut terminal, config, owner).await;
+    let result = Dashboard::new(config, hub)
+        .run(&mut terminal, hub, signals)
+        .await;
     ratatui::restore();
+    let _ = stop.send(());
+    service.join().await;
     tracing::info!("dashboard closed");
     result
-}
-
-fn local_offset() -> chrono::FixedOffset {
-    *chrono::Local::now().offset()
 }
 
 fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-async fn event_loop(
-    terminal: &mut DefaultTerminal,
-    config: &Config,
-    mut owner: Owner,
-) -> anyhow::Result<()> {
-    let mut view = View::new(config.bell);
-    let mut events = EventStream::new();
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let color = color_enabled();
-    let tz = local_offset();
-    let mut dirty = true;
-    let mut next_frame = Instant::now();
-    loop {
-        tokio::select! {
-            maybe = events.next() => match maybe {
-                Some(Ok(Event::Key(key))) => {
-                    let Some(action) = ui::action_for(key, &view) else { continue };
-                    match action {
-                        Action::Repoll => {
-                            if let Some(id) = view.selected_node() {
-                                owner.monitor.pollers.poll_now(id);
-                            }
+/// The dashboard's state between frames.
+struct Dashboard {
+    view: View,
+    snap: Arc<Snapshot>,
+    source: String,
+    /// The detail popup's node and its recent results (asked of the hub).
+    history: (Option<NodeKey>, Vec<Observation>),
+    pending_history: Option<oneshot::Receiver<Vec<Observation>>>,
+    color: bool,
+    tz: chrono::FixedOffset,
+}
+
+impl Dashboard {
+    fn new(config: &Config, hub: &HubHandle) -> Dashboard {
+        Dashboard {
+            view: View::new(config.bell),
+            snap: hub.snapshot(),
+            source: config.source.clone(),
+            history: (None, Vec::new()),
+            pending_history: None,
+            color: color_enabled(),
+            tz: *chrono::Local::now().offset(),
+        }
+    }
+
+    async fn run(
+        mut self,
+        terminal: &mut DefaultTerminal,
+        hub: &HubHandle,
+        mut signals: Signals,
+    ) -> anyhow::Result<()> {
+        let mut keys = EventStream::new();
+        let mut events = hub.subscribe();
+        let mut snapshots = hub.snapshots.clone();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut dirty = true;
+        let mut next_frame = Instant::now();
+        loop {
+            tokio::select! {
+                maybe = keys.next() => match maybe {
+                    Some(Ok(Event::Key(key))) => {
+                        let Some(action) = ui::action_for(key, &self.view) else { continue };
+                        if !self.act(action, hub).await {
+                            return Ok(());
                         }
-                        Action::RepollAll => owner.monitor.pollers.poll_all_now(),
-                        Action::Reload => {
-                            view.notice = Some(match owner.reload().await {
-                                Ok(summary) => summary,
-                                Err(e) => format!("{e:#}"),
-                            });
-                            view.after_reload();
-                        },
-                        _ => {}
+                        dirty = true;
                     }
-                    if !view.apply(action) {
-                        return Ok(());
+                    Some(Ok(Event::Resize(..))) => dirty = true,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e).context("reading terminal events"),
+                    None => return Ok(()),
+                },
+                ev = events.recv() => {
+                    let mut ring = false;
+                    match ev {
+                        Ok(t) => ring |= t.is_new_problem(),
+                        // Missed some: the next snapshot has the state; re-sort.
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
                     }
-                    dirty = true;
-                }
-                Some(Ok(Event::Resize(..))) => dirty = true,
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e).context("reading terminal events"),
-                None => return Ok(()),
-            },
-            Some(first) = owner.next() => {
-                let mut ring = apply(&mut owner, &mut view, first);
-                // Drain what is already queued, so a burst costs one redraw.
-                for _ in 1..RESULT_BATCH {
-                    match owner.try_next() {
-                        Some(input) => ring |= apply(&mut owner, &mut view, input),
-                        None => break,
+                    while let Ok(t) = events.try_recv() {
+                        ring |= t.is_new_problem();
                     }
-                }
-                if ring && view.bell {
-                    let out = terminal.backend_mut();
-                    let _ = out.write_all(b"\x07").and_then(|()| out.flush());
-                }
-                dirty = true;
-            }
-            _ = tick.tick() => {
-                let stale = owner.tick(SystemTime::now());
-                if !stale.is_empty() {
-                    view.order_dirty = true;
-                    if view.bell && stale.iter().any(|t| t.from == Status::Synced) {
+                    self.view.order_dirty = true;
+                    if ring && self.view.bell {
                         let out = terminal.backend_mut();
                         let _ = out.write_all(b"\x07").and_then(|()| out.flush());
                     }
                 }
-                dirty = true;
+                changed = snapshots.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    let snap = snapshots.borrow_and_update().clone();
+                    if snap.nodes.len() != self.snap.nodes.len() || self.view.sort == SortKey::Latency {
+                        self.view.order_dirty = true;
+                    }
+                    self.snap = snap;
+                    dirty = true;
+                }
+                Ok(history) = recv_opt(&mut self.pending_history) => {
+                    self.pending_history = None;
+                    self.history.1 = history;
+                    dirty = true;
+                }
+                _ = tick.tick() => {
+                    self.ask_history(hub).await;
+                    dirty = true;
+                }
+                _ = tokio::time::sleep_until(next_frame), if dirty => {
+                    self.draw(terminal)?;
+                    dirty = false;
+                    next_frame = Instant::now() + FRAME_INTERVAL;
+                }
+                // SIGHUP too: the terminal has gone. Reload is the `L` key.
+                _ = signals.next() => return Ok(()),
             }
-            _ = tokio::time::sleep_until(next_frame), if dirty => {
-                terminal
-                    .draw(|frame| {
-                        let fleet = &owner.fleet;
-                        view.refresh_order(fleet);
-                        view.scroll_into_view(ui::render::table_rows(frame.area(), fleet));
-                        let screen = Screen {
-                            fleet,
-                            view: &view,
-                            source: &config.source,
-                            now: SystemTime::now(),
-                            tz,
-                            color,
-                        };
-                        ui::render(frame, &screen);
-                    })
-                    .context("drawing the dashboard")?;
-                dirty = false;
-                next_frame = Instant::now() + FRAME_INTERVAL;
-            }
-            _ = sigterm.recv() => return Ok(()),
-            _ = sighup.recv() => return Ok(()),
-            _ = sigint.recv() => return Ok(()),
         }
+    }
+
+    /// Carries out one action; false to quit.
+    async fn act(&mut self, action: Action, hub: &HubHandle) -> bool {
+        match action {
+            Action::Repoll => {
+                if let Some(key) = self.view.selected_key() {
+                    let _ = hub.commands.send(Command::Repoll(key.clone())).await;
+                }
+            }
+            Action::RepollAll => {
+                let _ = hub.commands.send(Command::RepollAll).await;
+            }
+            Action::Reload => {
+                let (tx, rx) = oneshot::channel();
+                let answer = match hub.commands.send(Command::Reload(tx)).await {
+                    Ok(()) => rx.await.map_err(|_| "the monitor stopped".to_owned()),
+                    Err(_) => Err("the monitor stopped".to_owned()),
+                };
+                self.view.notice = Some(match answer {
+                    Ok(Ok(r)) => Notice::Reloaded(r.to_string()),
+                    Ok(Err(e)) | Err(e) => Notice::Failed(e),
+                });
+                self.view.after_reload();
+            }
+            _ => {}
+        }
+        let keep = self.view.apply(action);
+        self.ask_history(hub).await;
+        keep
+    }
+
+    /// While the detail popup is open, keep its node's recent results current.
+    async fn ask_history(&mut self, hub: &HubHandle) {
+        let Overlay::Detail(key) = &self.view.overlay else {
+            self.history = (None, Vec::new());
+            return;
+        };
+        if self.history.0.as_ref() != Some(key) {
+            self.history = (Some(key.clone()), Vec::new());
+        }
+        let (tx, rx) = oneshot::channel();
+        if hub
+            .commands
+            .try_send(Command::History(key.clone(), tx))
+            .is_ok()
+        {
+            self.pending_history = Some(rx);
+        }
+    }
+
+    fn draw(&mut self, terminal: &mut DefaultTerminal) -> anyhow::Result<()> {
+        let snap = self.snap.clone();
+        terminal
+            .draw(|frame| {
+                self.view.refresh_order(&snap);
+                self.view
+                    .scroll_into_view(ui::render::table_rows(frame.area(), &snap));
+                let screen = Screen {
+                    snap: &snap,
+                    history: &self.history.1,
+                    view: &self.view,
+                    source: &self.source,
+                    now: SystemTime::now(),
+                    tz: self.tz,
+                    color: self.color,
+                };
+                ui::render(frame, &screen);
+            })
+            .context("drawing the dashboard")?;
+        Ok(())
     }
 }
 
-/// Applies one input; true when it should ring the bell (a healthy node turned bad).
-fn apply(owner: &mut Owner, view: &mut View, input: Input) -> bool {
-    let Some(t) = owner.apply(input) else {
-        if view.sort == SortKey::Latency {
-            view.order_dirty = true;
-        }
-        return false;
-    };
-    view.order_dirty = true;
-    t.from == Status::Synced && t.to.is_problem()
+async fn recv_opt<T>(rx: &mut Option<oneshot::Receiver<T>>) -> Result<T, ()> {
+    match rx {
+        Some(rx) => rx.await.map_err(|_| ()),
+        None => std::future::pending().await,
+    }
 }

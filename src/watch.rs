@@ -1,18 +1,22 @@
-//! `watch`: the headless monitor for systemd and containers. Same pollers and
-//! receiver as the dashboard; one line per status transition on stdout.
+//! `watch`: the headless monitor for systemd and containers. A peer of the dashboard
+//! over the hub: one line per shown transition on stdout; SIGHUP reloads.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use serde::Serialize;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{broadcast, oneshot};
 
 use crate::config::Config;
-use crate::fleet::{Fleet, Transition};
-use crate::owner::Owner;
-use crate::status::Role;
-use crate::text;
+use crate::engine::Schedule;
+use crate::hub::{Command, HubOptions};
+use crate::service::Service;
+use crate::model::{NodeKey, Status, Transition};
+use crate::platform::{Signal, Signals};
+use crate::present::{self, schema};
+use crate::state::Snapshot;
 
 /// How transitions are written to stdout.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -24,136 +28,139 @@ pub enum EventFormat {
     Json,
 }
 
-#[derive(Serialize)]
-struct JsonEvent<'a> {
-    time: String,
-    node: &'a str,
-    group: Option<&'a str>,
-    previous: &'a str,
-    status: &'a str,
-    role: Option<Role>,
-    reply: Option<String>,
-    error: Option<String>,
-}
-
 /// One transition as a stdout line (without the newline).
-pub fn event_line(fleet: &Fleet, t: &Transition, format: EventFormat) -> String {
-    let Some(n) = fleet.node(t.node) else {
-        return String::new();
-    };
+pub fn event_line(t: &Transition, format: EventFormat) -> String {
     match format {
         EventFormat::Text => {
             let level = if t.to.is_problem() { "WARN" } else { "INFO" };
-            let time = chrono::DateTime::<chrono::Local>::from(t.at).format("%Y-%m-%d %H:%M:%S");
             format!(
-                "[{time}] [{level}] {} {} -> {} ({})",
-                text::escape_str(n.name()),
-                t.from,
-                t.to,
-                t.cause
+                "[{}] [{level}] {}",
+                present::local_time(t.at),
+                present::transition_line(t)
             )
         }
-        EventFormat::Json => {
-            let ev = JsonEvent {
-                time: chrono::DateTime::<chrono::Utc>::from(t.at)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                node: n.name(),
-                group: n.group(),
-                previous: t.from.as_str(),
-                status: t.to.as_str(),
-                // From the transition itself: the node may have changed again since,
-                // within the same batch.
-                role: t.reply.and_then(|r| r.role()),
-                reply: t.reply.map(|r| r.to_string()),
-                error: t.reply.is_none().then(|| t.cause.clone()),
-            };
-            serde_json::to_string(&ev).unwrap_or_default()
-        }
+        EventFormat::Json => schema::to_line(&schema::JsonEvent::new(t)),
     }
 }
 
-/// Runs until SIGTERM, SIGINT or SIGHUP-less end of input; prints a summary to
-/// stderr on the way out.
+/// Runs until SIGTERM or SIGINT; prints a summary to stderr on the way out.
 pub async fn run(
     config: &Config,
     config_path: Option<std::path::PathBuf>,
     format: EventFormat,
     metrics: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
-    let mut owner = Owner::start(config, config_path, metrics).await?;
-    let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut signals = Signals::new().context("installing signal handlers")?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let options = HubOptions {
+        schedule: Schedule::Continuous,
+        config_path,
+        snapshot_every: Duration::from_secs(1),
+    };
+    let service = Service::start(config, options, metrics, async {
+        let _ = stopped.await;
+    })
+    .await?;
+    let hub = &service.hub;
+    let mut events = hub.subscribe();
     let started = std::time::Instant::now();
-    let mut results = 0u64;
-    tracing::info!(
-        "watching {} nodes from {}",
-        owner.fleet.nodes.len(),
-        config.source
-    );
+    tracing::info!("watching {} nodes from {}", config.nodes.len(), config.source);
+    // What each node was last reported as, so a lag can be caught up from a snapshot.
+    let mut shown: HashMap<NodeKey, Status> = HashMap::new();
     let mut out = std::io::stdout().lock();
     loop {
-        let mut transitions = Vec::new();
+        let mut lines = Vec::new();
         tokio::select! {
-            Some(input) = owner.next() => {
-                results += 1;
-                transitions.extend(owner.apply(input));
-                // Drain what is queued before writing, so a burst is one flush.
-                while let Some(input) = owner.try_next() {
-                    results += 1;
-                    transitions.extend(owner.apply(input));
-                    if transitions.len() > 1024 { break; }
-                }
-            }
-            _ = tick.tick() => {
-                transitions.extend(owner.tick(SystemTime::now()));
-            }
-            _ = sighup.recv() => {
-                // A daemon's SIGHUP: re-read the config; a bad file keeps the old one.
-                match owner.reload().await {
-                    Ok(summary) => eprintln!("{summary}"),
-                    Err(e) => {
-                        tracing::error!("{e:#}");
-                        eprintln!("{e:#}");
+            ev = events.recv() => match ev {
+                Ok(t) => {
+                    shown.insert(t.node.clone(), t.to);
+                    lines.push(event_line(&t, format));
+                    while let Ok(t) = events.try_recv() {
+                        shown.insert(t.node.clone(), t.to);
+                        lines.push(event_line(&t, format));
+                        if lines.len() > 1024 { break; }
                     }
                 }
-            }
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!("stdout fell {missed} transitions behind; catching up from the current state");
+                    lines.extend(catch_up(&hub.snapshot(), &mut shown, format));
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            sig = signals.next() => match sig {
+                Signal::Shutdown => break,
+                Signal::Hangup => {
+                    // A daemon's SIGHUP: re-read the config; a bad file keeps the old one.
+                    let (tx, rx) = oneshot::channel();
+                    if hub.commands.send(Command::Reload(tx)).await.is_err() { break; }
+                    match rx.await {
+                        Ok(Ok(r)) => eprintln!("{r}"),
+                        Ok(Err(e)) => eprintln!("{e}"),
+                        Err(_) => break,
+                    }
+                }
+            },
         }
-        for t in &transitions {
-            let line = event_line(&owner.fleet, t, format);
+        for line in &lines {
             if writeln!(out, "{line}").is_err() {
                 // stdout is gone (the reader exited): nothing left to report to.
+                let _ = stop.send(());
                 return Ok(());
             }
         }
-        if !transitions.is_empty() {
+        if !lines.is_empty() {
             let _ = out.flush();
         }
     }
-    owner.tick(SystemTime::now());
-    let fleet = &owner.fleet;
-    let s = &fleet.listen_stats;
-    let push_nodes = fleet
-        .nodes
-        .iter()
-        .filter(|n| n.mode() == crate::config::Mode::Push);
-    let (push_total, push_heard) = push_nodes.fold((0, 0), |(t, h), n| {
-        (t + 1, h + usize::from(n.last_line_at.is_some()))
-    });
-    eprintln!(
-        "watched {} nodes for {}: {results} inputs, {} push lines ({} invalid), push nodes heard {push_heard}/{push_total}, \
+    let _ = stop.send(());
+    let snapshots = hub.snapshots.clone();
+    let hub_report = service.join().await;
+    let last = snapshots.borrow().clone();
+    eprintln!("{}", summary(&last, hub_report.inputs, started.elapsed()));
+    Ok(())
+}
+
+/// Lines for every node whose status differs from what was last printed for it.
+fn catch_up(
+    snap: &Snapshot,
+    shown: &mut HashMap<NodeKey, Status>,
+    format: EventFormat,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in &snap.nodes {
+        let before = shown.get(&n.key).copied().unwrap_or(Status::Pending);
+        if before == n.status {
+            continue;
+        }
+        shown.insert(n.key.clone(), n.status);
+        if let Some(last) = &n.last {
+            let t = Transition {
+                at: n.since,
+                node: n.key.clone(),
+                group: n.group.clone(),
+                from: before,
+                to: n.status,
+                outcome: last.outcome.clone(),
+            };
+            out.push(event_line(&t, format));
+        }
+    }
+    out
+}
+
+/// The line printed to stderr on the way out.
+fn summary(snap: &Arc<Snapshot>, inputs: u64, ran: Duration) -> String {
+    let s = &snap.listen;
+    let (push_total, push_heard) = snap.push_heard();
+    format!(
+        "watched {} nodes for {}: {inputs} inputs, {} push lines ({} invalid), push nodes heard {push_heard}/{push_total}, \
          {} unlisted senders, {} push connections accepted, {} refused",
-        fleet.nodes.len(),
-        humantime::format_duration(Duration::from_secs(started.elapsed().as_secs())),
+        snap.nodes.len(),
+        humantime::format_duration(Duration::from_secs(ran.as_secs())),
         s.lines,
         s.invalid_lines,
-        fleet.unlisted.len(),
+        snap.unlisted.len(),
         s.accepted,
-        s.rejected_full + s.rejected_unlisted + s.rejected_address,
-    );
-    Ok(())
+        s.refused(),
+    )
 }

@@ -11,16 +11,17 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
 use crate::config::Mode;
-use crate::fleet::{Fleet, NodeState, Transition};
-use crate::group::GroupHealth;
-use crate::report::{format_latency, role_code, symbol};
-use crate::status::{Status, Verdict};
-use crate::text;
-use crate::ui::view::{Overlay, Page, View};
+use crate::model::{GroupHealth, Observation, Status, Transition, Verdict};
+use crate::present::{self, FLAPPING, Tone, format_age, format_latency, role_code, status_word};
+use crate::protocol::text;
+use crate::state::{NodeView, Snapshot};
+use crate::ui::view::{Notice, Overlay, Page, View};
 
 /// Everything a frame is drawn from.
 pub struct Screen<'a> {
-    pub fleet: &'a Fleet,
+    pub snap: &'a Snapshot,
+    /// The detail popup's node's recent results, oldest first (asked of the hub).
+    pub history: &'a [Observation],
     pub view: &'a View,
     /// Name of the fleet file, for the header.
     pub source: &'a str,
@@ -43,7 +44,7 @@ pub struct Areas {
 /// Unlisted senders shown at most, below the table.
 const UNLISTED_ROWS: usize = 3;
 
-pub fn areas(area: Rect, fleet: &Fleet) -> Areas {
+pub fn areas(area: Rect, snap: &Snapshot) -> Areas {
     // The events pane shrinks first on short terminals; the table keeps 5 rows.
     let events_height = if area.height >= 30 {
         9
@@ -52,11 +53,11 @@ pub fn areas(area: Rect, fleet: &Fleet) -> Areas {
     } else {
         0
     };
-    let header_height = if fleet.groups().is_empty() { 2 } else { 3 };
-    let unlisted_height = if fleet.unlisted.is_empty() || area.height < 20 {
+    let header_height = if snap.groups.is_empty() { 2 } else { 3 };
+    let unlisted_height = if snap.unlisted.is_empty() || area.height < 20 {
         0
     } else {
-        fleet.unlisted.len().min(UNLISTED_ROWS) as u16 + 1
+        snap.unlisted.len().min(UNLISTED_ROWS) as u16 + 1
     };
     let [header, table, unlisted, events, footer] = Layout::vertical([
         Constraint::Length(header_height),
@@ -76,12 +77,12 @@ pub fn areas(area: Rect, fleet: &Fleet) -> Areas {
 }
 
 /// Data rows the table has room for (its first line is the column header).
-pub fn table_rows(area: Rect, fleet: &Fleet) -> usize {
-    areas(area, fleet).table.height.saturating_sub(1) as usize
+pub fn table_rows(area: Rect, snap: &Snapshot) -> usize {
+    areas(area, snap).table.height.saturating_sub(1) as usize
 }
 
 pub fn render(frame: &mut Frame, s: &Screen) {
-    let a = areas(frame.area(), s.fleet);
+    let a = areas(frame.area(), s.snap);
     header(frame, a.header, s);
     match s.view.page {
         Page::Nodes => table(frame, a.table, s),
@@ -94,11 +95,11 @@ pub fn render(frame: &mut Frame, s: &Screen) {
         events(frame, a.events, s);
     }
     footer(frame, a.footer, s);
-    match s.view.overlay {
+    match &s.view.overlay {
         Overlay::None => {}
         Overlay::Help => help(frame, s),
-        Overlay::Detail(id) => {
-            if let Some(node) = s.fleet.node(id) {
+        Overlay::Detail(key) => {
+            if let Some(node) = s.snap.node(key.as_str()) {
                 detail(frame, node, s);
             }
         }
@@ -115,10 +116,15 @@ impl Screen<'_> {
     }
 
     fn status_style(&self, st: Status) -> Style {
-        match st {
-            Status::Synced => self.fg(Color::Green),
-            Status::Pending => self.fg(Color::DarkGray),
-            _ => self.fg(Color::Red).add_modifier(Modifier::BOLD),
+        self.tone_style(present::tone(st))
+    }
+
+    fn tone_style(&self, t: Tone) -> Style {
+        match t {
+            Tone::Good => self.fg(Color::Green),
+            Tone::Warn => self.fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            Tone::Muted => self.fg(Color::DarkGray),
+            Tone::Bad => self.fg(Color::Red).add_modifier(Modifier::BOLD),
         }
     }
 
@@ -134,18 +140,9 @@ impl Screen<'_> {
     }
 }
 
-/// `3m 12s`: humantime, cut to whole seconds.
-pub fn format_age(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
-}
-
-fn status_word(st: Status) -> String {
-    format!("{} {}", symbol(st), st)
-}
-
 fn header(frame: &mut Frame, area: Rect, s: &Screen) {
-    let verdict = s.fleet.verdict();
-    let counts = s.fleet.counts();
+    let verdict = s.snap.verdict;
+    let counts = &s.snap.counts;
     // Before any answer "OK" would be a claim nothing supports yet.
     let waiting =
         verdict == Verdict::Ok && counts.get(Status::Pending) > 0 && counts.healthy() == 0;
@@ -219,7 +216,7 @@ fn header(frame: &mut Frame, area: Rect, s: &Screen) {
         spans.push(Span::styled(right, s.fg(Color::DarkGray)));
     }
     let mut lines = vec![line1, Line::from(spans)];
-    if !s.fleet.groups().is_empty() {
+    if !&s.snap.groups.is_empty() {
         lines.push(groups_line(s));
     }
     frame.render_widget(Paragraph::new(lines), area);
@@ -227,7 +224,7 @@ fn header(frame: &mut Frame, area: Rect, s: &Screen) {
 
 /// ` groups 2/4 healthy · ✖ wall-A no master · ✖ stage-C 1 of 8 members unhealthy`
 fn groups_line<'a>(s: &Screen) -> Line<'a> {
-    let groups = s.fleet.groups();
+    let groups = &s.snap.groups;
     let healthy = groups
         .iter()
         .filter(|g| g.health == GroupHealth::Healthy)
@@ -241,7 +238,7 @@ fn groups_line<'a>(s: &Screen) -> Line<'a> {
             GroupHealth::Healthy => continue,
             GroupHealth::Pending => ("…", String::new(), s.status_style(Status::Pending)),
             GroupHealth::Unhealthy(_) => {
-                ("✖", short_problem(g, s.fleet), s.status_style(Status::Free))
+                ("✖", present::group_problem_short(&g.health), s.status_style(Status::Free))
             }
         };
         spans.push(Span::raw(" · "));
@@ -251,26 +248,6 @@ fn groups_line<'a>(s: &Screen) -> Line<'a> {
         ));
     }
     Line::from(spans)
-}
-
-/// ` no master`, ` 2 masters`, ` 1/8 unhealthy`: the header's short form of a
-/// group problem (the detail is in the reports and the log).
-fn short_problem(g: &crate::group::SyncGroup, fleet: &Fleet) -> String {
-    let mut out = String::new();
-    if g.has_roles && g.masters == 0 {
-        out.push_str(" no master");
-    } else if g.has_roles && g.masters > 1 {
-        out.push_str(&format!(" {} masters", g.masters));
-    }
-    let bad = g
-        .members
-        .iter()
-        .filter(|m| fleet.node(**m).is_some_and(|n| !n.status.is_healthy()))
-        .count();
-    if bad > 0 {
-        out.push_str(&format!(" {bad}/{} unhealthy", g.members.len()));
-    }
-    out
 }
 
 /// Table columns, in display order, with how readily they are dropped.
@@ -332,9 +309,8 @@ impl Col {
 const ERROR_MIN: u16 = 16;
 
 /// Marks a flapping node next to its status word.
-pub const FLAPPING: &str = "↯";
 
-fn cell_text(col: Col, n: &NodeState, flapping: bool, s: &Screen) -> String {
+fn cell_text(col: Col, n: &NodeView, flapping: bool, s: &Screen) -> String {
     match col {
         Col::Status if flapping => format!("{} {FLAPPING}", status_word(n.status)),
         Col::Status => status_word(n.status),
@@ -354,13 +330,12 @@ fn table(frame: &mut Frame, area: Rect, s: &Screen) {
     let height = area.height.saturating_sub(1) as usize;
     let end = (view.offset + height).min(view.order.len());
     let ids = &view.order[view.offset.min(end)..end];
-    let visible: Vec<&NodeState> = ids.iter().filter_map(|id| s.fleet.node(*id)).collect();
+    let visible: Vec<&NodeView> = ids.iter().filter_map(|i| s.snap.nodes.get(*i)).collect();
     // Cells of the visible rows only; column widths fit what is on screen.
-    let cells: Vec<Vec<String>> = ids
+    let cells: Vec<Vec<String>> = visible
         .iter()
-        .zip(&visible)
-        .map(|(id, n)| {
-            let flapping = s.fleet.is_flapping(*id, s.now);
+        .map(|n| {
+            let flapping = n.flapping;
             Col::ALL
                 .iter()
                 .map(|c| cell_text(*c, n, flapping, s))
@@ -441,7 +416,7 @@ fn table(frame: &mut Frame, area: Rect, s: &Screen) {
         .column_spacing(1);
     frame.render_widget(table, area);
     if view.order.is_empty() && area.height > 2 {
-        let msg = if s.fleet.nodes.is_empty() {
+        let msg = if s.snap.nodes.is_empty() {
             "no nodes"
         } else if view.problems_only && view.filter.is_empty() {
             "no problems: every node is synced or pending"
@@ -477,7 +452,7 @@ fn fit(text: &str, width: usize) -> String {
 
 /// Senders that are not in the node list: shown, never counted in the verdict.
 fn unlisted(frame: &mut Frame, area: Rect, s: &Screen) {
-    let total = s.fleet.unlisted.len();
+    let total = s.snap.unlisted.len();
     let title = if total > UNLISTED_ROWS {
         format!(" Unlisted senders ({total}, newest {UNLISTED_ROWS}) ")
     } else {
@@ -489,7 +464,7 @@ fn unlisted(frame: &mut Frame, area: Rect, s: &Screen) {
         .border_style(s.fg(Color::Yellow));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let mut newest: Vec<_> = s.fleet.unlisted.values().collect();
+    let mut newest: Vec<_> = s.snap.unlisted.iter().collect();
     newest.sort_by_key(|u| std::cmp::Reverse(u.last_seen));
     let lines: Vec<Line> = newest
         .into_iter()
@@ -519,13 +494,14 @@ fn unlisted(frame: &mut Frame, area: Rect, s: &Screen) {
 /// The connections page: every open push connection, like the multi-client
 /// server's client list.
 fn connections(frame: &mut Frame, area: Rect, s: &Screen) {
-    let conns = &s.fleet.connections;
+    let conns = &s.snap.connections;
     let height = area.height.saturating_sub(1) as usize;
     let offset = s.view.conn_offset.min(conns.len().saturating_sub(height));
-    let rows = conns.values().skip(offset).take(height).map(|c| {
+    let rows = conns.iter().skip(offset).take(height).map(|c| {
         let node = c
             .node
-            .map(|id| s.fleet.display_name(id))
+            .as_ref()
+            .map(|k| present::name(k.as_str()))
             .unwrap_or_else(|| "unlisted".into());
         Row::new(vec![
             Cell::from(c.peer.to_string()),
@@ -551,7 +527,7 @@ fn connections(frame: &mut Frame, area: Rect, s: &Screen) {
         area,
     );
     if conns.is_empty() && area.height > 2 {
-        let msg = if s.fleet.nodes.iter().any(|n| n.mode() == Mode::Push) {
+        let msg = if s.snap.nodes.iter().any(|n| n.mode() == Mode::Push) {
             "no push connections open (c returns to the nodes)"
         } else {
             "no push connections: no [listen] in the config (c returns to the nodes)"
@@ -568,8 +544,9 @@ fn events(frame: &mut Frame, area: Rect, s: &Screen) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let lines: Vec<Line> = s
-        .fleet
-        .events()
+        .snap
+        .events
+        .iter()
         .take(inner.height as usize)
         .map(|t| event_line(t, s))
         .collect();
@@ -582,11 +559,7 @@ fn events(frame: &mut Frame, area: Rect, s: &Screen) {
 }
 
 fn event_line<'a>(t: &Transition, s: &Screen) -> Line<'a> {
-    let name = s
-        .fleet
-        .node(t.node)
-        .map(|n| text::escape_str(n.name()))
-        .unwrap_or_default();
+    let name = present::name(t.node.as_str());
     Line::from(vec![
         Span::styled(format!(" {} ", s.clock(t.at)), s.fg(Color::DarkGray)),
         Span::styled(name, Style::new().add_modifier(Modifier::BOLD)),
@@ -594,21 +567,20 @@ fn event_line<'a>(t: &Transition, s: &Screen) -> Line<'a> {
         Span::styled(t.from.as_str(), s.status_style(t.from)),
         Span::raw(" → "),
         Span::styled(t.to.as_str(), s.status_style(t.to)),
-        Span::styled(format!("  {}", t.cause), s.fg(Color::DarkGray)),
+        Span::styled(format!("  {}", t.outcome), s.fg(Color::DarkGray)),
     ])
 }
 
 fn footer(frame: &mut Frame, area: Rect, s: &Screen) {
     let key = Style::new().add_modifier(Modifier::BOLD);
     let line = if let Some(notice) = &s.view.notice {
-        let style = if notice.starts_with("reloaded") {
-            s.fg(Color::Green)
-        } else {
-            s.fg(Color::Red).add_modifier(Modifier::BOLD)
+        let (text, tone) = match notice {
+            Notice::Reloaded(t) => (t, Tone::Good),
+            Notice::Failed(t) => (t, Tone::Bad),
         };
         Line::from(Span::styled(
-            format!(" {}", text::escape_str(notice)),
-            style,
+            format!(" {}", text::escape_str(text)),
+            s.tone_style(tone),
         ))
     } else if s.view.editing_filter {
         Line::from(vec![
@@ -705,7 +677,7 @@ fn help(frame: &mut Frame, s: &Screen) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-fn detail(frame: &mut Frame, n: &NodeState, s: &Screen) {
+fn detail(frame: &mut Frame, n: &NodeView, s: &Screen) {
     let block = Block::bordered()
         .title(format!(" {} ", text::escape_str(n.name())))
         .border_style(s.fg(Color::Cyan));
@@ -750,11 +722,11 @@ fn detail(frame: &mut Frame, n: &NodeState, s: &Screen) {
             Span::styled(
                 format!(
                     "flaps ({}) ",
-                    humantime::format_duration(s.fleet.flap_window)
+                    humantime::format_duration(s.snap.flap_window)
                 ),
                 dim,
             ),
-            Span::raw(n.flap_count(s.now, s.fleet.flap_window).to_string()),
+            Span::raw(n.flaps.to_string()),
             Span::styled("   transitions ", dim),
             Span::raw(n.transitions.to_string()),
         ]),
@@ -771,7 +743,6 @@ fn detail(frame: &mut Frame, n: &NodeState, s: &Screen) {
         }
     }
     if n.mode() == Mode::Push {
-        let window = s.fleet.conflict_window();
         let peer = n
             .peer
             .map(|p| p.to_string())
@@ -794,7 +765,10 @@ fn detail(frame: &mut Frame, n: &NodeState, s: &Screen) {
             ));
         }
         lines.push(Line::from(push));
-        let conflict = n.conflicting_peers(s.now, window);
+        let conflict = &n.conflicting_peers;
+        if let Some(note) = present::silent_connects_note(n) {
+            lines.push(Line::from(Span::styled(note, s.status_style(Status::Free))));
+        }
         if !conflict.is_empty() {
             let list: Vec<String> = conflict.iter().map(|p| p.to_string()).collect();
             lines.push(Line::from(Span::styled(
@@ -819,7 +793,7 @@ fn detail(frame: &mut Frame, n: &NodeState, s: &Screen) {
         ),
         Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
     )));
-    for o in n.history.iter().rev() {
+    for o in s.history.iter().rev() {
         let st = o.outcome.status();
         let what = match o.outcome.reply() {
             Some(r) => r.to_string(),
@@ -835,7 +809,7 @@ fn detail(frame: &mut Frame, n: &NodeState, s: &Screen) {
             Span::raw(what),
         ]));
     }
-    if n.history.is_empty() {
+    if s.history.is_empty() {
         lines.push(Line::from(Span::styled(" not polled yet", dim)));
     }
     lines.push(Line::from(Span::styled(" Enter or Esc closes", dim)));

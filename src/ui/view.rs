@@ -5,8 +5,10 @@ use std::cmp::Ordering;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::fleet::{Fleet, NodeId, NodeState};
-use crate::status::Status;
+use crate::model::NodeKey;
+use crate::present::severity;
+use crate::state::{NodeView, Snapshot};
+use crate::model::Status;
 
 /// Table order, cycled with `s`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,12 +52,12 @@ pub enum Page {
 }
 
 /// What is drawn over the table.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Overlay {
     #[default]
     None,
     Help,
-    Detail(NodeId),
+    Detail(NodeKey),
 }
 
 /// A user intent. Keys become actions; [`View::apply`] and the event loop carry
@@ -142,10 +144,12 @@ pub struct View {
     /// First connection drawn on the connections page.
     pub conn_offset: usize,
     /// A one-off message for the footer (a reload's result); cleared by the next key.
-    pub notice: Option<String>,
+    pub notice: Option<Notice>,
     pub bell: bool,
-    /// Rows shown, in order: node ids after filter and sort.
-    pub order: Vec<NodeId>,
+    /// Rows shown, in order: positions in the snapshot's node list after filter and
+    /// sort, and the same rows' keys.
+    pub order: Vec<usize>,
+    keys: Vec<NodeKey>,
     /// Index into `order` of the selected row.
     pub selected: usize,
     /// First row drawn (scroll position).
@@ -156,7 +160,16 @@ pub struct View {
     pub order_dirty: bool,
     /// The node the user moved to, so the selection follows it when the order
     /// changes; `None` pins the selection to its row.
-    selected_id: Option<NodeId>,
+    selected_id: Option<NodeKey>,
+}
+
+/// A one-off message for the footer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A reload took effect: what it did.
+    Reloaded(String),
+    /// Something the user asked for failed: why.
+    Failed(String),
 }
 
 impl View {
@@ -172,6 +185,7 @@ impl View {
             notice: None,
             bell,
             order: Vec::new(),
+            keys: Vec::new(),
             selected: 0,
             offset: 0,
             page_rows: 10,
@@ -180,8 +194,13 @@ impl View {
         }
     }
 
-    pub fn selected_node(&self) -> Option<NodeId> {
+    /// The selected row's position in the snapshot's node list.
+    pub fn selected_node(&self) -> Option<usize> {
         self.order.get(self.selected).copied()
+    }
+
+    pub fn selected_key(&self) -> Option<&NodeKey> {
+        self.keys.get(self.selected)
     }
 
     /// Applies a navigation or view action. Returns false for `Quit`; actions that
@@ -264,9 +283,9 @@ impl View {
                 self.order_dirty = true;
             }
             Action::ToggleDetail => {
-                self.overlay = match (self.overlay, self.selected_node()) {
+                self.overlay = match (&self.overlay, self.selected_key()) {
                     (Overlay::Detail(_), _) | (_, None) => Overlay::None,
-                    (_, Some(id)) => Overlay::Detail(id),
+                    (_, Some(key)) => Overlay::Detail(key.clone()),
                 };
             }
             Action::ToggleBell => self.bell = !self.bell,
@@ -285,7 +304,7 @@ impl View {
         match action {
             Action::Home => self.selected_id = None,
             Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::End => {
-                self.selected_id = self.selected_node();
+                self.selected_id = self.selected_key().cloned();
             }
             _ => {}
         }
@@ -303,7 +322,7 @@ impl View {
 
     /// Recomputes the visible order (filter, problems-only, sort) if anything changed.
     /// The selection stays on the same node when it is still shown.
-    pub fn refresh_order(&mut self, fleet: &Fleet) {
+    pub fn refresh_order(&mut self, snap: &Snapshot) {
         if !self.order_dirty {
             return;
         }
@@ -311,8 +330,7 @@ impl View {
         let needle = self.filter.to_lowercase();
         self.order.clear();
         self.order.extend(
-            fleet
-                .nodes
+            snap.nodes
                 .iter()
                 .enumerate()
                 .filter(|(_, n)| !self.problems_only || n.status.is_problem())
@@ -321,10 +339,14 @@ impl View {
         );
         let sort = self.sort;
         self.order
-            .sort_by(|a, b| compare(&fleet.nodes[*a], &fleet.nodes[*b], sort));
+            .sort_by(|a, b| compare(&snap.nodes[*a], &snap.nodes[*b], sort));
+        self.keys.clear();
+        self.keys
+            .extend(self.order.iter().map(|i| snap.nodes[*i].key.clone()));
         self.selected = self
             .selected_id
-            .and_then(|id| self.order.iter().position(|x| *x == id))
+            .as_ref()
+            .and_then(|id| self.keys.iter().position(|k| k == id))
             .unwrap_or_else(|| self.selected.min(self.order.len().saturating_sub(1)));
     }
 
@@ -342,7 +364,7 @@ impl View {
     }
 }
 
-fn matches_filter(n: &NodeState, needle: &str) -> bool {
+fn matches_filter(n: &NodeView, needle: &str) -> bool {
     let hit = |s: &str| s.to_lowercase().contains(needle);
     hit(n.name())
         || hit(&n.config.host)
@@ -351,20 +373,7 @@ fn matches_filter(n: &NodeState, needle: &str) -> bool {
         || n.error().is_some_and(|e| hit(&e))
 }
 
-/// How bad a status is, worst first.
-fn severity(s: Status) -> u8 {
-    match s {
-        Status::Free => 0,
-        Status::Unreachable => 1,
-        Status::Timeout => 2,
-        Status::Invalid => 3,
-        Status::Stale => 4,
-        Status::Pending => 5,
-        Status::Synced => 6,
-    }
-}
-
-fn compare(a: &NodeState, b: &NodeState, sort: SortKey) -> Ordering {
+fn compare(a: &NodeView, b: &NodeView, sort: SortKey) -> Ordering {
     let by_name = || a.name().cmp(b.name());
     match sort {
         SortKey::Status => severity(a.status)
@@ -393,11 +402,12 @@ fn compare(a: &NodeState, b: &NodeState, sort: SortKey) -> Ordering {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::fleet::{Observation, Outcome};
+    use crate::model::{IoFailure, Observation, Outcome, Unreachable};
+    use crate::state::Fleet;
     use crate::protocol::Reply;
     use std::time::{Duration, SystemTime};
 
-    fn fleet() -> Fleet {
+    fn fleet() -> Snapshot {
         let mut text = String::new();
         for (name, group) in [("c", "g2"), ("a", "g1"), ("d", "g1"), ("b", "g2")] {
             text.push_str(&format!(
@@ -412,22 +422,24 @@ mod tests {
             outcome: Outcome::Reply(Reply::Synced),
             latency: Some(Duration::from_millis(ms)),
         };
-        f.apply(0, ok(5), true);
-        f.apply(1, ok(1), true);
+        f.apply("c", ok(5), true);
+        f.apply("a", ok(1), true);
         f.apply(
-            2,
+            "d",
             Observation {
                 at,
-                outcome: Outcome::Unreachable("connection refused".into()),
+                outcome: Outcome::Unreachable(Unreachable::Connect(IoFailure::kind(
+                    std::io::ErrorKind::ConnectionRefused,
+                ))),
                 latency: None,
             },
             false,
         );
-        f.apply(3, ok(9), true);
-        f
+        f.apply("b", ok(9), true);
+        f.snapshot(at)
     }
 
-    fn names(v: &View, f: &Fleet) -> Vec<String> {
+    fn names(v: &View, f: &Snapshot) -> Vec<String> {
         v.order
             .iter()
             .map(|id| f.nodes[*id].name().to_owned())
@@ -569,7 +581,7 @@ mod tests {
         assert_eq!(names(&v, &f), ["d"]);
         assert_eq!(v.selected, 0);
         v.apply(Action::ToggleDetail);
-        assert_eq!(v.overlay, Overlay::Detail(2));
+        assert_eq!(v.overlay, Overlay::Detail("d".into()));
         v.apply(Action::ToggleDetail);
         assert_eq!(v.overlay, Overlay::None);
         assert!(v.bell);

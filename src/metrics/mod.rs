@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use crate::config::{Mode, NodeConfig};
 use crate::fleet::{Fleet, NodeId};
 use crate::group::GroupHealth;
-use crate::status::{Status, StatusCounts};
+use crate::model::{Status, StatusCounts};
 
 /// The content type of [`Metrics::render`]'s output. prometheus-client encodes only
 /// the OpenMetrics 1.0 text format (counters as `<name>_total`, a final `# EOF`), and

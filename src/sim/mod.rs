@@ -630,7 +630,7 @@ pub fn start_push_senders(
     let stats = std::sync::Arc::new(PushStats::default());
     let mut tasks = JoinSet::new();
     for s in plan.senders() {
-        let first = crate::poll::jitter(Duration::ZERO, spread);
+        let first = crate::engine::poll::jitter(Duration::ZERO, spread);
         tasks.spawn(run_push_sender(
             target,
             s,

@@ -1,9 +1,11 @@
-//! The vocabulary of node health: statuses, roles and the overall verdict with its
-//! Nagios exit code. Shared by every output (dashboard, table, JSON, Nagios).
+//! The vocabulary of node health: statuses and the overall verdict with its Nagios
+//! exit code. Shared by every output (dashboard, table, JSON, Nagios, metrics).
 
 use std::fmt;
 
 use serde::Serialize;
+
+use crate::protocol::Reply;
 
 /// What the monitor currently knows about a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -48,6 +50,15 @@ impl Status {
         }
     }
 
+    /// The status a valid reply stands for.
+    pub fn of_reply(reply: &Reply) -> Status {
+        if reply.is_healthy() {
+            Status::Synced
+        } else {
+            Status::Free
+        }
+    }
+
     /// Index into per-status arrays such as [`StatusCounts`].
     pub fn index(self) -> usize {
         self as usize
@@ -73,45 +84,6 @@ impl Status {
 }
 
 impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Position in a Quadro Sync chain, from the `state<d>` code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum Role {
-    Master,
-    Slave,
-    Error,
-    Unknown,
-}
-
-impl Role {
-    pub fn from_code(code: u8) -> Role {
-        match code {
-            2 => Role::Master,
-            1 => Role::Slave,
-            0 => Role::Error,
-            _ => Role::Unknown,
-        }
-    }
-
-    pub fn is_healthy(self) -> bool {
-        matches!(self, Role::Master | Role::Slave)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Master => "Master",
-            Role::Slave => "Slave",
-            Role::Error => "Error",
-            Role::Unknown => "Unknown",
-        }
-    }
-}
-
-impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

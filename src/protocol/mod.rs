@@ -8,8 +8,9 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use crate::status::{Role, Status};
-use crate::text;
+pub mod text;
+
+use serde::Serialize;
 
 /// The most bytes a poll reply may occupy (leading whitespace included) before it is
 /// declared invalid. The longest valid reply is 21 bytes; this bounds memory per node.
@@ -17,6 +18,45 @@ pub const MAX_REPLY_BYTES: usize = 256;
 
 /// The most bytes a push line may hold, terminator excluded.
 pub const MAX_LINE_BYTES: usize = 256;
+
+/// Position in a Quadro Sync chain, from the `state<d>` digit a node writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Role {
+    Master,
+    Slave,
+    Error,
+    Unknown,
+}
+
+impl Role {
+    pub fn from_code(code: u8) -> Role {
+        match code {
+            2 => Role::Master,
+            1 => Role::Slave,
+            0 => Role::Error,
+            _ => Role::Unknown,
+        }
+    }
+
+    pub fn is_healthy(self) -> bool {
+        matches!(self, Role::Master | Role::Slave)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Master => "Master",
+            Role::Slave => "Slave",
+            Role::Error => "Error",
+            Role::Unknown => "Unknown",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Who a state token says it is: the IPv4 the node wrote, or `unknown` when the node
 /// could not find its own address.
@@ -48,16 +88,13 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn status(&self) -> Status {
+    /// In frame lock: `Synced`, or a Master / Slave state code.
+    pub fn is_healthy(&self) -> bool {
         match self {
-            Reply::Synced => Status::Synced,
-            Reply::Free => Status::Free,
+            Reply::Synced => true,
+            Reply::Free => false,
             Reply::State { code, .. } => {
-                if Role::from_code(*code).is_healthy() {
-                    Status::Synced
-                } else {
-                    Status::Free
-                }
+                Role::from_code(*code).is_healthy()
             }
         }
     }
@@ -723,16 +760,16 @@ mod tests {
             reported: ReportedIp::Unknown,
             code,
         };
-        assert_eq!(Reply::Synced.status(), Status::Synced);
-        assert_eq!(Reply::Free.status(), Status::Free);
-        assert_eq!(st(2).status(), Status::Synced);
+        assert_eq!(Reply::Synced.is_healthy(), true);
+        assert_eq!(Reply::Free.is_healthy(), false);
+        assert_eq!(st(2).is_healthy(), true);
         assert_eq!(st(2).role(), Some(Role::Master));
-        assert_eq!(st(1).status(), Status::Synced);
+        assert_eq!(st(1).is_healthy(), true);
         assert_eq!(st(1).role(), Some(Role::Slave));
-        assert_eq!(st(0).status(), Status::Free);
+        assert_eq!(st(0).is_healthy(), false);
         assert_eq!(st(0).role(), Some(Role::Error));
         for code in 3..=9 {
-            assert_eq!(st(code).status(), Status::Free);
+            assert_eq!(st(code).is_healthy(), false);
             assert_eq!(st(code).role(), Some(Role::Unknown));
         }
         assert_eq!(Reply::Synced.role(), None);

@@ -5,6 +5,7 @@
 //! reconnected at the next poll with no penalty. After a failed connection the task
 //! waits `backoff` so a dead node is not hammered.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -17,18 +18,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::config::{Config, NodeConfig};
-use crate::fleet::{NodeId, Observation, Outcome, TimeoutPhase};
+use crate::model::{IoFailure, NodeKey, Observation, Outcome, PollResult, TimeoutPhase, Unreachable};
 use crate::protocol::{Decode, ReplyDecoder};
-use crate::text;
-
-/// One result for the fleet's owner.
-#[derive(Debug)]
-pub struct PollResult {
-    pub node: NodeId,
-    pub obs: Observation,
-    /// Whether the poller kept the connection open afterwards.
-    pub connected: bool,
-}
 
 /// The result of one exchange, before it is stamped for the fleet.
 #[derive(Debug)]
@@ -41,11 +32,11 @@ pub struct Exchange {
 
 /// How an exchange failed before the deadline.
 enum Failure {
-    Connect(String),
+    Connect(Unreachable),
     /// The connection broke before a single reply byte; worth one fresh retry when
     /// the connection was a reused one.
-    ClosedBeforeReply(String),
-    Broken(String),
+    ClosedBeforeReply(Unreachable),
+    Broken(Unreachable),
     Invalid(crate::protocol::InvalidReply),
 }
 
@@ -150,7 +141,7 @@ impl Link {
                 let _permit = permits
                     .acquire()
                     .await
-                    .map_err(|_| Failure::Connect("shutting down".into()))?;
+                    .map_err(|_| Failure::Connect(Unreachable::ShuttingDown))?;
                 *phase = TimeoutPhase::Connect;
                 let stream = connect(node).await.map_err(Failure::Connect)?;
                 // Replies are tiny; do not let Nagle hold the request back.
@@ -202,29 +193,21 @@ fn peer_closed(stream: &TcpStream) -> bool {
     true
 }
 
-async fn connect(node: &NodeConfig) -> Result<TcpStream, String> {
-    // An IP literal needs no resolver round trip (and no allocation).
+async fn connect(node: &NodeConfig) -> Result<TcpStream, Unreachable> {
+    let connect_failed = |e: io::Error| Unreachable::Connect(IoFailure::from(&e));
     if let Ok(ip) = node.host.parse::<std::net::IpAddr>() {
         return TcpStream::connect((ip, node.port))
             .await
-            .map_err(|e| describe(&e));
+            .map_err(connect_failed);
     }
+    let dns = |cause| Unreachable::Dns {
+        host: node.host.as_str().into(),
+        cause,
+    };
     let addrs: Vec<_> = tokio::net::lookup_host((node.host.as_str(), node.port))
         .await
-        .map_err(|e| {
-            format!(
-                "DNS lookup of {} failed: {}",
-                text::escape_str(&node.host),
-                describe(&e)
-            )
-        })?
+        .map_err(|e| dns(Some(IoFailure::from(&e))))?
         .collect();
-    if addrs.is_empty() {
-        return Err(format!(
-            "DNS lookup of {} found no address",
-            text::escape_str(&node.host)
-        ));
-    }
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
@@ -232,9 +215,7 @@ async fn connect(node: &NodeConfig) -> Result<TcpStream, String> {
             Err(e) => last = Some(e),
         }
     }
-    Err(last
-        .map(|e| describe(&e))
-        .unwrap_or_else(|| "connect failed".into()))
+    Err(last.map(connect_failed).unwrap_or_else(|| dns(None)))
 }
 
 async fn request_reply(
@@ -244,17 +225,23 @@ async fn request_reply(
     buf: &mut [u8],
 ) -> Result<crate::protocol::Reply, Failure> {
     if let Err(e) = stream.write_all(request).await {
-        return Err(Failure::ClosedBeforeReply(describe(&e)));
+        return Err(Failure::ClosedBeforeReply(Unreachable::Lost(
+            IoFailure::from(&e),
+        )));
     }
     loop {
         let n = match stream.read(buf).await {
             Ok(n) => n,
-            Err(e) if decoder.is_blank() => return Err(Failure::ClosedBeforeReply(describe(&e))),
-            Err(e) => return Err(Failure::Broken(format!("{} mid-reply", describe(&e)))),
+            Err(e) if decoder.is_blank() => {
+                return Err(Failure::ClosedBeforeReply(Unreachable::Lost(
+                    IoFailure::from(&e),
+                )));
+            }
+            Err(e) => return Err(Failure::Broken(Unreachable::MidReply(IoFailure::from(&e)))),
         };
         if n == 0 {
             return Err(match decoder.at_eof() {
-                None => Failure::ClosedBeforeReply("connection closed without a reply".into()),
+                None => Failure::ClosedBeforeReply(Unreachable::ClosedWithoutReply),
                 Some(why) => Failure::Invalid(why),
             });
         }
@@ -266,26 +253,6 @@ async fn request_reply(
     }
 }
 
-/// Short, lower-case descriptions of socket errors, as an on-call reader expects.
-pub fn describe(e: &io::Error) -> String {
-    use io::ErrorKind::*;
-    match e.kind() {
-        ConnectionRefused => "connection refused".into(),
-        ConnectionReset => "connection reset by peer".into(),
-        ConnectionAborted => "connection aborted".into(),
-        BrokenPipe => "connection closed by peer".into(),
-        HostUnreachable => "no route to host".into(),
-        NetworkUnreachable => "network unreachable".into(),
-        AddrNotAvailable => "address not available (out of local ports?)".into(),
-        TimedOut => "timed out".into(),
-        _ => {
-            let s = e.to_string();
-            // Drop the "(os error N)" tail; it means nothing to the reader.
-            let s = s.split(" (os error").next().unwrap_or(&s);
-            text::escape_str(s)
-        }
-    }
-}
 
 /// Poll times are rounded up to this grid, so the pollers that fall due in the same
 /// slot wake together: one timer wake-up serves many nodes instead of one each.
@@ -311,141 +278,142 @@ pub fn jitter(min: Duration, max: Duration) -> Duration {
     rand::rng().random_range(min..=max)
 }
 
-/// Handles to running pollers: wake one or all for an immediate poll, and swap
-/// pollers on a config reload. Dropping it stops every poller.
+/// One running poller.
+struct Running {
+    generation: u64,
+    handle: tokio::task::AbortHandle,
+    wake: Arc<Notify>,
+    config: Arc<NodeConfig>,
+}
+
+/// Handles to running pollers, keyed by node: wake one or all for an immediate poll,
+/// and swap pollers on a config reload. Dropping it stops every poller.
 pub struct Pollers {
-    /// Each poller's slot by node id; `None` for push nodes. Results carry the slot,
-    /// not the node id, so a reload can renumber nodes without confusing results
-    /// already in flight.
-    slots: Vec<Option<u64>>,
-    /// Node id by slot, for the results.
-    nodes: std::collections::HashMap<u64, NodeId>,
-    running:
-        std::collections::HashMap<u64, (tokio::task::AbortHandle, Arc<Notify>, Arc<NodeConfig>)>,
-    next_slot: u64,
+    running: HashMap<NodeKey, Running>,
+    next_generation: u64,
     permits: Arc<Semaphore>,
     tx: mpsc::Sender<PollResult>,
     tasks: JoinSet<()>,
 }
 
 impl Pollers {
-    /// Starts one task per node. Each first poll happens within about a second of
-    /// start, spread so the fleet does not connect all at once.
+    /// Starts one poller per poll node; first polls are spread over a second.
     pub fn start(config: &Config, tx: mpsc::Sender<PollResult>) -> Pollers {
         let mut p = Pollers {
-            slots: vec![None; config.nodes.len()],
-            nodes: Default::default(),
-            running: Default::default(),
-            next_slot: 0,
+            running: HashMap::new(),
+            next_generation: 0,
             permits: Arc::new(Semaphore::new(config.defaults.max_connecting)),
             tx,
             tasks: JoinSet::new(),
         };
-        for (id, node) in config.poll_nodes() {
-            p.spawn(id, Arc::new(node.clone()));
+        for (_, node) in config.poll_nodes() {
+            p.spawn(Arc::new(node.clone()));
         }
         p
     }
 
-    fn spawn(&mut self, id: NodeId, node: Arc<NodeConfig>) {
-        let slot = self.next_slot;
-        self.next_slot += 1;
-        let notify = Arc::new(Notify::new());
+    fn spawn(&mut self, node: Arc<NodeConfig>) {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let key = NodeKey::new(&node.name);
+        let wake = Arc::new(Notify::new());
         let first = jitter(Duration::ZERO, Duration::from_secs(1));
         let handle = self.tasks.spawn(run_poller(
-            slot as NodeId,
-            node.clone(),
-            self.tx.clone(),
-            notify.clone(),
-            self.permits.clone(),
+            Poller {
+                key: key.clone(),
+                generation,
+                node: node.clone(),
+                tx: self.tx.clone(),
+                wake: wake.clone(),
+                permits: self.permits.clone(),
+            },
             first,
         ));
-        self.slots[id] = Some(slot);
-        self.nodes.insert(slot, id);
-        self.running.insert(slot, (handle, notify, node));
+        self.running.insert(
+            key,
+            Running {
+                generation,
+                handle,
+                wake,
+                config: node,
+            },
+        );
     }
 
-    /// The node a result is for, or `None` for a poller that was stopped by a
-    /// reload after it sent the result.
-    pub fn node_of(&self, r: &PollResult) -> Option<NodeId> {
-        self.nodes.get(&(r.node as u64)).copied()
+    /// Whether a result comes from the node's current poller (not one a reload
+    /// replaced after it sent the result).
+    pub fn is_current(&self, r: &PollResult) -> bool {
+        self.running
+            .get(&r.node)
+            .is_some_and(|p| p.generation == r.generation)
     }
 
-    /// Applies a new config: pollers of nodes whose config is unchanged keep running
-    /// (and their connection); removed and changed nodes are stopped; added and
-    /// changed nodes get new pollers. `kept[new_id]` is the old id of a kept node.
-    pub fn reload(&mut self, config: &Config, kept: &[Option<NodeId>]) {
-        let old_slots = std::mem::replace(&mut self.slots, vec![None; config.nodes.len()]);
-        self.nodes.clear();
-        let mut keep = std::collections::HashSet::new();
-        for (new_id, node) in config.poll_nodes() {
-            let reuse = kept
-                .get(new_id)
-                .copied()
-                .flatten()
-                .and_then(|old| old_slots.get(old).copied().flatten())
-                .filter(|slot| self.running.get(slot).is_some_and(|(_, _, c)| **c == *node));
-            if let Some(slot) = reuse {
-                self.slots[new_id] = Some(slot);
-                self.nodes.insert(slot, new_id);
-                keep.insert(slot);
-            }
-        }
-        self.running.retain(|slot, (handle, _, _)| {
-            let stay = keep.contains(slot);
+    /// Applies a reloaded config: pollers of unchanged nodes keep running (and keep
+    /// their connection), changed nodes restart, removed nodes stop, new ones start.
+    pub fn reload(&mut self, config: &Config) {
+        let wanted: HashMap<&str, &NodeConfig> = config
+            .poll_nodes()
+            .map(|(_, n)| (n.name.as_str(), n))
+            .collect();
+        self.running.retain(|key, p| {
+            let stay = wanted
+                .get(key.as_str())
+                .is_some_and(|n| **n == *p.config);
             if !stay {
-                handle.abort();
+                p.handle.abort();
             }
             stay
         });
-        for (new_id, node) in config.poll_nodes() {
-            if self.slots[new_id].is_none() {
-                self.spawn(new_id, Arc::new(node.clone()));
+        for (name, node) in wanted {
+            if !self.running.contains_key(name) {
+                self.spawn(Arc::new(node.clone()));
             }
         }
     }
 
-    /// Polls one node now (its wait, even a backoff, is cut short).
-    pub fn poll_now(&self, id: NodeId) {
-        if let Some(Some(slot)) = self.slots.get(id) {
-            if let Some((_, n, _)) = self.running.get(slot) {
-                n.notify_one();
-            }
+    /// Polls one node now instead of at its next turn.
+    pub fn poll_now(&self, key: &str) {
+        if let Some(p) = self.running.get(key) {
+            p.wake.notify_one();
         }
     }
 
     pub fn poll_all_now(&self) {
-        for (_, n, _) in self.running.values() {
-            n.notify_one();
+        for p in self.running.values() {
+            p.wake.notify_one();
         }
     }
 }
 
-/// The life of one poller: wait, exchange, report, repeat. Ends when the fleet's
-/// owner is gone.
-pub async fn run_poller(
-    id: NodeId,
+/// What one poller task needs.
+struct Poller {
+    key: NodeKey,
+    generation: u64,
     node: Arc<NodeConfig>,
     tx: mpsc::Sender<PollResult>,
     wake: Arc<Notify>,
     permits: Arc<Semaphore>,
-    first_wait: Duration,
-) {
+}
+
+/// Polls one node until the result channel closes: wait (interval with jitter, or
+/// backoff after a failed connection), exchange, send.
+async fn run_poller(p: Poller, first_wait: Duration) {
     let mut link = Link::new();
     let mut wait = first_wait;
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(on_tick(Instant::now() + wait)) => {}
-            _ = wake.notified() => {}
+            _ = p.wake.notified() => {}
         }
-        let ex = link.exchange(&node, &permits).await;
+        let ex = link.exchange(&p.node, &p.permits).await;
         wait = if ex.connect_failed {
-            node.backoff
+            p.node.backoff
         } else {
-            jitter(node.interval, node.max_interval)
+            jitter(p.node.interval, p.node.max_interval)
         };
         let result = PollResult {
-            node: id,
+            node: p.key.clone(),
+            generation: p.generation,
             obs: Observation {
                 at: SystemTime::now(),
                 outcome: ex.outcome,
@@ -453,45 +421,66 @@ pub async fn run_poller(
             },
             connected: link.is_connected(),
         };
-        if tx.send(result).await.is_err() {
+        if p.tx.send(result).await.is_err() {
             return;
         }
     }
 }
 
-/// Checks every node once, concurrently: one connection attempt each, no backoff.
-/// Finishes within the longest node timeout (plus scheduling), whatever the size.
-pub async fn check_once(config: &Config) -> Vec<(NodeId, Exchange, SystemTime)> {
+/// Checks every poll node once, concurrently: one connection attempt each, no
+/// backoff, each deadline fixed now, so however long a big fleet takes to get every
+/// task running, the whole check ends at `timeout`. Every node gets exactly one
+/// result on `tx`, even one whose task died. Results carry generation 0.
+pub fn check_once(config: &Config, tx: mpsc::Sender<PollResult>) -> tokio::task::JoinHandle<()> {
     let permits = Arc::new(Semaphore::new(config.defaults.max_connecting));
-    let handles: Vec<_> = config
-        .poll_nodes()
-        .map(|(id, node)| {
-            let node = Arc::new(node.clone());
-            let permits = permits.clone();
-            let deadline = Instant::now() + node.timeout;
-            let handle = tokio::spawn(async move {
-                let mut link = Link::new();
-                let ex = link.exchange_until(&node, &permits, deadline).await;
-                (ex, SystemTime::now())
-            });
-            (id, handle)
-        })
-        .collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for (id, handle) in handles {
-        // All run concurrently; awaiting in order only collects them.
-        let (ex, at) = handle.await.unwrap_or_else(|e| {
-            // Never leave a node out (or silently pending) because its task died.
-            let ex = Exchange {
-                outcome: Outcome::Unreachable(format!("internal error: {e}")),
-                latency: None,
-                connect_failed: false,
-            };
-            (ex, SystemTime::now())
+    let mut tasks = JoinSet::new();
+    let mut keys = HashMap::new();
+    for (_, node) in config.poll_nodes() {
+        let node = Arc::new(node.clone());
+        let permits = permits.clone();
+        let deadline = Instant::now() + node.timeout;
+        let key = NodeKey::new(&node.name);
+        let handle = tasks.spawn(async move {
+            let mut link = Link::new();
+            let ex = link.exchange_until(&node, &permits, deadline).await;
+            (ex, link.is_connected())
         });
-        out.push((id, ex, at));
+        keys.insert(handle.id(), key);
     }
-    out
+    tokio::spawn(async move {
+        while let Some(joined) = tasks.join_next_with_id().await {
+            let (id, (ex, connected)) = match joined {
+                Ok((id, done)) => (id, done),
+                Err(e) => {
+                    // Never leave a node out (or silently pending) because its task died.
+                    let ex = Exchange {
+                        outcome: Outcome::Unreachable(Unreachable::Lost(IoFailure::other(
+                            &format!("internal error: {e}"),
+                        ))),
+                        latency: None,
+                        connect_failed: false,
+                    };
+                    (e.id(), (ex, false))
+                }
+            };
+            let Some(node) = keys.remove(&id) else {
+                continue;
+            };
+            let result = PollResult {
+                node,
+                generation: 0,
+                obs: Observation {
+                    at: SystemTime::now(),
+                    outcome: ex.outcome,
+                    latency: ex.latency,
+                },
+                connected,
+            };
+            if tx.send(result).await.is_err() {
+                return;
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -514,13 +503,5 @@ mod tests {
             assert!((1_600..=2_400).contains(&b), "{buckets:?}");
         }
         assert_eq!(jitter(max, min), max);
-    }
-
-    #[test]
-    fn describe_is_short() {
-        let e = io::Error::from(io::ErrorKind::ConnectionRefused);
-        assert_eq!(describe(&e), "connection refused");
-        let e = io::Error::other("weird\x1b[2J thing");
-        assert_eq!(describe(&e), "weird\\x1b[2J thing");
     }
 }

@@ -17,49 +17,16 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::config::{Config, ListenConfig};
-use crate::fleet::{CloseReason, ConnId, NodeId};
-use crate::poll::describe;
+use crate::model::listen::Abuse;
+use crate::model::{CloseReason, ConnId, IoFailure, ListenEvent, Refusals};
 use crate::protocol::{InvalidLine, LineReader, PushLine, ReportedIp};
 
 /// A connection is closed after this many invalid lines.
 pub const MAX_INVALID_LINES: u32 = 16;
 
-/// What the receiver tells the fleet's owner.
-#[derive(Debug)]
-pub enum ListenEvent {
-    Opened {
-        conn: ConnId,
-        peer: SocketAddr,
-        at: SystemTime,
-    },
-    Line {
-        conn: ConnId,
-        peer: SocketAddr,
-        at: SystemTime,
-        line: Result<PushLine, InvalidLine>,
-        /// How many lines this stands for (repeats within one read are merged).
-        count: u32,
-    },
-    Closed {
-        conn: ConnId,
-        peer: SocketAddr,
-        reason: CloseReason,
-    },
-}
-
-/// Connections closed at accept, before they became connections. Counted with
-/// atomics rather than sent as events, so a flood cannot fill the channel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Refusals {
-    /// Over `max_connections`.
-    pub full: u64,
-    /// From outside `allow_from`.
-    pub not_allowed: u64,
-}
-
 /// What every connection task shares.
 struct Shared {
-    directory: HashMap<IpAddr, NodeId>,
+    directory: HashMap<IpAddr, usize>,
     allow_unlisted: bool,
     listen: ListenConfig,
     idle_limit: Duration,
@@ -164,7 +131,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: the accept queue waits; do not spin.
-                tracing::warn!("accepting a push connection failed: {}", describe(&e));
+                tracing::warn!(
+                    "accepting a push connection failed: {}",
+                    IoFailure::from(&e)
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -240,15 +210,12 @@ async fn read_lines(
     loop {
         let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
             Err(_) => {
-                return CloseReason::Abuse(format!(
-                    "no complete line for {}",
-                    humantime::format_duration(shared.idle_limit)
-                ));
+                return CloseReason::Abuse(Abuse::Idle(shared.idle_limit));
             }
             Ok(Ok(0)) => return CloseReason::Peer,
             Ok(Ok(n)) => n,
             Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Ok(Err(e)) => return CloseReason::Error(describe(&e)),
+            Ok(Err(e)) => return CloseReason::Error(IoFailure::from(&e)),
         };
         let overflow = reader.feed(&buf[..n], |l| lines.push(l));
         if !lines.is_empty() {
@@ -311,13 +278,10 @@ async fn read_lines(
                     count: 1,
                 })
                 .await;
-            return CloseReason::Abuse(format!(
-                "more than {} bytes without a newline",
-                crate::protocol::MAX_LINE_BYTES
-            ));
+            return CloseReason::Abuse(Abuse::Overlong(crate::protocol::MAX_LINE_BYTES));
         }
         if invalid >= MAX_INVALID_LINES {
-            return CloseReason::Abuse(format!("{invalid} invalid lines"));
+            return CloseReason::Abuse(Abuse::InvalidLines(invalid));
         }
     }
 }

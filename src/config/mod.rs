@@ -1,0 +1,365 @@
+//! `fleet.toml` → one validated [`Config`]. Every error names the file, the
+//! line:column and the key, because the person reading it is fixing a file at 3 a.m.
+//!
+//! serde reads the text into the `raw` types; one validator per table (`defaults`,
+//! `listen`, `node`, `metrics`, `alert`, `dashboard`) turns them into the types
+//! below, `values` checks what tables share, and `error` turns spans into positions.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::UnreachablePolicy;
+
+mod alert;
+mod dashboard;
+mod defaults;
+mod error;
+mod listen;
+mod metrics;
+mod node;
+mod raw;
+mod values;
+
+pub use error::ConfigError;
+use error::Cx;
+use raw::RawFile;
+
+/// Default for `[dashboard] flap_threshold`: more transitions than this in the window
+/// mark a node as flapping.
+pub const FLAP_THRESHOLD: usize = 4;
+/// Default for `[dashboard] flap_window`.
+pub const FLAP_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// The longest duration any setting may have.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Where the config is looked for when neither `--config` nor the environment says.
+pub const DEFAULT_PATH: &str = "fleet.toml";
+/// Environment variable that overrides [`DEFAULT_PATH`].
+pub const ENV_VAR: &str = "SYNCGUARD_FLEET_CONFIG";
+
+/// Settings every node inherits unless it overrides them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Defaults {
+    pub port: u16,
+    pub interval: Duration,
+    pub max_interval: Duration,
+    pub timeout: Duration,
+    pub backoff: Duration,
+    pub request: Arc<[u8]>,
+    pub unreachable: UnreachablePolicy,
+    /// Connection attempts allowed in flight at once across the fleet.
+    pub max_connecting: usize,
+    /// Consecutive unhealthy results before a healthy node is shown unhealthy.
+    pub confirm_unhealthy: u32,
+    /// Consecutive healthy results before an unhealthy node is shown healthy.
+    pub confirm_healthy: u32,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            port: 8080,
+            interval: Duration::from_secs(5),
+            max_interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            backoff: Duration::from_secs(30),
+            request: Arc::from(&b"GET_STATUS"[..]),
+            unreachable: UnreachablePolicy::Critical,
+            max_connecting: 1024,
+            confirm_unhealthy: 1,
+            confirm_healthy: 1,
+        }
+    }
+}
+
+/// How a node reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The monitor connects and asks `GET_STATUS`.
+    #[default]
+    Poll,
+    /// The node connects to the monitor and pushes `<ip>_state<d>` lines (SyncGuard V3).
+    Push,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Poll => "poll",
+            Mode::Push => "push",
+        }
+    }
+}
+
+/// One SyncGuard node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    pub name: String,
+    /// Poll nodes: where to connect. Push nodes: the IP the node writes in its lines.
+    pub host: String,
+    pub port: u16,
+    pub group: Option<String>,
+    pub mode: Mode,
+    pub interval: Duration,
+    pub max_interval: Duration,
+    pub timeout: Duration,
+    pub backoff: Duration,
+    pub request: Arc<[u8]>,
+    /// Push nodes: silence after which the node is `stale`.
+    pub stale_after: Duration,
+    pub confirm_unhealthy: u32,
+    pub confirm_healthy: u32,
+}
+
+impl NodeConfig {
+    /// Poll nodes: `host:port`, with brackets around an IPv6 literal. Push nodes:
+    /// the IP they report, marked as pushed.
+    pub fn address(&self) -> String {
+        if self.mode == Mode::Push {
+            return format!("{} (push)", self.host);
+        }
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The validated fleet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// How the file is named in messages and in the dashboard header.
+    pub source: String,
+    pub defaults: Defaults,
+    pub nodes: Vec<NodeConfig>,
+    /// Ring the terminal bell when a node turns unhealthy.
+    pub bell: bool,
+    /// The push receiver; present when `[listen]` is given or any node is a push node.
+    pub listen: Option<ListenConfig>,
+    /// `[metrics] bind`: where to serve `/metrics`.
+    pub metrics: Option<SocketAddr>,
+    /// `[metrics] per_node_histograms`: a latency histogram per node, not only
+    /// the fleet-wide one.
+    pub per_node_histograms: bool,
+    /// `[[alert]]` hooks.
+    pub alerts: Vec<AlertHook>,
+    /// A node with more than this many transitions within `flap_window` is marked
+    /// as flapping.
+    pub flap_threshold: usize,
+    pub flap_window: Duration,
+}
+
+/// Which changes an alert hook runs for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertOn {
+    /// A node became unhealthy.
+    Unhealthy,
+    /// An unhealthy node became healthy again.
+    Recovered,
+}
+
+impl AlertOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertOn::Unhealthy => "unhealthy",
+            AlertOn::Recovered => "recovered",
+        }
+    }
+}
+
+/// `[[alert]]`: a program run (never through a shell) when a node changes health.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertHook {
+    /// Program and arguments.
+    pub command: Vec<String>,
+    pub on: Vec<AlertOn>,
+    /// Consecutive results in the new state before the hook fires.
+    pub after: u32,
+    /// The hook is killed after this long.
+    pub timeout: Duration,
+}
+
+/// `[listen]`: where SyncGuard V3 nodes connect to push their state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenConfig {
+    pub bind: Vec<SocketAddr>,
+    pub stale_after: Duration,
+    /// Show senders that are not in the node list (true) or close them (false).
+    pub allow_unlisted: bool,
+    pub max_connections: usize,
+    /// Peer networks allowed to connect; empty allows every peer.
+    pub allow_from: Vec<ipnet::IpNet>,
+}
+
+impl ListenConfig {
+    /// Whether a peer may connect, by `allow_from`.
+    pub fn allows(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.allow_from.is_empty() || self.allow_from.iter().any(|net| net.contains(&peer))
+    }
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            bind: vec![SocketAddr::from(([0, 0, 0, 0], 8080))],
+            stale_after: Duration::from_secs(30),
+            allow_unlisted: true,
+            max_connections: 4096,
+            allow_from: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    pub fn poll_nodes(&self) -> impl Iterator<Item = (usize, &NodeConfig)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.mode == Mode::Poll)
+    }
+
+    pub fn push_nodes(&self) -> impl Iterator<Item = (usize, &NodeConfig)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.mode == Mode::Push)
+    }
+
+    /// Push node ids by the IP they write into their lines, in canonical form so an
+    /// IPv4-mapped peer on a `[::]` socket matches its IPv4 node.
+    pub fn push_directory(&self) -> std::collections::HashMap<IpAddr, usize> {
+        self.push_nodes()
+            .filter_map(|(id, n)| {
+                n.host
+                    .parse::<IpAddr>()
+                    .ok()
+                    .map(|ip| (ip.to_canonical(), id))
+            })
+            .collect()
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let label = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|cause| ConfigError::Read {
+            path: label.clone(),
+            cause,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let b = e.as_bytes();
+            let hint = if b.starts_with(&[0xff, 0xfe]) || b.starts_with(&[0xfe, 0xff]) {
+                " (it looks like UTF-16; save it as UTF-8)"
+            } else {
+                ""
+            };
+            ConfigError::NotUtf8 {
+                path: label.clone(),
+                hint,
+            }
+        })?;
+        Config::parse(&text, &label)
+    }
+
+    /// Validates config text; `label` names it in errors.
+    pub fn parse(text: &str, label: &str) -> Result<Config, ConfigError> {
+        // A UTF-8 byte-order mark is harmless; TOML parsers reject it.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let cx = Cx { text, label };
+        let raw: RawFile = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
+        cx.validate(raw)
+    }
+}
+
+/// The default config path: the environment variable, else `./fleet.toml`.
+pub fn default_path() -> PathBuf {
+    std::env::var_os(ENV_VAR)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+}
+
+impl Cx<'_> {
+    /// One validator per table, in this order, so that of several mistakes the
+    /// same one is reported first every time.
+    fn validate(&self, raw: RawFile) -> Result<Config, ConfigError> {
+        let defaults = self.defaults(raw.defaults.as_ref())?;
+        let listen = self.listen(raw.listen.as_ref())?;
+        let stale_after = listen
+            .as_ref()
+            .map_or(ListenConfig::default().stale_after, |l| l.stale_after);
+        let nodes = self.nodes(&raw.node, &defaults, stale_after)?;
+        // A push node needs the receiver even when `[listen]` is left out.
+        let listen = listen.or_else(|| {
+            nodes
+                .iter()
+                .any(|n| n.mode == Mode::Push)
+                .then(ListenConfig::default)
+        });
+        let metrics = self.metrics(raw.metrics.as_ref())?;
+        let alerts = self.alerts(&raw.alert)?;
+        let dashboard = self.dashboard(raw.dashboard.as_ref())?;
+        Ok(Config {
+            source: self.label.to_owned(),
+            defaults,
+            nodes,
+            bell: dashboard.bell,
+            listen,
+            metrics: metrics.bind,
+            per_node_histograms: metrics.per_node_histograms,
+            alerts,
+            flap_threshold: dashboard.flap_threshold,
+            flap_window: dashboard.flap_window,
+        })
+    }
+}
+
+/// One valid node, for tests that add a table to it.
+#[cfg(test)]
+const ONE: &str = "[[node]]\nname = \"wall-01\"\nhost = \"192.168.0.201\"\n";
+
+/// Parses `text` as `fleet.toml`, with errors as their message.
+#[cfg(test)]
+fn parse(text: &str) -> Result<Config, String> {
+    Config::parse(text, "fleet.toml").map_err(|e| e.to_string())
+}
+
+/// Each text must fail with a message that starts with its expected prefix.
+#[cfg(test)]
+fn assert_errors(cases: &[(&str, &str)]) {
+    for (text, want) in cases {
+        let got = parse(text).expect_err(text);
+        assert!(
+            got.starts_with(want),
+            "for {text:?}\n got: {got}\nwant: {want}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_and_utf16_are_clear() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("nope.toml");
+        let e = Config::load(&missing).expect_err("missing").to_string();
+        assert!(e.contains("nope.toml: cannot read config"), "{e}");
+        let utf16 = dir.path().join("u16.toml");
+        let mut bytes = vec![0xff, 0xfe];
+        for u in "[[node]]\n".encode_utf16() {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        std::fs::write(&utf16, bytes).expect("write");
+        let e = Config::load(&utf16).expect_err("utf16").to_string();
+        assert!(e.contains("looks like UTF-16"), "{e}");
+    }
+}

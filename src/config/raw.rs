@@ -1,0 +1,87 @@
+//! The file as serde reads it: every table rejects unknown keys, and values keep
+//! their byte spans so the validators can name the line of a bad one.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFile {
+    pub(super) defaults: Option<RawDefaults>,
+    #[serde(default)]
+    pub(super) node: Vec<Spanned<RawNode>>,
+    pub(super) dashboard: Option<RawDashboard>,
+    pub(super) listen: Option<RawListen>,
+    pub(super) metrics: Option<Spanned<RawMetrics>>,
+    #[serde(default)]
+    pub(super) alert: Vec<Spanned<RawAlert>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawListen {
+    pub(super) bind: Option<Vec<Spanned<String>>>,
+    pub(super) stale_after: Option<Spanned<String>>,
+    pub(super) allow_unlisted: Option<bool>,
+    pub(super) max_connections: Option<Spanned<i64>>,
+    pub(super) allow_from: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDefaults {
+    pub(super) port: Option<Spanned<i64>>,
+    pub(super) interval: Option<Spanned<String>>,
+    pub(super) max_interval: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) backoff: Option<Spanned<String>>,
+    pub(super) request: Option<Spanned<String>>,
+    pub(super) unreachable: Option<Spanned<String>>,
+    pub(super) max_connecting: Option<Spanned<i64>>,
+    pub(super) confirm_unhealthy: Option<Spanned<i64>>,
+    pub(super) confirm_healthy: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNode {
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) host: Option<Spanned<String>>,
+    pub(super) port: Option<Spanned<i64>>,
+    pub(super) group: Option<Spanned<String>>,
+    pub(super) interval: Option<Spanned<String>>,
+    pub(super) max_interval: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) backoff: Option<Spanned<String>>,
+    pub(super) request: Option<Spanned<String>>,
+    pub(super) mode: Option<Spanned<String>>,
+    pub(super) stale_after: Option<Spanned<String>>,
+    pub(super) confirm_unhealthy: Option<Spanned<i64>>,
+    pub(super) confirm_healthy: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDashboard {
+    pub(super) bell: Option<bool>,
+    pub(super) flap_threshold: Option<Spanned<i64>>,
+    pub(super) flap_window: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    // Optional so that `per_node_histograms` can go with a bind given by `--metrics`;
+    // a table with neither key is refused by the validator as serde used to.
+    pub(super) bind: Option<Spanned<String>>,
+    pub(super) per_node_histograms: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlert {
+    pub(super) command: Spanned<Vec<String>>,
+    pub(super) on: Option<Spanned<Vec<String>>>,
+    pub(super) after: Option<Spanned<i64>>,
+    pub(super) timeout: Option<Spanned<String>>,
+}

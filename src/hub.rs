@@ -1,0 +1,392 @@
+//! The hub: the one task that owns the fleet state. It applies the engine's results
+//! and the drivers' commands, and publishes what changed: a broadcast of shown
+//! transitions (display consumers may lag, then catch up from the snapshot), a
+//! `watch` of an `Arc<Snapshot>`, and a bounded queue per consumer that must lose
+//! nothing (alert hooks now). Polling never waits for a consumer.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::engine::{Engine, Schedule};
+use crate::hooks::{self, HookJob, HookRules};
+use crate::model::{CloseReason, Input, ListenEvent, NodeKey, Observation, Transition};
+use crate::present;
+use crate::state::fleet::Progress;
+use crate::state::{Fleet, ReloadDiff, Snapshot};
+
+/// Shown transitions buffered per display subscriber before it lags.
+const EVENTS: usize = 1024;
+/// Hook jobs queued before new ones are dropped (counted and logged).
+const HOOK_QUEUE: usize = 1024;
+/// Inputs applied per wake-up before commands and timers get a turn.
+const BATCH: usize = 4096;
+/// Senders remembered for "warn once per sender"; past this, warnings repeat.
+const WARNED_CAP: usize = 4096;
+
+/// What a driver can ask of the hub.
+#[derive(Debug)]
+pub enum Command {
+    /// Poll one node now.
+    Repoll(NodeKey),
+    RepollAll,
+    /// Re-read the config file; the answer says what changed or why it was refused.
+    Reload(oneshot::Sender<Result<Reloaded, String>>),
+    /// A node's recent raw results, oldest first.
+    History(NodeKey, oneshot::Sender<Vec<Observation>>),
+    /// `--once`: mark push nodes that never reported `stale` and answer with the
+    /// final snapshot.
+    Finish(oneshot::Sender<Arc<Snapshot>>),
+}
+
+/// A reload that took effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reloaded {
+    pub path: PathBuf,
+    pub diff: ReloadDiff,
+    pub receiver_restarted: bool,
+}
+
+impl std::fmt::Display for Reloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&present::reload_summary(
+            &self.path,
+            &self.diff,
+            self.receiver_restarted,
+        ))
+    }
+}
+
+/// How the hub runs.
+#[derive(Clone, Debug)]
+pub struct HubOptions {
+    pub schedule: Schedule,
+    /// Where the config came from, for reloads; `None` for the built-in demo.
+    pub config_path: Option<PathBuf>,
+    /// Snapshots are published at most this often (when something changed).
+    pub snapshot_every: Duration,
+}
+
+/// What the hub counted, for the summary on the way out.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HubReport {
+    pub inputs: u64,
+    pub hook_jobs_dropped: u64,
+}
+
+/// The drivers' side of a running hub.
+pub struct HubHandle {
+    pub commands: mpsc::Sender<Command>,
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// Nodes still without a result; updated after every batch of inputs, cheaply.
+    pub progress: watch::Receiver<Progress>,
+    events: broadcast::Sender<Transition>,
+    pub task: JoinHandle<HubReport>,
+}
+
+impl HubHandle {
+    /// A new subscription to shown transitions.
+    pub fn subscribe(&self) -> broadcast::Receiver<Transition> {
+        self.events.subscribe()
+    }
+
+    /// The latest snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshots.borrow().clone()
+    }
+
+    /// Stops the hub (the shutdown future must resolve too) and waits for its report.
+    pub async fn join(self) -> HubReport {
+        drop(self.commands);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// The owner.
+pub struct Hub {
+    fleet: Fleet,
+    engine: Engine,
+    config: Config,
+    options: HubOptions,
+    commands: mpsc::Receiver<Command>,
+    events: broadcast::Sender<Transition>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    progress: watch::Sender<Progress>,
+    hooks: HookRules,
+    hook_jobs: Option<mpsc::Sender<HookJob>>,
+    warned_unlisted: HashSet<IpAddr>,
+    report: HubReport,
+    dirty: bool,
+    last_hook_warning: Option<std::time::Instant>,
+}
+
+impl Hub {
+    /// Starts the engine and the hub task; `shutdown` stops the hub when it resolves.
+    pub async fn start(
+        config: &Config,
+        options: HubOptions,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<HubHandle> {
+        let engine = Engine::start(config, options.schedule).await?;
+        let fleet = Fleet::new(config, SystemTime::now());
+        let (snap_tx, snap_rx) = watch::channel(Arc::new(fleet.snapshot(SystemTime::now())));
+        let (progress_tx, progress_rx) = watch::channel(fleet.pending());
+        let (events, _) = broadcast::channel(EVENTS);
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let hook_jobs = (!config.alerts.is_empty()).then(|| {
+            let (tx, rx) = mpsc::channel(HOOK_QUEUE);
+            tokio::spawn(hooks::run_jobs(rx));
+            tx
+        });
+        let hub = Hub {
+            fleet,
+            engine,
+            config: config.clone(),
+            options,
+            commands: cmd_rx,
+            events: events.clone(),
+            snapshots: snap_tx,
+            progress: progress_tx,
+            hooks: HookRules::new(config.alerts.clone()),
+            hook_jobs,
+            warned_unlisted: HashSet::new(),
+            report: HubReport::default(),
+            dirty: false,
+            last_hook_warning: None,
+        };
+        let task = tokio::spawn(hub.run(shutdown));
+        Ok(HubHandle {
+            commands: cmd_tx,
+            snapshots: snap_rx,
+            progress: progress_rx,
+            events,
+            task,
+        })
+    }
+
+    async fn run(mut self, shutdown: impl Future<Output = ()>) -> HubReport {
+        tokio::pin!(shutdown);
+        let mut refusals = tokio::time::interval(Duration::from_secs(1));
+        refusals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut next_publish = Instant::now();
+        loop {
+            let stale_in = self.fleet.next_stale_at().map(|at| {
+                Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default()
+            });
+            tokio::select! {
+                () = &mut shutdown => break,
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.command(cmd).await,
+                    None => break,
+                },
+                Some(input) = self.engine.next() => {
+                    self.apply(input);
+                    // Drain what is already queued: a burst is one wake-up, one publish.
+                    for _ in 1..BATCH {
+                        match self.engine.try_next() {
+                            Some(input) => self.apply(input),
+                            None => break,
+                        }
+                    }
+                    let pending = self.fleet.pending();
+                    self.progress.send_if_modified(|p| std::mem::replace(p, pending) != pending);
+                }
+                () = sleep_until_opt(stale_in) => {
+                    for t in self.fleet.check_stale(SystemTime::now()) {
+                        self.publish_transition(t);
+                    }
+                }
+                _ = refusals.tick() => {
+                    if let Some(r) = self.engine.refusals() {
+                        self.fleet.set_refusals(r);
+                        self.dirty = true;
+                    }
+                }
+                () = tokio::time::sleep_until(next_publish), if self.dirty => {
+                    self.publish_snapshot();
+                    next_publish = Instant::now() + self.options.snapshot_every;
+                }
+            }
+        }
+        if let Some(r) = self.engine.refusals() {
+            self.fleet.set_refusals(r);
+        }
+        self.publish_snapshot();
+        self.report
+    }
+
+    fn publish_snapshot(&mut self) {
+        self.dirty = false;
+        let snap = Arc::new(self.fleet.snapshot(SystemTime::now()));
+        self.snapshots.send_replace(snap);
+    }
+
+    /// Logs a shown transition and broadcasts it (no subscriber is fine).
+    fn publish_transition(&mut self, t: Transition) {
+        present::log_transition(&t);
+        self.hook_result(&t.node, t.to);
+        let _ = self.events.send(t);
+        self.dirty = true;
+    }
+
+    /// Counts one raw result for the alert hooks and queues what fires.
+    fn hook_result(&mut self, key: &NodeKey, raw: crate::model::Status) {
+        let Some(tx) = &self.hook_jobs else {
+            return;
+        };
+        let Some(node) = self.fleet.node(key.as_str()) else {
+            return;
+        };
+        for job in self.hooks.on_result(&node.view, raw) {
+            if tx.try_send(job).is_err() {
+                self.report.hook_jobs_dropped += 1;
+                if self
+                    .last_hook_warning
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+                {
+                    self.last_hook_warning = Some(std::time::Instant::now());
+                    tracing::warn!(
+                        "alert hook queue full ({HOOK_QUEUE}); {} hook runs dropped so far",
+                        self.report.hook_jobs_dropped
+                    );
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, input: Input) {
+        self.report.inputs += 1;
+        self.dirty = true;
+        if let Input::Listen(ListenEvent::Closed { peer, reason, .. }) = &input {
+            match reason {
+                CloseReason::Unlisted(ip) => self.warn_unlisted(*ip, *peer),
+                CloseReason::Abuse(why) => {
+                    tracing::warn!("closed push connection from {peer}: {why}")
+                }
+                _ => {}
+            }
+        }
+        let at = SystemTime::now();
+        let applied = self.fleet.apply_input(input);
+        if let Some(key) = &applied.conflict {
+            self.log_conflict(key, at);
+        }
+        match (applied.transition, applied.node, applied.raw) {
+            (Some(t), _, _) => self.publish_transition(t),
+            (None, Some(key), Some(raw)) => self.hook_result(&key, raw),
+            _ => {}
+        }
+    }
+
+    fn warn_unlisted(&mut self, ip: IpAddr, peer: std::net::SocketAddr) {
+        if self.warned_unlisted.len() >= WARNED_CAP {
+            self.warned_unlisted.clear();
+        }
+        if self.warned_unlisted.insert(ip) {
+            tracing::warn!(
+                "closed connection from unlisted sender {ip} (peer {peer}); allow_unlisted = false"
+            );
+        }
+    }
+
+    fn log_conflict(&self, key: &NodeKey, at: SystemTime) {
+        let Some(n) = self.fleet.node(key.as_str()) else {
+            return;
+        };
+        let peers = n.conflicting_peers(at, self.fleet.conflict_window());
+        let list: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+        tracing::warn!(
+            "conflict: {} is claimed by several peers ({}); anyone who can reach the port can claim a node's IP",
+            present::name(key.as_str()),
+            list.join(", ")
+        );
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Repoll(key) => self.engine.poll_now(key.as_str()),
+            Command::RepollAll => self.engine.poll_all_now(),
+            Command::Reload(reply) => {
+                let result = self.reload().await;
+                match &result {
+                    Ok(r) => tracing::info!("{r}"),
+                    Err(e) => tracing::error!("{e}"),
+                }
+                let _ = reply.send(result);
+            }
+            Command::History(key, reply) => {
+                let history = self
+                    .fleet
+                    .node(key.as_str())
+                    .map(|n| n.history.iter().cloned().collect())
+                    .unwrap_or_default();
+                let _ = reply.send(history);
+            }
+            Command::Finish(reply) => {
+                for t in self.fleet.mark_unheard_stale(SystemTime::now()) {
+                    self.publish_transition(t);
+                }
+                if let Some(r) = self.engine.refusals() {
+                    self.fleet.set_refusals(r);
+                }
+                self.publish_snapshot();
+                let _ = reply.send(self.snapshots.borrow().clone());
+            }
+        }
+    }
+
+    /// Re-reads the config file. Added nodes start, removed nodes stop, changed
+    /// nodes restart; unchanged nodes keep their state, history and connection. An
+    /// invalid file is refused and the running config stays in force.
+    async fn reload(&mut self) -> Result<Reloaded, String> {
+        let Some(path) = self.options.config_path.clone() else {
+            return Err("the demo's config is built in; there is nothing to reload".into());
+        };
+        let new = Config::load(&path).map_err(|e| format!("reload rejected, old config kept: {e}"))?;
+        let now = SystemTime::now();
+        let old = std::mem::replace(&mut self.fleet, Fleet::new(&new, now));
+        let (fleet, diff) = old.reconcile(&new, now);
+        self.fleet = fleet;
+        let receiver_restarted = match self.engine.reload(&self.config, &new).await {
+            Ok(restarted) => restarted,
+            Err(e) => {
+                // The receiver was replaced either way: its connections are gone.
+                tracing::error!("{e:#}");
+                true
+            }
+        };
+        if receiver_restarted {
+            self.fleet.receiver_restarted();
+        }
+        let rules = std::mem::take(&mut self.hooks);
+        let fleet = &self.fleet;
+        self.hooks = rules.reload(new.alerts.clone(), |k| fleet.node(k).is_some());
+        if self.hook_jobs.is_none() && !new.alerts.is_empty() {
+            let (tx, rx) = mpsc::channel(HOOK_QUEUE);
+            tokio::spawn(hooks::run_jobs(rx));
+            self.hook_jobs = Some(tx);
+        }
+        self.config = new;
+        self.publish_snapshot();
+        Ok(Reloaded {
+            path,
+            diff,
+            receiver_restarted,
+        })
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

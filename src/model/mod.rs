@@ -1,0 +1,20 @@
+//! The model: the vocabulary every other layer speaks (node keys, statuses, results,
+//! transitions, group problems, listener counters). It imports nothing in the crate
+//! but the pure protocol decoder, whose reply types an observation carries.
+
+pub mod event;
+pub mod group;
+pub mod input;
+pub mod key;
+pub mod listen;
+pub mod outcome;
+pub mod status;
+
+pub use crate::protocol::Role;
+pub use event::{FleetEvent, Transition};
+pub use group::{GroupHealth, GroupProblem};
+pub use input::{Input, ListenEvent, PollResult};
+pub use key::NodeKey;
+pub use listen::{CloseReason, ConnId, ListenStats, Refusals};
+pub use outcome::{IoFailure, Observation, Outcome, TimeoutPhase, Unreachable};
+pub use status::{Status, StatusCounts, UnreachablePolicy, Verdict};

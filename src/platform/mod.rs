@@ -1,0 +1,7 @@
+//! What differs between platforms, in one place: shutdown and reload signals, the
+//! open-file limit and default paths. Everything else in the crate is neutral.
+
+pub mod limits;
+mod signals;
+
+pub use signals::{Signal, Signals, shutdown};

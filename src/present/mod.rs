@@ -1,0 +1,218 @@
+//! One place for how things are said and shown: the symbol, tone and severity of a
+//! status, the role/code text, group problems, the transition line, latencies and
+//! ages. The dashboard, the reports, `watch`, hooks and the log all call these.
+
+pub mod schema;
+
+use std::fmt::Write;
+use std::time::{Duration, SystemTime};
+
+use crate::model::{GroupHealth, GroupProblem, Status, Transition, Verdict};
+use crate::protocol::text;
+use crate::state::{NodeView, ReloadDiff};
+
+/// How a status or verdict should look; each output maps it to its own colours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Warn,
+    Bad,
+    Muted,
+}
+
+/// A symbol per status, so every output reads without colour.
+pub fn symbol(s: Status) -> &'static str {
+    match s {
+        Status::Synced => "✔",
+        Status::Pending => "…",
+        Status::Free => "✖",
+        _ => "▲",
+    }
+}
+
+/// Symbol and word: `✖ free`.
+pub fn status_word(s: Status) -> String {
+    format!("{} {}", symbol(s), s)
+}
+
+pub fn tone(s: Status) -> Tone {
+    match s {
+        Status::Synced => Tone::Good,
+        Status::Pending => Tone::Muted,
+        _ => Tone::Bad,
+    }
+}
+
+pub fn verdict_tone(v: Verdict) -> Tone {
+    match v {
+        Verdict::Ok => Tone::Good,
+        Verdict::Warning => Tone::Warn,
+        Verdict::Critical | Verdict::Unknown => Tone::Bad,
+    }
+}
+
+/// How bad a status is, worst first: the dashboard's default order.
+pub fn severity(s: Status) -> u8 {
+    match s {
+        Status::Free => 0,
+        Status::Unreachable => 1,
+        Status::Timeout => 2,
+        Status::Invalid => 3,
+        Status::Stale => 4,
+        Status::Pending => 5,
+        Status::Synced => 6,
+    }
+}
+
+/// The mark shown beside a flapping node.
+pub const FLAPPING: &str = "↯";
+
+/// `Master (state2)`, `Error (state0)`, or empty for `Synced`/`Free` replies.
+pub fn role_code(node: &NodeView) -> String {
+    role_code_of(node.role(), node.code())
+}
+
+/// The valid reply as text, or empty.
+pub fn reply_text(node: &NodeView) -> String {
+    node.reply().map(|r| r.to_string()).unwrap_or_default()
+}
+
+/// A node name (or any configured text) made safe to show.
+pub fn name(s: &str) -> String {
+    text::escape_str(s)
+}
+
+/// Advice for a push node whose sender connects and closes without writing.
+pub fn silent_connects_note(node: &NodeView) -> Option<String> {
+    node.connects_silently().then(|| {
+        format!(
+            "connects but sends nothing ({} connections without a line); restart SyncGuard on the node",
+            node.silent_connects
+        )
+    })
+}
+
+/// One group problem in words: `no master`, `multiple masters (a, b)`,
+/// `1 of 8 members unhealthy`.
+pub fn group_problem(p: &GroupProblem) -> String {
+    match p {
+        GroupProblem::NoMaster => "no master".to_owned(),
+        GroupProblem::MultipleMasters { masters } => {
+            let names: Vec<String> = masters.iter().map(|m| name(m.as_str())).collect();
+            format!("multiple masters ({})", names.join(", "))
+        }
+        GroupProblem::UnhealthyMembers { unhealthy, total } => {
+            format!("{unhealthy} of {total} members unhealthy")
+        }
+    }
+}
+
+/// A group's state in words: `None` when healthy.
+pub fn group_health(h: &GroupHealth) -> Option<String> {
+    match h {
+        GroupHealth::Healthy => None,
+        GroupHealth::Pending => Some("not every member has reported".into()),
+        GroupHealth::Unhealthy(p) => Some(p.iter().map(group_problem).collect::<Vec<_>>().join("; ")),
+    }
+}
+
+/// The short form for narrow places: ` no master`, ` 2 masters`, ` 1/8 unhealthy`.
+pub fn group_problem_short(h: &GroupHealth) -> String {
+    let mut out = String::new();
+    for p in h.problems() {
+        match p {
+            GroupProblem::NoMaster => out.push_str(" no master"),
+            GroupProblem::MultipleMasters { masters } => {
+                let _ = write!(out, " {} masters", masters.len());
+            }
+            GroupProblem::UnhealthyMembers { unhealthy, total } => {
+                let _ = write!(out, " {unhealthy}/{total} unhealthy");
+            }
+        }
+    }
+    out
+}
+
+/// The transition line of the log and `watch --events text`:
+/// `wall-07 synced -> free (reply "Free")`.
+pub fn transition_line(t: &Transition) -> String {
+    format!(
+        "{} {} -> {} ({})",
+        name(t.node.as_str()),
+        t.from,
+        t.to,
+        t.outcome
+    )
+}
+
+/// Logs one transition: turning unhealthy is a warning, recovering is information.
+pub fn log_transition(t: &Transition) {
+    if t.to.is_problem() {
+        tracing::warn!(target: crate::logging::TRANSITIONS, "{}", transition_line(t));
+    } else {
+        tracing::info!(target: crate::logging::TRANSITIONS, "{}", transition_line(t));
+    }
+}
+
+/// Latency as people read it: `0.4ms`, `12ms`, `1.20s`.
+pub fn format_latency(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1}ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{:.2}s", ms / 1000.0)
+    }
+}
+
+/// `3m 12s`: humantime, cut to whole seconds.
+pub fn format_age(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+/// UTC, milliseconds: the time format of every JSON output.
+pub fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Local wall-clock time as the log and `watch` print it.
+pub fn local_time(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Local>::from(t)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// One line such as `12 nodes · 10 synced · 1 free · 1 timeout`.
+pub fn summary_line(counts: &crate::model::StatusCounts) -> String {
+    let mut out = format!("{} nodes", counts.total());
+    for (status, n) in counts.nonzero() {
+        let _ = write!(out, " · {n} {status}");
+    }
+    out
+}
+
+/// What a reload did, in one line.
+pub fn reload_summary(path: &std::path::Path, diff: &ReloadDiff, receiver_restarted: bool) -> String {
+    format!(
+        "reloaded {}: {} nodes, {} kept, {} new or changed, {} removed or changed{}",
+        path.display(),
+        diff.nodes,
+        diff.kept,
+        diff.started,
+        diff.dropped,
+        if receiver_restarted {
+            "; receiver restarted"
+        } else {
+            ""
+        }
+    )
+}
+
+/// `Master (state2)` from a role and code, or empty.
+pub fn role_code_of(role: Option<crate::model::Role>, code: Option<u8>) -> String {
+    match (role, code) {
+        (Some(role), Some(code)) => format!("{role} (state{code})"),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,19 @@
+//! `--once` output: a table for people, JSON for scripts and one Nagios line for
+//! alerting. All three read the same snapshot and agree on the verdict.
+
+mod json;
+mod nagios;
+mod table;
+
+pub use json::json;
+pub use nagios::nagios;
+pub use table::table;
+
+/// How `--once` prints its result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Nagios,
+}

@@ -1,0 +1,166 @@
+//! The `--once` table for people: nodes, sync groups and unlisted senders, aligned,
+//! with the status column coloured only when stdout is a terminal.
+
+use std::fmt::Write;
+
+use crate::model::{GroupHealth, Status};
+use crate::present::{self, Tone};
+use crate::state::Snapshot;
+
+/// The plain-text table. `color` adds ANSI colour to the status column and verdict.
+pub fn table(snap: &Snapshot, color: bool) -> String {
+    let mut out = String::new();
+    let rows: Vec<(Vec<String>, Status)> = snap
+        .nodes
+        .iter()
+        .map(|n| {
+            let cells = vec![
+                present::name(n.name()),
+                n.config.address(),
+                n.group()
+                    .map(present::name)
+                    .unwrap_or_else(|| "-".into()),
+                present::status_word(n.status),
+                present::role_code(n),
+                n.latency()
+                    .map(present::format_latency)
+                    .unwrap_or_else(|| "-".into()),
+                n.error().unwrap_or_default(),
+            ];
+            (cells, n.status)
+        })
+        .collect();
+    let head = [
+        "NAME",
+        "ADDRESS",
+        "GROUP",
+        "STATUS",
+        "ROLE/CODE",
+        "LATENCY",
+        "ERROR",
+    ];
+    push_table(&mut out, &head, &rows, 3, color);
+
+    if !snap.groups.is_empty() {
+        out.push('\n');
+        let rows: Vec<(Vec<String>, Status)> = snap
+            .groups
+            .iter()
+            .map(|g| {
+                let (word, st, problem) = match &g.health {
+                    GroupHealth::Healthy => ("✔ healthy", Status::Synced, String::new()),
+                    GroupHealth::Pending => ("… pending", Status::Pending, String::new()),
+                    GroupHealth::Unhealthy(_) => (
+                        "✖ unhealthy",
+                        Status::Free,
+                        present::group_health(&g.health).unwrap_or_default(),
+                    ),
+                };
+                let masters = if g.has_roles {
+                    g.masters.to_string()
+                } else {
+                    "-".into()
+                };
+                let cells = vec![
+                    present::name(&g.name),
+                    word.into(),
+                    masters,
+                    g.members.len().to_string(),
+                    problem,
+                ];
+                (cells, st)
+            })
+            .collect();
+        push_table(
+            &mut out,
+            &["SYNC GROUP", "HEALTH", "MASTERS", "MEMBERS", "PROBLEM"],
+            &rows,
+            1,
+            color,
+        );
+    }
+
+    if !snap.unlisted.is_empty() {
+        out.push('\n');
+        let rows: Vec<(Vec<String>, Status)> = snap
+            .unlisted
+            .iter()
+            .map(|u| {
+                let cells = vec![
+                    u.reported_ip.to_string(),
+                    u.peer.to_string(),
+                    present::status_word(u.status),
+                    present::role_code_of(u.role(), u.code),
+                    u.lines.to_string(),
+                ];
+                (cells, u.status)
+            })
+            .collect();
+        push_table(
+            &mut out,
+            &["UNLISTED SENDER", "PEER", "STATUS", "ROLE/CODE", "LINES"],
+            &rows,
+            2,
+            color,
+        );
+    }
+
+    let verdict = snap.verdict;
+    let verdict_text = if color {
+        format!("\x1b[1;{}m{verdict}\x1b[0m", ansi(present::verdict_tone(verdict)))
+    } else {
+        verdict.to_string()
+    };
+    let _ = writeln!(out, "\n{} — {verdict_text}", present::summary_line(&snap.counts));
+    out
+}
+
+/// Appends an aligned table; the cell at `paint_col` is coloured by its row status.
+fn push_table(
+    out: &mut String,
+    head: &[&str],
+    rows: &[(Vec<String>, Status)],
+    paint_col: usize,
+    color: bool,
+) {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for (cells, _) in rows {
+        for (w, cell) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let head: Vec<String> = head.iter().map(|h| h.to_string()).collect();
+    push_row(out, &head, &widths, None);
+    for (cells, st) in rows {
+        let paint = color.then(|| (paint_col, ansi(present::tone(*st))));
+        push_row(out, cells, &widths, paint);
+    }
+}
+
+fn push_row(out: &mut String, cells: &[String], widths: &[usize], paint: Option<(usize, &str)>) {
+    let mut line = String::new();
+    for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        let pad = w.saturating_sub(cell.chars().count());
+        match paint {
+            Some((col, code)) if col == i => {
+                let _ = write!(line, "\x1b[{code}m{cell}\x1b[0m");
+            }
+            _ => line.push_str(cell),
+        }
+        if i + 1 < cells.len() {
+            line.extend(std::iter::repeat_n(' ', pad + 2));
+        }
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+}
+
+/// The ANSI colour of a tone.
+fn ansi(t: Tone) -> &'static str {
+    match t {
+        Tone::Good => "32",
+        Tone::Warn => "33",
+        Tone::Bad => "1;31",
+        Tone::Muted => "90",
+    }
+}

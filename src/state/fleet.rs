@@ -1,0 +1,664 @@
+//! Fleet state: applies poll results and pushed lines, keeps per-node status, sync
+//! groups, push connections and the recent transitions, and hands out snapshots. No
+//! IO, no locks, time injected: the hub owns it and nothing else mutates it.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::config::{Config, Mode};
+use crate::model::{
+    CloseReason, ConnId, Input, ListenEvent, NodeKey, Observation, Outcome, Refusals, Status,
+    StatusCounts, Transition, UnreachablePolicy, Verdict,
+};
+use crate::protocol::{InvalidLine, PushLine, ReportedIp};
+
+use super::group::{self, SyncGroup};
+use super::latency::LatencyHistogram;
+use super::node::{NodeState, NodeView};
+use super::push::PushState;
+use super::snapshot::Snapshot;
+
+/// Transitions kept for the events pane; the full history goes to the log.
+pub const EVENTS_LEN: usize = 200;
+/// A push node that has never sent is not called `stale` before this long after it
+/// appeared: after a monitor restart, a V3 sender in backoff takes up to ~31 s to
+/// come back.
+pub const PUSH_STARTUP_GRACE: Duration = Duration::from_secs(35);
+
+/// What a reload kept and changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReloadDiff {
+    pub nodes: usize,
+    /// Same name, same settings: state and history kept.
+    pub kept: usize,
+    /// New or changed nodes (start pending).
+    pub started: usize,
+    /// Removed or changed nodes (state dropped).
+    pub dropped: usize,
+}
+
+/// What one input did.
+#[derive(Debug, Default)]
+pub struct LineApplied {
+    /// The node it was for (none: a connection event or an unlisted sender).
+    pub node: Option<NodeKey>,
+    /// That result's own status, before flap damping.
+    pub raw: Option<Status>,
+    /// The shown status changed.
+    pub transition: Option<Transition>,
+    /// The line made a new conflict: two peers claim this node.
+    pub conflict: Option<NodeKey>,
+}
+
+/// The whole fleet. Every result goes through [`Fleet::apply`] or the push methods.
+#[derive(Clone, Debug)]
+pub struct Fleet {
+    nodes: Vec<NodeState>,
+    index: HashMap<NodeKey, usize>,
+    policy: UnreachablePolicy,
+    /// When watching began.
+    started: SystemTime,
+    counts: StatusCounts,
+    events: VecDeque<Transition>,
+    groups: Vec<SyncGroup>,
+    /// Index into `groups` per node.
+    node_group: Vec<Option<usize>>,
+    push: PushState,
+    has_listener: bool,
+    /// Push node by the IP it writes, for attribution.
+    push_ips: HashMap<IpAddr, usize>,
+    /// When each push node goes stale unless it is heard: (deadline, node), one entry
+    /// per push node that is not stale. Re-armed lazily when an entry comes due.
+    stale_at: BinaryHeap<Reverse<(SystemTime, usize)>>,
+    armed: Vec<bool>,
+    /// How long two peers for one node must overlap to count as a conflict.
+    conflict_window: Duration,
+    flap_threshold: usize,
+    flap_window: Duration,
+    latency: LatencyHistogram,
+    /// Pending nodes per mode (poll, push), kept as results arrive.
+    pending: [usize; 2],
+}
+
+/// Nodes still without a result, by mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub poll: usize,
+    pub push: usize,
+}
+
+fn mode_slot(mode: Mode) -> usize {
+    match mode {
+        Mode::Poll => 0,
+        Mode::Push => 1,
+    }
+}
+
+impl Fleet {
+    pub fn new(config: &Config, now: SystemTime) -> Fleet {
+        let histograms = config.per_node_histograms;
+        let nodes: Vec<NodeState> = config
+            .nodes
+            .iter()
+            .map(|n| NodeState::new(Arc::new(n.clone()), now, histograms))
+            .collect();
+        let mut fleet = Fleet {
+            index: HashMap::new(),
+            policy: config.defaults.unreachable,
+            started: now,
+            counts: StatusCounts::default(),
+            events: VecDeque::new(),
+            groups: Vec::new(),
+            node_group: Vec::new(),
+            push: PushState::default(),
+            has_listener: config.listen.is_some(),
+            push_ips: HashMap::new(),
+            stale_at: BinaryHeap::new(),
+            armed: Vec::new(),
+            conflict_window: config
+                .listen
+                .as_ref()
+                .map(|l| l.stale_after)
+                .unwrap_or(Duration::from_secs(30)),
+            flap_threshold: config.flap_threshold,
+            flap_window: config.flap_window,
+            latency: LatencyHistogram::default(),
+            pending: [0; 2],
+            nodes,
+        };
+        fleet.reindex();
+        fleet
+    }
+
+    /// Rebuilds everything derived from the node list: index, counts, groups, push
+    /// directory and stale deadlines.
+    fn reindex(&mut self) {
+        self.index = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.view.key.clone(), i))
+            .collect();
+        self.counts = StatusCounts::default();
+        self.pending = [0; 2];
+        for n in &self.nodes {
+            self.counts.add(n.view.status);
+            if n.view.status == Status::Pending {
+                self.pending[mode_slot(n.view.mode())] += 1;
+            }
+        }
+        let mut by_name: BTreeMap<Arc<str>, Vec<usize>> = BTreeMap::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(g) = &n.view.group {
+                by_name.entry(g.clone()).or_default().push(i);
+            }
+        }
+        self.node_group = vec![None; self.nodes.len()];
+        self.groups = Vec::with_capacity(by_name.len());
+        for (gi, (name, members)) in by_name.into_iter().enumerate() {
+            for m in &members {
+                self.node_group[*m] = Some(gi);
+            }
+            self.groups.push(SyncGroup {
+                name,
+                members: members
+                    .iter()
+                    .map(|m| self.nodes[*m].view.key.clone())
+                    .collect(),
+                masters: 0,
+                has_roles: false,
+                health: Default::default(),
+            });
+        }
+        for gi in 0..self.groups.len() {
+            self.refresh_group(gi);
+        }
+        self.push_ips = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.view.mode() == Mode::Push)
+            .filter_map(|(i, n)| {
+                let ip = n.view.config.host.parse::<IpAddr>().ok()?;
+                Some((ip.to_canonical(), i))
+            })
+            .collect();
+        self.stale_at.clear();
+        self.armed = vec![false; self.nodes.len()];
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].view.mode() == Mode::Push && self.nodes[i].view.status != Status::Stale
+            {
+                self.arm(i);
+            }
+        }
+    }
+
+    /// The fleet for a reloaded config. Nodes whose config did not change (same
+    /// name, same settings) keep their state and history; changed and added nodes
+    /// start pending; removed nodes are gone.
+    pub fn reconcile(mut self, config: &Config, now: SystemTime) -> (Fleet, ReloadDiff) {
+        let mut new = Fleet::new(config, now);
+        new.started = self.started;
+        let mut old: HashMap<NodeKey, NodeState> = self
+            .nodes
+            .drain(..)
+            .map(|n| (n.view.key.clone(), n))
+            .collect();
+        let old_count = old.len();
+        let mut kept = 0;
+        for slot in new.nodes.iter_mut() {
+            if let Some(prev) = old.remove(&slot.view.key) {
+                if *prev.view.config == *slot.view.config {
+                    *slot = prev;
+                    kept += 1;
+                }
+            }
+        }
+        new.events = std::mem::take(&mut self.events)
+            .into_iter()
+            .filter(|t| new.index.contains_key(&t.node))
+            .collect();
+        new.push = std::mem::take(&mut self.push);
+        let index = &new.index;
+        new.push.retain_nodes(|k| index.contains_key(k));
+        new.latency = std::mem::take(&mut self.latency);
+        new.reindex();
+        let diff = ReloadDiff {
+            nodes: new.nodes.len(),
+            kept,
+            started: new.nodes.len() - kept,
+            dropped: old_count - kept,
+        };
+        (new, diff)
+    }
+
+    /// Applies one input from the engine and says what it did: which node it was for
+    /// and its raw status (for the hooks), the shown change, a new conflict.
+    pub fn apply_input(&mut self, input: Input) -> LineApplied {
+        match input {
+            Input::Poll(r) => {
+                let raw = r.obs.outcome.status();
+                let transition = self.apply(r.node.as_str(), r.obs, r.connected);
+                LineApplied {
+                    raw: Some(raw),
+                    node: Some(r.node),
+                    transition,
+                    conflict: None,
+                }
+            }
+            Input::Listen(ListenEvent::Opened { conn, peer, at }) => {
+                self.conn_opened(conn, peer, at);
+                LineApplied::default()
+            }
+            Input::Listen(ListenEvent::Line {
+                conn,
+                peer,
+                at,
+                line,
+                count,
+            }) => self.push_lines(conn, peer, at, line, count),
+            Input::Listen(ListenEvent::Closed { conn, peer, reason }) => {
+                self.conn_closed(conn, peer, &reason);
+                LineApplied::default()
+            }
+        }
+    }
+
+    /// Records a result for the node `key`. Returns the transition when the shown
+    /// status changed. A result for a node no longer configured is dropped.
+    pub fn apply(&mut self, key: &str, obs: Observation, connected: bool) -> Option<Transition> {
+        let i = *self.index.get(key)?;
+        self.apply_at(i, obs, connected)
+    }
+
+    fn apply_at(&mut self, i: usize, obs: Observation, connected: bool) -> Option<Transition> {
+        let node = &mut self.nodes[i];
+        let to = obs.outcome.status();
+        let from = node.view.status;
+        let role_before = node.view.role();
+        node.view.connected = connected;
+        if obs.outcome.reply().is_some() {
+            node.view.last_reply_at = Some(obs.at);
+            if let Some(latency) = obs.latency {
+                self.latency.observe(latency);
+                if let Some(h) = node.view.latency_histogram.as_mut() {
+                    h.observe(latency);
+                }
+            }
+        }
+        node.remember(&obs);
+        // A change within one side (unhealthy to another unhealthy status) is shown
+        // at once; crossing sides takes `confirm_*` results in a row.
+        let needed = if to.is_healthy() {
+            node.view.config.confirm_healthy
+        } else {
+            node.view.config.confirm_unhealthy
+        };
+        let crossed = node.damper.feed(to.is_healthy(), needed);
+        let shown = to != from && (crossed || to.is_healthy() == from.is_healthy());
+        if !shown {
+            // While damping holds a change back, the group keeps judging the node by
+            // what is shown; a one-result blip of a Master is not "no master".
+            let role_changed = {
+                node.view.last = Some(obs);
+                node.view.role() != role_before
+            };
+            if role_changed && !node.damper.is_holding() {
+                self.refresh_group_of(i);
+            }
+            return None;
+        }
+        let at = obs.at;
+        let t = Transition {
+            at,
+            node: node.view.key.clone(),
+            group: node.view.group.clone(),
+            from,
+            to,
+            outcome: obs.outcome.clone(),
+        };
+        node.view.last = Some(obs);
+        node.view.status = to;
+        node.view.since = at;
+        if from != Status::Pending {
+            node.note_transition(at);
+        }
+        self.counts.remove(from);
+        self.counts.add(to);
+        if from == Status::Pending {
+            let slot = &mut self.pending[mode_slot(node.view.mode())];
+            *slot = slot.saturating_sub(1);
+        }
+        // The first answer of a healthy node is not news; a first answer that is bad is.
+        if from != Status::Pending || to.is_problem() {
+            if self.events.len() == EVENTS_LEN {
+                self.events.pop_front();
+            }
+            self.events.push_back(t.clone());
+        }
+        self.refresh_group_of(i);
+        Some(t)
+    }
+
+    fn refresh_group_of(&mut self, i: usize) {
+        if let Some(Some(gi)) = self.node_group.get(i) {
+            self.refresh_group(*gi);
+        }
+    }
+
+    fn refresh_group(&mut self, gi: usize) {
+        let index = &self.index;
+        let nodes = &self.nodes;
+        let members: Vec<group::Member> = self.groups[gi]
+            .members
+            .iter()
+            .filter_map(|k| index.get(k).map(|i| &nodes[*i].view))
+            .map(|n| group::Member {
+                key: &n.key,
+                status: n.status,
+                role: n.role(),
+            })
+            .collect();
+        let (masters, has_roles, health) = group::evaluate(&members);
+        let g = &mut self.groups[gi];
+        g.masters = masters;
+        g.has_roles = has_roles;
+        g.health = health;
+    }
+
+    // ---- push ----
+
+    fn push_node_for(&self, ip: IpAddr) -> Option<usize> {
+        self.push_ips.get(&ip.to_canonical()).copied()
+    }
+
+    /// The push node a line from `conn` belongs to: by the IP inside it, by the peer
+    /// address for `unknown_state<d>`; an invalid line belongs to whoever this
+    /// connection spoke for before, else to the node whose IP the peer has.
+    fn line_target(
+        &self,
+        conn: ConnId,
+        peer: SocketAddr,
+        line: &Result<PushLine, InvalidLine>,
+    ) -> Option<usize> {
+        match line {
+            Ok(l) => match l.reported {
+                ReportedIp::V4(ip) => self.push_node_for(IpAddr::V4(ip)),
+                ReportedIp::Unknown => self.push_node_for(peer.ip()),
+            },
+            Err(_) => self
+                .push
+                .node_of(conn)
+                .and_then(|k| self.index.get(k).copied())
+                .or_else(|| self.push_node_for(peer.ip())),
+        }
+    }
+
+    /// A push connection was accepted.
+    pub fn conn_opened(&mut self, conn: ConnId, peer: SocketAddr, at: SystemTime) {
+        self.push.opened(conn, peer, at);
+    }
+
+    /// A push connection ended. A connection that closed without a single line is
+    /// counted against the node whose address it came from (the V3 sender's "external
+    /// send" bug looks like that).
+    pub fn conn_closed(&mut self, conn: ConnId, peer: SocketAddr, reason: &CloseReason) {
+        self.push.stats.count_close(reason);
+        let Some((info, last)) = self.push.closed(conn) else {
+            return;
+        };
+        if last {
+            if let Some(i) = info.node.as_ref().and_then(|k| self.index.get(k)) {
+                self.nodes[*i].view.connected = false;
+            }
+        }
+        if info.lines == 0 && matches!(reason, CloseReason::Peer | CloseReason::Error(_)) {
+            if let Some(i) = self.push_node_for(peer.ip()) {
+                let v = &mut self.nodes[i].view;
+                v.silent_connects = v.silent_connects.saturating_add(1);
+            }
+        }
+    }
+
+    /// The receiver's counts of connections refused at accept.
+    pub fn set_refusals(&mut self, r: Refusals) {
+        self.push.stats.set_refusals(r);
+    }
+
+    /// The receiver restarted: its connections are gone (senders reconnect).
+    pub fn receiver_restarted(&mut self) {
+        self.push.receiver_restarted();
+        for n in &mut self.nodes {
+            if n.view.mode() == Mode::Push {
+                n.view.connected = false;
+            }
+        }
+    }
+
+    /// `count` identical lines from one read of push connection `conn`. Attributes
+    /// them and updates the node (or the unlisted list) and the connection.
+    pub fn push_lines(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        at: SystemTime,
+        line: Result<PushLine, InvalidLine>,
+        count: u32,
+    ) -> LineApplied {
+        let target = self.line_target(conn, peer, &line);
+        let key = target.map(|i| &self.nodes[i].view.key);
+        self.push.count_lines(conn, at, &line, count, key);
+        let Some(i) = target else {
+            if let Ok(l) = line {
+                self.push.note_unlisted(l, peer, at, count);
+            }
+            return LineApplied::default();
+        };
+        let window = self.conflict_window;
+        let node = &mut self.nodes[i];
+        node.view.last_line_at = Some(at);
+        node.view.peer = Some(peer);
+        node.view.silent_connects = 0;
+        let conflict = node
+            .note_peer(peer.ip().to_canonical(), at, window)
+            .then(|| node.view.key.clone());
+        if !self.armed[i] {
+            self.arm(i);
+        }
+        let outcome = match line {
+            Ok(l) => Outcome::Reply(l.reply()),
+            Err(e) => Outcome::InvalidLine(e),
+        };
+        let raw = outcome.status();
+        let obs = Observation {
+            at,
+            outcome,
+            latency: None,
+        };
+        LineApplied {
+            raw: Some(raw),
+            node: Some(self.nodes[i].view.key.clone()),
+            transition: self.apply_at(i, obs, true),
+            conflict,
+        }
+    }
+
+    // ---- staleness ----
+
+    /// When push node `i` goes stale if nothing more is heard.
+    fn stale_deadline(&self, i: usize) -> SystemTime {
+        let v = &self.nodes[i].view;
+        match v.last_line_at {
+            Some(heard) => heard + v.config.stale_after,
+            // Never heard since it appeared (start-up, or the reload that added it).
+            None => v.since + v.config.stale_after.max(PUSH_STARTUP_GRACE),
+        }
+    }
+
+    fn arm(&mut self, i: usize) {
+        self.armed[i] = true;
+        let at = self.stale_deadline(i);
+        self.stale_at.push(Reverse((at, i)));
+    }
+
+    /// The next moment a push node may go stale, for the hub's timer.
+    pub fn next_stale_at(&self) -> Option<SystemTime> {
+        self.stale_at.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Marks push nodes `stale` whose deadline has passed. Exact: a node goes stale
+    /// at `stale_after` after its last line, not on the next tick.
+    pub fn check_stale(&mut self, now: SystemTime) -> Vec<Transition> {
+        let mut out = Vec::new();
+        while let Some(&Reverse((at, i))) = self.stale_at.peek() {
+            if at > now {
+                break;
+            }
+            self.stale_at.pop();
+            let due = self.stale_deadline(i);
+            if due > now {
+                // Heard since the entry was made: wait for the new deadline.
+                self.stale_at.push(Reverse((due, i)));
+                continue;
+            }
+            self.armed[i] = false;
+            let v = &self.nodes[i].view;
+            let heard = v.last_line_at.unwrap_or(v.since);
+            let silent_for = now.duration_since(heard).unwrap_or_default();
+            let obs = Observation {
+                at: now,
+                outcome: Outcome::Stale {
+                    silent_for: Duration::from_secs(silent_for.as_secs()),
+                },
+                latency: None,
+            };
+            let connected = v.connected;
+            out.extend(self.apply_at(i, obs, connected));
+        }
+        out
+    }
+
+    /// For `--once`: every push node that has not sent a line yet is `stale`.
+    pub fn mark_unheard_stale(&mut self, now: SystemTime) -> Vec<Transition> {
+        let silent_for = now.duration_since(self.started).unwrap_or_default();
+        let mut out = Vec::new();
+        for i in 0..self.nodes.len() {
+            let v = &self.nodes[i].view;
+            if v.mode() != Mode::Push || v.status != Status::Pending {
+                continue;
+            }
+            let obs = Observation {
+                at: now,
+                outcome: Outcome::Stale {
+                    silent_for: Duration::from_secs(silent_for.as_secs()),
+                },
+                latency: None,
+            };
+            out.extend(self.apply_at(i, obs, false));
+        }
+        out
+    }
+
+    // ---- reading ----
+
+    pub fn counts(&self) -> &StatusCounts {
+        &self.counts
+    }
+
+    /// Nodes with no shown result yet: (poll, push). `--once` waits for these.
+    pub fn pending(&self) -> Progress {
+        Progress {
+            poll: self.pending[0],
+            push: self.pending[1],
+        }
+    }
+
+    pub fn policy(&self) -> UnreachablePolicy {
+        self.policy
+    }
+
+    pub fn started(&self) -> SystemTime {
+        self.started
+    }
+
+    /// The overall verdict: the status rule, raised to CRITICAL by a sync group
+    /// without exactly one Master. Unhealthy members are graded by the node rules
+    /// (and the `unreachable` policy); a group adds only what no node shows.
+    pub fn verdict(&self) -> Verdict {
+        let v = Verdict::for_counts(&self.counts, self.policy);
+        if self.groups.iter().any(|g| g.health.has_master_problem()) {
+            v.max(Verdict::Critical)
+        } else {
+            v
+        }
+    }
+
+    /// Every node, in config order.
+    pub fn nodes(&self) -> &[NodeState] {
+        &self.nodes
+    }
+
+    pub fn node(&self, key: &str) -> Option<&NodeState> {
+        self.index.get(key).map(|i| &self.nodes[*i])
+    }
+
+    pub fn groups(&self) -> &[SyncGroup] {
+        &self.groups
+    }
+
+    pub fn push(&self) -> &PushState {
+        &self.push
+    }
+
+    /// Recent transitions, newest first.
+    pub fn events(&self) -> impl Iterator<Item = &Transition> {
+        self.events.iter().rev()
+    }
+
+    pub fn conflict_window(&self) -> Duration {
+        self.conflict_window
+    }
+
+    /// Whether a node changed status more than `flap_threshold` times within
+    /// `flap_window` before `now`.
+    pub fn is_flapping(&self, key: &str, now: SystemTime) -> bool {
+        self.node(key)
+            .is_some_and(|n| n.flap_count(now, self.flap_window) > self.flap_threshold)
+    }
+
+    /// An immutable copy of what every display shows, taken at `now`.
+    pub fn snapshot(&self, now: SystemTime) -> Snapshot {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let mut v = n.view.clone();
+                v.flaps = n.flap_count(now, self.flap_window);
+                v.flapping = v.flaps > self.flap_threshold;
+                if v.mode() == Mode::Push {
+                    v.conflicting_peers = n.conflicting_peers(now, self.conflict_window);
+                }
+                v
+            })
+            .collect();
+        Snapshot {
+            taken_at: now,
+            started: self.started,
+            policy: self.policy,
+            verdict: self.verdict(),
+            counts: self.counts,
+            nodes,
+            groups: self.groups.clone(),
+            events: self.events.iter().rev().cloned().collect(),
+            connections: self.push.connections.values().cloned().collect(),
+            unlisted: self.push.unlisted.values().cloned().collect(),
+            listen: self.push.stats,
+            has_listener: self.has_listener,
+            latency: self.latency.clone(),
+            flap_window: self.flap_window,
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! An immutable copy of the fleet as every display shows it. The hub publishes one
+//! behind an `Arc` through a `watch` channel; the dashboard, `--once`, `/metrics` and
+//! (later) the web page read it without touching the owner's state.
+
+use std::time::{Duration, SystemTime};
+
+use crate::config::Mode;
+use crate::model::{ListenStats, Status, StatusCounts, Transition, UnreachablePolicy, Verdict};
+
+use super::group::SyncGroup;
+use super::latency::LatencyHistogram;
+use super::node::NodeView;
+use super::push::{ConnInfo, UnlistedSender};
+
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub taken_at: SystemTime,
+    /// When watching began.
+    pub started: SystemTime,
+    pub policy: UnreachablePolicy,
+    pub verdict: Verdict,
+    pub counts: StatusCounts,
+    /// Every node, in config order.
+    pub nodes: Vec<NodeView>,
+    pub groups: Vec<SyncGroup>,
+    /// Recent transitions, newest first.
+    pub events: Vec<Transition>,
+    /// Open push connections, oldest id first.
+    pub connections: Vec<ConnInfo>,
+    pub unlisted: Vec<UnlistedSender>,
+    pub listen: ListenStats,
+    /// A `[listen]` table is configured.
+    pub has_listener: bool,
+    /// Fleet-wide reply latency of poll nodes.
+    pub latency: LatencyHistogram,
+    pub flap_window: Duration,
+}
+
+impl Snapshot {
+    pub fn node(&self, key: &str) -> Option<&NodeView> {
+        self.nodes.iter().find(|n| n.name() == key)
+    }
+
+    pub fn group(&self, name: &str) -> Option<&SyncGroup> {
+        self.groups.iter().find(|g| &*g.name == name)
+    }
+
+    /// Poll nodes without a result yet (what `--once` waits for).
+    pub fn unanswered_polls(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| n.mode() == Mode::Poll && n.last.is_none())
+            .count()
+    }
+
+    /// Push nodes that have not reported yet.
+    pub fn unheard_push(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| n.mode() == Mode::Push && n.status == Status::Pending)
+            .count()
+    }
+
+    /// Push nodes: (configured, heard at least once).
+    pub fn push_heard(&self) -> (usize, usize) {
+        self.nodes
+            .iter()
+            .filter(|n| n.mode() == Mode::Push)
+            .fold((0, 0), |(t, h), n| {
+                (t + 1, h + usize::from(n.last_line_at.is_some()))
+            })
+    }
+}
