@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use common::fleet_config;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use syncguard_fleet::fleet::{Fleet, Observation, Outcome};
+use syncguard_fleet::model::{Observation, Outcome};
+use syncguard_fleet::state::Fleet;
 use syncguard_fleet::protocol::{Reply, ReportedIp};
 
 fn state(code: u8) -> Outcome {

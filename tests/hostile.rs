@@ -13,13 +13,15 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use syncguard_fleet::config::Config;
-use syncguard_fleet::fleet::Fleet;
-use syncguard_fleet::listen::{ListenEvent, Listener};
-use syncguard_fleet::monitor::{self, Input, LogOnce};
-use syncguard_fleet::poll::{self, PollResult, Pollers};
+use syncguard_fleet::state::Fleet;
+use syncguard_fleet::engine::Listener;
+use syncguard_fleet::model::ListenEvent;
+use syncguard_fleet::model::Input;
+use syncguard_fleet::engine::poll::{self, Pollers};
+use syncguard_fleet::model::PollResult;
 use syncguard_fleet::protocol::{PushLine, ReportedIp};
 use syncguard_fleet::sim::{Behaviour, Sim, SimSpec};
-use syncguard_fleet::status::Status;
+use syncguard_fleet::model::Status;
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const FLAP: Duration = Duration::from_secs(3600);
@@ -65,7 +67,7 @@ async fn one_misbehaving_node_never_delays_the_others() {
         if r.node == 0 {
             healthy_at.push(start.elapsed());
         }
-        monitor::apply(&mut fleet, Input::Poll(r), &mut log);
+        fleet.apply_input(Input::Poll(r));
     }
     drop(pollers);
     // Polled every 1–1.5 s for 30 s: about 20 results, and never a gap longer than
@@ -133,7 +135,7 @@ async fn restarted_node_recovers_within_backoff_plus_interval() {
     let (tx, mut rx) = mpsc::channel(64);
     let task = tokio::spawn(poll::run_poller(
         0,
-        Arc::new(config.nodes[0].clone()),
+        Arc::new(config.nodes()[0].view.clone()),
         tx,
         Arc::new(Notify::new()),
         Arc::new(Semaphore::new(4)),
@@ -243,7 +245,7 @@ impl Receiver {
     async fn pump(&mut self, d: Duration) {
         let deadline = Instant::now() + d;
         while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
-            monitor::apply(&mut self.fleet, Input::Listen(ev), &mut self.log);
+            self.fleet.apply_input(Input::Listen(ev));
         }
         self.fleet.set_refusals(self.listener.refusals());
     }
@@ -297,7 +299,7 @@ async fn five_thousand_connections_beyond_the_limit_are_refused_and_counted() {
         .await
         .expect("write");
     r.pump(Duration::from_millis(300)).await;
-    assert_eq!(r.fleet.nodes[0].status, Status::Synced);
+    assert_eq!(r.fleet.nodes()[0].view.status, Status::Synced);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,7 +341,7 @@ async fn megabyte_line_and_binary_junk_are_cut_off_and_memory_stays_bounded() {
     r.pump(Duration::from_millis(200)).await;
     assert_eq!(r.fleet.listen_stats.closed_abuse, 2);
     assert_eq!(r.fleet.connections.len(), 1);
-    assert_eq!(r.fleet.nodes[0].status, Status::Synced);
+    assert_eq!(r.fleet.nodes()[0].view.status, Status::Synced);
     // The last line shown for any connection is bounded and escaped.
     for c in r.fleet.connections.values() {
         let l = c.last_line_text();
@@ -369,7 +371,7 @@ async fn one_byte_a_minute_is_closed_after_twice_stale_after() {
     assert_eq!(r.fleet.listen_stats.closed_abuse, 1);
     assert!(r.fleet.connections.is_empty());
     assert_eq!(
-        r.fleet.nodes[0].status,
+        r.fleet.nodes()[0].view.status,
         Status::Pending,
         "no line ever completed"
     );
@@ -391,7 +393,7 @@ async fn allow_from_closes_peers_outside_the_networks() {
     r.pump(Duration::from_millis(200)).await;
     assert_eq!(r.fleet.listen_stats.rejected_address, 1);
     assert_eq!(
-        r.fleet.nodes[0].status,
+        r.fleet.nodes()[0].view.status,
         Status::Pending,
         "its line was never read"
     );
@@ -401,7 +403,7 @@ async fn allow_from_closes_peers_outside_the_networks() {
     let mut s = TcpStream::connect(r.addr()).await.expect("connect");
     s.write_all(b"10.0.0.1_state2\r\n").await.expect("write");
     r.pump(Duration::from_millis(300)).await;
-    assert_eq!(r.fleet.nodes[0].status, Status::Synced);
+    assert_eq!(r.fleet.nodes()[0].view.status, Status::Synced);
     assert_eq!(r.fleet.listen_stats.rejected_address, 0);
 }
 

@@ -10,11 +10,12 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use syncguard_fleet::config::Config;
-use syncguard_fleet::fleet::Fleet;
-use syncguard_fleet::listen::{ListenEvent, Listener};
-use syncguard_fleet::monitor::{self, Input, LogOnce};
+use syncguard_fleet::state::Fleet;
+use syncguard_fleet::engine::Listener;
+use syncguard_fleet::model::ListenEvent;
+use syncguard_fleet::model::Input;
 use syncguard_fleet::sim::{self, PushPlan};
-use syncguard_fleet::status::{Role, Status, Verdict};
+use syncguard_fleet::model::{Role, Status, Verdict};
 
 struct Harness {
     fleet: Fleet,
@@ -49,7 +50,7 @@ impl Harness {
             }
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Ok(Some(ev)) => {
-                    monitor::apply(&mut self.fleet, Input::Listen(ev), &mut self.log);
+                    self.fleet.apply_input(Input::Listen(ev));
                 }
                 _ => return done(&self.fleet),
             }
@@ -210,12 +211,12 @@ async fn framing_split_duplicate_unknown_and_silent_connections() {
     }
     let ok = h
         .pump_until(Duration::from_secs(5), |f| {
-            f.nodes[1].status == Status::Synced
+            f.nodes()[1].view.status == Status::Synced
                 && f.listen_stats.accepted == 7
                 && f.connections.len() == 1
         })
         .await;
-    assert!(ok, "per-line senders: {:?}", h.fleet.nodes[1].status);
+    assert!(ok, "per-line senders: {:?}", h.fleet.nodes()[1].view.status);
     assert_eq!(h.fleet.listen_stats.accepted, 7);
 }
 
@@ -228,7 +229,7 @@ async fn unlisted_senders_are_shown_when_allowed_and_do_not_change_the_verdict()
     let mut stranger = TcpStream::connect(h.addr()).await.expect("connect");
     stranger.write_all(b"10.9.9.9_state0\r\n").await.expect("w");
     h.pump_until(Duration::from_secs(5), |f| {
-        !f.unlisted.is_empty() && f.nodes[0].status == Status::Synced
+        !f.unlisted.is_empty() && f.nodes()[0].view.status == Status::Synced
     })
     .await;
     let u = h.fleet.unlisted.values().next().expect("unlisted sender");
@@ -282,7 +283,7 @@ async fn unlisted_senders_are_closed_when_not_allowed() {
     assert!(closed, "unlisted sender was not closed");
     assert!(h.fleet.unlisted.is_empty());
     assert_eq!(h.fleet.listen_stats.rejected_unlisted, 1);
-    assert_eq!(h.fleet.nodes[0].status, Status::Synced);
+    assert_eq!(h.fleet.nodes()[0].view.status, Status::Synced);
     assert_eq!(
         h.fleet.connections.len(),
         1,
@@ -319,12 +320,12 @@ async fn overlong_line_and_garbage_close_only_that_connection() {
     assert_eq!(local.status, Status::Invalid);
     let err = local.error().expect("error text");
     assert!(!err.contains('\x1b') && err.contains("\\x1b[2J"), "{err}");
-    assert_eq!(h.fleet.nodes[0].status, Status::Synced);
+    assert_eq!(h.fleet.nodes()[0].view.status, Status::Synced);
     good.write_all(b"10.0.0.1_state1\r\n")
         .await
         .expect("good connection still open");
     h.pump_for(Duration::from_millis(200)).await;
-    assert_eq!(h.fleet.nodes[0].role(), Some(Role::Slave));
+    assert_eq!(h.fleet.nodes()[0].view.role(), Some(Role::Slave));
 }
 
 #[tokio::test]
@@ -356,7 +357,7 @@ async fn connections_beyond_the_limit_are_refused_and_others_unaffected() {
         .expect("existing connection works");
     let ok = h
         .pump_until(Duration::from_secs(3), |f| {
-            f.nodes[0].status == Status::Synced
+            f.nodes()[0].view.status == Status::Synced
         })
         .await;
     assert!(ok);
@@ -411,7 +412,7 @@ fn push_node_goes_stale_after_stale_after() {
         t.iter().map(|t| (t.node, t.from, t.to)).collect::<Vec<_>>(),
         vec![(0, Status::Synced, Status::Stale)]
     );
-    assert_eq!(f.nodes[0].error().as_deref(), Some("no line for 31s"));
+    assert_eq!(f.nodes()[0].view.error().as_deref(), Some("no line for 31s"));
     // Stale is unhealthy and graded like unreachable.
     assert_eq!(f.verdict(), Verdict::Critical);
     // A new line recovers it.

@@ -15,11 +15,13 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use syncguard_fleet::config::{Config, NodeConfig};
-use syncguard_fleet::fleet::{Fleet, NodeState, Observation, Outcome, TimeoutPhase};
-use syncguard_fleet::poll::{self, Link, PollResult};
+use syncguard_fleet::model::{Observation, Outcome, TimeoutPhase};
+use syncguard_fleet::state::{Fleet, NodeState};
+use syncguard_fleet::engine::poll::{self, Link};
+use syncguard_fleet::model::PollResult;
 use syncguard_fleet::protocol::{Reply, ReportedIp};
 use syncguard_fleet::sim::{self, Behaviour, Sim, SimSpec};
-use syncguard_fleet::status::{Role, Status};
+use syncguard_fleet::model::{Role, Status};
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
@@ -496,7 +498,7 @@ async fn refused_node_is_retried_once_per_backoff() {
     let sim = start_sim(&["refused"], V4).await;
     let config = config_for(&sim, TIMING);
     let (first, got) = run_for(
-        config.nodes[0].clone(),
+        config.nodes()[0].view.clone(),
         Duration::from_secs(100),
         Arc::new(Notify::new()),
     )
@@ -533,7 +535,7 @@ async fn healthy_node_is_polled_between_interval_and_max_interval() {
     let sim = start_sim(&["synced"], V4).await;
     let config = config_for(&sim, TIMING);
     let (first, got) = run_for(
-        config.nodes[0].clone(),
+        config.nodes()[0].view.clone(),
         Duration::from_secs(100),
         Arc::new(Notify::new()),
     )
@@ -579,7 +581,7 @@ async fn wake_cuts_a_backoff_short() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         waker.notify_one();
     });
-    let (_, got) = run_for(config.nodes[0].clone(), Duration::from_secs(20), wake).await;
+    let (_, got) = run_for(config.nodes()[0].view.clone(), Duration::from_secs(20), wake).await;
     nudge.abort();
     let times: Vec<Duration> = got.iter().map(|(t, _)| *t).collect();
     assert_eq!(times.len(), 2, "{times:?}");
@@ -600,8 +602,8 @@ async fn ipv6_loopback_node_is_synced() {
         }
     };
     let config = config_for(&sim, "timeout = \"2s\"");
-    assert_eq!(config.nodes[0].host, "::1");
-    assert!(config.nodes[0].address().starts_with("[::1]:"));
+    assert_eq!(config.nodes()[0].view.host, "::1");
+    assert!(config.nodes()[0].view.address().starts_with("[::1]:"));
     let fleet = check_fleet(&config).await;
     let n = node(&fleet, "synced");
     assert_eq!(n.status, Status::Synced, "{:?}", n.error());
@@ -631,5 +633,5 @@ async fn unresolvable_name_is_unreachable_and_backs_off() {
     assert!(!link.is_connected());
 
     let fleet = check_fleet(&config).await;
-    assert_eq!(fleet.nodes[0].status, Status::Unreachable);
+    assert_eq!(fleet.nodes()[0].view.status, Status::Unreachable);
 }

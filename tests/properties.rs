@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use syncguard_fleet::config::Config;
 use syncguard_fleet::protocol::{Decode, LineReader, ReplyDecoder, decode_reply, parse_push_line};
-use syncguard_fleet::text;
+use syncguard_fleet::protocol::text;
 
 /// A valid poll reply with optional leading whitespace and terminator.
 fn valid_reply() -> impl Strategy<Value = Vec<u8>> {

@@ -10,10 +10,11 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use syncguard_fleet::config::Config;
-use syncguard_fleet::fleet::Fleet;
-use syncguard_fleet::monitor::{self, Input, LogOnce};
+use syncguard_fleet::state::Fleet;
+use syncguard_fleet::engine::{Engine, Schedule};
+use syncguard_fleet::model::Input;
 use syncguard_fleet::sim::{Behaviour, Sim, SimSpec};
-use syncguard_fleet::status::Status;
+use syncguard_fleet::model::Status;
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const FLAP: Duration = Duration::from_secs(3600);
@@ -64,10 +65,11 @@ async fn churn(cycles: usize) -> (usize, usize, u64, u64) {
         ));
     }
     let config = Config::parse(&text, "soak.toml").expect("config");
-    let mut monitor = monitor::Monitor::start(&config).await.expect("monitor");
-    let target = monitor.listener.as_ref().expect("listener").local_addrs[0];
+    let mut monitor = Engine::start(&config, Schedule::Continuous)
+        .await
+        .expect("monitor");
+    let target = monitor.listen_addrs()[0];
     let mut fleet = Fleet::new(&config, SystemTime::now());
-    let mut log = LogOnce::default();
     let mut base = None;
     let per_round = 500;
     for round in 0..cycles {
@@ -94,7 +96,7 @@ async fn churn(cycles: usize) -> (usize, usize, u64, u64) {
                     if matches!(input, Input::Poll(_)) {
                         got += 1;
                     }
-                    monitor::apply(&mut fleet, input, &mut log);
+                    fleet.apply_input(input);
                 }
                 _ => break,
             }
@@ -106,11 +108,11 @@ async fn churn(cycles: usize) -> (usize, usize, u64, u64) {
     // Let the last connections finish closing.
     let settle = Instant::now() + Duration::from_millis(500);
     while let Ok(Some(input)) = tokio::time::timeout_at(settle, monitor.next()).await {
-        monitor::apply(&mut fleet, input, &mut log);
+        fleet.apply_input(input);
     }
     let (fd0, rss0) = base.expect("baseline taken");
     assert!(
-        fleet.nodes.iter().all(|n| n.status == Status::Synced),
+        fleet.nodes().iter().all(|n| n.view.status == Status::Synced),
         "every node synced through the churn"
     );
     drop(monitor);

@@ -9,7 +9,8 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use syncguard_fleet::config::Config;
-use syncguard_fleet::fleet::{Fleet, Observation, Outcome, TimeoutPhase};
+use syncguard_fleet::model::{Observation, Outcome, TimeoutPhase};
+use syncguard_fleet::state::Fleet;
 use syncguard_fleet::protocol::{InvalidReply, Reply, ReportedIp};
 use syncguard_fleet::ui::{self, Action, Screen, View};
 
