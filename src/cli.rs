@@ -137,7 +137,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "K", help_heading = "Push senders (--push)")]
     pub flap_every: Option<usize>,
 
-    /// Every K-th sender writes unknown_state0
+    /// Every K-th sender writes `unknown` in place of its IP (unknown_state<d>, with
+    /// its real state digit)
     #[arg(long, value_name = "K", help_heading = "Push senders (--push)")]
     pub unknown_every: Option<usize>,
 }

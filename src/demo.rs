@@ -54,6 +54,7 @@ fn push_senders() -> Vec<(Option<&'static str>, PushSender)> {
     let sender = |last: u8, behaviour| PushSender {
         ip: Ipv4Addr::new(10, 200, 0, last),
         behaviour,
+        unknown_ip: false,
     };
     vec![
         (Some("led-d-01"), sender(1, PushBehaviour::Code(2))),

@@ -464,6 +464,7 @@ async fn once_reports_push_nodes_groups_and_unlisted() {
             sim::PushSender {
                 ip: Ipv4Addr::new(10, 7, 0, last),
                 behaviour,
+                unknown_ip: false,
             },
             Duration::from_millis(200),
             Duration::from_secs(60),
