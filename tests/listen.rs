@@ -1,78 +1,22 @@
 //! Listen (push) mode against real loopback connections: attribution, limits,
 //! unlisted senders, and what `--once` reports for push nodes and sync groups.
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 use syncguard_fleet::config::Config;
 use syncguard_fleet::fleet::Fleet;
-use syncguard_fleet::listen::{ListenEvent, Listener};
-use syncguard_fleet::monitor::{self, Input, LogOnce};
 use syncguard_fleet::sim::{self, PushPlan};
 use syncguard_fleet::status::{Role, Status, Verdict};
 
-struct Harness {
-    fleet: Fleet,
-    rx: mpsc::Receiver<ListenEvent>,
-    listener: Listener,
-    log: LogOnce,
-}
-
-impl Harness {
-    async fn start(config: &Config) -> Harness {
-        let (tx, rx) = mpsc::channel(8192);
-        let listen = config.listen.clone().expect("config has [listen]");
-        let listener = Listener::start(config, &listen, tx).await.expect("listen");
-        Harness {
-            fleet: Fleet::new(config, SystemTime::now()),
-            rx,
-            listener,
-            log: LogOnce::default(),
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.listener.local_addrs[0]
-    }
-
-    /// Applies events until `done` holds or `limit` passes; returns whether it held.
-    async fn pump_until(&mut self, limit: Duration, done: impl Fn(&Fleet) -> bool) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if done(&self.fleet) {
-                return true;
-            }
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(ev)) => {
-                    monitor::apply(&mut self.fleet, Input::Listen(ev), &mut self.log);
-                }
-                _ => return done(&self.fleet),
-            }
-        }
-    }
-
-    async fn pump_for(&mut self, d: Duration) {
-        self.pump_until(d, |_| false).await;
-    }
-}
-
-fn push_config(extra_listen: &str, nodes: &[(&str, &str, Option<&str>)]) -> Config {
-    let mut text = format!("[listen]\nbind = [\"127.0.0.1:0\"]\n{extra_listen}\n");
-    for (name, ip, group) in nodes {
-        text.push_str(&format!(
-            "[[node]]\nname = \"{name}\"\nhost = \"{ip}\"\nmode = \"push\"\n"
-        ));
-        if let Some(g) = group {
-            text.push_str(&format!("group = \"{g}\"\n"));
-        }
-    }
-    Config::parse(&text, "push.toml").expect("push config")
-}
+use common::harness::{Harness, push_config};
+use common::net::closed_within;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_senders_are_all_attributed_and_no_line_is_lost() {
@@ -249,23 +193,6 @@ async fn unlisted_senders_are_shown_when_allowed_and_do_not_change_the_verdict()
     assert_eq!(h.fleet.unlisted.values().next().map(|u| u.lines), Some(2));
 }
 
-/// Reads until EOF or reset; true if the server closed the connection in `limit`.
-async fn closed_by_server(s: &mut TcpStream, limit: Duration) -> bool {
-    let mut buf = [0u8; 64];
-    matches!(
-        tokio::time::timeout(limit, async {
-            loop {
-                match s.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-            }
-        })
-        .await,
-        Ok(())
-    )
-}
-
 #[tokio::test]
 async fn unlisted_senders_are_closed_when_not_allowed() {
     let config = push_config("allow_unlisted = false", &[("a", "10.0.0.1", None)]);
@@ -275,10 +202,7 @@ async fn unlisted_senders_are_closed_when_not_allowed() {
     let mut stranger = TcpStream::connect(h.addr()).await.expect("connect");
     stranger.write_all(b"10.9.9.9_state2\r\n").await.expect("w");
     let pump = h.pump_for(Duration::from_millis(500));
-    let (closed, ()) = tokio::join!(
-        closed_by_server(&mut stranger, Duration::from_secs(3)),
-        pump
-    );
+    let (closed, ()) = tokio::join!(closed_within(&mut stranger, Duration::from_secs(3)), pump);
     assert!(closed, "unlisted sender was not closed");
     assert!(h.fleet.unlisted.is_empty());
     assert_eq!(h.fleet.listen_stats.rejected_unlisted, 1);
@@ -306,8 +230,8 @@ async fn overlong_line_and_garbage_close_only_that_connection() {
     }
     let pump = h.pump_for(Duration::from_millis(800));
     let (long_closed, junk_closed, ()) = tokio::join!(
-        closed_by_server(&mut long, Duration::from_secs(3)),
-        closed_by_server(&mut junk, Duration::from_secs(3)),
+        closed_within(&mut long, Duration::from_secs(3)),
+        closed_within(&mut junk, Duration::from_secs(3)),
         pump
     );
     assert!(long_closed && junk_closed);
@@ -343,12 +267,11 @@ async fn connections_beyond_the_limit_are_refused_and_others_unaffected() {
     }
     for s in &mut extra {
         assert!(
-            closed_by_server(s, Duration::from_secs(2)).await,
+            closed_within(s, Duration::from_secs(2)).await,
             "extra connection not refused"
         );
     }
     h.pump_for(Duration::from_millis(200)).await;
-    h.fleet.set_refusals(h.listener.refusals());
     assert_eq!(h.fleet.listen_stats.rejected_full, 5);
     kept[0]
         .write_all(b"10.0.0.1_state2\r\n")
@@ -370,7 +293,7 @@ async fn idle_connection_is_closed_after_twice_stale_after() {
     let mut idle = TcpStream::connect(h.addr()).await.expect("connect");
     let start = tokio::time::Instant::now();
     let watch = async {
-        let closed = closed_by_server(&mut idle, Duration::from_secs(25)).await;
+        let closed = closed_within(&mut idle, Duration::from_secs(25)).await;
         (closed, start.elapsed())
     };
     let ((closed, took), ()) = tokio::join!(watch, h.pump_for(Duration::from_secs(25)));

@@ -4,9 +4,10 @@
 //! connects anywhere else; the DNS test resolves a name in the reserved `.invalid`
 //! TLD, which can never produce an address to connect to.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,7 +19,9 @@ use syncguard_fleet::config::{Config, NodeConfig};
 use syncguard_fleet::fleet::{Fleet, NodeState, Observation, Outcome, TimeoutPhase};
 use syncguard_fleet::poll::{self, Link, PollResult};
 use syncguard_fleet::protocol::{Reply, ReportedIp};
-use syncguard_fleet::sim::{self, Behaviour, Sim, SimSpec};
+use syncguard_fleet::sim::{self, Sim, SimSpec};
+
+use common::net::FakeNode;
 use syncguard_fleet::status::{Role, Status};
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -28,14 +31,9 @@ const FLAP: Duration = Duration::from_secs(3600);
 
 /// Specs named after their behaviour (`synced`, `state2`, ...).
 fn specs(behaviours: &[&str]) -> Vec<SimSpec> {
-    behaviours
-        .iter()
-        .map(|b| SimSpec {
-            name: (*b).to_owned(),
-            group: None,
-            behaviour: b.parse::<Behaviour>().expect("known behaviour"),
-        })
-        .collect()
+    let named: Vec<(&str, &str, Option<&str>)> =
+        behaviours.iter().map(|b| (*b, *b, None)).collect();
+    common::lab::specs(&named)
 }
 
 async fn start_sim(behaviours: &[&str], ip: IpAddr) -> Sim {
@@ -295,41 +293,8 @@ async fn link_keeps_its_connection_to_a_synced_node() {
 /// the link really reuses one (the simulator does not count). After `answers`
 /// replies on one connection it closes that connection at the next request, without
 /// a reply: an idle connection the node dropped just as the poll arrived.
-async fn counting_server(
-    answers: usize,
-) -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind((V4, 0)).await.expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    let task = tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 64];
-                let mut seen = Vec::new();
-                let mut answered = 0;
-                loop {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                    while let Some(p) = seen.windows(10).position(|w| w == b"GET_STATUS") {
-                        seen.drain(..p + 10);
-                        if answered == answers {
-                            // Everything sent has been read, so this is a FIN, not a RST.
-                            return;
-                        }
-                        answered += 1;
-                        if stream.write_all(b"Synced\r\n").await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (addr, accepted, task)
+async fn counting_server(answers: usize) -> FakeNode {
+    FakeNode::bind((V4, 0).into(), Some("Synced\r\n"), answers).await
 }
 
 fn node_at(addr: SocketAddr, extra: &str) -> NodeConfig {
@@ -346,8 +311,8 @@ fn node_at(addr: SocketAddr, extra: &str) -> NodeConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_opens_exactly_one_connection_for_many_polls() {
-    let (addr, accepted, server) = counting_server(usize::MAX).await;
-    let node = node_at(addr, "");
+    let server = counting_server(usize::MAX).await;
+    let node = node_at(server.addr, "");
     let permits = Semaphore::new(4);
     let mut link = Link::new();
     for i in 0..5 {
@@ -355,8 +320,7 @@ async fn link_opens_exactly_one_connection_for_many_polls() {
         assert_eq!(ex.outcome, Outcome::Reply(Reply::Synced), "poll {i}");
         assert!(link.is_connected());
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 1, "connections opened");
-    server.abort();
+    assert_eq!(server.accepted(), 1, "connections opened");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,8 +346,8 @@ async fn link_reconnects_without_penalty_after_the_node_closes() {
 async fn reused_connection_closed_at_the_request_is_retried_once() {
     // One reply per connection: every poll after the first finds its kept
     // connection closed only once the request is on the wire.
-    let (addr, accepted, server) = counting_server(1).await;
-    let node = node_at(addr, "");
+    let server = counting_server(1).await;
+    let node = node_at(server.addr, "");
     let permits = Semaphore::new(4);
     let mut link = Link::new();
     for i in 0..3 {
@@ -392,12 +356,7 @@ async fn reused_connection_closed_at_the_request_is_retried_once() {
         assert!(!ex.connect_failed, "poll {i}");
         assert!(link.is_connected(), "poll {i}");
     }
-    assert_eq!(
-        accepted.load(Ordering::SeqCst),
-        3,
-        "one fresh connection per poll"
-    );
-    server.abort();
+    assert_eq!(server.accepted(), 3, "one fresh connection per poll");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -595,7 +554,11 @@ async fn ipv6_loopback_node_is_synced() {
     let sim = match Sim::start(specs(&["synced"]), V6, FLAP).await {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!("skipping: cannot listen on ::1: {e}");
+            // The machine has no IPv6 loopback: nothing to test, and said so.
+            common::skip::report_skip(
+                "poll::ipv6_loopback_node_is_synced",
+                &format!("cannot listen on ::1: {e}"),
+            );
             return;
         }
     };

@@ -10,7 +10,7 @@ use ratatui::backend::TestBackend;
 
 use syncguard_fleet::config::Config;
 use syncguard_fleet::fleet::{Fleet, Observation, Outcome, TimeoutPhase};
-use syncguard_fleet::protocol::{InvalidReply, Reply, ReportedIp};
+use syncguard_fleet::protocol::{Decode, InvalidReply, Reply, ReportedIp, decode_reply};
 use syncguard_fleet::ui::{self, Action, Screen, View};
 
 const START: u64 = 1_782_469_800; // 2026-06-26 10:30:00 UTC
@@ -20,6 +20,10 @@ fn at(secs: u64) -> SystemTime {
 }
 
 fn config() -> Config {
+    Config::parse(&config_text(), "fleet.toml").expect("fixture config")
+}
+
+fn config_text() -> String {
     let mut text = String::from("[defaults]\ntimeout = \"5s\"\n");
     let nodes = [
         ("wall-01", "192.168.0.201", "wall-A"),
@@ -38,7 +42,7 @@ fn config() -> Config {
             "[[node]]\nname = \"{name}\"\nhost = \"{host}\"\ngroup = \"{group}\"\n"
         ));
     }
-    Config::parse(&text, "fleet.toml").expect("fixture config")
+    text
 }
 
 fn state(ip: [u8; 4], code: u8) -> Outcome {
@@ -202,22 +206,34 @@ fn detail_popup() {
     );
 }
 
+/// Raw hostile input through the paths it really takes: reply bytes through the
+/// poll decoder, and control characters in a node's name and group from the config
+/// file (TOML `\u` escapes). Nothing is escaped here; the screen must show it all
+/// escaped and hold no control character.
 #[test]
 fn untrusted_text_is_escaped_on_screen() {
-    let mut f = all_synced();
-    let evil = syncguard_fleet::text::escape(b"\x1b[2J\x1b]0;owned\x07Synced\x08", 48);
-    f.apply(
-        9,
-        obs(70, Outcome::Invalid(InvalidReply::Unexpected(evil)), None),
-        false,
+    let text = format!(
+        "{}[[node]]\nname = \"e\\u001b[2Jvil\"\nhost = \"192.168.0.250\"\ngroup = \"g\\u0007rp\"\n",
+        config_text()
     );
+    let cfg = Config::parse(&text, "fleet.toml").expect("hostile config");
+    let evil_name = cfg.nodes[10].name.clone();
+    assert_eq!(evil_name, "e\x1b[2Jvil", "the config keeps the raw name");
+    let mut f = Fleet::new(&cfg, at(0));
+    let Decode::Invalid(why) = decode_reply(b"\x1b[2J\x1b]0;owned\x07Synced\x08") else {
+        panic!("hostile bytes decoded as a reply");
+    };
+    f.apply(10, obs(70, Outcome::Invalid(why), None), false);
     let mut view = View::new(true);
     let terminal = draw(&f, &mut view, 160, 48);
     let screen = terminal.backend().to_string();
-    assert!(
-        screen.contains("\\x1b[2J\\x1b]0;owned\\x07Synced\\x08"),
-        "{screen}"
-    );
+    for shown in [
+        "\\x1b[2J\\x1b]0;owned\\x07Synced\\x08",
+        "e\\x1b[2Jvil",
+        "g\\x07rp",
+    ] {
+        assert!(screen.contains(shown), "{shown} not on screen:\n{screen}");
+    }
     for cell in terminal.backend().buffer().content() {
         assert!(
             !cell.symbol().chars().any(|c| c.is_control()),
