@@ -2,155 +2,15 @@
 //! config errors and the demo. Simulated nodes run in this process on 127.0.0.1;
 //! the binary connects only to them.
 
-use std::io::Read;
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use serde_json::Value;
 use syncguard_fleet::config::ENV_VAR;
-use syncguard_fleet::sim::{Behaviour, Sim, SimSpec};
 
-const BIN: &str = env!("CARGO_BIN_EXE_syncguard-fleet");
-/// No run of the binary in these tests may take longer than this.
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// The binary with a clean environment for what it reads.
-fn bin() -> Command {
-    let mut c = Command::new(BIN);
-    c.env_remove(ENV_VAR)
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    c
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-fn read_to_string(mut r: impl Read) -> String {
-    let mut bytes = Vec::new();
-    // A read error leaves what was read; the assertions then say what is missing.
-    let _ = r.read_to_end(&mut bytes);
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-/// Runs `cmd` to completion, killing it (and failing the test) after `LIMIT`.
-fn run(cmd: &mut Command) -> Run {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let started = Instant::now();
-    let mut child = cmd.spawn().expect("spawn syncguard-fleet");
-    let out = child.stdout.take().expect("stdout piped");
-    let err = child.stderr.take().expect("stderr piped");
-    let out = thread::spawn(move || read_to_string(out));
-    let err = thread::spawn(move || read_to_string(err));
-    let status = wait_bounded(&mut child);
-    let took = started.elapsed();
-    let stdout = out.join().expect("stdout reader");
-    let stderr = err.join().expect("stderr reader");
-    let code = status.code().unwrap_or_else(|| {
-        panic!("killed by a signal: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}")
-    });
-    Run {
-        code,
-        stdout,
-        stderr,
-        took,
-    }
-}
-
-fn wait_bounded(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        match child.try_wait().expect("wait for syncguard-fleet") {
-            Some(status) => return status,
-            None if started.elapsed() > LIMIT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("syncguard-fleet still running after {LIMIT:?}");
-            }
-            None => thread::sleep(Duration::from_millis(10)),
-        }
-    }
-}
-
-/// Simulated nodes on 127.0.0.1 served by a runtime in this process, and a
-/// directory for fleet files. Fields drop in order: nodes, runtime, files.
-struct Lab {
-    sim: Sim,
-    _rt: tokio::runtime::Runtime,
-    dir: tempfile::TempDir,
-}
-
-impl Lab {
-    /// `nodes`: (name, behaviour, group).
-    fn new(nodes: &[(&str, &str, Option<&str>)]) -> Lab {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let specs = nodes
-            .iter()
-            .map(|(name, b, group)| SimSpec {
-                name: (*name).to_owned(),
-                group: group.map(str::to_owned),
-                behaviour: b.parse::<Behaviour>().expect("known behaviour"),
-            })
-            .collect();
-        let sim = rt
-            .block_on(Sim::start(
-                specs,
-                IpAddr::V4(Ipv4Addr::LOCALHOST),
-                Duration::from_secs(3600),
-            ))
-            .expect("start simulator");
-        Lab {
-            sim,
-            _rt: rt,
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    /// Writes a fleet file for every simulated node.
-    fn fleet(&self, file: &str, defaults: &str) -> PathBuf {
-        write(self.dir.path(), file, &self.sim.fleet_toml(defaults))
-    }
-
-    fn addr(&self, name: &str) -> String {
-        self.sim
-            .nodes
-            .iter()
-            .find(|n| n.spec.name == name)
-            .map(|n| n.addr.to_string())
-            .unwrap_or_else(|| panic!("no sim node {name}"))
-    }
-}
-
-fn write(dir: &Path, file: &str, text: &str) -> PathBuf {
-    let path = dir.join(file);
-    std::fs::write(&path, text).expect("write fleet file");
-    path
-}
-
-fn once(config: &Path, extra: &[&str]) -> Run {
-    run(bin().arg("--once").arg("--config").arg(config).args(extra))
-}
-
-/// Fails with everything the binary printed, so a wrong code explains itself.
-fn assert_code(r: &Run, want: i32) {
-    assert_eq!(
-        r.code, want,
-        "exit code\nstdout:\n{}\nstderr:\n{}",
-        r.stdout, r.stderr
-    );
-}
+use common::bin::{LIMIT, assert_code, bin, once, read_to_string, run, wait_bounded};
+use common::lab::{Lab, write};
 
 const FAST: &str = "timeout = \"1s\"";
 const FAST_WARN: &str = "timeout = \"1s\"\nunreachable = \"warning\"";
@@ -299,7 +159,7 @@ fn json_report_has_fixed_keys_and_right_values() {
         ["ok", "out", "master", "broken", "mute", "gone", "junk"],
         "config order"
     );
-    const NODE_KEYS: [&str; 12] = [
+    const NODE_KEYS: [&str; 15] = [
         "name",
         "address",
         "group",
@@ -312,8 +172,19 @@ fn json_report_has_fixed_keys_and_right_values() {
         "latency_ms",
         "error",
         "conflict",
+        "since",
+        "silent_connects",
+        "note",
     ];
-    const NULLABLE: [&str; 5] = ["code", "role", "reported_ip", "latency_ms", "error"];
+    const NULLABLE: [&str; 7] = [
+        "group",
+        "code",
+        "role",
+        "reported_ip",
+        "latency_ms",
+        "error",
+        "note",
+    ];
     for n in nodes {
         let name = n["name"].as_str().unwrap_or("?");
         assert_eq!(keys(n), sorted(&NODE_KEYS), "{name}");
@@ -322,7 +193,7 @@ fn json_report_has_fixed_keys_and_right_values() {
                 assert!(!n[k].is_null(), "{name}.{k} is null");
             }
         }
-        assert_eq!(n["address"], lab.addr(name), "{name}.address");
+        assert_eq!(n["address"], lab.addr(name).to_string(), "{name}.address");
         // A latency exactly when there is no error.
         assert_eq!(n["latency_ms"].is_number(), n["error"].is_null(), "{name}");
         let healthy = n["status"] == "synced";
@@ -350,7 +221,8 @@ fn json_report_has_fixed_keys_and_right_values() {
 
     assert_eq!(by_name("ok")["group"], "wall-A");
     assert_eq!(by_name("master")["group"], "wall-B");
-    assert_eq!(by_name("broken")["group"], "");
+    // No group is `null`, as in every JSON output.
+    assert_eq!(by_name("broken")["group"], Value::Null);
     for name in ["ok", "out", "mute", "gone", "junk"] {
         let n = by_name(name);
         assert!(n["code"].is_null() && n["role"].is_null(), "{name}");
@@ -629,17 +501,64 @@ fn closed_stdout_is_not_a_panic() {
             .arg("--config")
             .arg(&good)
             .args(["--format", format])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn syncguard-fleet");
         // Close the read end before the binary writes anything.
         drop(child.stdout.take());
         let err = child.stderr.take().expect("stderr piped");
-        let err = thread::spawn(move || read_to_string(err));
-        let status = wait_bounded(&mut child);
+        let err = std::thread::spawn(move || read_to_string(err));
+        let status = wait_bounded(&mut child, LIMIT);
         let stderr = err.join().expect("stderr reader");
         assert!(!stderr.contains("panicked"), "{format}: {stderr}");
         assert_eq!(status.code(), Some(0), "{format}: {stderr}");
     }
+}
+
+/// 40 nodes through 4 connection slots: every node still gets its own real answer
+/// within one check, none is cut off waiting for a slot.
+#[test]
+fn fleet_larger_than_max_connecting_gets_every_status() {
+    let mut nodes = Vec::new();
+    let names: Vec<(String, &str, &str)> = (0..40)
+        .map(|i| {
+            let (behaviour, status) = match i % 4 {
+                0 => ("free", "free"),
+                1 => ("state2", "synced"),
+                2 => ("state0", "free"),
+                _ => ("synced", "synced"),
+            };
+            (format!("n{i:02}"), behaviour, status)
+        })
+        .collect();
+    for (name, behaviour, _) in &names {
+        nodes.push((name.as_str(), *behaviour, None));
+    }
+    let lab = Lab::new(&nodes);
+    let config = lab.fleet("f.toml", "timeout = \"3s\"\nmax_connecting = 4");
+    let r = once(&config, &["--format", "json"]);
+    assert_code(&r, 2);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("stdout is one JSON document");
+    let listed = doc["nodes"].as_array().expect("nodes");
+    assert_eq!(listed.len(), 40);
+    for (name, behaviour, status) in &names {
+        let n = listed
+            .iter()
+            .find(|n| n["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} in JSON"));
+        assert_eq!(n["status"], *status, "{name} ({behaviour}): {n}");
+        assert_eq!(n["error"], Value::Null, "{name}: {n}");
+        assert!(n["latency_ms"].is_number(), "{name}: {n}");
+        let code = behaviour
+            .strip_prefix("state")
+            .map(|d| d.parse::<u8>().expect("digit"));
+        assert_eq!(
+            n["code"],
+            code.map_or(Value::Null, Value::from),
+            "{name}: {n}"
+        );
+    }
+    assert_eq!(doc["summary"]["by_status"]["synced"], 20);
+    assert_eq!(doc["summary"]["by_status"]["free"], 20);
 }

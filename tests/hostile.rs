@@ -3,52 +3,47 @@
 //! without disturbing well-behaved senders; restarts recover; fds and memory stay
 //! flat under connection churn. Loopback only, every load bounded.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use syncguard_fleet::config::Config;
 use syncguard_fleet::state::Fleet;
-use syncguard_fleet::engine::Listener;
-use syncguard_fleet::model::ListenEvent;
 use syncguard_fleet::model::Input;
 use syncguard_fleet::engine::poll::{self, Pollers};
 use syncguard_fleet::model::PollResult;
 use syncguard_fleet::protocol::{PushLine, ReportedIp};
-use syncguard_fleet::sim::{Behaviour, Sim, SimSpec};
+use syncguard_fleet::sim::{Sim, SimSpec};
 use syncguard_fleet::model::Status;
+
+use common::harness::{Harness, push_config};
+use common::lab::specs;
+use common::net::{FakeNode, closed_within};
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const FLAP: Duration = Duration::from_secs(3600);
-
-fn spec(name: &str, behaviour: Behaviour) -> SimSpec {
-    SimSpec {
-        name: name.into(),
-        group: None,
-        behaviour,
-    }
-}
 
 /// Every poll fault next to one healthy node: the healthy node is polled on time
 /// throughout, and each fault gets its own status.
 #[tokio::test(start_paused = true)]
 async fn one_misbehaving_node_never_delays_the_others() {
-    let faults = [
-        ("rst", Behaviour::Rst),
-        ("deaf", Behaviour::Deaf),
-        ("flood", Behaviour::Flood),
-        ("drip", Behaviour::Drip),
-        ("silent", Behaviour::Silent),
-        ("escape", Behaviour::Escape),
-        ("refused", Behaviour::Refused),
-    ];
-    let mut specs = vec![spec("healthy", Behaviour::Synced)];
-    specs.extend(faults.iter().map(|(n, b)| spec(n, *b)));
+    let specs: Vec<SimSpec> = specs(&[
+        ("healthy", "synced", None),
+        ("rst", "rst", None),
+        ("deaf", "deaf", None),
+        ("flood", "flood", None),
+        ("drip", "drip", None),
+        ("silent", "silent", None),
+        ("escape", "escape", None),
+        ("refused", "refused", None),
+    ]);
     let sim = Sim::start(specs, LOCAL, FLAP).await.expect("sim");
     let text = sim.fleet_toml(
         "interval = \"1s\"\nmax_interval = \"1500ms\"\ntimeout = \"2s\"\nbackoff = \"5s\"",
@@ -59,12 +54,11 @@ async fn one_misbehaving_node_never_delays_the_others() {
     let start = Instant::now();
     let mut healthy_at = Vec::new();
     let mut fleet = Fleet::new(&config, SystemTime::now());
-    let mut log = LogOnce::default();
     while start.elapsed() < Duration::from_secs(30) {
         let Ok(Some(r)) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await else {
             break;
         };
-        if r.node == 0 {
+        if r.node.as_str() == "healthy" {
             healthy_at.push(start.elapsed());
         }
         fleet.apply_input(Input::Poll(r));
@@ -85,7 +79,7 @@ async fn one_misbehaving_node_never_delays_the_others() {
         );
     }
     let status = |name: &str| {
-        let n = fleet.nodes.iter().find(|n| n.name() == name).expect("node");
+        let n = fleet.nodes().iter().map(|n| &n.view).find(|n| n.name() == name).expect("node");
         (n.status, n.error().unwrap_or_default())
     };
     assert_eq!(status("healthy").0, Status::Synced);
@@ -121,11 +115,8 @@ async fn one_misbehaving_node_never_delays_the_others() {
 /// within `backoff` + `max_interval`.
 #[tokio::test(start_paused = true)]
 async fn restarted_node_recovers_within_backoff_plus_interval() {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(serve_synced(listener));
+    let server = FakeNode::start(Some("Synced")).await;
+    let addr = server.addr;
     let text = format!(
         "[defaults]\ninterval = \"1s\"\nmax_interval = \"2s\"\ntimeout = \"1s\"\nbackoff = \"5s\"\n\
          [[node]]\nname = \"n\"\nhost = \"127.0.0.1\"\nport = {}\n",
@@ -134,18 +125,20 @@ async fn restarted_node_recovers_within_backoff_plus_interval() {
     let config = Config::parse(&text, "restart.toml").expect("config");
     let (tx, mut rx) = mpsc::channel(64);
     let task = tokio::spawn(poll::run_poller(
-        0,
-        Arc::new(config.nodes()[0].view.clone()),
-        tx,
-        Arc::new(Notify::new()),
-        Arc::new(Semaphore::new(4)),
+        poll::Poller {
+            key: "n".into(),
+            generation: 0,
+            node: Arc::new(config.nodes[0].clone()),
+            tx,
+            wake: Arc::new(Notify::new()),
+            permits: Arc::new(Semaphore::new(4)),
+        },
         Duration::ZERO,
     ));
     let first = next(&mut rx).await;
     assert_eq!(first.obs.outcome.status(), Status::Synced);
     // The node goes away: listener and its connections.
-    server.abort();
-    let _ = server.await;
+    server.stop().await;
     let down = loop {
         let r = next(&mut rx).await;
         if r.obs.outcome.status() != Status::Synced {
@@ -161,10 +154,7 @@ async fn restarted_node_recovers_within_backoff_plus_interval() {
     let down_at = Instant::now();
     // It comes back on the same port a second later.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let listener = TcpListener::bind(addr)
-        .await
-        .expect("re-bind the same port");
-    let server = tokio::spawn(serve_synced(listener));
+    let server = FakeNode::bind(addr, Some("Synced"), usize::MAX).await;
     let up = loop {
         let r = next(&mut rx).await;
         if r.obs.outcome.status() == Status::Synced {
@@ -172,7 +162,7 @@ async fn restarted_node_recovers_within_backoff_plus_interval() {
         }
     };
     task.abort();
-    server.abort();
+    drop(server);
     assert!(
         up <= Duration::from_secs(5 + 2) + Duration::from_millis(200),
         "recovered after {up:?}"
@@ -186,94 +176,30 @@ async fn next(rx: &mut mpsc::Receiver<PollResult>) -> PollResult {
         .expect("poller alive")
 }
 
-/// A minimal SyncGuard node: answers every request with `Synced`.
-async fn serve_synced(listener: TcpListener) {
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            Ok((mut s, _)) = listener.accept() => {
-                conns.spawn(async move {
-                    let mut buf = [0u8; 64];
-                    while let Ok(n) = s.read(&mut buf).await {
-                        if n == 0 || s.write_all(b"Synced").await.is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-}
-
-struct Receiver {
-    fleet: Fleet,
-    rx: mpsc::Receiver<ListenEvent>,
-    listener: Listener,
-    log: LogOnce,
-}
-
-impl Receiver {
-    async fn start(listen: &str, push_ips: &[&str]) -> Receiver {
-        let mut text = format!("[listen]\nbind = [\"127.0.0.1:0\"]\n{listen}\n");
-        for (i, ip) in push_ips.iter().enumerate() {
-            text.push_str(&format!(
-                "[[node]]\nname = \"p{i}\"\nhost = \"{ip}\"\nmode = \"push\"\n"
-            ));
-        }
-        if push_ips.is_empty() {
-            text.push_str("[[node]]\nname = \"poll\"\nhost = \"127.0.0.1\"\n");
-        }
-        let config = Config::parse(&text, "listen.toml").expect("config");
-        let (tx, rx) = mpsc::channel(8192);
-        let listen = config.listen.clone().expect("listen");
-        let listener = Listener::start(&config, &listen, tx)
-            .await
-            .expect("listener");
-        Receiver {
-            fleet: Fleet::new(&config, SystemTime::now()),
-            rx,
-            listener,
-            log: LogOnce::default(),
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.listener.local_addrs[0]
-    }
-
-    async fn pump(&mut self, d: Duration) {
-        let deadline = Instant::now() + d;
-        while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
-            self.fleet.apply_input(Input::Listen(ev));
-        }
-        self.fleet.set_refusals(self.listener.refusals());
-    }
-}
-
-async fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
-    let mut buf = [0u8; 256];
-    tokio::time::timeout(limit, async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .is_ok()
+/// A receiver for push nodes `p0`, `p1`, … at `push_ips`, with `listen` keys
+/// added to `[listen]`.
+async fn receiver(listen: &str, push_ips: &[&str]) -> Harness {
+    let nodes: Vec<(String, &str)> = push_ips
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| (format!("p{i}"), *ip))
+        .collect();
+    let nodes: Vec<(&str, &str, Option<&str>)> = nodes
+        .iter()
+        .map(|(n, ip)| (n.as_str(), *ip, None))
+        .collect();
+    Harness::start(&push_config(listen, &nodes)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_connections_beyond_the_limit_are_refused_and_counted() {
-    let mut r = Receiver::start("max_connections = 50", &["10.0.0.1"]).await;
+    let mut r = receiver("max_connections = 50", &["10.0.0.1"]).await;
     let mut kept = Vec::new();
     for _ in 0..50 {
         kept.push(TcpStream::connect(r.addr()).await.expect("connect"));
     }
-    r.pump(Duration::from_millis(300)).await;
-    assert_eq!(r.fleet.connections.len(), 50);
+    r.pump_for(Duration::from_millis(300)).await;
+    assert_eq!(r.fleet.push().connections.len(), 50);
     // 5,000 more, in waves of 500 so the test's own descriptors stay bounded.
     for _ in 0..10 {
         let mut wave = Vec::with_capacity(500);
@@ -287,10 +213,10 @@ async fn five_thousand_connections_beyond_the_limit_are_refused_and_counted() {
             );
         }
     }
-    r.pump(Duration::from_millis(200)).await;
-    assert_eq!(r.fleet.listen_stats.rejected_full, 5000);
+    r.pump_for(Duration::from_millis(200)).await;
+    assert_eq!(r.fleet.push().stats.rejected_full, 5000);
     assert_eq!(
-        r.fleet.connections.len(),
+        r.fleet.push().connections.len(),
         50,
         "existing connections unaffected"
     );
@@ -298,25 +224,41 @@ async fn five_thousand_connections_beyond_the_limit_are_refused_and_counted() {
         .write_all(b"10.0.0.1_state2\r\n")
         .await
         .expect("write");
-    r.pump(Duration::from_millis(300)).await;
+    r.pump_for(Duration::from_millis(300)).await;
     assert_eq!(r.fleet.nodes()[0].view.status, Status::Synced);
 }
 
+/// Up to 64 MiB without a newline on one connection and binary junk on another:
+/// both are cut off, the good sender is untouched, and the process's memory grows
+/// by far less than the flood (a receiver buffering the line would grow by it all).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn megabyte_line_and_binary_junk_are_cut_off_and_memory_stays_bounded() {
-    let mut r = Receiver::start("", &["10.0.0.1"]).await;
+    const TEST: &str =
+        "hostile::megabyte_line_and_binary_junk_are_cut_off_and_memory_stays_bounded";
+    if !common::skip::require(
+        TEST,
+        common::skip::have_proc(),
+        "no /proc to read memory from",
+    ) {
+        return;
+    }
+    const FLOOD: usize = 64 * 1024 * 1024;
+    let mut r = receiver("", &["10.0.0.1"]).await;
     let mut good = TcpStream::connect(r.addr()).await.expect("connect");
     let mut big = TcpStream::connect(r.addr()).await.expect("connect");
     let mut junk = TcpStream::connect(r.addr()).await.expect("connect");
+    let rss_before = common::rss_kb().expect("RSS");
     let writer = tokio::spawn(async move {
-        // 1 MiB without a newline; the receiver closes long before the end.
+        // One line that never ends; the receiver closes long before the end.
         let chunk = vec![b'9'; 64 * 1024];
-        for _ in 0..16 {
+        let mut sent = 0;
+        while sent < FLOOD {
             if big.write_all(&chunk).await.is_err() {
                 break;
             }
+            sent += chunk.len();
         }
-        big
+        (big, sent)
     });
     let mut bytes = Vec::with_capacity(4096);
     let mut x: u32 = 0x9e37_79b9;
@@ -328,22 +270,33 @@ async fn megabyte_line_and_binary_junk_are_cut_off_and_memory_stays_bounded() {
     }
     let _ = junk.write_all(&bytes).await;
     good.write_all(b"10.0.0.1_state1\r\n").await.expect("write");
-    r.pump(Duration::from_millis(800)).await;
-    let mut big = writer.await.expect("writer");
+    r.pump_for(Duration::from_millis(800)).await;
+    let (mut big, sent) = writer.await.expect("writer");
     assert!(
         closed_within(&mut big, Duration::from_secs(3)).await,
-        "1 MiB line not cut off"
+        "endless line not cut off"
     );
     assert!(
         closed_within(&mut junk, Duration::from_secs(3)).await,
         "binary junk not cut off"
     );
-    r.pump(Duration::from_millis(200)).await;
-    assert_eq!(r.fleet.listen_stats.closed_abuse, 2);
-    assert_eq!(r.fleet.connections.len(), 1);
+    r.pump_for(Duration::from_millis(200)).await;
+    let rss_after = common::rss_kb().expect("RSS");
+    assert!(
+        sent < FLOOD,
+        "the receiver took all {sent} bytes of one line without closing"
+    );
+    // Bounded: a little for the connections and the test's own buffers, nowhere
+    // near the 64 MiB a buffered line would take.
+    assert!(
+        rss_after <= rss_before + 16 * 1024,
+        "RSS grew from {rss_before} kB to {rss_after} kB under a 64 MiB line"
+    );
+    assert_eq!(r.fleet.push().stats.closed_abuse, 2);
+    assert_eq!(r.fleet.push().connections.len(), 1);
     assert_eq!(r.fleet.nodes()[0].view.status, Status::Synced);
     // The last line shown for any connection is bounded and escaped.
-    for c in r.fleet.connections.values() {
+    for c in r.fleet.push().connections.values() {
         let l = c.last_line_text();
         assert!(
             l.chars().count() < 120 && !l.chars().any(|c| c.is_control()),
@@ -354,7 +307,7 @@ async fn megabyte_line_and_binary_junk_are_cut_off_and_memory_stays_bounded() {
 
 #[tokio::test(start_paused = true)]
 async fn one_byte_a_minute_is_closed_after_twice_stale_after() {
-    let mut r = Receiver::start("stale_after = \"30s\"", &["10.0.0.1"]).await;
+    let mut r = receiver("stale_after = \"30s\"", &["10.0.0.1"]).await;
     let mut slow = TcpStream::connect(r.addr()).await.expect("connect");
     let start = Instant::now();
     let dripper = async {
@@ -367,9 +320,9 @@ async fn one_byte_a_minute_is_closed_after_twice_stale_after() {
         }
         start.elapsed()
     };
-    let (_, ()) = tokio::join!(dripper, r.pump(Duration::from_secs(120)));
-    assert_eq!(r.fleet.listen_stats.closed_abuse, 1);
-    assert!(r.fleet.connections.is_empty());
+    let (_, ()) = tokio::join!(dripper, r.pump_for(Duration::from_secs(120)));
+    assert_eq!(r.fleet.push().stats.closed_abuse, 1);
+    assert!(r.fleet.push().connections.is_empty());
     assert_eq!(
         r.fleet.nodes()[0].view.status,
         Status::Pending,
@@ -379,7 +332,7 @@ async fn one_byte_a_minute_is_closed_after_twice_stale_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_from_closes_peers_outside_the_networks() {
-    let mut r = Receiver::start(
+    let mut r = receiver(
         "allow_from = [\"10.0.0.0/8\", \"192.168.0.0/16\"]",
         &["10.0.0.1"],
     )
@@ -390,21 +343,21 @@ async fn allow_from_closes_peers_outside_the_networks() {
         closed_within(&mut s, Duration::from_secs(3)).await,
         "peer outside allow_from kept"
     );
-    r.pump(Duration::from_millis(200)).await;
-    assert_eq!(r.fleet.listen_stats.rejected_address, 1);
+    r.pump_for(Duration::from_millis(200)).await;
+    assert_eq!(r.fleet.push().stats.rejected_address, 1);
     assert_eq!(
         r.fleet.nodes()[0].view.status,
         Status::Pending,
         "its line was never read"
     );
-    assert_eq!(r.fleet.listen_stats.accepted, 0);
+    assert_eq!(r.fleet.push().stats.accepted, 0);
     // Loopback allowed explicitly: accepted.
-    let mut r = Receiver::start("allow_from = [\"127.0.0.0/8\"]", &["10.0.0.1"]).await;
+    let mut r = receiver("allow_from = [\"127.0.0.0/8\"]", &["10.0.0.1"]).await;
     let mut s = TcpStream::connect(r.addr()).await.expect("connect");
     s.write_all(b"10.0.0.1_state2\r\n").await.expect("write");
-    r.pump(Duration::from_millis(300)).await;
+    r.pump_for(Duration::from_millis(300)).await;
     assert_eq!(r.fleet.nodes()[0].view.status, Status::Synced);
-    assert_eq!(r.fleet.listen_stats.rejected_address, 0);
+    assert_eq!(r.fleet.push().stats.rejected_address, 0);
 }
 
 #[test]
@@ -425,13 +378,13 @@ fn two_peers_claiming_one_ip_are_flagged_in_json() {
     let b: SocketAddr = "10.9.9.9:6000".parse().expect("b");
     f.conn_opened(1, a, t0);
     f.conn_opened(2, b, t0);
-    let (_, new1) = f.push_line(1, a, t0, line(3));
-    let (_, new2) = f.push_line(2, b, t0, line(3));
-    let (_, new3) = f.push_line(2, b, t0, line(3));
+    let new1 = f.push_lines(1, a, t0, line(3), 1).conflict.is_some();
+    let new2 = f.push_lines(2, b, t0, line(3), 1).conflict.is_some();
+    let new3 = f.push_lines(2, b, t0, line(3), 1).conflict.is_some();
     assert!(!new1 && new2 && !new3, "the conflict is new once");
-    f.push_line(1, a, t0, line(4));
+    f.push_lines(1, a, t0, line(4), 1);
     let json: serde_json::Value =
-        serde_json::from_str(&syncguard_fleet::report::json(&f, t0)).expect("json");
+        serde_json::from_str(&syncguard_fleet::report::json(&f.snapshot(t0), t0)).expect("json");
     let conflict = |name: &str| {
         json["nodes"]
             .as_array()
@@ -442,9 +395,9 @@ fn two_peers_claiming_one_ip_are_flagged_in_json() {
     assert_eq!(conflict("other"), Some(serde_json::json!(false)));
     // Once the second peer has been silent for stale_after, the flag clears.
     let later = t0 + Duration::from_secs(40);
-    f.push_line(1, a, later, line(3));
+    f.push_lines(1, a, later, line(3), 1);
     let json: serde_json::Value =
-        serde_json::from_str(&syncguard_fleet::report::json(&f, later)).expect("json");
+        serde_json::from_str(&syncguard_fleet::report::json(&f.snapshot(later), later)).expect("json");
     let led = json["nodes"]
         .as_array()
         .and_then(|a| a.iter().find(|n| n["name"] == "led"))

@@ -1,79 +1,22 @@
 //! Listen (push) mode against real loopback connections: attribution, limits,
 //! unlisted senders, and what `--once` reports for push nodes and sync groups.
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 use syncguard_fleet::config::Config;
 use syncguard_fleet::state::Fleet;
-use syncguard_fleet::engine::Listener;
-use syncguard_fleet::model::ListenEvent;
-use syncguard_fleet::model::Input;
 use syncguard_fleet::sim::{self, PushPlan};
 use syncguard_fleet::model::{Role, Status, Verdict};
 
-struct Harness {
-    fleet: Fleet,
-    rx: mpsc::Receiver<ListenEvent>,
-    listener: Listener,
-    log: LogOnce,
-}
-
-impl Harness {
-    async fn start(config: &Config) -> Harness {
-        let (tx, rx) = mpsc::channel(8192);
-        let listen = config.listen.clone().expect("config has [listen]");
-        let listener = Listener::start(config, &listen, tx).await.expect("listen");
-        Harness {
-            fleet: Fleet::new(config, SystemTime::now()),
-            rx,
-            listener,
-            log: LogOnce::default(),
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.listener.local_addrs[0]
-    }
-
-    /// Applies events until `done` holds or `limit` passes; returns whether it held.
-    async fn pump_until(&mut self, limit: Duration, done: impl Fn(&Fleet) -> bool) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if done(&self.fleet) {
-                return true;
-            }
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(ev)) => {
-                    self.fleet.apply_input(Input::Listen(ev));
-                }
-                _ => return done(&self.fleet),
-            }
-        }
-    }
-
-    async fn pump_for(&mut self, d: Duration) {
-        self.pump_until(d, |_| false).await;
-    }
-}
-
-fn push_config(extra_listen: &str, nodes: &[(&str, &str, Option<&str>)]) -> Config {
-    let mut text = format!("[listen]\nbind = [\"127.0.0.1:0\"]\n{extra_listen}\n");
-    for (name, ip, group) in nodes {
-        text.push_str(&format!(
-            "[[node]]\nname = \"{name}\"\nhost = \"{ip}\"\nmode = \"push\"\n"
-        ));
-        if let Some(g) = group {
-            text.push_str(&format!("group = \"{g}\"\n"));
-        }
-    }
-    Config::parse(&text, "push.toml").expect("push config")
-}
+use common::harness::{Harness, push_config};
+use common::net::closed_within;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_senders_are_all_attributed_and_no_line_is_lost() {
@@ -100,17 +43,17 @@ async fn many_concurrent_senders_are_all_attributed_and_no_line_is_lost() {
     );
     let all_heard = h
         .pump_until(Duration::from_secs(10), |f| {
-            f.nodes.iter().all(|n| n.status != Status::Pending)
+            f.nodes().iter().map(|n| &n.view).all(|n| n.status != Status::Pending)
         })
         .await;
     assert!(all_heard, "not every sender was heard");
     h.pump_for(Duration::from_secs(1)).await;
     assert_eq!(
-        h.fleet.connections.len(),
+        h.fleet.push().connections.len(),
         250,
         "one persistent connection each"
     );
-    for (i, (n, s)) in h.fleet.nodes.iter().zip(plan.senders()).enumerate() {
+    for (i, (n, s)) in h.fleet.nodes().iter().map(|n| &n.view).zip(plan.senders()).enumerate() {
         assert_eq!(
             n.reported_ip().map(|ip| ip.to_string()),
             Some(s.ip.to_string()),
@@ -132,19 +75,19 @@ async fn many_concurrent_senders_are_all_attributed_and_no_line_is_lost() {
         assert!(n.peer.is_some_and(|p| p.ip().is_loopback()));
         assert!(n.connected);
     }
-    assert!(h.fleet.unlisted.is_empty());
+    assert!(h.fleet.push().unlisted.is_empty());
     // Stop the senders, drain what is in flight, and compare sent with counted.
     drop(senders);
-    h.pump_until(Duration::from_secs(5), |f| f.connections.is_empty())
+    h.pump_until(Duration::from_secs(5), |f| f.push().connections.is_empty())
         .await;
     h.pump_for(Duration::from_millis(200)).await;
     let sent = stats.lines_sent.load(Ordering::Relaxed);
     assert!(sent >= 250 * 4, "sent only {sent}");
     assert_eq!(
-        h.fleet.listen_stats.lines, sent,
+        h.fleet.push().stats.lines, sent,
         "lines lost between senders and monitor"
     );
-    assert_eq!(h.fleet.listen_stats.invalid_lines, 0);
+    assert_eq!(h.fleet.push().stats.invalid_lines, 0);
 }
 
 #[tokio::test]
@@ -172,13 +115,13 @@ async fn framing_split_duplicate_unknown_and_silent_connections() {
     drop(TcpStream::connect(h.addr()).await.expect("connect"));
     let ok = h
         .pump_until(Duration::from_secs(5), |f| {
-            f.nodes.iter().all(|n| n.status != Status::Pending)
+            f.nodes().iter().map(|n| &n.view).all(|n| n.status != Status::Pending)
         })
         .await;
     assert!(ok);
-    let n = &h.fleet.nodes;
+    let n = h.fleet.nodes();
     assert_eq!(
-        (n[0].status, n[0].role()),
+        (n[0].view.status, n[0].view.role()),
         (Status::Synced, Some(Role::Master))
     );
     // Duplicates in one read are one update that counts both lines.
@@ -187,23 +130,23 @@ async fn framing_split_duplicate_unknown_and_silent_connections() {
         1,
         "duplicates in one read are one update"
     );
-    assert!(h.fleet.listen_stats.lines >= 4, "every line is counted");
+    assert!(h.fleet.push().stats.lines >= 4, "every line is counted");
     assert_eq!(
-        (n[1].status, n[1].role(), n[1].code()),
+        (n[1].view.status, n[1].view.role(), n[1].view.code()),
         (Status::Free, Some(Role::Unknown), Some(7))
     );
     assert_eq!(
-        (n[2].status, n[2].role()),
+        (n[2].view.status, n[2].view.role()),
         (Status::Synced, Some(Role::Slave))
     );
-    h.pump_until(Duration::from_secs(2), |f| f.connections.len() == 1)
+    h.pump_until(Duration::from_secs(2), |f| f.push().connections.len() == 1)
         .await;
     assert_eq!(
-        h.fleet.connections.len(),
+        h.fleet.push().connections.len(),
         1,
         "the silent connection is gone, the other stays"
     );
-    assert_eq!(h.fleet.listen_stats.invalid_lines, 0);
+    assert_eq!(h.fleet.push().stats.invalid_lines, 0);
     // Old-style senders: one connection per line.
     for _ in 0..5 {
         let mut s = TcpStream::connect(h.addr()).await.expect("connect");
@@ -212,12 +155,12 @@ async fn framing_split_duplicate_unknown_and_silent_connections() {
     let ok = h
         .pump_until(Duration::from_secs(5), |f| {
             f.nodes()[1].view.status == Status::Synced
-                && f.listen_stats.accepted == 7
-                && f.connections.len() == 1
+                && f.push().stats.accepted == 7
+                && f.push().connections.len() == 1
         })
         .await;
     assert!(ok, "per-line senders: {:?}", h.fleet.nodes()[1].view.status);
-    assert_eq!(h.fleet.listen_stats.accepted, 7);
+    assert_eq!(h.fleet.push().stats.accepted, 7);
 }
 
 #[tokio::test]
@@ -229,10 +172,10 @@ async fn unlisted_senders_are_shown_when_allowed_and_do_not_change_the_verdict()
     let mut stranger = TcpStream::connect(h.addr()).await.expect("connect");
     stranger.write_all(b"10.9.9.9_state0\r\n").await.expect("w");
     h.pump_until(Duration::from_secs(5), |f| {
-        !f.unlisted.is_empty() && f.nodes()[0].view.status == Status::Synced
+        !f.push().unlisted.is_empty() && f.nodes()[0].view.status == Status::Synced
     })
     .await;
-    let u = h.fleet.unlisted.values().next().expect("unlisted sender");
+    let u = h.fleet.push().unlisted.values().next().expect("unlisted sender");
     assert_eq!(u.reported_ip.to_string(), "10.9.9.9");
     assert_eq!((u.status, u.role()), (Status::Free, Some(Role::Error)));
     assert!(u.peer.ip().is_loopback());
@@ -247,24 +190,7 @@ async fn unlisted_senders_are_shown_when_allowed_and_do_not_change_the_verdict()
         .await
         .expect("still open");
     h.pump_for(Duration::from_millis(200)).await;
-    assert_eq!(h.fleet.unlisted.values().next().map(|u| u.lines), Some(2));
-}
-
-/// Reads until EOF or reset; true if the server closed the connection in `limit`.
-async fn closed_by_server(s: &mut TcpStream, limit: Duration) -> bool {
-    let mut buf = [0u8; 64];
-    matches!(
-        tokio::time::timeout(limit, async {
-            loop {
-                match s.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-            }
-        })
-        .await,
-        Ok(())
-    )
+    assert_eq!(h.fleet.push().unlisted.values().next().map(|u| u.lines), Some(2));
 }
 
 #[tokio::test]
@@ -276,16 +202,13 @@ async fn unlisted_senders_are_closed_when_not_allowed() {
     let mut stranger = TcpStream::connect(h.addr()).await.expect("connect");
     stranger.write_all(b"10.9.9.9_state2\r\n").await.expect("w");
     let pump = h.pump_for(Duration::from_millis(500));
-    let (closed, ()) = tokio::join!(
-        closed_by_server(&mut stranger, Duration::from_secs(3)),
-        pump
-    );
+    let (closed, ()) = tokio::join!(closed_within(&mut stranger, Duration::from_secs(3)), pump);
     assert!(closed, "unlisted sender was not closed");
-    assert!(h.fleet.unlisted.is_empty());
-    assert_eq!(h.fleet.listen_stats.rejected_unlisted, 1);
+    assert!(h.fleet.push().unlisted.is_empty());
+    assert_eq!(h.fleet.push().stats.rejected_unlisted, 1);
     assert_eq!(h.fleet.nodes()[0].view.status, Status::Synced);
     assert_eq!(
-        h.fleet.connections.len(),
+        h.fleet.push().connections.len(),
         1,
         "the listed sender stays connected"
     );
@@ -307,16 +230,16 @@ async fn overlong_line_and_garbage_close_only_that_connection() {
     }
     let pump = h.pump_for(Duration::from_millis(800));
     let (long_closed, junk_closed, ()) = tokio::join!(
-        closed_by_server(&mut long, Duration::from_secs(3)),
-        closed_by_server(&mut junk, Duration::from_secs(3)),
+        closed_within(&mut long, Duration::from_secs(3)),
+        closed_within(&mut junk, Duration::from_secs(3)),
         pump
     );
     assert!(long_closed && junk_closed);
-    assert_eq!(h.fleet.listen_stats.closed_abuse, 2);
-    assert!(h.fleet.listen_stats.invalid_lines >= 17);
+    assert_eq!(h.fleet.push().stats.closed_abuse, 2);
+    assert!(h.fleet.push().stats.invalid_lines >= 17);
     // The junk came from 127.0.0.1, which is push node `local`: it is invalid now,
     // with the escaped text, and the good node is untouched.
-    let local = &h.fleet.nodes[1];
+    let local = &h.fleet.nodes()[1].view;
     assert_eq!(local.status, Status::Invalid);
     let err = local.error().expect("error text");
     assert!(!err.contains('\x1b') && err.contains("\\x1b[2J"), "{err}");
@@ -336,7 +259,7 @@ async fn connections_beyond_the_limit_are_refused_and_others_unaffected() {
     for _ in 0..5 {
         kept.push(TcpStream::connect(h.addr()).await.expect("connect"));
     }
-    h.pump_until(Duration::from_secs(3), |f| f.connections.len() == 5)
+    h.pump_until(Duration::from_secs(3), |f| f.push().connections.len() == 5)
         .await;
     let mut extra = Vec::new();
     for _ in 0..5 {
@@ -344,13 +267,12 @@ async fn connections_beyond_the_limit_are_refused_and_others_unaffected() {
     }
     for s in &mut extra {
         assert!(
-            closed_by_server(s, Duration::from_secs(2)).await,
+            closed_within(s, Duration::from_secs(2)).await,
             "extra connection not refused"
         );
     }
     h.pump_for(Duration::from_millis(200)).await;
-    h.fleet.set_refusals(h.listener.refusals());
-    assert_eq!(h.fleet.listen_stats.rejected_full, 5);
+    assert_eq!(h.fleet.push().stats.rejected_full, 5);
     kept[0]
         .write_all(b"10.0.0.1_state2\r\n")
         .await
@@ -361,7 +283,7 @@ async fn connections_beyond_the_limit_are_refused_and_others_unaffected() {
         })
         .await;
     assert!(ok);
-    assert_eq!(h.fleet.connections.len(), 5);
+    assert_eq!(h.fleet.push().connections.len(), 5);
 }
 
 #[tokio::test(start_paused = true)]
@@ -371,7 +293,7 @@ async fn idle_connection_is_closed_after_twice_stale_after() {
     let mut idle = TcpStream::connect(h.addr()).await.expect("connect");
     let start = tokio::time::Instant::now();
     let watch = async {
-        let closed = closed_by_server(&mut idle, Duration::from_secs(25)).await;
+        let closed = closed_within(&mut idle, Duration::from_secs(25)).await;
         (closed, start.elapsed())
     };
     let ((closed, took), ()) = tokio::join!(watch, h.pump_for(Duration::from_secs(25)));
@@ -380,7 +302,7 @@ async fn idle_connection_is_closed_after_twice_stale_after() {
         took >= Duration::from_secs(20) && took < Duration::from_secs(21),
         "closed after {took:?}"
     );
-    assert_eq!(h.fleet.listen_stats.closed_abuse, 1);
+    assert_eq!(h.fleet.push().stats.closed_abuse, 1);
 }
 
 #[test]
@@ -398,25 +320,34 @@ fn push_node_goes_stale_after_stale_after() {
         reported: syncguard_fleet::protocol::ReportedIp::V4(Ipv4Addr::new(10, 0, 0, 1)),
         code: 1,
     });
-    f.push_line(1, peer, at(5), line.clone());
+    f.push_lines(1, peer, at(10), line.clone(), 1);
     assert!(f.check_stale(at(20)).is_empty());
-    // b never sent anything: stale 30 s after start; a 30 s after its line.
-    let t = f.check_stale(at(31));
+    // b never sent anything: not stale before the start-up grace (35 s, longer than
+    // stale_after), then at once; a exactly 30 s after its line.
+    assert_eq!(f.next_stale_at(), Some(at(35)));
+    assert!(f.check_stale(at(34)).is_empty());
+    let t = f.check_stale(at(35));
     assert_eq!(
-        t.iter().map(|t| (t.node, t.to)).collect::<Vec<_>>(),
-        vec![(1, Status::Stale)]
+        t.iter().map(|t| (t.node.as_str(), t.to)).collect::<Vec<_>>(),
+        vec![("b", Status::Stale)]
     );
-    assert_eq!(f.check_stale(at(34)).len(), 0);
-    let t = f.check_stale(at(36));
+    assert_eq!(f.next_stale_at(), Some(at(40)));
+    assert!(f.check_stale(at(39)).is_empty());
+    let t = f.check_stale(at(40));
     assert_eq!(
-        t.iter().map(|t| (t.node, t.from, t.to)).collect::<Vec<_>>(),
-        vec![(0, Status::Synced, Status::Stale)]
+        t.iter()
+            .map(|t| (t.node.as_str(), t.from, t.to))
+            .collect::<Vec<_>>(),
+        vec![("a", Status::Synced, Status::Stale)]
     );
-    assert_eq!(f.nodes()[0].view.error().as_deref(), Some("no line for 31s"));
+    assert_eq!(f.nodes()[0].view.error().as_deref(), Some("no line for 30s"));
     // Stale is unhealthy and graded like unreachable.
     assert_eq!(f.verdict(), Verdict::Critical);
     // A new line recovers it.
-    let t = f.push_line(1, peer, at(40), line).0.expect("transition");
+    let t = f
+        .push_lines(1, peer, at(45), line, 1)
+        .transition
+        .expect("transition");
     assert_eq!((t.from, t.to), (Status::Stale, Status::Synced));
 }
 

@@ -4,9 +4,10 @@
 //! connects anywhere else; the DNS test resolves a name in the reserved `.invalid`
 //! TLD, which can never produce an address to connect to.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,12 +16,14 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use syncguard_fleet::config::{Config, NodeConfig};
-use syncguard_fleet::model::{Observation, Outcome, TimeoutPhase};
-use syncguard_fleet::state::{Fleet, NodeState};
+use syncguard_fleet::model::{Input, Outcome, TimeoutPhase};
+use syncguard_fleet::state::{Fleet, NodeView};
 use syncguard_fleet::engine::poll::{self, Link};
 use syncguard_fleet::model::PollResult;
 use syncguard_fleet::protocol::{Reply, ReportedIp};
-use syncguard_fleet::sim::{self, Behaviour, Sim, SimSpec};
+use syncguard_fleet::sim::{self, Sim, SimSpec};
+
+use common::net::FakeNode;
 use syncguard_fleet::model::{Role, Status};
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -30,14 +33,9 @@ const FLAP: Duration = Duration::from_secs(3600);
 
 /// Specs named after their behaviour (`synced`, `state2`, ...).
 fn specs(behaviours: &[&str]) -> Vec<SimSpec> {
-    behaviours
-        .iter()
-        .map(|b| SimSpec {
-            name: (*b).to_owned(),
-            group: None,
-            behaviour: b.parse::<Behaviour>().expect("known behaviour"),
-        })
-        .collect()
+    let named: Vec<(&str, &str, Option<&str>)> =
+        behaviours.iter().map(|b| (*b, *b, None)).collect();
+    common::lab::specs(&named)
 }
 
 async fn start_sim(behaviours: &[&str], ip: IpAddr) -> Sim {
@@ -53,26 +51,24 @@ fn config_for(sim: &Sim, defaults: &str) -> Config {
 /// `check_once` and apply the results as `--once` does.
 async fn check_fleet(config: &Config) -> Fleet {
     let started = SystemTime::now();
-    let results = poll::check_once(config).await;
-    assert_eq!(results.len(), config.nodes.len(), "one result per node");
+    let (tx, mut rx) = mpsc::channel(64);
+    let task = poll::check_once(config, tx);
     let mut fleet = Fleet::new(config, started);
-    for (id, ex, at) in results {
-        let obs = Observation {
-            at,
-            outcome: ex.outcome,
-            latency: ex.latency,
-        };
-        fleet.apply(id, obs, false);
+    let mut results = 0;
+    while let Some(r) = rx.recv().await {
+        results += 1;
+        fleet.apply_input(Input::Poll(r));
     }
+    task.await.expect("check_once task");
+    assert_eq!(results, config.nodes.len(), "one result per node");
     fleet
 }
 
-fn node<'f>(fleet: &'f Fleet, name: &str) -> &'f NodeState {
-    fleet
-        .nodes
-        .iter()
-        .find(|n| n.name() == name)
+fn node<'f>(fleet: &'f Fleet, name: &str) -> &'f NodeView {
+    &fleet
+        .node(name)
         .unwrap_or_else(|| panic!("no node named {name}"))
+        .view
 }
 
 /// (name, status, code, role, error) of one node; error `None` means no error.
@@ -221,7 +217,7 @@ async fn check_once_classifies_every_behaviour() {
     );
 
     // Nothing from the network reaches the error text raw.
-    for n in &fleet.nodes {
+    for n in fleet.nodes().iter().map(|n| &n.view) {
         if let Some(e) = n.error() {
             assert!(
                 !e.chars().any(|c| c.is_control()),
@@ -251,7 +247,13 @@ async fn silent_nodes_time_out_together_not_one_after_another() {
     let sim = Sim::start(five, V4, FLAP).await.expect("start simulator");
     let config = config_for(&sim, "timeout = \"1s\"");
     let began = std::time::Instant::now();
-    let results = poll::check_once(&config).await;
+    let (tx, mut rx) = mpsc::channel(16);
+    let task = poll::check_once(&config, tx);
+    let mut results = Vec::new();
+    while let Some(r) = rx.recv().await {
+        results.push(r);
+    }
+    task.await.expect("check_once task");
     let took = began.elapsed();
     assert!(
         took >= Duration::from_millis(950),
@@ -262,18 +264,20 @@ async fn silent_nodes_time_out_together_not_one_after_another() {
         "check_once took {took:?}; five 1 s timeouts must overlap"
     );
     assert_eq!(results.len(), 5);
-    for (i, (id, ex, _)) in results.iter().enumerate() {
-        assert_eq!(*id, i, "results come back in config order");
+    let mut names: Vec<&str> = results.iter().map(|r| r.node.as_str()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 5, "one result per node");
+    for r in &results {
+        // Phase `Reply`: the connection was made; a silent node is not a dead one.
         assert_eq!(
-            ex.outcome,
+            r.obs.outcome,
             Outcome::Timeout {
                 phase: TimeoutPhase::Reply,
                 after: Duration::from_secs(1)
             }
         );
-        assert_eq!(ex.latency, None);
-        // The connection was made; a silent node is not a dead one.
-        assert!(!ex.connect_failed);
+        assert_eq!(r.obs.latency, None);
     }
 }
 
@@ -297,41 +301,8 @@ async fn link_keeps_its_connection_to_a_synced_node() {
 /// the link really reuses one (the simulator does not count). After `answers`
 /// replies on one connection it closes that connection at the next request, without
 /// a reply: an idle connection the node dropped just as the poll arrived.
-async fn counting_server(
-    answers: usize,
-) -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind((V4, 0)).await.expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    let task = tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 64];
-                let mut seen = Vec::new();
-                let mut answered = 0;
-                loop {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                    while let Some(p) = seen.windows(10).position(|w| w == b"GET_STATUS") {
-                        seen.drain(..p + 10);
-                        if answered == answers {
-                            // Everything sent has been read, so this is a FIN, not a RST.
-                            return;
-                        }
-                        answered += 1;
-                        if stream.write_all(b"Synced\r\n").await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (addr, accepted, task)
+async fn counting_server(answers: usize) -> FakeNode {
+    FakeNode::bind((V4, 0).into(), Some("Synced\r\n"), answers).await
 }
 
 fn node_at(addr: SocketAddr, extra: &str) -> NodeConfig {
@@ -348,8 +319,8 @@ fn node_at(addr: SocketAddr, extra: &str) -> NodeConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_opens_exactly_one_connection_for_many_polls() {
-    let (addr, accepted, server) = counting_server(usize::MAX).await;
-    let node = node_at(addr, "");
+    let server = counting_server(usize::MAX).await;
+    let node = node_at(server.addr, "");
     let permits = Semaphore::new(4);
     let mut link = Link::new();
     for i in 0..5 {
@@ -357,8 +328,7 @@ async fn link_opens_exactly_one_connection_for_many_polls() {
         assert_eq!(ex.outcome, Outcome::Reply(Reply::Synced), "poll {i}");
         assert!(link.is_connected());
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 1, "connections opened");
-    server.abort();
+    assert_eq!(server.accepted(), 1, "connections opened");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -384,8 +354,8 @@ async fn link_reconnects_without_penalty_after_the_node_closes() {
 async fn reused_connection_closed_at_the_request_is_retried_once() {
     // One reply per connection: every poll after the first finds its kept
     // connection closed only once the request is on the wire.
-    let (addr, accepted, server) = counting_server(1).await;
-    let node = node_at(addr, "");
+    let server = counting_server(1).await;
+    let node = node_at(server.addr, "");
     let permits = Semaphore::new(4);
     let mut link = Link::new();
     for i in 0..3 {
@@ -394,12 +364,7 @@ async fn reused_connection_closed_at_the_request_is_retried_once() {
         assert!(!ex.connect_failed, "poll {i}");
         assert!(link.is_connected(), "poll {i}");
     }
-    assert_eq!(
-        accepted.load(Ordering::SeqCst),
-        3,
-        "one fresh connection per poll"
-    );
-    server.abort();
+    assert_eq!(server.accepted(), 3, "one fresh connection per poll");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,11 +436,14 @@ async fn run_for(
     assert!(first <= Duration::from_secs(1));
     let start = Instant::now();
     let task = tokio::spawn(poll::run_poller(
-        0,
-        Arc::new(node),
-        tx,
-        wake,
-        Arc::new(Semaphore::new(4)),
+        poll::Poller {
+            key: node.name.as_str().into(),
+            generation: 0,
+            node: Arc::new(node),
+            tx,
+            wake,
+            permits: Arc::new(Semaphore::new(4)),
+        },
         first,
     ));
     let deadline = start + window;
@@ -498,7 +466,7 @@ async fn refused_node_is_retried_once_per_backoff() {
     let sim = start_sim(&["refused"], V4).await;
     let config = config_for(&sim, TIMING);
     let (first, got) = run_for(
-        config.nodes()[0].view.clone(),
+        config.nodes[0].clone(),
         Duration::from_secs(100),
         Arc::new(Notify::new()),
     )
@@ -516,7 +484,7 @@ async fn refused_node_is_retried_once_per_backoff() {
         "first poll at {t_first:?}, wait was {first:?}"
     );
     for (t, r) in &got {
-        assert_eq!(r.node, 0);
+        assert_eq!(r.node.as_str(), "refused");
         assert_eq!(r.obs.outcome.status(), Status::Unreachable, "at {t:?}");
         assert_eq!(r.obs.outcome.error().as_deref(), Some("connection refused"));
         assert!(!r.connected);
@@ -535,7 +503,7 @@ async fn healthy_node_is_polled_between_interval_and_max_interval() {
     let sim = start_sim(&["synced"], V4).await;
     let config = config_for(&sim, TIMING);
     let (first, got) = run_for(
-        config.nodes()[0].view.clone(),
+        config.nodes[0].clone(),
         Duration::from_secs(100),
         Arc::new(Notify::new()),
     )
@@ -581,7 +549,7 @@ async fn wake_cuts_a_backoff_short() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         waker.notify_one();
     });
-    let (_, got) = run_for(config.nodes()[0].view.clone(), Duration::from_secs(20), wake).await;
+    let (_, got) = run_for(config.nodes[0].clone(), Duration::from_secs(20), wake).await;
     nudge.abort();
     let times: Vec<Duration> = got.iter().map(|(t, _)| *t).collect();
     assert_eq!(times.len(), 2, "{times:?}");
@@ -597,13 +565,17 @@ async fn ipv6_loopback_node_is_synced() {
     let sim = match Sim::start(specs(&["synced"]), V6, FLAP).await {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!("skipping: cannot listen on ::1: {e}");
+            // The machine has no IPv6 loopback: nothing to test, and said so.
+            common::skip::report_skip(
+                "poll::ipv6_loopback_node_is_synced",
+                &format!("cannot listen on ::1: {e}"),
+            );
             return;
         }
     };
     let config = config_for(&sim, "timeout = \"2s\"");
-    assert_eq!(config.nodes()[0].view.host, "::1");
-    assert!(config.nodes()[0].view.address().starts_with("[::1]:"));
+    assert_eq!(config.nodes[0].host, "::1");
+    assert!(config.nodes[0].address().starts_with("[::1]:"));
     let fleet = check_fleet(&config).await;
     let n = node(&fleet, "synced");
     assert_eq!(n.status, Status::Synced, "{:?}", n.error());

@@ -96,24 +96,36 @@ proptest! {
     ) {
         let term: &[u8] = if crlf { b"\r\n" } else { b"\n" };
         let stream: Vec<u8> = lines.iter().flat_map(|l| l.iter().chain(term.iter()).copied()).collect();
+        // The lines, and whether the reader gave up on an overlong unfinished line.
         let run = |chunks: &[&[u8]]| {
             let mut r = LineReader::new();
             let mut out = Vec::new();
             for c in chunks {
                 if r.feed(c, |l| out.push(l)).is_err() {
-                    out.push(Err(syncguard_fleet::protocol::InvalidLine::TooLong(String::new())));
-                    break;
+                    return (out, true);
                 }
             }
-            out
+            (out, false)
         };
-        let whole = run(&[&stream]);
+        let (whole, whole_overflow) = run(&[&stream]);
+        // Every line is terminated, so the unsplit stream never ends unfinished.
+        prop_assert!(!whole_overflow);
         let cut = cuts(stream.len(), points);
         let chunks: Vec<&[u8]> = cut.windows(2).map(|w| &stream[w[0]..w[1]]).collect();
-        let split = run(&chunks);
-        // An overflow ends the connection; before it, lines agree.
-        let n = whole.len().min(split.len());
-        prop_assert_eq!(&whole[..n.saturating_sub(1)], &split[..n.saturating_sub(1)]);
+        let (split, overflow) = run(&chunks);
+        if overflow {
+            // An overflow ends the connection at an overlong line: every line before
+            // it agrees, and the unsplit reader rejected that same line as too long.
+            let n = split.len();
+            prop_assert!(n < whole.len(), "split {split:?} whole {whole:?}");
+            prop_assert_eq!(&whole[..n], &split[..]);
+            prop_assert!(
+                matches!(whole[n], Err(syncguard_fleet::protocol::InvalidLine::TooLong(_))),
+                "the overflow is at {:?}", whole[n]
+            );
+        } else {
+            prop_assert_eq!(&whole, &split);
+        }
         for l in whole.iter().flatten() {
             prop_assert!(l.code <= 9);
         }

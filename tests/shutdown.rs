@@ -2,103 +2,53 @@
 //! a second; `watch` exits cleanly on SIGTERM and SIGINT; nothing from the network
 //! reaches the log or stdout raw.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use syncguard_fleet::sim::{Behaviour, Sim, SimSpec};
+use std::time::Duration;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime")
+use rustix::process::Signal;
+
+use common::bin::{Proc, bin, json_events};
+use common::lab::Lab;
+
+/// Generous: these wait for a first poll on a busy machine.
+const LIMIT: Duration = Duration::from_secs(15);
+
+/// The binary on `config` with `args`, its output collected as it comes.
+fn spawn(args: &[&str], config: &std::path::Path) -> Proc {
+    Proc::spawn(bin().arg("--config").arg(config).args(args))
 }
 
-/// Starts simulated nodes on loopback and writes their fleet file.
-fn sim_fleet(
-    rt: &tokio::runtime::Runtime,
-    dir: &Path,
-    nodes: &[(&str, Behaviour)],
-    defaults: &str,
-) -> (Sim, std::path::PathBuf) {
-    let specs = nodes
-        .iter()
-        .map(|(name, b)| SimSpec {
-            name: (*name).into(),
-            group: None,
-            behaviour: *b,
-        })
-        .collect();
-    let sim = rt
-        .block_on(Sim::start(
-            specs,
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            Duration::from_secs(3600),
-        ))
-        .expect("sim");
-    let path = dir.join("fleet.toml");
-    std::fs::write(&path, sim.fleet_toml(defaults)).expect("write fleet");
-    (sim, path)
-}
-
-fn spawn(args: &[&str], config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_syncguard-fleet"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn")
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(ok.success());
-}
-
-/// Waits for the child at most `limit`; returns (exit code, stdout, stderr, took).
-fn finish(mut child: Child, limit: Duration) -> (Option<i32>, String, String, Duration) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            let out = child.wait_with_output().expect("output");
-            return (
-                status.code(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-                start.elapsed(),
-            );
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+fn by_name(sig: &str) -> Signal {
+    match sig {
+        "INT" => Signal::INT,
+        "TERM" => Signal::TERM,
+        other => panic!("no signal {other}"),
     }
 }
 
 #[test]
 fn interrupted_once_exits_3_within_a_second() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_sim, config) = sim_fleet(
-        &rt,
-        dir.path(),
-        &[("silent", Behaviour::Silent), ("ok", Behaviour::Synced)],
-        "timeout = \"10s\"",
+    let lab = Lab::new(&[("ok", "synced", None)]);
+    // A silent node that counts connections: once the check has connected to it,
+    // the signal handlers are in place and the check is waiting on the node.
+    let silent = lab.fake(None);
+    let config = lab.write(
+        "fleet.toml",
+        &format!(
+            "[defaults]\ntimeout = \"10s\"\n{}{}",
+            silent.node_toml("silent", ""),
+            lab.nodes_toml(&["ok"])
+        ),
     );
     for sig in ["INT", "TERM"] {
+        let before = silent.accepted();
         let child = spawn(&["--once"], &config);
-        std::thread::sleep(Duration::from_millis(700));
-        signal(&child, sig);
-        let (code, stdout, stderr, took) = finish(child, Duration::from_secs(5));
+        let waiting = common::wait_until(LIMIT, || silent.accepted() > before);
+        assert!(waiting, "--once never connected to the silent node");
+        child.signal(by_name(sig));
+        let f = child.finish(Duration::from_secs(5));
+        let (code, stdout, stderr, took) = (f.code, f.stdout, f.stderr, f.took);
         assert_eq!(code, Some(3), "SIG{sig}: {stderr}");
         assert!(stderr.contains("interrupted"), "SIG{sig}: {stderr}");
         assert!(
@@ -114,29 +64,23 @@ fn interrupted_once_exits_3_within_a_second() {
 
 #[test]
 fn watch_exits_cleanly_on_sigterm_and_sigint() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_sim, config) = sim_fleet(
-        &rt,
-        dir.path(),
-        &[("ok", Behaviour::Synced), ("bad", Behaviour::Free)],
-        "",
-    );
+    let lab = Lab::new(&[("ok", "synced", None), ("bad", "free", None)]);
+    let config = lab.fleet("fleet.toml", "");
     for sig in ["TERM", "INT"] {
         let child = spawn(&["watch", "--events", "json"], &config);
-        std::thread::sleep(Duration::from_millis(1800));
-        signal(&child, sig);
-        let (code, stdout, stderr, took) = finish(child, Duration::from_secs(5));
+        child.wait_for(LIMIT, "the event for bad", |out, _| {
+            json_events(out).iter().any(|e| e["node"] == "bad")
+        });
+        child.signal(by_name(sig));
+        let f = child.finish(Duration::from_secs(5));
+        let (code, stdout, stderr, took) = (f.code, f.stdout, f.stderr, f.took);
         assert_eq!(code, Some(0), "SIG{sig}: {stderr}");
         assert!(
             took < Duration::from_secs(1),
             "SIG{sig}: exit took {took:?}"
         );
         assert!(stderr.contains("watched 2 nodes"), "{stderr}");
-        let events: Vec<serde_json::Value> = stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-            .collect();
+        let events = json_events(&stdout);
         let bad = events
             .iter()
             .find(|e| e["node"] == "bad")
@@ -163,22 +107,25 @@ fn watch_exits_cleanly_on_sigterm_and_sigint() {
 
 #[test]
 fn network_text_never_reaches_the_log_or_stdout_raw() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_sim, config) = sim_fleet(
-        &rt,
-        dir.path(),
-        &[("evil", Behaviour::Escape), ("ok", Behaviour::Synced)],
-        "",
-    );
-    let log = dir.path().join("watch.log");
+    let lab = Lab::new(&[("evil", "escape", None), ("ok", "synced", None)]);
+    let config = lab.fleet("fleet.toml", "");
+    let log = lab.path("watch.log");
     let child = spawn(
         &["watch", "--log-file", log.to_str().expect("utf-8 path")],
         &config,
     );
-    std::thread::sleep(Duration::from_millis(1800));
-    signal(&child, "TERM");
-    let (code, stdout, _, _) = finish(child, Duration::from_secs(5));
+    let transition = "evil pending -> invalid";
+    child.wait_for(
+        LIMIT,
+        "evil's transition on stdout and in the log",
+        |out, _| {
+            out.contains(transition)
+                && std::fs::read_to_string(&log).is_ok_and(|l| l.contains(transition))
+        },
+    );
+    child.signal(Signal::TERM);
+    let f = child.finish(Duration::from_secs(5));
+    let (code, stdout) = (f.code, f.stdout);
     assert_eq!(code, Some(0));
     let logged = std::fs::read(&log).expect("log written");
     for (what, bytes) in [("log", logged.as_slice()), ("stdout", stdout.as_bytes())] {

@@ -2,6 +2,8 @@
 //! cycled many times; open descriptors and RSS must stay flat. In a test binary of
 //! its own, because it counts the whole process's descriptors.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, SystemTime};
 
@@ -14,43 +16,24 @@ use syncguard_fleet::state::Fleet;
 use syncguard_fleet::engine::{Engine, Schedule};
 use syncguard_fleet::model::Input;
 use syncguard_fleet::sim::{Behaviour, Sim, SimSpec};
+
+use common::{open_fds, rss_kb, skip};
 use syncguard_fleet::model::Status;
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const FLAP: Duration = Duration::from_secs(3600);
 
-fn spec(name: &str, behaviour: Behaviour) -> SimSpec {
-    SimSpec {
-        name: name.into(),
-        group: None,
-        behaviour,
-    }
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-        })
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// 500 nodes that close after every reply, polled fast, and 500 old-style push
 /// senders that connect once per line: `cycles` rounds each. Open descriptors and
-/// RSS must come back to where they were after the first rounds.
+/// RSS must come back to where they were after the first rounds. Both are measured
+/// while the monitor still runs: dropping it first would free what it leaked.
 async fn churn(cycles: usize) -> (usize, usize, u64, u64) {
     let specs: Vec<SimSpec> = (0..500)
-        .map(|i| spec(&format!("c{i}"), Behaviour::Close))
+        .map(|i| SimSpec {
+            name: format!("c{i}"),
+            group: None,
+            behaviour: Behaviour::Close,
+        })
         .collect();
     let sim = Sim::start(specs, LOCAL, FLAP).await.expect("sim");
     let mut text = sim.fleet_toml(
@@ -102,7 +85,7 @@ async fn churn(cycles: usize) -> (usize, usize, u64, u64) {
             }
         }
         if round == 2 {
-            base = Some((open_fds(), rss_kb()));
+            base = Some(measure());
         }
     }
     // Let the last connections finish closing.
@@ -115,12 +98,27 @@ async fn churn(cycles: usize) -> (usize, usize, u64, u64) {
         fleet.nodes().iter().all(|n| n.view.status == Status::Synced),
         "every node synced through the churn"
     );
+    let (fd1, rss1) = measure();
     drop(monitor);
-    (fd0, open_fds(), rss0, rss_kb())
+    (fd0, fd1, rss0, rss1)
+}
+
+fn measure() -> (usize, u64) {
+    (
+        open_fds().expect("/proc/self/fd"),
+        rss_kb().expect("/proc/self/status"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_short_fds_and_memory_stay_flat() {
+    if !skip::require(
+        "soak::soak_short_fds_and_memory_stay_flat",
+        skip::have_proc(),
+        "no /proc to count descriptors and memory",
+    ) {
+        return;
+    }
     let (fd0, fd1, rss0, rss1) = churn(8).await;
     // Descriptors: the same give or take the connections in flight at the moment.
     assert!(fd1 <= fd0 + 50, "fds grew from {fd0} to {fd1}");
@@ -134,6 +132,13 @@ async fn soak_short_fds_and_memory_stay_flat() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn soak_long_fds_and_memory_stay_flat() {
+    if !skip::require(
+        "soak::soak_long_fds_and_memory_stay_flat",
+        skip::have_proc(),
+        "no /proc to count descriptors and memory",
+    ) {
+        return;
+    }
     let (fd0, fd1, rss0, rss1) = churn(2000).await;
     eprintln!("fds {fd0} -> {fd1}, RSS {rss0} kB -> {rss1} kB");
     assert!(fd1 <= fd0 + 50, "fds grew from {fd0} to {fd1}");

@@ -1,85 +1,38 @@
 //! Starts the real binary's dashboard in tmux, reads the screen as a person would,
 //! presses `q`, and checks the process exited and left a clean shell.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Tmux {
-    socket: String,
-}
+use common::bin::BIN;
+use common::lab::Lab;
+use common::skip;
+use common::tmux::{Tmux, colour_codes};
 
-impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "smoke"])
-    }
-
-    /// Waits (bounded) until every needle is on screen; returns the last screen.
-    fn wait_for(&self, needles: &[&str], limit: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if needles.iter().all(|n| screen.contains(n)) || start.elapsed() > limit {
-                return screen;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
-}
-
-fn have_tmux() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
+/// True when tmux is there; else fails under CI or reports the skip.
+fn tmux_for(test: &str) -> bool {
+    skip::require(
+        &format!("tui_smoke::{test}"),
+        skip::have_tmux(),
+        "tmux not installed",
+    )
 }
 
 #[test]
 fn dashboard_shows_fleet_and_quits_cleanly() {
-    if !have_tmux() {
-        // .ci/run installs tmux, so in CI this test always runs.
-        eprintln!("skipping: tmux is not installed");
+    if !tmux_for("dashboard_shows_fleet_and_quits_cleanly") {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("smoke.log");
-    let bin = env!("CARGO_BIN_EXE_syncguard-fleet");
-    let tmux = Tmux {
-        socket: format!("sgf-smoke-{}", std::process::id()),
-    };
-    let cmd = format!(
-        "'{bin}' demo --log-file '{}'; echo EXITED:$?; sleep 30",
+    let tmux = Tmux::new("smoke");
+    tmux.start(&format!(
+        "'{BIN}' demo --log-file '{}'; echo EXITED:$?; sleep 30",
         log.display()
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "smoke",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &cmd,
-    ]);
+    ));
 
     let screen = tmux.wait_for(
         &[
@@ -121,14 +74,14 @@ fn dashboard_shows_fleet_and_quits_cleanly() {
     assert!(pos("wall-a-05") < pos("✔ synced"), "{screen}");
 
     // Help overlay opens and closes.
-    tmux.run(&["send-keys", "-t", "smoke", "?"]);
+    tmux.keys("?");
     let help = tmux.wait_for(&["re-poll all nodes now"], Duration::from_secs(5));
     assert!(help.contains("re-poll all nodes now"), "{help}");
-    tmux.run(&["send-keys", "-t", "smoke", "?"]);
+    tmux.keys("?");
     let closed = tmux.wait_for(&["Recent transitions"], Duration::from_secs(5));
     assert!(!closed.contains("re-poll all nodes now"), "{closed}");
 
-    tmux.run(&["send-keys", "-t", "smoke", "q"]);
+    tmux.keys("q");
     let after = tmux.wait_for(&["EXITED:"], Duration::from_secs(5));
     assert!(after.contains("EXITED:0"), "did not exit cleanly:\n{after}");
     // The alternate screen is gone: the dashboard is no longer shown.
@@ -142,76 +95,27 @@ fn dashboard_shows_fleet_and_quits_cleanly() {
     );
 }
 
-/// Runs `args` under a shell in the pane, which prints the exit status when it
-/// ends (tmux itself can be slow to reap a pane's process). Returns the pid of the
-/// program, the shell's child.
-fn start_child(tmux: &Tmux, args: &str) -> u32 {
-    let cmd = format!("{args}; echo EXITED:$?; sleep 30");
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "smoke",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &cmd,
-    ]);
-    let shell: u32 = tmux
-        .run(&["display-message", "-p", "-t", "smoke", "#{pane_pid}"])
-        .trim()
-        .parse()
-        .expect("pane pid");
-    let start = Instant::now();
-    loop {
-        let out = Command::new("pgrep")
-            .args(["-P", &shell.to_string()])
-            .output()
-            .expect("pgrep");
-        let first = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse().ok());
-        if let Some(pid) = first {
-            return pid;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "program did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn sigterm_sighup_and_sigint_restore_the_terminal() {
-    if !have_tmux() {
-        eprintln!("skipping: tmux is not installed");
+    if !tmux_for("sigterm_sighup_and_sigint_restore_the_terminal") {
         return;
     }
-    let bin = env!("CARGO_BIN_EXE_syncguard-fleet");
     let dir = tempfile::tempdir().expect("tempdir");
-    for signal in ["TERM", "HUP", "INT"] {
-        let tmux = Tmux {
-            socket: format!("sgf-sig-{signal}-{}", std::process::id()),
-        };
+    for (signal, sig) in [
+        ("TERM", rustix::process::Signal::TERM),
+        ("HUP", rustix::process::Signal::HUP),
+        ("INT", rustix::process::Signal::INT),
+    ] {
+        let tmux = Tmux::new(&format!("sig-{signal}"));
         let log = dir.path().join(format!("{signal}.log"));
-        let pid = start_child(
-            &tmux,
-            &format!("'{bin}' demo --log-file '{}'", log.display()),
-        );
+        let pid = tmux.start_child(&format!("'{BIN}' demo --log-file '{}'", log.display()));
         let screen = tmux.wait_for(
             &["wall-a-05", "Recent transitions"],
             Duration::from_secs(20),
         );
         assert!(screen.contains("Recent transitions"), "{screen}");
         let started = Instant::now();
-        let ok = Command::new("kill")
-            .args([&format!("-{signal}"), &pid.to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
+        common::bin::signal(pid, sig);
         // A clean exit is status 0; death by the signal would be 128 + its number.
         let after = tmux.wait_for(&["EXITED:"], Duration::from_secs(5));
         assert!(
@@ -232,15 +136,13 @@ fn sigterm_sighup_and_sigint_restore_the_terminal() {
 
 #[test]
 fn node_that_drops_out_of_lock_rises_to_the_top() {
-    if !have_tmux() {
-        eprintln!("skipping: tmux is not installed");
+    if !tmux_for("node_that_drops_out_of_lock_rises_to_the_top") {
         return;
     }
-    let bin = env!("CARGO_BIN_EXE_syncguard-fleet");
     let dir = tempfile::tempdir().expect("tempdir");
     let fleet = dir.path().join("fleet.toml");
     // A separate simulator process, as a user would run it.
-    let mut sim = Command::new(bin)
+    let mut sim = Command::new(BIN)
         .args([
             "sim",
             "synced=6",
@@ -254,10 +156,10 @@ fn node_that_drops_out_of_lock_rises_to_the_top() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start sim");
-    let start = Instant::now();
-    while !fleet.exists() && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The file is written whole once every node listens; `wrote` follows it.
+    common::wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&fleet).is_ok_and(|t| t.contains("flap-01"))
+    });
     let text = std::fs::read_to_string(&fleet).expect("sim wrote the fleet file");
     let text = text.replacen(
         "[[node]]",
@@ -265,26 +167,13 @@ fn node_that_drops_out_of_lock_rises_to_the_top() {
         1,
     );
     std::fs::write(&fleet, text).expect("rewrite fleet");
-    let tmux = Tmux {
-        socket: format!("sgf-flap-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("flap");
     let log = dir.path().join("flap.log");
-    let cmd = format!(
-        "'{bin}' --config '{}' --log-file '{}'",
+    tmux.start(&format!(
+        "'{BIN}' --config '{}' --log-file '{}'",
         fleet.display(),
         log.display()
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "smoke",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &cmd,
-    ]);
+    ));
     // The flap node turns free within one flap period plus one poll interval.
     let screen = tmux.wait_for(&["synced → free"], Duration::from_secs(15));
     let _ = sim.kill();
@@ -298,5 +187,89 @@ fn node_that_drops_out_of_lock_rises_to_the_top() {
     assert!(
         first_row.contains("flap-01") && first_row.contains("free"),
         "free node is not the first row:\n{screen}"
+    );
+}
+
+/// The dashboard on a real terminal (tmux) with `env`; returns the screen with its
+/// escape sequences once the demo fleet is drawn.
+fn demo_screen_with_escapes(label: &str, env: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tmux = Tmux::new(label);
+    tmux.start(&format!(
+        "{env} '{BIN}' demo --log-file '{}'; sleep 30",
+        dir.path().join("demo.log").display()
+    ));
+    let screen = tmux.wait_for(
+        &["wall-a-05", "✖ free", "Recent transitions"],
+        Duration::from_secs(20),
+    );
+    assert!(screen.contains("Recent transitions"), "{screen}");
+    tmux.screen_with_escapes()
+}
+
+/// `NO_COLOR` on a real terminal: no colour at all, while the same screen without
+/// it is coloured. Bold and reverse still carry the meaning.
+#[test]
+fn no_color_removes_every_colour_on_a_real_terminal() {
+    if !tmux_for("no_color_removes_every_colour_on_a_real_terminal") {
+        return;
+    }
+    let coloured = demo_screen_with_escapes("color", "env -u NO_COLOR");
+    assert!(
+        !colour_codes(&coloured).is_empty(),
+        "no colour without NO_COLOR:\n{coloured}"
+    );
+    let plain = demo_screen_with_escapes("nocolor", "env NO_COLOR=1");
+    let found = colour_codes(&plain);
+    assert!(
+        found.is_empty(),
+        "colours {found:?} with NO_COLOR:\n{plain}"
+    );
+    assert!(
+        plain.contains("✖ free") && plain.contains("wall-a-05"),
+        "{plain}"
+    );
+}
+
+/// A node flapping faster than `[dashboard] flap_threshold` allows is marked ↯ in
+/// its row; a steady node is not.
+#[test]
+fn flapping_node_is_marked_on_the_dashboard() {
+    if !tmux_for("flapping_node_is_marked_on_the_dashboard") {
+        return;
+    }
+    let lab = Lab::with_flap(
+        &[("flappy", "flap", None), ("steady", "synced", None)],
+        Duration::from_millis(700),
+    );
+    let config = lab.write(
+        "fleet.toml",
+        &format!(
+            "[defaults]\ninterval = \"100ms\"\nmax_interval = \"150ms\"\n\
+             [dashboard]\nflap_threshold = 2\nflap_window = \"1m\"\n{}",
+            lab.nodes_toml(&["flappy", "steady"])
+        ),
+    );
+    let tmux = Tmux::new("flapmark");
+    tmux.start(&format!(
+        "env NO_COLOR=1 '{BIN}' --config '{}' --log-file '{}'",
+        config.display(),
+        lab.path("dash.log").display()
+    ));
+    let row = |screen: &str, name: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(name) && !l.contains(" → "))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let marked = common::wait_until(Duration::from_secs(20), || {
+        row(&tmux.screen(), "flappy").contains("↯")
+    });
+    let screen = tmux.screen();
+    assert!(marked, "no ↯ on the flapping node's row:\n{screen}");
+    assert!(
+        row(&screen, "steady").contains("synced") && !row(&screen, "steady").contains("↯"),
+        "{screen}"
     );
 }

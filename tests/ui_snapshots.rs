@@ -9,10 +9,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use syncguard_fleet::config::Config;
-use syncguard_fleet::model::{Observation, Outcome, TimeoutPhase};
+use syncguard_fleet::model::{IoFailure, Observation, Outcome, TimeoutPhase, Unreachable};
+use syncguard_fleet::protocol::{Decode, InvalidReply, Reply, ReportedIp, decode_reply};
 use syncguard_fleet::state::Fleet;
-use syncguard_fleet::protocol::{InvalidReply, Reply, ReportedIp};
-use syncguard_fleet::ui::{self, Action, Screen, View};
+use syncguard_fleet::ui::{self, Action, Overlay, Screen, View};
 
 const START: u64 = 1_782_469_800; // 2026-06-26 10:30:00 UTC
 
@@ -21,25 +21,35 @@ fn at(secs: u64) -> SystemTime {
 }
 
 fn config() -> Config {
+    Config::parse(&config_text(), "fleet.toml").expect("fixture config")
+}
+
+/// The fixture's nodes: (name, host, group). Results are applied by position here.
+const NODES: [(&str, &str, &str); 10] = [
+    ("wall-01", "192.168.0.201", "wall-A"),
+    ("wall-02", "192.168.0.202", "wall-A"),
+    ("wall-03", "192.168.0.203", "wall-A"),
+    ("wall-04", "192.168.0.204", "wall-A"),
+    ("wall-05", "192.168.0.205", "wall-B"),
+    ("wall-06", "192.168.0.206", "wall-B"),
+    ("wall-07", "192.168.0.207", "wall-B"),
+    ("stage-01", "render-s1.example", "stage"),
+    ("stage-02", "render-s2.example", "stage"),
+    ("stage-03", "192.168.1.13", "stage"),
+];
+
+fn name(i: usize) -> &'static str {
+    NODES[i].0
+}
+
+fn config_text() -> String {
     let mut text = String::from("[defaults]\ntimeout = \"5s\"\n");
-    let nodes = [
-        ("wall-01", "192.168.0.201", "wall-A"),
-        ("wall-02", "192.168.0.202", "wall-A"),
-        ("wall-03", "192.168.0.203", "wall-A"),
-        ("wall-04", "192.168.0.204", "wall-A"),
-        ("wall-05", "192.168.0.205", "wall-B"),
-        ("wall-06", "192.168.0.206", "wall-B"),
-        ("wall-07", "192.168.0.207", "wall-B"),
-        ("stage-01", "render-s1.example", "stage"),
-        ("stage-02", "render-s2.example", "stage"),
-        ("stage-03", "192.168.1.13", "stage"),
-    ];
-    for (name, host, group) in nodes {
+    for (name, host, group) in NODES {
         text.push_str(&format!(
             "[[node]]\nname = \"{name}\"\nhost = \"{host}\"\ngroup = \"{group}\"\n"
         ));
     }
-    Config::parse(&text, "fleet.toml").expect("fixture config")
+    text
 }
 
 fn state(ip: [u8; 4], code: u8) -> Outcome {
@@ -63,20 +73,24 @@ fn all_synced() -> Fleet {
     let mut f = Fleet::new(&cfg, at(0));
     for round in 0..3u64 {
         let t = 1 + round * 7;
-        f.apply(0, obs(t, state([192, 168, 0, 201], 2), Some(412)), true);
+        f.apply(
+name(0), obs(t, state([192, 168, 0, 201], 2), Some(412)), true);
         for (i, last) in [(1, 202u8), (2, 203), (3, 204)] {
             f.apply(
-                i,
+name(i),
                 obs(t, state([192, 168, 0, last], 1), Some(380 + i as u64 * 40)),
                 true,
             );
         }
-        f.apply(4, obs(t, state([192, 168, 0, 205], 2), Some(1_250)), true);
-        f.apply(5, obs(t, state([192, 168, 0, 206], 1), Some(910)), true);
-        f.apply(6, obs(t, state([192, 168, 0, 207], 1), Some(15_300)), true);
+        f.apply(
+name(4), obs(t, state([192, 168, 0, 205], 2), Some(1_250)), true);
+        f.apply(
+name(5), obs(t, state([192, 168, 0, 206], 1), Some(910)), true);
+        f.apply(
+name(6), obs(t, state([192, 168, 0, 207], 1), Some(15_300)), true);
         for i in 7..10 {
             f.apply(
-                i,
+name(i),
                 obs(t, Outcome::Reply(Reply::Synced), Some(2_100 + i as u64)),
                 true,
             );
@@ -89,15 +103,19 @@ fn all_synced() -> Fleet {
 /// answering garbage; wall-07 dropped out of lock after being synced.
 fn mixed() -> Fleet {
     let mut f = all_synced();
-    f.apply(6, obs(30, Outcome::Reply(Reply::Free), Some(800)), true);
-    f.apply(2, obs(40, state([192, 168, 0, 203], 0), Some(520)), true);
     f.apply(
-        7,
-        obs(45, Outcome::Unreachable("connection refused".into()), None),
+name(6), obs(30, Outcome::Reply(Reply::Free), Some(800)), true);
+    f.apply(
+name(2), obs(40, state([192, 168, 0, 203], 0), Some(520)), true);
+    f.apply(
+name(7),
+        obs(45, Outcome::Unreachable(Unreachable::Connect(IoFailure::kind(
+                std::io::ErrorKind::ConnectionRefused,
+            ))), None),
         false,
     );
     f.apply(
-        8,
+name(8),
         obs(
             50,
             Outcome::Timeout {
@@ -109,7 +127,7 @@ fn mixed() -> Fleet {
         false,
     );
     f.apply(
-        9,
+name(9),
         obs(
             60,
             Outcome::Invalid(InvalidReply::Unexpected("NotSynced".into())),
@@ -121,13 +139,23 @@ fn mixed() -> Fleet {
 }
 
 fn draw(fleet: &Fleet, view: &mut View, width: u16, height: u16) -> Terminal<TestBackend> {
+    let snap = fleet.snapshot(at(200));
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
     terminal
         .draw(|frame| {
-            view.refresh_order(fleet);
-            view.scroll_into_view(ui::render::table_rows(frame.area(), fleet));
+            view.refresh_order(&snap);
+            view.scroll_into_view(ui::render::table_rows(frame.area(), &snap));
+            // The detail popup shows what the hub would answer for its node.
+            let history: Vec<Observation> = match &view.overlay {
+                Overlay::Detail(key) => fleet
+                    .node(key.as_str())
+                    .map(|n| n.history.iter().cloned().collect())
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
             let screen = Screen {
-                fleet,
+                snap: &snap,
+                history: &history,
                 view,
                 source: "fleet.toml",
                 now: at(200),
@@ -141,12 +169,13 @@ fn draw(fleet: &Fleet, view: &mut View, width: u16, height: u16) -> Terminal<Tes
 }
 
 fn both_sizes(name: &str, fleet: &Fleet, actions: &[Action]) {
+    let snap = fleet.snapshot(at(200));
     for (w, h) in [(80, 24), (160, 48)] {
         let mut view = View::new(true);
-        view.refresh_order(fleet);
+        view.refresh_order(&snap);
         for a in actions {
             view.apply(*a);
-            view.refresh_order(fleet);
+            view.refresh_order(&snap);
         }
         let terminal = draw(fleet, &mut view, w, h);
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), terminal.backend());
@@ -203,22 +232,35 @@ fn detail_popup() {
     );
 }
 
+/// Raw hostile input through the paths it really takes: reply bytes through the
+/// poll decoder, and control characters in a node's name and group from the config
+/// file (TOML `\u` escapes). Nothing is escaped here; the screen must show it all
+/// escaped and hold no control character.
 #[test]
 fn untrusted_text_is_escaped_on_screen() {
-    let mut f = all_synced();
-    let evil = syncguard_fleet::text::escape(b"\x1b[2J\x1b]0;owned\x07Synced\x08", 48);
-    f.apply(
-        9,
-        obs(70, Outcome::Invalid(InvalidReply::Unexpected(evil)), None),
-        false,
+    let text = format!(
+        "{}[[node]]\nname = \"e\\u001b[2Jvil\"\nhost = \"192.168.0.250\"\ngroup = \"g\\u0007rp\"\n",
+        config_text()
     );
+    let cfg = Config::parse(&text, "fleet.toml").expect("hostile config");
+    let evil_name = cfg.nodes[10].name.clone();
+    assert_eq!(evil_name, "e\x1b[2Jvil", "the config keeps the raw name");
+    let mut f = Fleet::new(&cfg, at(0));
+    let Decode::Invalid(why) = decode_reply(b"\x1b[2J\x1b]0;owned\x07Synced\x08") else {
+        panic!("hostile bytes decoded as a reply");
+    };
+    f.apply(
+"e\x1b[2Jvil", obs(70, Outcome::Invalid(why), None), false);
     let mut view = View::new(true);
     let terminal = draw(&f, &mut view, 160, 48);
     let screen = terminal.backend().to_string();
-    assert!(
-        screen.contains("\\x1b[2J\\x1b]0;owned\\x07Synced\\x08"),
-        "{screen}"
-    );
+    for shown in [
+        "\\x1b[2J\\x1b]0;owned\\x07Synced\\x08",
+        "e\\x1b[2Jvil",
+        "g\\x07rp",
+    ] {
+        assert!(screen.contains(shown), "{shown} not on screen:\n{screen}");
+    }
     for cell in terminal.backend().buffer().content() {
         assert!(
             !cell.symbol().chars().any(|c| c.is_control()),
@@ -246,7 +288,8 @@ fn with_push() -> Fleet {
     }
     let cfg = Config::parse(&text, "fleet.toml").expect("push fixture");
     let mut f = Fleet::new(&cfg, at(0));
-    f.apply(0, obs(1, state([192, 168, 0, 201], 2), Some(400)), true);
+    f.apply(
+name(0), obs(1, state([192, 168, 0, 201], 2), Some(400)), true);
     let peer = |s: &str| s.parse::<std::net::SocketAddr>().expect("peer");
     let line = |ip: [u8; 4], code| {
         Ok(syncguard_fleet::protocol::PushLine {
@@ -262,13 +305,13 @@ fn with_push() -> Fleet {
     // Lines up to a few seconds before the snapshot's clock (200 s), so the two
     // peers of led-03 overlap within stale_after.
     for t in [185, 190, 195] {
-        f.push_line(1, peer("10.1.0.1:50001"), at(t), line([10, 1, 0, 1], 2));
+        f.push_lines(1, peer("10.1.0.1:50001"), at(t), line([10, 1, 0, 1], 2), 1);
         // Behind NAT: the peer is not the IP the node writes.
-        f.push_line(2, peer("172.16.5.9:40002"), at(t), line([10, 1, 0, 2], 1));
-        f.push_line(3, peer("10.1.0.3:50003"), at(t), line([10, 1, 0, 3], 1));
+        f.push_lines(2, peer("172.16.5.9:40002"), at(t), line([10, 1, 0, 2], 1), 1);
+        f.push_lines(3, peer("10.1.0.3:50003"), at(t), line([10, 1, 0, 3], 1), 1);
         // A second machine claiming to be led-03, saying it is a master.
-        f.push_line(4, peer("10.9.9.9:50004"), at(t), line([10, 1, 0, 3], 2));
-        f.push_line(5, peer("10.66.0.66:50005"), at(t), line([10, 66, 0, 66], 1));
+        f.push_lines(4, peer("10.9.9.9:50004"), at(t), line([10, 1, 0, 3], 2), 1);
+        f.push_lines(5, peer("10.66.0.66:50005"), at(t), line([10, 66, 0, 66], 1), 1);
     }
     f
 }

@@ -386,18 +386,20 @@ impl Pollers {
 }
 
 /// What one poller task needs.
-struct Poller {
-    key: NodeKey,
-    generation: u64,
-    node: Arc<NodeConfig>,
-    tx: mpsc::Sender<PollResult>,
-    wake: Arc<Notify>,
-    permits: Arc<Semaphore>,
+pub struct Poller {
+    pub key: NodeKey,
+    pub generation: u64,
+    pub node: Arc<NodeConfig>,
+    pub tx: mpsc::Sender<PollResult>,
+    /// Notified for an immediate poll.
+    pub wake: Arc<Notify>,
+    /// Bounds connection attempts in flight across the fleet.
+    pub permits: Arc<Semaphore>,
 }
 
 /// Polls one node until the result channel closes: wait (interval with jitter, or
 /// backoff after a failed connection), exchange, send.
-async fn run_poller(p: Poller, first_wait: Duration) {
+pub async fn run_poller(p: Poller, first_wait: Duration) {
     let mut link = Link::new();
     let mut wait = first_wait;
     loop {

@@ -17,7 +17,7 @@ use crate::protocol::{InvalidLine, PushLine, ReportedIp};
 
 use super::group::{self, SyncGroup};
 use super::latency::LatencyHistogram;
-use super::node::{NodeState, NodeView};
+use super::node::NodeState;
 use super::push::PushState;
 use super::snapshot::Snapshot;
 

@@ -1,7 +1,7 @@
 //! Drawing the dashboard: a pure function of fleet state, view state and the clock.
 //! Only the rows on screen are built, so a frame costs the same for 24 or 10,000 nodes.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use chrono::{DateTime, FixedOffset};
 use ratatui::Frame;

@@ -8,7 +8,6 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crate::model::NodeKey;
 use crate::present::severity;
 use crate::state::{NodeView, Snapshot};
-use crate::model::Status;
 
 /// Table order, cycled with `s`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
