@@ -1,4 +1,5 @@
-//! Cost of applying one result to the state of a 10,000-node fleet.
+//! Cost of applying one result to the state of a 10,000-node fleet, and of taking
+//! the snapshot the hub publishes.
 
 mod common;
 
@@ -6,7 +7,7 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
-use common::fleet_config;
+use common::{fleet_config, node_name};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use syncguard_fleet::model::{Observation, Outcome};
 use syncguard_fleet::state::Fleet;
@@ -23,9 +24,10 @@ fn apply(c: &mut Criterion) {
     let config = fleet_config(10_000);
     let t0 = SystemTime::now();
     let mut fleet = Fleet::new(&config, t0);
-    for i in 0..10_000 {
+    let names: Vec<String> = (0..10_000).map(node_name).collect();
+    for (i, name) in names.iter().enumerate() {
         fleet.apply(
-            i,
+            name,
             Observation {
                 at: t0,
                 outcome: state(if i % 16 == 0 { 2 } else { 1 }),
@@ -46,7 +48,7 @@ fn apply(c: &mut Criterion) {
                 outcome: state(code),
                 latency: Some(Duration::from_micros(300)),
             };
-            black_box(fleet.apply(black_box(i), obs, true))
+            black_box(fleet.apply(black_box(&names[i]), obs, true))
         })
     });
     // A transition and back: events, group rule, counts.
@@ -58,18 +60,21 @@ fn apply(c: &mut Criterion) {
                 latency: None,
             },
             |obs| {
-                let t = fleet.apply(5, obs, true);
+                let t = fleet.apply(&names[5], obs, true);
                 let back = Observation {
                     at: t0,
                     outcome: state(1),
                     latency: None,
                 };
-                black_box((t, fleet.apply(5, back, true)))
+                black_box((t, fleet.apply(&names[5], back, true)))
             },
             BatchSize::SmallInput,
         )
     });
     g.finish();
+    // What the hub pays per published snapshot (at most one per 100 ms with the
+    // dashboard, one per second in `watch`).
+    c.bench_function("snapshot_10k", |b| b.iter(|| black_box(fleet.snapshot(t0))));
 }
 
 criterion_group!(benches, apply);

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
 use chrono::FixedOffset;
-use common::fleet_config;
+use common::{fleet_config, node_name};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -30,7 +30,7 @@ fn fleet(n: usize) -> Fleet {
             code,
         });
         f.apply(
-            i,
+            &node_name(i),
             Observation {
                 at: t0,
                 outcome,
@@ -43,7 +43,7 @@ fn fleet(n: usize) -> Fleet {
 }
 
 fn frame(c: &mut Criterion) {
-    let fleet = fleet(10_000);
+    let fleet = fleet(10_000).snapshot(SystemTime::now());
     let mut view = View::new(true);
     view.refresh_order(&fleet);
     let mut terminal = Terminal::new(TestBackend::new(160, 48)).expect("terminal");
@@ -55,7 +55,8 @@ fn frame(c: &mut Criterion) {
                 .draw(|frame| {
                     view.scroll_into_view(ui::render::table_rows(frame.area(), &fleet));
                     let screen = Screen {
-                        fleet: &fleet,
+                        snap: &fleet,
+                        history: &[],
                         view: &view,
                         source: "bench.toml",
                         now,

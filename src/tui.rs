@@ -123,8 +123,8 @@ impl Dashboard {
                     let mut ring = false;
                     match ev {
                         Ok(t) => ring |= t.is_new_problem(),
-                        // Missed some: the next snapshot has the state; re-sort.
-                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        // Missed some: skip the backlog; the snapshot has the state.
+                        Err(broadcast::error::RecvError::Lagged(_)) => events = events.resubscribe(),
                         Err(broadcast::error::RecvError::Closed) => return Ok(()),
                     }
                     while let Ok(t) = events.try_recv() {

@@ -82,7 +82,9 @@ pub async fn run(
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    // Skip the backlog and print what changed since, from the snapshot.
                     tracing::warn!("stdout fell {missed} transitions behind; catching up from the current state");
+                    events = events.resubscribe();
                     lines.extend(catch_up(&hub.snapshot(), &mut shown, format));
                 }
                 Err(broadcast::error::RecvError::Closed) => break,

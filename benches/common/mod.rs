@@ -15,3 +15,8 @@ pub fn fleet_config(n: usize) -> Config {
     }
     Config::parse(&text, "bench.toml").expect("bench config")
 }
+
+/// The name `fleet_config` gives node `i`.
+pub fn node_name(i: usize) -> String {
+    format!("node-{i:05}")
+}

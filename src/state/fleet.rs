@@ -662,3 +662,197 @@ impl Fleet {
         }
     }
 }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Reply;
+    use crate::model::TimeoutPhase;
+    use crate::state::HISTORY_LEN;
+
+    fn fleet(n: usize) -> Fleet {
+        let mut text = String::new();
+        for i in 0..n {
+            text.push_str(&format!(
+                "[[node]]\nname = \"n{i}\"\nhost = \"127.0.0.1\"\n"
+            ));
+        }
+        let cfg = Config::parse(&text, "t.toml").expect("config");
+        Fleet::new(&cfg, SystemTime::UNIX_EPOCH)
+    }
+
+    fn obs(secs: u64, outcome: Outcome) -> Observation {
+        Observation {
+            at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+            outcome,
+            latency: Some(Duration::from_millis(3)),
+        }
+    }
+
+    #[test]
+    fn apply_tracks_status_counts_and_transitions() {
+        let mut f = fleet(2);
+        assert_eq!(f.counts().get(Status::Pending), 2);
+        let t = f.apply("n0", obs(1, Outcome::Reply(Reply::Synced)), true);
+        assert_eq!(
+            t.map(|t| (t.from, t.to)),
+            Some((Status::Pending, Status::Synced))
+        );
+        // A healthy first answer is not an event.
+        assert_eq!(f.events().count(), 0);
+        assert!(
+            f.apply("n0", obs(2, Outcome::Reply(Reply::Synced)), true)
+                .is_none()
+        );
+        let t = f
+            .apply("n0", obs(3, Outcome::Reply(Reply::Free)), true)
+            .expect("transition");
+        assert_eq!((t.from, t.to), (Status::Synced, Status::Free));
+        assert_eq!(t.outcome.to_string(), "reply \"Free\"");
+        assert_eq!(
+            f.nodes()[0].view.since,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(3)
+        );
+        assert_eq!(f.nodes()[0].view.transitions, 1);
+        assert_eq!(f.counts().get(Status::Free), 1);
+        assert_eq!(f.counts().get(Status::Pending), 1);
+        assert_eq!(f.verdict(), Verdict::Critical);
+        let ev: Vec<_> = f
+            .events()
+            .map(|e| (e.node.as_str(), e.from, e.to))
+            .collect();
+        assert_eq!(ev, vec![("n0", Status::Synced, Status::Free)]);
+    }
+
+    #[test]
+    fn flap_damping_needs_consecutive_results_but_keeps_raw_history() {
+        let cfg = Config::parse(
+            "[defaults]\nconfirm_unhealthy = 3\nconfirm_healthy = 2\n[[node]]\nname = \"n\"\nhost = \"h\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let mut f = Fleet::new(&cfg, SystemTime::UNIX_EPOCH);
+        let ok = || Outcome::Reply(Reply::Synced);
+        let bad = || Outcome::Reply(Reply::Free);
+        // The first answer is shown at once.
+        assert!(f.apply("n", obs(1, ok()), true).is_some());
+        // Two bad results, then a good one: the count starts again.
+        assert!(f.apply("n", obs(2, bad()), true).is_none());
+        assert!(f.apply("n", obs(3, bad()), true).is_none());
+        assert!(f.apply("n", obs(4, ok()), true).is_none());
+        assert!(f.apply("n", obs(5, bad()), true).is_none());
+        assert!(f.apply("n", obs(6, bad()), true).is_none());
+        assert_eq!(f.nodes()[0].view.status, Status::Synced);
+        let t = f
+            .apply("n", obs(7, bad()), true)
+            .expect("third bad result in a row");
+        assert_eq!((t.from, t.to), (Status::Synced, Status::Free));
+        // Unhealthy to another unhealthy status is shown at once.
+        let timeout = Outcome::Timeout {
+            phase: TimeoutPhase::Reply,
+            after: Duration::from_secs(5),
+        };
+        assert!(f.apply("n", obs(8, timeout), false).is_some());
+        // Two good results to recover.
+        assert!(f.apply("n", obs(9, ok()), true).is_none());
+        assert!(f.apply("n", obs(10, ok()), true).is_some());
+        // Every raw result is in the history.
+        assert_eq!(f.nodes()[0].history.len(), 10);
+        assert_eq!(f.nodes()[0].view.transitions, 3);
+    }
+
+    #[test]
+    fn flapping_is_more_than_the_threshold_within_the_window() {
+        let cfg = Config::parse(
+            "[dashboard]\nflap_threshold = 2\nflap_window = \"1m\"\n[[node]]\nname = \"n\"\nhost = \"h\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let mut f = Fleet::new(&cfg, SystemTime::UNIX_EPOCH);
+        f.apply("n", obs(0, Outcome::Reply(Reply::Synced)), true);
+        for i in 1..=3 {
+            let o = if i % 2 == 1 {
+                Reply::Free
+            } else {
+                Reply::Synced
+            };
+            f.apply("n", obs(i * 10, Outcome::Reply(o)), true);
+        }
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        assert!(f.is_flapping("n", at(35)), "3 transitions in a minute > 2");
+        assert!(!f.is_flapping("n", at(85)), "only one left in the window");
+    }
+
+    #[test]
+    fn reconcile_keeps_unchanged_nodes_and_their_history() {
+        let before = Config::parse(
+            "[[node]]\nname = \"a\"\nhost = \"h1\"\n[[node]]\nname = \"b\"\nhost = \"h2\"\n[[node]]\nname = \"c\"\nhost = \"h3\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let mut f = Fleet::new(&before, SystemTime::UNIX_EPOCH);
+        f.apply("a", obs(1, Outcome::Reply(Reply::Synced)), true);
+        f.apply("a", obs(2, Outcome::Reply(Reply::Free)), true);
+        f.apply("b", obs(1, Outcome::Reply(Reply::Synced)), true);
+        f.apply("c", obs(1, Outcome::Reply(Reply::Free)), true);
+        // b changes port, c is removed, d is added, a moves to the end unchanged.
+        let after = Config::parse(
+            "[[node]]\nname = \"d\"\nhost = \"h4\"\n[[node]]\nname = \"b\"\nhost = \"h2\"\nport = 9\n[[node]]\nname = \"a\"\nhost = \"h1\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let (g, diff) = f.reconcile(&after, SystemTime::UNIX_EPOCH + Duration::from_secs(3));
+        assert_eq!(
+            diff,
+            ReloadDiff {
+                nodes: 3,
+                kept: 1,
+                started: 2,
+                dropped: 2
+            }
+        );
+        let n = g.nodes();
+        assert_eq!(n[2].view.name(), "a");
+        assert_eq!(n[2].view.status, Status::Free);
+        assert_eq!(n[2].history.len(), 2, "history kept");
+        assert_eq!(n[1].view.status, Status::Pending, "changed node restarts");
+        assert_eq!(n[0].view.status, Status::Pending);
+        assert_eq!(g.counts().get(Status::Free), 1);
+        assert_eq!(g.counts().get(Status::Pending), 2);
+        // Events of kept nodes follow them; those of removed nodes are gone.
+        let ev: Vec<_> = g.events().map(|t| (t.node.as_str(), t.to)).collect();
+        assert_eq!(ev, vec![("a", Status::Free)]);
+    }
+
+    #[test]
+    fn history_is_bounded_and_newest_last() {
+        let mut f = fleet(1);
+        for i in 0..50 {
+            f.apply("n0", obs(i, Outcome::Reply(Reply::Synced)), true);
+        }
+        let h = &f.nodes()[0].history;
+        assert_eq!(h.len(), HISTORY_LEN);
+        assert_eq!(
+            h.back().map(|o| o.at),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(49))
+        );
+    }
+
+    #[test]
+    fn flap_count_only_counts_the_window() {
+        let mut f = fleet(1);
+        f.apply("n0", obs(0, Outcome::Reply(Reply::Synced)), true);
+        for i in 1..=6 {
+            let o = if i % 2 == 1 {
+                Reply::Free
+            } else {
+                Reply::Synced
+            };
+            f.apply("n0", obs(i * 60, Outcome::Reply(o)), true);
+        }
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(6 * 60);
+        assert_eq!(f.nodes()[0].flap_count(now, Duration::from_secs(600)), 6);
+        let later = SystemTime::UNIX_EPOCH + Duration::from_secs(6 * 60 + 9 * 60 + 30);
+        // Transitions at 1..=6 minutes; the window reaches back to 5.5 minutes.
+        assert_eq!(f.nodes()[0].flap_count(later, Duration::from_secs(600)), 1);
+    }
+}
