@@ -13,8 +13,9 @@ use crate::report::Format;
 const EXIT_CODES: &str = "\
 Exit codes (Nagios convention, for --once):
   0  OK        every node is healthy (Synced, Slave or Master)
-  1  WARNING   only unreachable/timeout/invalid nodes, with unreachable = \"warning\"
-  2  CRITICAL  a node is free (out of lock), or unreachable/timeout/invalid by default
+  1  WARNING   only unreachable/timeout/invalid/stale nodes, with unreachable = \"warning\"
+  2  CRITICAL  a node is free (out of lock), a sync group without exactly one Master,
+               or unreachable/timeout/invalid/stale by default
   3  UNKNOWN   config or usage error, or interrupted";
 
 /// Watch NVIDIA Quadro Sync health across a fleet of SyncGuard nodes.
@@ -61,7 +62,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run against an embedded simulated fleet of 24 nodes (no set-up, no hardware)
+    /// Run against an embedded simulated fleet of 28 nodes, 24 polled and 4 pushing (no set-up, no hardware)
     Demo,
     /// Run simulated SyncGuard nodes on this machine until interrupted
     Sim(SimArgs),

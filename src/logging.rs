@@ -2,14 +2,13 @@
 //! SyncGuard's own line style: `[2026-06-26 10:30:05] [WARN] message`.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
-
 
 /// `[YYYY-MM-DD HH:MM:SS] [LEVEL] message`, local time.
 struct SyncGuardStyle;
@@ -29,27 +28,6 @@ where
         write!(w, "[{now}] [{}] ", event.metadata().level())?;
         ctx.field_format().format_fields(w.by_ref(), event)?;
         writeln!(w)
-    }
-}
-
-/// The default log file: `$XDG_STATE_HOME/syncguard-fleet/syncguard-fleet.log`, else
-/// `~/.local/state/...`, else next to the config file.
-pub fn default_log_path(config_path: Option<&Path>) -> PathBuf {
-    const FILE: &str = "syncguard-fleet.log";
-    let state_home = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local").join("state"))
-        });
-    match state_home {
-        Some(dir) => dir.join("syncguard-fleet").join(FILE),
-        None => config_path
-            .and_then(Path::parent)
-            .map(|p| p.join(FILE))
-            .unwrap_or_else(|| PathBuf::from(FILE)),
     }
 }
 

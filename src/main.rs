@@ -10,10 +10,10 @@ use clap::Parser;
 
 use syncguard_fleet::cli::{Cli, Command, SimArgs};
 use syncguard_fleet::config::Config;
-use syncguard_fleet::report::{self, Format};
-use syncguard_fleet::sim::{self, Sim};
 use syncguard_fleet::model::Verdict;
 use syncguard_fleet::platform::limits;
+use syncguard_fleet::report::{self, Format};
+use syncguard_fleet::sim::{self, Sim};
 use syncguard_fleet::{demo, logging, once, tui, watch};
 
 fn main() -> ExitCode {
@@ -108,10 +108,9 @@ async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
         return run_once(&config, cli.format, cli.wait).await;
     }
     let config_path = cli.command.is_none().then(|| cli.config_path());
-    let log_path = cli
-        .log_file
-        .clone()
-        .unwrap_or_else(|| logging::default_log_path(config_path.as_deref()));
+    let log_path = cli.log_file.clone().unwrap_or_else(|| {
+        syncguard_fleet::platform::paths::default_log_path(config_path.as_deref())
+    });
     let log = logging::to_file(&log_path)?;
     let result = tui::run(&config, config_path, cli.metrics).await;
     drop(log);

@@ -66,4 +66,3 @@ pub fn shutdown() -> impl Future<Output = ()> + Send + 'static {
         }
     }
 }
-

@@ -665,8 +665,8 @@ impl Fleet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Reply;
     use crate::model::TimeoutPhase;
+    use crate::protocol::Reply;
     use crate::state::HISTORY_LEN;
 
     fn fleet(n: usize) -> Fleet {
@@ -854,5 +854,47 @@ mod tests {
         let later = SystemTime::UNIX_EPOCH + Duration::from_secs(6 * 60 + 9 * 60 + 30);
         // Transitions at 1..=6 minutes; the window reaches back to 5.5 minutes.
         assert_eq!(f.nodes()[0].flap_count(later, Duration::from_secs(600)), 1);
+    }
+
+    #[test]
+    fn connections_without_a_line_are_named_until_the_node_speaks() {
+        let cfg = Config::parse(
+            "[listen]\nbind = [\"127.0.0.1:0\"]\n[[node]]\nname = \"p\"\nhost = \"10.0.0.5\"\nmode = \"push\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let mut f = Fleet::new(&cfg, t0);
+        let peer: SocketAddr = "10.0.0.5:4000".parse().expect("peer");
+        for conn in 1..=2 {
+            f.conn_opened(conn, peer, t0);
+            f.conn_closed(conn, peer, &CloseReason::Peer);
+        }
+        assert!(
+            !f.snapshot(t0).nodes[0].connects_silently(),
+            "two is not yet a pattern"
+        );
+        f.conn_opened(3, peer, t0);
+        f.conn_closed(3, peer, &CloseReason::Peer);
+        let snap = f.snapshot(t0);
+        assert_eq!(snap.nodes[0].silent_connects, 3);
+        let note = crate::present::silent_connects_note(&snap.nodes[0]).expect("note");
+        assert!(note.contains("restart SyncGuard on the node"), "{note}");
+        // A connection from elsewhere, or one that sent a line, does not count.
+        let other: SocketAddr = "10.0.0.9:4000".parse().expect("peer");
+        f.conn_opened(4, other, t0);
+        f.conn_closed(4, other, &CloseReason::Peer);
+        assert_eq!(f.snapshot(t0).nodes[0].silent_connects, 3);
+        f.conn_opened(5, peer, t0);
+        let line = Ok(PushLine {
+            reported: ReportedIp::V4(std::net::Ipv4Addr::new(10, 0, 0, 5)),
+            code: 1,
+        });
+        f.push_lines(5, peer, t0, line, 1);
+        assert_eq!(
+            f.snapshot(t0).nodes[0].silent_connects,
+            0,
+            "a line clears it"
+        );
     }
 }
