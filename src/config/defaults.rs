@@ -25,7 +25,12 @@ impl Cx<'_> {
             backoff: self.duration(&d.backoff, "defaults.backoff", base.backoff)?,
             request: self.request(&d.request, "defaults.request", &base.request)?,
             unreachable: self.unreachable(&d.unreachable, base.unreachable)?,
-            max_connecting: self.max_connecting(&d.max_connecting, base.max_connecting)?,
+            max_connecting: self.size(
+                &d.max_connecting,
+                "defaults.max_connecting",
+                base.max_connecting,
+                65_536,
+            )?,
             confirm_unhealthy: self.count(
                 &d.confirm_unhealthy,
                 "defaults.confirm_unhealthy",
@@ -67,22 +72,6 @@ impl Cx<'_> {
                 v.span(),
                 "defaults.unreachable",
                 format!("expected \"critical\" or \"warning\", got {other:?}"),
-            )),
-        }
-    }
-
-    fn max_connecting(
-        &self,
-        v: &Option<Spanned<i64>>,
-        default: usize,
-    ) -> Result<usize, ConfigError> {
-        match v {
-            None => Ok(default),
-            Some(v) if (1..=65_536).contains(v.get_ref()) => Ok(*v.get_ref() as usize),
-            Some(v) => Err(self.err(
-                v.span(),
-                "defaults.max_connecting",
-                format!("must be between 1 and 65536, got {}", v.get_ref()),
             )),
         }
     }

@@ -27,7 +27,12 @@ impl Cx<'_> {
                 defaults.stale_after,
             )?,
             allow_unlisted: l.allow_unlisted.unwrap_or(defaults.allow_unlisted),
-            max_connections: self.max_connections(&l.max_connections, defaults.max_connections)?,
+            max_connections: self.size(
+                &l.max_connections,
+                "listen.max_connections",
+                defaults.max_connections,
+                1_000_000,
+            )?,
             allow_from: match &l.allow_from {
                 None => Vec::new(),
                 Some(list) => self.allow_from(list)?,
@@ -59,22 +64,6 @@ impl Cx<'_> {
             out.push(addr);
         }
         Ok(out)
-    }
-
-    fn max_connections(
-        &self,
-        v: &Option<Spanned<i64>>,
-        default: usize,
-    ) -> Result<usize, ConfigError> {
-        match v {
-            None => Ok(default),
-            Some(v) if (1..=1_000_000).contains(v.get_ref()) => Ok(*v.get_ref() as usize),
-            Some(v) => Err(self.err(
-                v.span(),
-                "listen.max_connections",
-                format!("must be between 1 and 1000000, got {}", v.get_ref()),
-            )),
-        }
     }
 
     fn allow_from(&self, list: &[Spanned<String>]) -> Result<Vec<ipnet::IpNet>, ConfigError> {

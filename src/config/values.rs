@@ -31,6 +31,25 @@ impl Cx<'_> {
         }
     }
 
+    /// A size such as a connection limit: a whole number in `1..=max`.
+    pub(super) fn size(
+        &self,
+        v: &Option<Spanned<i64>>,
+        key: &str,
+        default: usize,
+        max: i64,
+    ) -> Result<usize, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(v) if (1..=max).contains(v.get_ref()) => Ok(*v.get_ref() as usize),
+            Some(v) => Err(self.err(
+                v.span(),
+                key,
+                format!("must be between 1 and {max}, got {}", v.get_ref()),
+            )),
+        }
+    }
+
     pub(super) fn interval_order(
         &self,
         span: Range<usize>,
