@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 use common::{fleet_config, node_name};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use syncguard_fleet::model::{Observation, Outcome};
-use syncguard_fleet::state::Fleet;
 use syncguard_fleet::protocol::{Reply, ReportedIp};
+use syncguard_fleet::state::Fleet;
 
 fn state(code: u8) -> Outcome {
     Outcome::Reply(Reply::State {

@@ -11,8 +11,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use syncguard_fleet::model::{Observation, Outcome};
-use syncguard_fleet::state::Fleet;
 use syncguard_fleet::protocol::{Reply, ReportedIp};
+use syncguard_fleet::state::Fleet;
 use syncguard_fleet::ui::{self, Screen, View};
 
 fn fleet(n: usize) -> Fleet {

@@ -97,14 +97,11 @@ impl HookRules {
         }
         let healthy = raw.is_healthy();
         for (i, hook) in self.hooks.iter().enumerate() {
-            let s = self
-                .streaks
-                .entry((i, node.key.clone()))
-                .or_insert(Streak {
-                    damper: Damper::starting(true),
-                    previous: Status::Pending,
-                    last: Status::Pending,
-                });
+            let s = self.streaks.entry((i, node.key.clone())).or_insert(Streak {
+                damper: Damper::starting(true),
+                previous: Status::Pending,
+                last: Status::Pending,
+            });
             if s.last.is_healthy() != healthy || s.last == Status::Pending {
                 s.previous = s.last;
             }
@@ -141,7 +138,10 @@ impl HookRules {
                     group: node.group().map(text::escape_str).unwrap_or_default(),
                     status: raw,
                     previous: s.previous,
-                    role: node.role().map(|r| r.as_str().to_owned()).unwrap_or_default(),
+                    role: node
+                        .role()
+                        .map(|r| r.as_str().to_owned())
+                        .unwrap_or_default(),
                     reply: node.reply().map(|r| r.to_string()).unwrap_or_default(),
                     error: node.error().unwrap_or_default(),
                 },
@@ -175,8 +175,7 @@ pub async fn run_jobs(mut jobs: mpsc::Receiver<HookJob>) {
             let job = match e {
                 mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
             };
-            if last_busy_warning.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60))
-            {
+            if last_busy_warning.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60)) {
                 last_busy_warning = Some(std::time::Instant::now());
                 tracing::warn!(
                     "alert hooks for {} are busy ({QUEUE} queued); dropped the {} event (one warning per minute)",

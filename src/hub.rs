@@ -350,7 +350,8 @@ impl Hub {
         let Some(path) = self.options.config_path.clone() else {
             return Err("the demo's config is built in; there is nothing to reload".into());
         };
-        let new = Config::load(&path).map_err(|e| format!("reload rejected, old config kept: {e}"))?;
+        let new =
+            Config::load(&path).map_err(|e| format!("reload rejected, old config kept: {e}"))?;
         let now = SystemTime::now();
         let old = std::mem::replace(&mut self.fleet, Fleet::new(&new, now));
         let (fleet, diff) = old.reconcile(&new, now);

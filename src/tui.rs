@@ -15,9 +15,9 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::engine::Schedule;
 use crate::hub::{Command, HubHandle, HubOptions};
-use crate::service::Service;
 use crate::model::{NodeKey, Observation};
 use crate::platform::Signals;
+use crate::service::Service;
 use crate::state::Snapshot;
 use crate::ui::view::Notice;
 use crate::ui::{self, Action, Overlay, Screen, SortKey, View};
@@ -48,7 +48,11 @@ pub async fn run(
     })
     .await?;
     let hub = &service.hub;
-    tracing::info!("watching {} nodes from {}", config.nodes.len(), config.source);
+    tracing::info!(
+        "watching {} nodes from {}",
+        config.nodes.len(),
+        config.source
+    );
     // try_init installs a panic hook that restores the terminal before the panic
     // message is printed, so the message lands on the normal screen.
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;

@@ -12,10 +12,10 @@ use tokio::sync::{broadcast, oneshot};
 use crate::config::Config;
 use crate::engine::Schedule;
 use crate::hub::{Command, HubOptions};
-use crate::service::Service;
 use crate::model::{NodeKey, Status, Transition};
 use crate::platform::{Signal, Signals};
 use crate::present::{self, schema};
+use crate::service::Service;
 use crate::state::Snapshot;
 
 /// How transitions are written to stdout.
@@ -64,7 +64,11 @@ pub async fn run(
     let hub = &service.hub;
     let mut events = hub.subscribe();
     let started = std::time::Instant::now();
-    tracing::info!("watching {} nodes from {}", config.nodes.len(), config.source);
+    tracing::info!(
+        "watching {} nodes from {}",
+        config.nodes.len(),
+        config.source
+    );
     // What each node was last reported as, so a lag can be caught up from a snapshot.
     let mut shown: HashMap<NodeKey, Status> = HashMap::new();
     let mut out = std::io::stdout().lock();

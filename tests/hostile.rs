@@ -15,13 +15,13 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use syncguard_fleet::config::Config;
-use syncguard_fleet::state::Fleet;
-use syncguard_fleet::model::Input;
 use syncguard_fleet::engine::poll::{self, Pollers};
+use syncguard_fleet::model::Input;
 use syncguard_fleet::model::PollResult;
+use syncguard_fleet::model::Status;
 use syncguard_fleet::protocol::{PushLine, ReportedIp};
 use syncguard_fleet::sim::{Sim, SimSpec};
-use syncguard_fleet::model::Status;
+use syncguard_fleet::state::Fleet;
 
 use common::harness::{Harness, push_config};
 use common::lab::specs;
@@ -79,7 +79,12 @@ async fn one_misbehaving_node_never_delays_the_others() {
         );
     }
     let status = |name: &str| {
-        let n = fleet.nodes().iter().map(|n| &n.view).find(|n| n.name() == name).expect("node");
+        let n = fleet
+            .nodes()
+            .iter()
+            .map(|n| &n.view)
+            .find(|n| n.name() == name)
+            .expect("node");
         (n.status, n.error().unwrap_or_default())
     };
     assert_eq!(status("healthy").0, Status::Synced);
@@ -397,7 +402,8 @@ fn two_peers_claiming_one_ip_are_flagged_in_json() {
     let later = t0 + Duration::from_secs(40);
     f.push_lines(1, a, later, line(3), 1);
     let json: serde_json::Value =
-        serde_json::from_str(&syncguard_fleet::report::json(&f.snapshot(later), later)).expect("json");
+        serde_json::from_str(&syncguard_fleet::report::json(&f.snapshot(later), later))
+            .expect("json");
     let led = json["nodes"]
         .as_array()
         .and_then(|a| a.iter().find(|n| n["name"] == "led"))

@@ -16,7 +16,9 @@ const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 async fn flapping_fleet(count: usize, flap: Duration) -> (Sim, Config) {
     let specs = sim::parse_specs(&[format!("flap={count}")]).expect("specs");
-    let sim = Sim::start(specs, LOCAL, flap).await.expect("sim on loopback");
+    let sim = Sim::start(specs, LOCAL, flap)
+        .await
+        .expect("sim on loopback");
     let text = sim.fleet_toml("interval = \"100ms\"\nmax_interval = \"150ms\"\ntimeout = \"1s\"");
     let config = Config::parse(&text, "hub.toml").expect("config");
     (sim, config)
@@ -84,13 +86,17 @@ async fn a_stuck_subscriber_does_not_delay_polling_and_catches_up_from_the_snaps
     let report = hub.join().await;
     // Polled every 100–150 ms on a 100 ms grid: about five results per node and
     // second; a hub held up by the stuck subscriber would fall far below two.
-    assert!(report.inputs > 100 * 8 * 2, "{} results in 8 s", report.inputs);
+    assert!(
+        report.inputs > 100 * 8 * 2,
+        "{} results in 8 s",
+        report.inputs
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_check_is_a_peer_over_the_hub() {
-    let specs = sim::parse_specs(&["synced=5".into(), "free=2".into(), "refused".into()])
-        .expect("specs");
+    let specs =
+        sim::parse_specs(&["synced=5".into(), "free=2".into(), "refused".into()]).expect("specs");
     let sim = Sim::start(specs, LOCAL, Duration::from_secs(60))
         .await
         .expect("sim");

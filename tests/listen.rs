@@ -11,9 +11,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use syncguard_fleet::config::Config;
-use syncguard_fleet::state::Fleet;
-use syncguard_fleet::sim::{self, PushPlan};
 use syncguard_fleet::model::{Role, Status, Verdict};
+use syncguard_fleet::sim::{self, PushPlan};
+use syncguard_fleet::state::Fleet;
 
 use common::harness::{Harness, push_config};
 use common::net::closed_within;
@@ -43,7 +43,10 @@ async fn many_concurrent_senders_are_all_attributed_and_no_line_is_lost() {
     );
     let all_heard = h
         .pump_until(Duration::from_secs(10), |f| {
-            f.nodes().iter().map(|n| &n.view).all(|n| n.status != Status::Pending)
+            f.nodes()
+                .iter()
+                .map(|n| &n.view)
+                .all(|n| n.status != Status::Pending)
         })
         .await;
     assert!(all_heard, "not every sender was heard");
@@ -53,7 +56,14 @@ async fn many_concurrent_senders_are_all_attributed_and_no_line_is_lost() {
         250,
         "one persistent connection each"
     );
-    for (i, (n, s)) in h.fleet.nodes().iter().map(|n| &n.view).zip(plan.senders()).enumerate() {
+    for (i, (n, s)) in h
+        .fleet
+        .nodes()
+        .iter()
+        .map(|n| &n.view)
+        .zip(plan.senders())
+        .enumerate()
+    {
         assert_eq!(
             n.reported_ip().map(|ip| ip.to_string()),
             Some(s.ip.to_string()),
@@ -84,7 +94,8 @@ async fn many_concurrent_senders_are_all_attributed_and_no_line_is_lost() {
     let sent = stats.lines_sent.load(Ordering::Relaxed);
     assert!(sent >= 250 * 4, "sent only {sent}");
     assert_eq!(
-        h.fleet.push().stats.lines, sent,
+        h.fleet.push().stats.lines,
+        sent,
         "lines lost between senders and monitor"
     );
     assert_eq!(h.fleet.push().stats.invalid_lines, 0);
@@ -115,7 +126,10 @@ async fn framing_split_duplicate_unknown_and_silent_connections() {
     drop(TcpStream::connect(h.addr()).await.expect("connect"));
     let ok = h
         .pump_until(Duration::from_secs(5), |f| {
-            f.nodes().iter().map(|n| &n.view).all(|n| n.status != Status::Pending)
+            f.nodes()
+                .iter()
+                .map(|n| &n.view)
+                .all(|n| n.status != Status::Pending)
         })
         .await;
     assert!(ok);
@@ -175,7 +189,13 @@ async fn unlisted_senders_are_shown_when_allowed_and_do_not_change_the_verdict()
         !f.push().unlisted.is_empty() && f.nodes()[0].view.status == Status::Synced
     })
     .await;
-    let u = h.fleet.push().unlisted.values().next().expect("unlisted sender");
+    let u = h
+        .fleet
+        .push()
+        .unlisted
+        .values()
+        .next()
+        .expect("unlisted sender");
     assert_eq!(u.reported_ip.to_string(), "10.9.9.9");
     assert_eq!((u.status, u.role()), (Status::Free, Some(Role::Error)));
     assert!(u.peer.ip().is_loopback());
@@ -190,7 +210,10 @@ async fn unlisted_senders_are_shown_when_allowed_and_do_not_change_the_verdict()
         .await
         .expect("still open");
     h.pump_for(Duration::from_millis(200)).await;
-    assert_eq!(h.fleet.push().unlisted.values().next().map(|u| u.lines), Some(2));
+    assert_eq!(
+        h.fleet.push().unlisted.values().next().map(|u| u.lines),
+        Some(2)
+    );
 }
 
 #[tokio::test]
@@ -328,7 +351,9 @@ fn push_node_goes_stale_after_stale_after() {
     assert!(f.check_stale(at(34)).is_empty());
     let t = f.check_stale(at(35));
     assert_eq!(
-        t.iter().map(|t| (t.node.as_str(), t.to)).collect::<Vec<_>>(),
+        t.iter()
+            .map(|t| (t.node.as_str(), t.to))
+            .collect::<Vec<_>>(),
         vec![("b", Status::Stale)]
     );
     assert_eq!(f.next_stale_at(), Some(at(40)));
@@ -340,7 +365,10 @@ fn push_node_goes_stale_after_stale_after() {
             .collect::<Vec<_>>(),
         vec![("a", Status::Synced, Status::Stale)]
     );
-    assert_eq!(f.nodes()[0].view.error().as_deref(), Some("no line for 30s"));
+    assert_eq!(
+        f.nodes()[0].view.error().as_deref(),
+        Some("no line for 30s")
+    );
     // Stale is unhealthy and graded like unreachable.
     assert_eq!(f.verdict(), Verdict::Critical);
     // A new line recovers it.

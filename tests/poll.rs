@@ -16,12 +16,12 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use syncguard_fleet::config::{Config, NodeConfig};
-use syncguard_fleet::model::{Input, Outcome, TimeoutPhase};
-use syncguard_fleet::state::{Fleet, NodeView};
 use syncguard_fleet::engine::poll::{self, Link};
 use syncguard_fleet::model::PollResult;
+use syncguard_fleet::model::{Input, Outcome, TimeoutPhase};
 use syncguard_fleet::protocol::{Reply, ReportedIp};
 use syncguard_fleet::sim::{self, Sim, SimSpec};
+use syncguard_fleet::state::{Fleet, NodeView};
 
 use common::net::FakeNode;
 use syncguard_fleet::model::{Role, Status};

@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 
 use syncguard_fleet::config::Config;
-use syncguard_fleet::protocol::{Decode, LineReader, ReplyDecoder, decode_reply, parse_push_line};
 use syncguard_fleet::protocol::text;
+use syncguard_fleet::protocol::{Decode, LineReader, ReplyDecoder, decode_reply, parse_push_line};
 
 /// A valid poll reply with optional leading whitespace and terminator.
 fn valid_reply() -> impl Strategy<Value = Vec<u8>> {

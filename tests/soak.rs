@@ -12,10 +12,10 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use syncguard_fleet::config::Config;
-use syncguard_fleet::state::Fleet;
 use syncguard_fleet::engine::{Engine, Schedule};
 use syncguard_fleet::model::Input;
 use syncguard_fleet::sim::{Behaviour, Sim, SimSpec};
+use syncguard_fleet::state::Fleet;
 
 use common::{open_fds, rss_kb, skip};
 use syncguard_fleet::model::Status;
@@ -95,7 +95,10 @@ async fn churn(cycles: usize) -> (usize, usize, u64, u64) {
     }
     let (fd0, rss0) = base.expect("baseline taken");
     assert!(
-        fleet.nodes().iter().all(|n| n.view.status == Status::Synced),
+        fleet
+            .nodes()
+            .iter()
+            .all(|n| n.view.status == Status::Synced),
         "every node synced through the churn"
     );
     let (fd1, rss1) = measure();

@@ -74,23 +74,35 @@ fn all_synced() -> Fleet {
     for round in 0..3u64 {
         let t = 1 + round * 7;
         f.apply(
-name(0), obs(t, state([192, 168, 0, 201], 2), Some(412)), true);
+            name(0),
+            obs(t, state([192, 168, 0, 201], 2), Some(412)),
+            true,
+        );
         for (i, last) in [(1, 202u8), (2, 203), (3, 204)] {
             f.apply(
-name(i),
+                name(i),
                 obs(t, state([192, 168, 0, last], 1), Some(380 + i as u64 * 40)),
                 true,
             );
         }
         f.apply(
-name(4), obs(t, state([192, 168, 0, 205], 2), Some(1_250)), true);
+            name(4),
+            obs(t, state([192, 168, 0, 205], 2), Some(1_250)),
+            true,
+        );
         f.apply(
-name(5), obs(t, state([192, 168, 0, 206], 1), Some(910)), true);
+            name(5),
+            obs(t, state([192, 168, 0, 206], 1), Some(910)),
+            true,
+        );
         f.apply(
-name(6), obs(t, state([192, 168, 0, 207], 1), Some(15_300)), true);
+            name(6),
+            obs(t, state([192, 168, 0, 207], 1), Some(15_300)),
+            true,
+        );
         for i in 7..10 {
             f.apply(
-name(i),
+                name(i),
                 obs(t, Outcome::Reply(Reply::Synced), Some(2_100 + i as u64)),
                 true,
             );
@@ -104,18 +116,28 @@ name(i),
 fn mixed() -> Fleet {
     let mut f = all_synced();
     f.apply(
-name(6), obs(30, Outcome::Reply(Reply::Free), Some(800)), true);
+        name(6),
+        obs(30, Outcome::Reply(Reply::Free), Some(800)),
+        true,
+    );
     f.apply(
-name(2), obs(40, state([192, 168, 0, 203], 0), Some(520)), true);
+        name(2),
+        obs(40, state([192, 168, 0, 203], 0), Some(520)),
+        true,
+    );
     f.apply(
-name(7),
-        obs(45, Outcome::Unreachable(Unreachable::Connect(IoFailure::kind(
+        name(7),
+        obs(
+            45,
+            Outcome::Unreachable(Unreachable::Connect(IoFailure::kind(
                 std::io::ErrorKind::ConnectionRefused,
-            ))), None),
+            ))),
+            None,
+        ),
         false,
     );
     f.apply(
-name(8),
+        name(8),
         obs(
             50,
             Outcome::Timeout {
@@ -127,7 +149,7 @@ name(8),
         false,
     );
     f.apply(
-name(9),
+        name(9),
         obs(
             60,
             Outcome::Invalid(InvalidReply::Unexpected("NotSynced".into())),
@@ -249,8 +271,7 @@ fn untrusted_text_is_escaped_on_screen() {
     let Decode::Invalid(why) = decode_reply(b"\x1b[2J\x1b]0;owned\x07Synced\x08") else {
         panic!("hostile bytes decoded as a reply");
     };
-    f.apply(
-"e\x1b[2Jvil", obs(70, Outcome::Invalid(why), None), false);
+    f.apply("e\x1b[2Jvil", obs(70, Outcome::Invalid(why), None), false);
     let mut view = View::new(true);
     let terminal = draw(&f, &mut view, 160, 48);
     let screen = terminal.backend().to_string();
@@ -289,7 +310,10 @@ fn with_push() -> Fleet {
     let cfg = Config::parse(&text, "fleet.toml").expect("push fixture");
     let mut f = Fleet::new(&cfg, at(0));
     f.apply(
-name(0), obs(1, state([192, 168, 0, 201], 2), Some(400)), true);
+        name(0),
+        obs(1, state([192, 168, 0, 201], 2), Some(400)),
+        true,
+    );
     let peer = |s: &str| s.parse::<std::net::SocketAddr>().expect("peer");
     let line = |ip: [u8; 4], code| {
         Ok(syncguard_fleet::protocol::PushLine {
@@ -307,11 +331,23 @@ name(0), obs(1, state([192, 168, 0, 201], 2), Some(400)), true);
     for t in [185, 190, 195] {
         f.push_lines(1, peer("10.1.0.1:50001"), at(t), line([10, 1, 0, 1], 2), 1);
         // Behind NAT: the peer is not the IP the node writes.
-        f.push_lines(2, peer("172.16.5.9:40002"), at(t), line([10, 1, 0, 2], 1), 1);
+        f.push_lines(
+            2,
+            peer("172.16.5.9:40002"),
+            at(t),
+            line([10, 1, 0, 2], 1),
+            1,
+        );
         f.push_lines(3, peer("10.1.0.3:50003"), at(t), line([10, 1, 0, 3], 1), 1);
         // A second machine claiming to be led-03, saying it is a master.
         f.push_lines(4, peer("10.9.9.9:50004"), at(t), line([10, 1, 0, 3], 2), 1);
-        f.push_lines(5, peer("10.66.0.66:50005"), at(t), line([10, 66, 0, 66], 1), 1);
+        f.push_lines(
+            5,
+            peer("10.66.0.66:50005"),
+            at(t),
+            line([10, 66, 0, 66], 1),
+            1,
+        );
     }
     f
 }

@@ -18,7 +18,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::config::{Config, NodeConfig};
-use crate::model::{IoFailure, NodeKey, Observation, Outcome, PollResult, TimeoutPhase, Unreachable};
+use crate::model::{
+    IoFailure, NodeKey, Observation, Outcome, PollResult, TimeoutPhase, Unreachable,
+};
 use crate::protocol::{Decode, ReplyDecoder};
 
 /// The result of one exchange, before it is stamped for the fleet.
@@ -253,7 +255,6 @@ async fn request_reply(
     }
 }
 
-
 /// Poll times are rounded up to this grid, so the pollers that fall due in the same
 /// slot wake together: one timer wake-up serves many nodes instead of one each.
 /// The spread over the interval is unchanged at this resolution.
@@ -356,9 +357,7 @@ impl Pollers {
             .map(|(_, n)| (n.name.as_str(), n))
             .collect();
         self.running.retain(|key, p| {
-            let stay = wanted
-                .get(key.as_str())
-                .is_some_and(|n| **n == *p.config);
+            let stay = wanted.get(key.as_str()).is_some_and(|n| **n == *p.config);
             if !stay {
                 p.handle.abort();
             }

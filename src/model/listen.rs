@@ -27,11 +27,7 @@ impl fmt::Display for Abuse {
         match self {
             Abuse::InvalidLines(n) => write!(f, "{n} invalid lines"),
             Abuse::Overlong(n) => write!(f, "more than {n} bytes without a newline"),
-            Abuse::Idle(d) => write!(
-                f,
-                "no complete line for {}",
-                humantime::format_duration(*d)
-            ),
+            Abuse::Idle(d) => write!(f, "no complete line for {}", humantime::format_duration(*d)),
         }
     }
 }

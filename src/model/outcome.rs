@@ -110,7 +110,11 @@ impl fmt::Display for Unreachable {
                 cause: Some(e),
             } => write!(f, "DNS lookup of {} failed: {e}", text::escape_str(host)),
             Unreachable::Dns { host, cause: None } => {
-                write!(f, "DNS lookup of {} found no address", text::escape_str(host))
+                write!(
+                    f,
+                    "DNS lookup of {} found no address",
+                    text::escape_str(host)
+                )
             }
             Unreachable::MidReply(e) => write!(f, "{e} mid-reply"),
             Unreachable::ClosedWithoutReply => f.write_str("connection closed without a reply"),

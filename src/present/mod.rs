@@ -112,7 +112,9 @@ pub fn group_health(h: &GroupHealth) -> Option<String> {
     match h {
         GroupHealth::Healthy => None,
         GroupHealth::Pending => Some("not every member has reported".into()),
-        GroupHealth::Unhealthy(p) => Some(p.iter().map(group_problem).collect::<Vec<_>>().join("; ")),
+        GroupHealth::Unhealthy(p) => {
+            Some(p.iter().map(group_problem).collect::<Vec<_>>().join("; "))
+        }
     }
 }
 
@@ -193,7 +195,11 @@ pub fn summary_line(counts: &crate::model::StatusCounts) -> String {
 }
 
 /// What a reload did, in one line.
-pub fn reload_summary(path: &std::path::Path, diff: &ReloadDiff, receiver_restarted: bool) -> String {
+pub fn reload_summary(
+    path: &std::path::Path,
+    diff: &ReloadDiff,
+    receiver_restarted: bool,
+) -> String {
     format!(
         "reloaded {}: {} nodes, {} kept, {} new or changed, {} removed or changed{}",
         path.display(),

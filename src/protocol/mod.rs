@@ -93,9 +93,7 @@ impl Reply {
         match self {
             Reply::Synced => true,
             Reply::Free => false,
-            Reply::State { code, .. } => {
-                Role::from_code(*code).is_healthy()
-            }
+            Reply::State { code, .. } => Role::from_code(*code).is_healthy(),
         }
     }
 

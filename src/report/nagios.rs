@@ -30,10 +30,7 @@ pub fn nagios(snap: &Snapshot) -> String {
             } else {
                 format!("{} masters", g.masters)
             };
-            format!(
-                "group {} {what}",
-                present::name(&g.name).replace('|', "/")
-            )
+            format!("group {} {what}", present::name(&g.name).replace('|', "/"))
         })
         .collect();
     let mut out = format!("SYNCGUARD {verdict} - ");

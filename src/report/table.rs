@@ -17,9 +17,7 @@ pub fn table(snap: &Snapshot, color: bool) -> String {
             let cells = vec![
                 present::name(n.name()),
                 n.config.address(),
-                n.group()
-                    .map(present::name)
-                    .unwrap_or_else(|| "-".into()),
+                n.group().map(present::name).unwrap_or_else(|| "-".into()),
                 present::status_word(n.status),
                 present::role_code(n),
                 n.latency()
@@ -107,11 +105,18 @@ pub fn table(snap: &Snapshot, color: bool) -> String {
 
     let verdict = snap.verdict;
     let verdict_text = if color {
-        format!("\x1b[1;{}m{verdict}\x1b[0m", ansi(present::verdict_tone(verdict)))
+        format!(
+            "\x1b[1;{}m{verdict}\x1b[0m",
+            ansi(present::verdict_tone(verdict))
+        )
     } else {
         verdict.to_string()
     };
-    let _ = writeln!(out, "\n{} — {verdict_text}", present::summary_line(&snap.counts));
+    let _ = writeln!(
+        out,
+        "\n{} — {verdict_text}",
+        present::summary_line(&snap.counts)
+    );
     out
 }
 

@@ -98,7 +98,11 @@ mod tests {
         ];
         assert_eq!(
             eval(&g),
-            (0, true, GroupHealth::Unhealthy(vec![GroupProblem::NoMaster]))
+            (
+                0,
+                true,
+                GroupHealth::Unhealthy(vec![GroupProblem::NoMaster])
+            )
         );
     }
 
