@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn io_failures_keep_their_kind_and_words() {
-        let e = io::Error::new(io::ErrorKind::Other, "weird \x1b[31m thing");
+        let e = io::Error::other("weird \x1b[31m thing");
         let f = IoFailure::from(&e);
         assert_eq!(f.kind, io::ErrorKind::Other);
         assert!(!f.to_string().contains('\x1b'), "escaped: {f}");

@@ -1,8 +1,6 @@
 //! Signals as values: a shutdown future that every loop takes, and a stream that also
 //! says "reload" where the platform has a reload signal (SIGHUP on Unix).
 
-use std::future::Future;
-
 /// What a signal asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signal {
@@ -56,13 +54,11 @@ impl Signals {
 }
 
 /// Resolves on the first shutdown signal (or Ctrl-C if signals cannot be installed).
-pub fn shutdown() -> impl Future<Output = ()> + Send + 'static {
-    async {
-        match Signals::new() {
-            Ok(mut s) => while s.next().await != Signal::Shutdown {},
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+pub async fn shutdown() {
+    match Signals::new() {
+        Ok(mut s) => while s.next().await != Signal::Shutdown {},
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

@@ -758,16 +758,16 @@ mod tests {
             reported: ReportedIp::Unknown,
             code,
         };
-        assert_eq!(Reply::Synced.is_healthy(), true);
-        assert_eq!(Reply::Free.is_healthy(), false);
-        assert_eq!(st(2).is_healthy(), true);
+        assert!(Reply::Synced.is_healthy());
+        assert!(!Reply::Free.is_healthy());
+        assert!(st(2).is_healthy());
         assert_eq!(st(2).role(), Some(Role::Master));
-        assert_eq!(st(1).is_healthy(), true);
+        assert!(st(1).is_healthy());
         assert_eq!(st(1).role(), Some(Role::Slave));
-        assert_eq!(st(0).is_healthy(), false);
+        assert!(!st(0).is_healthy());
         assert_eq!(st(0).role(), Some(Role::Error));
         for code in 3..=9 {
-            assert_eq!(st(code).is_healthy(), false);
+            assert!(!st(code).is_healthy());
             assert_eq!(st(code).role(), Some(Role::Unknown));
         }
         assert_eq!(Reply::Synced.role(), None);
