@@ -58,24 +58,32 @@ def load(name):
 
 
 # The metric names syncguard-fleet serves on /metrics, plus Prometheus' own `up`.
+# The push families appear only with a [listen] table, the per-node histogram only
+# with `[metrics] per_node_histograms = true`.
 metrics = {
-    "syncguard_node_healthy",
     "syncguard_node_status",
-    "syncguard_node_role_code",
-    "syncguard_node_seconds_since_valid_reply",
+    "syncguard_node_healthy",
+    "syncguard_node_reply_age_seconds",
     "syncguard_node_transitions_total",
+    "syncguard_node_latency_seconds",
     "syncguard_group_healthy",
     "syncguard_group_masters",
     "syncguard_group_has_roles",
     "syncguard_nodes",
+    "syncguard_verdict",
     "syncguard_push_connections",
-    "syncguard_push_lines_total",
     "syncguard_unlisted_senders",
+    "syncguard_push_accepted_total",
+    "syncguard_push_lines_total",
+    "syncguard_push_invalid_lines_total",
+    "syncguard_push_closed_abuse_total",
+    "syncguard_unlisted_dropped_total",
+    "syncguard_push_refused_total",
     "syncguard_build_info",
     "up",
 }
-histogram = "syncguard_node_reply_latency_seconds"
-metrics |= {histogram + s for s in ("_bucket", "_sum", "_count")}
+for histogram in ("syncguard_reply_latency_seconds", "syncguard_node_reply_latency_seconds"):
+    metrics |= {histogram + s for s in ("_bucket", "_sum", "_count")}
 
 keywords = {
     "and", "or", "unless", "by", "without", "on", "ignoring", "group_left",

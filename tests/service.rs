@@ -49,10 +49,10 @@ fn metrics_endpoint_serves_the_fleet_and_parses() {
     assert!(not_found.starts_with("HTTP/1.1 404"), "{not_found}");
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
     for want in [
-        "syncguard_node_healthy{node=\"ok\",group=\"\",mode=\"poll\"} 1",
-        "syncguard_node_healthy{node=\"bad\",group=\"\",mode=\"poll\"} 0",
-        "syncguard_node_status{node=\"bad\",group=\"\",mode=\"poll\",status=\"free\"} 1",
-        "syncguard_node_role_code{node=\"ok\",group=\"\",mode=\"poll\"} 2",
+        "syncguard_node_healthy{node=\"ok\"} 1",
+        "syncguard_node_healthy{node=\"bad\"} 0",
+        "syncguard_node_status{node=\"bad\",group=\"\",status=\"free\",role=\"\"} 1",
+        "syncguard_node_status{node=\"ok\",group=\"\",status=\"synced\",role=\"Master\"} 1",
         "syncguard_nodes{status=\"free\"} 1",
         "syncguard_build_info{version=\"",
     ] {
@@ -88,7 +88,7 @@ fn metrics_endpoint_serves_the_fleet_and_parses() {
     let names = String::from_utf8_lossy(&out.stdout);
     for family in [
         "syncguard_node_healthy",
-        "syncguard_node_reply_latency_seconds",
+        "syncguard_reply_latency_seconds",
         "syncguard_nodes",
         "syncguard_build_info",
     ] {
