@@ -402,8 +402,8 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::model::{IoFailure, Observation, Outcome, Unreachable};
-    use crate::state::Fleet;
     use crate::protocol::Reply;
+    use crate::state::Fleet;
     use std::time::{Duration, SystemTime};
 
     fn fleet() -> Snapshot {

@@ -1,0 +1,169 @@
+//! The detail popup for one node: status, address, group, connection, flaps,
+//! push peer notes, and its recent results newest first.
+
+use ratatui::Frame;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::{Screen, centered};
+use crate::config::Mode;
+use crate::model::Status;
+use crate::present::{self, format_latency, status_word};
+use crate::state::NodeView;
+
+pub(super) fn draw(frame: &mut Frame, n: &NodeView, s: &Screen) {
+    let block = Block::bordered()
+        .title(format!(" {} ", present::name(n.name())))
+        .border_style(s.fg(Color::Cyan));
+    let dim = s.fg(Color::DarkGray);
+    let role = present::role_code(n);
+    let mut head = vec![
+        Span::styled(status_word(n.status), s.status_style(n.status)),
+        Span::raw(format!(" since {} ({})", s.clock(n.since), s.age(n.since))),
+    ];
+    if !role.is_empty() {
+        head.insert(1, Span::raw(format!("  {role}")));
+    }
+    let last_reply = n
+        .last_reply_at
+        .map(|t| format!("{} ({} ago)", s.clock(t), s.age(t)))
+        .unwrap_or_else(|| "never".into());
+    let reported = n
+        .reported_ip()
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "-".into());
+    let mut lines = vec![
+        Line::from(head),
+        Line::from(vec![
+            Span::styled("address ", dim),
+            Span::raw(n.config.address()),
+            Span::styled("   group ", dim),
+            Span::raw(n.group().map_or_else(|| "-".into(), present::name)),
+            Span::styled("   connection ", dim),
+            Span::raw(if n.connected { "open" } else { "closed" }),
+        ]),
+        Line::from(vec![
+            Span::styled("reported IP ", dim),
+            Span::raw(reported),
+            Span::styled("   last reply ", dim),
+            Span::raw(last_reply),
+        ]),
+        Line::from(vec![
+            Span::styled(
+                format!(
+                    "flaps ({}) ",
+                    humantime::format_duration(s.snap.flap_window)
+                ),
+                dim,
+            ),
+            Span::raw(n.flaps.to_string()),
+            Span::styled("   transitions ", dim),
+            Span::raw(n.transitions.to_string()),
+        ]),
+    ];
+    if n.mode() == Mode::Poll {
+        if let Some(line) = lines.last_mut() {
+            line.spans.push(Span::styled("   poll every ", dim));
+            line.spans.push(Span::raw(format!(
+                "{}–{}, timeout {}",
+                humantime::format_duration(n.config.interval),
+                humantime::format_duration(n.config.max_interval),
+                humantime::format_duration(n.config.timeout)
+            )));
+        }
+    }
+    if n.mode() == Mode::Push {
+        push_lines(&mut lines, n, s);
+    }
+    if let Some(err) = n.error() {
+        lines.push(Line::from(vec![
+            Span::styled("error ", dim),
+            Span::styled(err, s.status_style(n.status)),
+        ]));
+    }
+    history_lines(&mut lines, s);
+    lines.push(Line::from(Span::styled(" Enter or Esc closes", dim)));
+    let area = centered(frame.area(), 100, lines.len() as u16 + 2);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+/// Push nodes: the TCP peer, the stale limit, and what is odd about the sender.
+fn push_lines(lines: &mut Vec<Line>, n: &NodeView, s: &Screen) {
+    let dim = s.fg(Color::DarkGray);
+    let peer = n
+        .peer
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "none yet".into());
+    let mut push = vec![
+        Span::styled("push · peer ", dim),
+        Span::raw(peer),
+        Span::styled(
+            format!(
+                "   stale after {}",
+                humantime::format_duration(n.config.stale_after)
+            ),
+            dim,
+        ),
+    ];
+    if n.peer_differs() {
+        push.push(Span::styled(
+            "   differs from the reported IP (NAT or several NICs)",
+            s.fg(Color::Yellow),
+        ));
+    }
+    lines.push(Line::from(push));
+    if let Some(note) = present::silent_connects_note(n) {
+        lines.push(Line::from(Span::styled(note, s.status_style(Status::Free))));
+    }
+    let conflict = &n.conflicting_peers;
+    if !conflict.is_empty() {
+        let list: Vec<String> = conflict.iter().map(|p| p.to_string()).collect();
+        lines.push(Line::from(Span::styled(
+            format!(
+                "conflict: several peers claim this node: {}",
+                list.join(", ")
+            ),
+            s.status_style(Status::Free),
+        )));
+    }
+}
+
+/// The node's recent results under a column header, newest first.
+fn history_lines(lines: &mut Vec<Line>, s: &Screen) {
+    lines.push(Line::from(Span::styled(
+        format!(
+            " {:<9} {:<14} {:>8}  {}",
+            "TIME", "STATUS", "LATENCY", "REPLY / ERROR"
+        ),
+        Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+    )));
+    for o in s.history.iter().rev() {
+        let st = o.outcome.status();
+        let what = match o.outcome.reply() {
+            Some(r) => r.to_string(),
+            None => o.outcome.to_string(),
+        };
+        lines.push(Line::from(vec![
+            Span::raw(format!(" {:<9} ", s.clock(o.at))),
+            Span::styled(format!("{:<14}", status_word(st)), s.status_style(st)),
+            Span::raw(format!(
+                " {:>8}  ",
+                o.latency.map(format_latency).unwrap_or_default()
+            )),
+            Span::raw(what),
+        ]));
+    }
+    if s.history.is_empty() {
+        lines.push(Line::from(Span::styled(
+            " not polled yet",
+            s.fg(Color::DarkGray),
+        )));
+    }
+}

@@ -1,0 +1,62 @@
+//! The footer line: a reload notice when there is one, the filter being typed, or
+//! as many key hints as fit, most important first.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::Screen;
+use crate::present::Tone;
+use crate::protocol::text;
+use crate::ui::view::Notice;
+
+/// Key hints, most important first: whole hints that do not fit are left off.
+const HINTS: &[(&str, &str)] = &[
+    ("q", "quit"),
+    ("?", "help"),
+    ("Enter", "detail"),
+    ("/", "filter"),
+    ("p", "problems"),
+    ("s", "sort"),
+    ("r/R", "re-poll"),
+    ("c", "conns"),
+    ("b", "bell"),
+    ("↑↓", "move"),
+];
+
+pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
+    let key = Style::new().add_modifier(Modifier::BOLD);
+    let line = if let Some(notice) = &s.view.notice {
+        let (text, tone) = match notice {
+            Notice::Reloaded(t) => (t, Tone::Good),
+            Notice::Failed(t) => (t, Tone::Bad),
+        };
+        Line::from(Span::styled(
+            format!(" {}", text::escape_str(text)),
+            s.tone_style(tone),
+        ))
+    } else if s.view.editing_filter {
+        Line::from(vec![
+            Span::styled(" filter: ", key),
+            Span::raw(text::escape_str(&s.view.filter)),
+            Span::styled("▏", key),
+            Span::styled("   Enter keep · Esc clear", s.fg(Color::DarkGray)),
+        ])
+    } else {
+        let mut spans = vec![Span::raw(" ")];
+        let mut used = 1usize;
+        for (k, what) in HINTS {
+            let len = k.chars().count() + what.len() + 3;
+            if used + len > area.width as usize + 2 {
+                break;
+            }
+            used += len;
+            spans.push(Span::styled(*k, key));
+            spans.push(Span::raw(format!(" {what}  ")));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}

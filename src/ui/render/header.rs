@@ -1,0 +1,125 @@
+//! The header: title, verdict and clock; the status counts and view flags; and,
+//! when the config has groups, one line of group health.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{Screen, tone_color};
+use crate::model::{GroupHealth, Status, Verdict};
+use crate::present::{self, Tone};
+use crate::protocol::text;
+
+pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
+    let verdict = s.snap.verdict;
+    let counts = &s.snap.counts;
+    // Before any answer "OK" would be a claim nothing supports yet.
+    let waiting =
+        verdict == Verdict::Ok && counts.get(Status::Pending) > 0 && counts.healthy() == 0;
+    let verdict_style = if s.color {
+        let tone = if waiting {
+            Tone::Muted
+        } else {
+            present::verdict_tone(verdict)
+        };
+        Style::new()
+            .bg(tone_color(tone))
+            .fg(Color::Black)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+    };
+    let clock = s.clock(s.now);
+    let title = format!(" SyncGuard fleet · {}", present::name(s.source));
+    let verdict_text = if waiting {
+        " WAITING ".to_owned()
+    } else {
+        format!(" {verdict} ")
+    };
+    let used = title.chars().count() + verdict_text.chars().count() + clock.chars().count() + 2;
+    let gap = (area.width as usize).saturating_sub(used);
+    let line1 = Line::from(vec![
+        Span::styled(title, Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(" ".repeat(gap)),
+        Span::styled(verdict_text, verdict_style),
+        Span::raw(" "),
+        Span::raw(clock),
+    ]);
+    let mut spans = vec![Span::raw(format!(" {} nodes", counts.total()))];
+    for (st, n) in counts.nonzero() {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(format!("{n} {st}"), s.status_style(st)));
+    }
+    // View flags on the right, most important first; those that do not fit are left off.
+    let mut flags = Vec::new();
+    if !s.view.filter.is_empty() && !s.view.editing_filter {
+        flags.push(format!("filter: {}", text::escape_str(&s.view.filter)));
+    }
+    if s.view.problems_only {
+        flags.push("problems only".into());
+    }
+    if !s.view.bell {
+        flags.push("bell off".into());
+    }
+    flags.push(format!("sort: {}", s.view.sort.as_str()));
+    let left_len: usize = spans.iter().map(|sp| sp.content.chars().count()).sum();
+    let room = (area.width as usize).saturating_sub(left_len + 2);
+    let mut right = String::new();
+    for f in flags {
+        let extra = if right.is_empty() {
+            f.chars().count()
+        } else {
+            f.chars().count() + 3
+        };
+        if right.chars().count() + extra > room {
+            continue;
+        }
+        if !right.is_empty() {
+            right.push_str(" · ");
+        }
+        right.push_str(&f);
+    }
+    if !right.is_empty() {
+        let gap = (area.width as usize).saturating_sub(left_len + right.chars().count() + 1);
+        spans.push(Span::raw(" ".repeat(gap)));
+        spans.push(Span::styled(right, s.fg(Color::DarkGray)));
+    }
+    let mut lines = vec![line1, Line::from(spans)];
+    if !s.snap.groups.is_empty() {
+        lines.push(groups_line(s));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// ` groups 2/4 healthy · ✖ wall-A no master · ✖ stage-C 1/8 unhealthy`
+fn groups_line<'a>(s: &Screen) -> Line<'a> {
+    let groups = &s.snap.groups;
+    let healthy = groups
+        .iter()
+        .filter(|g| g.health == GroupHealth::Healthy)
+        .count();
+    let mut spans = vec![Span::raw(format!(
+        " groups {healthy}/{} healthy",
+        groups.len()
+    ))];
+    for g in groups {
+        // A pending group looks like a pending node; an unhealthy one like a free node.
+        let (look, detail) = match &g.health {
+            GroupHealth::Healthy => continue,
+            GroupHealth::Pending => (Status::Pending, String::new()),
+            GroupHealth::Unhealthy(_) => (Status::Free, present::group_problem_short(&g.health)),
+        };
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(
+            format!(
+                "{} {}{detail}",
+                present::symbol(look),
+                present::name(&g.name)
+            ),
+            s.status_style(look),
+        ));
+    }
+    Line::from(spans)
+}
