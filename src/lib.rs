@@ -13,7 +13,7 @@
 //! - [`hub`]: the one owner task; publishes transitions and snapshots.
 //! - [`present`]: how statuses, roles, groups and transitions are said; one schema.
 //! - [`report`]: `--once` output (table, JSON, Nagios).
-//! - [`ui`] and [`tui`]: the dashboard (pure view and render; terminal loop).
+//! - [`ui`]: the dashboard (terminal loop in `ui::app`; pure view, keys, render).
 //! - [`watch`]: headless mode; [`once`]: the one-shot check.
 //! - [`metrics`]: Prometheus exposition from the snapshot.
 //! - [`hooks`]: `[[alert]]` programs, fed by their own queue.
@@ -38,6 +38,5 @@ pub mod report;
 pub mod service;
 pub mod sim;
 pub mod state;
-pub mod tui;
 pub mod ui;
 pub mod watch;

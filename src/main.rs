@@ -14,7 +14,7 @@ use syncguard_fleet::model::Verdict;
 use syncguard_fleet::platform::limits;
 use syncguard_fleet::report::{self, Format};
 use syncguard_fleet::sim::{self, Sim};
-use syncguard_fleet::{demo, logging, once, tui, watch};
+use syncguard_fleet::{demo, logging, once, ui, watch};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -112,7 +112,7 @@ async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
         syncguard_fleet::platform::paths::default_log_path(config_path.as_deref())
     });
     let log = logging::to_file(&log_path)?;
-    let result = tui::run(&config, config_path, cli.metrics).await;
+    let result = ui::app::run(&config, config_path, cli.metrics).await;
     drop(log);
     eprintln!("log: {}", log_path.display());
     result.map(|()| Verdict::Ok)

@@ -1,6 +1,7 @@
-//! The dashboard's pure half: view state, key → action mapping, and rendering.
-//! The terminal and the event loop live in [`crate::tui`].
+//! The dashboard: `app` runs the terminal and its loop over the hub; the rest is pure
+//! (view state, key → action mapping, one render file per panel).
 
+pub mod app;
 pub mod render;
 pub mod view;
 
