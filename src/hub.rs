@@ -42,6 +42,9 @@ pub enum Command {
     Reload(oneshot::Sender<Result<Reloaded, String>>),
     /// A node's recent raw results, oldest first.
     History(NodeKey, oneshot::Sender<Vec<Observation>>),
+    /// A snapshot taken now (also published), for consumers that read rarely: a
+    /// `/metrics` scrape, a `watch` that fell behind.
+    Snapshot(oneshot::Sender<Arc<Snapshot>>),
     /// `--once`: mark push nodes that never reported `stale` and answer with the
     /// final snapshot.
     Finish(oneshot::Sender<Arc<Snapshot>>),
@@ -71,8 +74,10 @@ pub struct HubOptions {
     pub schedule: Schedule,
     /// Where the config came from, for reloads; `None` for the built-in demo.
     pub config_path: Option<PathBuf>,
-    /// Snapshots are published at most this often (when something changed).
-    pub snapshot_every: Duration,
+    /// Snapshots are published at most this often when something changed (the
+    /// dashboard's frame rate); `None`: only when asked ([`Command::Snapshot`]), for
+    /// drivers that draw nothing, so a 10,000-node fleet is not copied for nobody.
+    pub snapshot_every: Option<Duration>,
 }
 
 /// What the hub counted, for the summary on the way out.
@@ -98,9 +103,22 @@ impl HubHandle {
         self.events.subscribe()
     }
 
-    /// The latest snapshot.
+    /// The latest published snapshot (as old as the hub's publishing cadence).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshots.borrow().clone()
+    }
+
+    /// A snapshot taken now; the latest published one if the hub has stopped.
+    pub async fn fresh_snapshot(&self) -> Arc<Snapshot> {
+        self.source().fresh().await
+    }
+
+    /// Where a consumer that reads now and then (a scrape) gets its snapshots.
+    pub fn source(&self) -> SnapshotSource {
+        SnapshotSource {
+            commands: Some(self.commands.clone()),
+            latest: self.snapshots.clone(),
+        }
     }
 
     /// Stops the hub (the shutdown future must resolve too) and waits for its report.
@@ -205,14 +223,14 @@ impl Hub {
                     }
                 }
                 _ = refusals.tick() => {
+                    // Counted by the receiver with atomics; copied in once a second.
                     if let Some(r) = self.engine.refusals() {
-                        self.fleet.set_refusals(r);
-                        self.dirty = true;
+                        self.dirty |= self.fleet.set_refusals(r);
                     }
                 }
-                () = tokio::time::sleep_until(next_publish), if self.dirty => {
+                () = tokio::time::sleep_until(next_publish), if self.dirty && self.options.snapshot_every.is_some() => {
                     self.publish_snapshot();
-                    next_publish = Instant::now() + self.options.snapshot_every;
+                    next_publish = Instant::now() + self.options.snapshot_every.unwrap_or_default();
                 }
             }
         }
@@ -274,10 +292,9 @@ impl Hub {
                 _ => {}
             }
         }
-        let at = SystemTime::now();
         let applied = self.fleet.apply_input(input);
         if let Some(key) = &applied.conflict {
-            self.log_conflict(key, at);
+            self.log_conflict(key, SystemTime::now());
         }
         match (applied.transition, applied.node, applied.raw) {
             (Some(t), _, _) => self.publish_transition(t),
@@ -329,6 +346,10 @@ impl Hub {
                     .map(|n| n.history.iter().cloned().collect())
                     .unwrap_or_default();
                 let _ = reply.send(history);
+            }
+            Command::Snapshot(reply) => {
+                self.publish_snapshot();
+                let _ = reply.send(self.snapshots.borrow().clone());
             }
             Command::Finish(reply) => {
                 for t in self.fleet.mark_unheard_stale(SystemTime::now()) {
@@ -382,6 +403,38 @@ impl Hub {
             diff,
             receiver_restarted,
         })
+    }
+}
+
+/// Snapshots for a consumer that reads now and then: taken fresh by the hub on
+/// request, or the latest published one when there is no hub to ask.
+#[derive(Clone, Debug)]
+pub struct SnapshotSource {
+    commands: Option<mpsc::Sender<Command>>,
+    latest: watch::Receiver<Arc<Snapshot>>,
+}
+
+impl SnapshotSource {
+    /// Only what is published on `latest` (no hub to ask).
+    pub fn published(latest: watch::Receiver<Arc<Snapshot>>) -> SnapshotSource {
+        SnapshotSource {
+            commands: None,
+            latest,
+        }
+    }
+
+    /// A snapshot taken now; the latest published one if the hub has stopped.
+    pub async fn fresh(&self) -> Arc<Snapshot> {
+        if let Some(commands) = &self.commands {
+            let (tx, rx) = oneshot::channel();
+            if commands.send(Command::Snapshot(tx)).await.is_ok() {
+                if let Ok(snap) = rx.await {
+                    return snap;
+                }
+            }
+        }
+        // Clone the Arc out at once: holding the borrow would block the hub's send.
+        Arc::clone(&self.latest.borrow())
     }
 }
 

@@ -19,7 +19,7 @@ pub async fn check(config: &Config, wait: Duration) -> anyhow::Result<Arc<Snapsh
         schedule: Schedule::Once,
         config_path: None,
         // Reports read only the final snapshot, taken on request.
-        snapshot_every: Duration::from_secs(3600),
+        snapshot_every: None,
     };
     let hub = Hub::start(config, options, async {
         let _ = stopped.await;

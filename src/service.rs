@@ -42,10 +42,7 @@ impl Service {
                     "serving Prometheus metrics on http://{}/metrics",
                     listener.local_addr()?
                 );
-                Some(tokio::spawn(crate::metrics::serve(
-                    listener,
-                    hub.snapshots.clone(),
-                )))
+                Some(tokio::spawn(crate::metrics::serve(listener, hub.source())))
             }
             None => None,
         };

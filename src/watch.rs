@@ -55,7 +55,7 @@ pub async fn run(
     let options = HubOptions {
         schedule: Schedule::Continuous,
         config_path,
-        snapshot_every: Duration::from_secs(1),
+        snapshot_every: None,
     };
     let service = Service::start(config, options, metrics, async {
         let _ = stopped.await;
@@ -89,7 +89,7 @@ pub async fn run(
                     // Skip the backlog and print what changed since, from the snapshot.
                     tracing::warn!("stdout fell {missed} transitions behind; catching up from the current state");
                     events = events.resubscribe();
-                    lines.extend(catch_up(&hub.snapshot(), &mut shown, format));
+                    lines.extend(catch_up(&*hub.fresh_snapshot().await, &mut shown, format));
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },

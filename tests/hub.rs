@@ -30,7 +30,7 @@ async fn a_stuck_subscriber_does_not_delay_polling_and_catches_up_from_the_snaps
     let options = HubOptions {
         schedule: Schedule::Continuous,
         config_path: None,
-        snapshot_every: Duration::from_millis(50),
+        snapshot_every: Some(Duration::from_millis(50)),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let hub = Hub::start(&config, options, async {

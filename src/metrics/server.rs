@@ -2,7 +2,6 @@
 //! snapshot on a blocking thread, so neither the hub nor a current-thread runtime waits.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -14,10 +13,9 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::state::Snapshot;
+use crate::hub::SnapshotSource;
 
 use super::exposition;
 
@@ -34,11 +32,11 @@ const MAX_CONNECTIONS: usize = 64;
 /// A client that has not sent its request head within this is dropped.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `GET /metrics` on `listener`, each answer rendered from the latest snapshot
-/// in `snapshots` as [`CONTENT_TYPE`] (503 should rendering fail). Any other path is
+/// Serves `GET /metrics` on `listener`, each answer rendered from a snapshot taken
+/// for it (the hub builds one per scrape rather than on a timer) as [`CONTENT_TYPE`] (503 should rendering fail). Any other path is
 /// 404, another method on `/metrics` 405. Runs until dropped or aborted, which also
 /// ends its open connections.
-pub async fn serve(listener: TcpListener, snapshots: watch::Receiver<Arc<Snapshot>>) {
+pub async fn serve(listener: TcpListener, snapshots: SnapshotSource) {
     // Connection tasks live in the set, so dropping `serve` aborts them as well.
     let mut conns = JoinSet::new();
     loop {
@@ -76,7 +74,7 @@ pub async fn serve(listener: TcpListener, snapshots: watch::Receiver<Arc<Snapsho
 
 async fn respond(
     req: Request<Incoming>,
-    snapshots: watch::Receiver<Arc<Snapshot>>,
+    snapshots: SnapshotSource,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.uri().path() != "/metrics" {
         return Ok(plain(
@@ -90,8 +88,7 @@ async fn respond(
             .insert(header::ALLOW, HeaderValue::from_static("GET"));
         return Ok(r);
     }
-    // Clone the Arc out at once: holding the watch borrow would block the hub's send.
-    let snap = Arc::clone(&snapshots.borrow());
+    let snap = snapshots.fresh().await;
     // Rendering 10,000 nodes takes milliseconds of CPU; on a blocking thread it delays
     // neither the hub nor the other tasks of a current-thread runtime.
     let rendered =

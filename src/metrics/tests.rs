@@ -641,7 +641,7 @@ async fn serves_the_latest_snapshot() {
     let (tx, rx) = watch::channel(Arc::new(fleet.snapshot(at(5))));
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
     let addr = listener.local_addr().expect("address");
-    let server = tokio::spawn(serve(listener, rx));
+    let server = tokio::spawn(serve(listener, crate::hub::SnapshotSource::published(rx)));
 
     let (status, head, body) = request(addr, "GET", "/metrics").await;
     assert_eq!(status, 200, "{head}");

@@ -423,9 +423,11 @@ impl Fleet {
         }
     }
 
-    /// The receiver's counts of connections refused at accept.
-    pub fn set_refusals(&mut self, r: Refusals) {
+    /// The receiver's counts of connections refused at accept; true when they changed.
+    pub fn set_refusals(&mut self, r: Refusals) -> bool {
+        let before = self.push.stats;
         self.push.stats.set_refusals(r);
+        before != self.push.stats
     }
 
     /// The receiver restarted: its connections are gone (senders reconnect).

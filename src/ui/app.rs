@@ -41,7 +41,7 @@ pub async fn run(
     let options = HubOptions {
         schedule: Schedule::Continuous,
         config_path,
-        snapshot_every: FRAME_INTERVAL,
+        snapshot_every: Some(FRAME_INTERVAL),
     };
     let service = Service::start(config, options, metrics, async {
         let _ = stopped.await;
