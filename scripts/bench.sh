@@ -2,21 +2,28 @@
 # End-to-end benchmarks on loopback, with public tools only (/usr/bin/time -v,
 # hyperfine, /proc): --once at 100, 1,000 and 10,000 simulated nodes, check_tcp over
 # the same 1,000 nodes with xargs -P16, and continuous poll and listen load with
-# CPU and RSS read from /proc. Criterion medians are collected too. The results
-# table is written into BENCHMARKS.md.
+# CPU and RSS read from /proc. Each continuous load is also measured, in the same
+# run, against a floor: a minimal raw-epoll C program doing the same socket work
+# (scripts/floor/), and the ratio of the CPU medians is reported. Criterion medians
+# are collected too. The results table is written into BENCHMARKS.md.
 #
-#   scripts/bench.sh            full run (about 10 minutes), rewrites BENCHMARKS.md
-#   scripts/bench.sh --quick    200 nodes, checks correctness only (CI smoke test)
+#   scripts/bench.sh               full run (about 15 minutes), rewrites BENCHMARKS.md
+#   scripts/bench.sh --quick       200 nodes, checks correctness only (CI smoke test)
+#   scripts/bench.sh --continuous  only continuous poll and listen at 10,000 nodes
+#                                  with their floors; prints the results, leaves
+#                                  BENCHMARKS.md alone (about 6 minutes)
 #
 # Every process it starts is stopped on exit; every load is bounded in time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 QUICK=0
+CONTINUOUS=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
-        *) echo "usage: scripts/bench.sh [--quick]" >&2; exit 3 ;;
+        --continuous) CONTINUOUS=1 ;;
+        *) echo "usage: scripts/bench.sh [--quick | --continuous]" >&2; exit 3 ;;
     esac
 done
 
@@ -24,7 +31,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 cargo build --release --quiet
-BIN="$PWD/target/release/syncguard-fleet"
+BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/syncguard-fleet"
 W="$(mktemp -d "${TMPDIR:-/tmp}/syncguard-bench.XXXXXX")"
 PIDS=()
 cleanup() {
@@ -212,13 +219,145 @@ continuous_push() {
     [ "$heard" = "$n/$n" ] || die "$label: heard $heard senders"
 }
 
+# The floors, compiled here so they are built for this machine. Without a C
+# compiler the quick run skips them (one SKIPPED line); a measuring run cannot.
+FLOORS=0
+build_floors() {
+    if ! command -v cc >/dev/null 2>&1; then
+        [ "$QUICK" = 1 ] || die "cc is missing: the floors need a C compiler"
+        echo "SKIPPED: floor (no C compiler)"
+        return 0
+    fi
+    cc -O2 -Wall -Wextra -Werror -o "$W/poll_floor" scripts/floor/poll_floor.c || die "poll_floor.c"
+    cc -O2 -Wall -Wextra -Werror -o "$W/listen_floor" scripts/floor/listen_floor.c || die "listen_floor.c"
+    FLOORS=1
+}
+
+# wait_exit PID SECONDS: waits for a process that ends on its own, at most SECONDS.
+wait_exit() {
+    local pid="$1"
+    for _ in $(seq 1 $(($2 * 10))); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    stop "$pid" KILL
+    return 1
+}
+
+# field FILE NAME: the value of NAME=VALUE in a floor's summary line.
+field() { tr ' ' '\n' <"$1" | sed -n "s/^$2=//p"; }
+
+# floor_poll LABEL N WARMUP WINDOWS SECS SIM-ARGS...: the poll floor over N
+# simulated nodes, sampled like continuous_poll samples the monitor.
+floor_poll() {
+    local label="$1" n="$2" warmup="$3" windows="$4" secs="$5"; shift 5
+    start_sim "$label" "$@"
+    local sim_pid="$SIM_PID"
+    awk '/^host = /{h=$3; gsub(/"/, "", h)} /^port = /{print h, $3}' "$W/$label.toml" >"$W/$label.addrs"
+    [ "$(wc -l <"$W/$label.addrs")" = "$n" ] || die "$label: expected $n addresses"
+    # It ends on its own a little after the last window.
+    local run_for=$((warmup + windows * secs + 3))
+    "$W/poll_floor" "$W/$label.addrs" "$run_for" >"$W/$label.out" 2>"$W/$label.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    sleep "$warmup"
+    kill -0 "$pid" 2>/dev/null || { cat "$W/$label.err" >&2; die "$label: floor exited"; }
+    sample_cpu "$label" "$pid" "$windows" "$secs"
+    wait_exit "$pid" 30 || die "$label: the floor did not end on its own"
+    stop "$sim_pid"
+    record "${label}_summary" "$(cat "$W/$label.out")"
+    say "$label: $(cat "$W/$label.out")"
+    local replied
+    replied="$(field "$W/$label.out" replied_nodes)"
+    [ "$replied" = "$n" ] || die "$label: $replied of $n nodes replied to the floor"
+}
+
+# floor_push LABEL N WARMUP WINDOWS SECS: the listen floor receiving N V3 senders
+# at 1 line/s, sampled like continuous_push samples the monitor.
+floor_push() {
+    local label="$1" n="$2" warmup="$3" windows="$4" secs="$5"
+    local port
+    port="$(free_port)"
+    # It ends on its own a few seconds after the last window: time for the senders
+    # to stop and for it to read their last lines.
+    local run_for=$((warmup + windows * secs + 5))
+    "$W/listen_floor" "$port" "$run_for" >"$W/$label.out" 2>"$W/$label.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    # The senders' first lines come one interval after they start: no race with
+    # the floor's listen.
+    "$BIN" sim --push "127.0.0.1:$port" --nodes "$n" --interval 1s >/dev/null 2>"$W/$label.sim.log" &
+    local sim_pid=$!
+    PIDS+=("$sim_pid")
+    sleep "$warmup"
+    kill -0 "$pid" 2>/dev/null || { cat "$W/$label.err" >&2; die "$label: floor exited"; }
+    sample_cpu "$label" "$pid" "$windows" "$secs"
+    stop "$sim_pid" INT
+    wait_exit "$pid" 30 || die "$label: the floor did not end on its own"
+    local sent counted peak
+    sent="$({ grep -o 'sent [0-9]* lines' "$W/$label.sim.log" | grep -o '[0-9]*'; } || true)"
+    counted="$(field "$W/$label.out" lines)"
+    peak="$(field "$W/$label.out" peak_open)"
+    record "${label}_summary" "$(cat "$W/$label.out")"
+    record "${label}_lines_sent" "$sent"
+    record "${label}_lines_counted" "$counted"
+    say "$label: sent $sent, counted $counted; $(cat "$W/$label.out")"
+    [ -n "$sent" ] && [ "$sent" = "$counted" ] || die "$label: sent $sent lines but the floor counted $counted"
+    [ "$peak" = "$n" ] || die "$label: $peak of $n senders connected at once"
+}
+
+# ratio LABEL: the monitor's CPU over its floor's, both as medians of their windows.
+ratio() {
+    local m f
+    m="$(sed -n "s/^$1_cpu_median_pct=//p" "$RESULTS")"
+    f="$(sed -n "s/^$1_floor_cpu_median_pct=//p" "$RESULTS")"
+    if python3 -c "import sys; sys.exit(0 if float('$f') > 0 else 1)"; then
+        local r
+        r="$(python3 -c "print(round($m / $f, 2))")"
+        record "${1}_floor_ratio" "$r"
+        say "$1: monitor $m% / floor $f% of a core (window medians) = x$r"
+    else
+        say "$1: monitor $m%, floor $f% of a core: too short a window for a ratio"
+    fi
+}
+
+# The continuous loads at 10,000 nodes, each followed by its floor.
+continuous_10000() {
+    say "continuous poll: 10,000 nodes, 5 windows of 12 s after warm-up; then its floor"
+    continuous_poll poll_10000 10000 20 5 12 synced=10000 --shared-port
+    floor_poll poll_10000_floor 10000 20 5 12 synced=10000 --shared-port
+    ratio poll_10000
+
+    say "listen: 10,000 V3 senders at 1 line/s, 5 windows of 12 s after warm-up; then its floor"
+    continuous_push push_10000 10000 25 5 12
+    floor_push push_10000_floor 10000 25 5 12
+    ratio push_10000
+}
+
+build_floors
+
 if [ "$QUICK" = 1 ]; then
     say "quick mode: 200 nodes, correctness only"
     once_runs q_once 1 synced=200 -- total=200 synced=200
     once_runs q_silent 1 synced=180 silent=20 -- synced=180 timeout=20 --defaults 'timeout = "1s"'
     continuous_poll q_poll 200 3 1 2 synced=200
     continuous_push q_push 200 4 1 2
+    if [ "$FLOORS" = 1 ]; then
+        # Correctness only: every node answers the poll floor, and the listen
+        # floor counts every line the senders wrote.
+        floor_poll q_poll_floor 200 2 1 1 synced=200
+        floor_push q_push_floor 200 3 1 1
+    fi
     say "quick benchmark passed"
+    exit 0
+fi
+
+if [ "$CONTINUOUS" = 1 ]; then
+    record machine_cores "$(nproc)"
+    record version "$("$BIN" --version)"
+    continuous_10000
+    say "results"
+    cat "$RESULTS"
     exit 0
 fi
 
@@ -250,12 +389,9 @@ stop "$SIM_PID"
 record side_ours_median_s "$(python3 -c "import json; print(json.load(open('$W/side.json'))['results'][0]['median'])")"
 record side_check_tcp_median_s "$(python3 -c "import json; print(json.load(open('$W/side.json'))['results'][1]['median'])")"
 
-say "continuous poll: 1,000 and 10,000 nodes, 5 windows of 12 s after warm-up"
+say "continuous poll: 1,000 nodes, 5 windows of 12 s after warm-up"
 continuous_poll poll_1000 1000 15 5 12 synced=1000
-continuous_poll poll_10000 10000 20 5 12 synced=10000 --shared-port
-
-say "listen: 10,000 V3 senders at 1 line/s, 5 windows of 12 s after warm-up"
-continuous_push push_10000 10000 25 5 12
+continuous_10000
 
 say "criterion benches"
 cargo bench --quiet --bench decode --bench fleet --bench render -- \
