@@ -53,6 +53,7 @@ record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
 # Tools: hyperfine, GNU time and check_tcp come from Debian's packages.
 need_pkgs=()
 command -v hyperfine >/dev/null 2>&1 || need_pkgs+=(hyperfine)
+command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 [ -x /usr/bin/time ] || need_pkgs+=(time)
 CHECK_TCP=/usr/lib/nagios/plugins/check_tcp
 [ "$QUICK" = 1 ] || [ -x "$CHECK_TCP" ] || need_pkgs+=(monitoring-plugins-basic)
@@ -169,12 +170,35 @@ continuous_poll() {
     local label="$1" n="$2" warmup="$3" windows="$4" secs="$5"; shift 5
     start_sim "$label" "$@"
     local sim_pid="$SIM_PID"
+    # As a fleet is watched in production: nodes in sync groups of 8, and /metrics
+    # on and scraped every 15 s, as a Prometheus would.
+    local mport
+    mport="$(free_port)"
+    python3 - "$W/$label.toml" "$mport" <<'PY'
+import sys
+path, port = sys.argv[1], sys.argv[2]
+head, *nodes = open(path).read().split("[[node]]")
+out = [head, f'[metrics]\nbind = "127.0.0.1:{port}"\n\n']
+for i, body in enumerate(nodes):
+    out.append("[[node]]" + body.rstrip("\n") + f'\ngroup = "g{i // 8:05d}"\n\n')
+open(path, "w").write("".join(out))
+PY
     "$BIN" --config "$W/$label.toml" watch >"$W/$label.events" 2>"$W/$label.watch.err" &
     local pid=$!
     PIDS+=("$pid")
+    # Bounded by the monitor's life: it ends when watch is stopped.
+    (while kill -0 "$pid" 2>/dev/null; do
+        curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$mport/metrics" || true
+        sleep 15
+    done) &
+    PIDS+=("$!")
     sleep "$warmup"
     kill -0 "$pid" 2>/dev/null || { cat "$W/$label.watch.err" >&2; die "$label: watch exited"; }
     sample_cpu "$label" "$pid" "$windows" "$secs"
+    curl -s --max-time 10 -o "$W/$label.metrics" "http://127.0.0.1:$mport/metrics" ||
+        die "$label: /metrics did not answer"
+    record "${label}_metrics_bytes" "$(wc -c <"$W/$label.metrics")"
+    record "${label}_metrics_node_series" "$(grep -c '^syncguard_node_[a-z_]*{node=' "$W/$label.metrics" || true)"
     stop "$pid" TERM
     stop "$sim_pid"
     local synced
@@ -394,7 +418,7 @@ continuous_poll poll_1000 1000 15 5 12 synced=1000
 continuous_10000
 
 say "criterion benches"
-cargo bench --quiet --bench decode --bench fleet --bench render -- \
+cargo bench --quiet --bench decode --bench fleet --bench render --bench metrics -- \
     --warm-up-time 1 --measurement-time 3 >"$W/criterion.log" 2>&1 || { cat "$W/criterion.log" >&2; die "cargo bench"; }
 python3 - "$RESULTS" <<'PY'
 import json, pathlib, sys

@@ -84,14 +84,24 @@ rows = [
         verdict(num("once_silent_median_s"), 2.5, "s"),
     ),
     (
-        "10,000 poll nodes, continuous (5–10 s interval)",
-        "CPU ≤ 3% of a core over 60 s; RSS ≤ 64 MB",
+        "10,000 poll nodes, continuous (5–10 s interval), groups of 8, `/metrics` scraped every 15 s",
+        "CPU ≤ 3% of a core over 60 s; RSS ≤ 48 MB",
         f"CPU {num('poll_10000_cpu_mean_pct'):.2f}% (median window {num('poll_10000_cpu_median_pct'):.2f}%); "
         f"RSS {num('poll_10000_rss_kb') / 1024:.1f} MB",
         "CPU "
         + verdict(num("poll_10000_cpu_mean_pct"), 3, "%")
         + "; RSS "
-        + verdict(num("poll_10000_rss_kb") / 1024, 64, "MB"),
+        + verdict(num("poll_10000_rss_kb") / 1024, 48, "MB"),
+    ),
+    (
+        "`/metrics` of 10,000 poll nodes",
+        "≤ 3 MB, ≤ 8 series per node",
+        f"{num('poll_10000_metrics_bytes') / 1e6:.2f} MB, "
+        f"{num('poll_10000_metrics_node_series') / 10_000:.1f} series per node",
+        "size "
+        + verdict(num("poll_10000_metrics_bytes") / 1e6, 3, "MB")
+        + "; series "
+        + verdict(num("poll_10000_metrics_node_series") / 10_000, 8, ""),
     ),
     (
         "listen, 10,000 V3 senders at 1 line/s",
@@ -226,7 +236,7 @@ w("  accepts the senders and counts lines and bytes, never writing. Each is samp
 w("  the monitor (same warm-up and windows) and checked: every node replied, every line")
 w("  the senders wrote was counted. The ratio is the monitor's median window over the")
 w("  floor's.")
-w("- Criterion: `cargo bench --bench decode --bench fleet --bench render -- --warm-up-time 1")
+w("- Criterion: `cargo bench --bench decode --bench fleet --bench render --bench metrics -- --warm-up-time 1")
 w("  --measurement-time 3`; medians from `target/criterion/**/new/estimates.json`.")
 w("")
 print("\n".join(out))

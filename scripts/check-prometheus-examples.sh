@@ -71,6 +71,7 @@ metrics = {
     "syncguard_group_has_roles",
     "syncguard_nodes",
     "syncguard_verdict",
+    "syncguard_hook_runs_dropped_total",
     "syncguard_push_connections",
     "syncguard_unlisted_senders",
     "syncguard_push_accepted_total",

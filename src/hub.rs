@@ -155,7 +155,13 @@ impl Hub {
     ) -> anyhow::Result<HubHandle> {
         let engine = Engine::start(config, options.schedule).await?;
         let fleet = Fleet::new(config, SystemTime::now());
-        let (snap_tx, snap_rx) = watch::channel(Arc::new(fleet.snapshot(SystemTime::now())));
+        // A driver that draws gets the whole fleet at once; one that only asks now and
+        // then starts with an empty snapshot rather than keep a copy nobody reads.
+        let first = match options.snapshot_every {
+            Some(_) => fleet.snapshot(SystemTime::now()),
+            None => Snapshot::empty(fleet.started()),
+        };
+        let (snap_tx, snap_rx) = watch::channel(Arc::new(first));
         let (progress_tx, progress_rx) = watch::channel(fleet.pending());
         let (events, _) = broadcast::channel(EVENTS);
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
@@ -241,10 +247,15 @@ impl Hub {
         self.report
     }
 
+    fn take_snapshot(&self) -> Arc<Snapshot> {
+        let mut snap = self.fleet.snapshot(SystemTime::now());
+        snap.hook_runs_dropped = self.report.hook_jobs_dropped;
+        Arc::new(snap)
+    }
+
     fn publish_snapshot(&mut self) {
         self.dirty = false;
-        let snap = Arc::new(self.fleet.snapshot(SystemTime::now()));
-        self.snapshots.send_replace(snap);
+        self.snapshots.send_replace(self.take_snapshot());
     }
 
     /// Logs a shown transition and broadcasts it (no subscriber is fine).
@@ -348,8 +359,13 @@ impl Hub {
                 let _ = reply.send(history);
             }
             Command::Snapshot(reply) => {
-                self.publish_snapshot();
-                let _ = reply.send(self.snapshots.borrow().clone());
+                let snap = self.take_snapshot();
+                if self.options.snapshot_every.is_some() {
+                    self.dirty = false;
+                    self.snapshots.send_replace(snap.clone());
+                }
+                // Otherwise not kept: a scrape's copy is freed once it is rendered.
+                let _ = reply.send(snap);
             }
             Command::Finish(reply) => {
                 for t in self.fleet.mark_unheard_stale(SystemTime::now()) {
@@ -397,7 +413,9 @@ impl Hub {
             self.hook_jobs = Some(tx);
         }
         self.config = new;
-        self.publish_snapshot();
+        if self.options.snapshot_every.is_some() {
+            self.publish_snapshot();
+        }
         Ok(Reloaded {
             path,
             diff,

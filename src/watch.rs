@@ -158,9 +158,13 @@ fn catch_up(
 fn summary(snap: &Arc<Snapshot>, inputs: u64, ran: Duration) -> String {
     let s = &snap.listen;
     let (push_total, push_heard) = snap.push_heard();
+    let dropped = match snap.hook_runs_dropped {
+        0 => String::new(),
+        n => format!("; {n} alert-hook runs dropped (queue full)"),
+    };
     format!(
         "watched {} nodes for {}: {inputs} inputs, {} push lines ({} invalid), push nodes heard {push_heard}/{push_total}, \
-         {} unlisted senders, {} push connections accepted, {} refused",
+         {} unlisted senders, {} push connections accepted, {} refused{dropped}",
         snap.nodes.len(),
         humantime::format_duration(Duration::from_secs(ran.as_secs())),
         s.lines,

@@ -42,12 +42,12 @@ enum Failure {
     Invalid(crate::protocol::InvalidReply),
 }
 
-/// Per-poller state that lives across polls: the connection and the reply buffer.
+/// Per-poller state that lives across polls: the connection and the decoder. The
+/// read buffer lives in the exchange, so an idle poller holds no buffer.
 #[derive(Default)]
 pub struct Link {
     conn: Option<TcpStream>,
     decoder: ReplyDecoder,
-    read_buf: Vec<u8>,
 }
 
 impl Link {
@@ -55,8 +55,6 @@ impl Link {
         Link {
             conn: None,
             decoder: ReplyDecoder::new(),
-            // Replies are at most MAX_REPLY_BYTES; a bigger read buys nothing.
-            read_buf: vec![0; crate::protocol::MAX_REPLY_BYTES],
         }
     }
 
@@ -155,8 +153,9 @@ impl Link {
                 continue;
             };
             self.decoder.reset();
-            match request_reply(stream, &node.request, &mut self.decoder, &mut self.read_buf).await
-            {
+            // Replies are at most MAX_REPLY_BYTES; a bigger read buys nothing.
+            let mut buf = [0u8; crate::protocol::MAX_REPLY_BYTES];
+            match request_reply(stream, &node.request, &mut self.decoder, &mut buf).await {
                 Err(Failure::ClosedBeforeReply(_)) if reused && !retried => {
                     retried = true;
                     self.conn = None;
@@ -406,7 +405,11 @@ pub async fn run_poller(p: Poller, first_wait: Duration) {
             _ = tokio::time::sleep_until(on_tick(Instant::now() + wait)) => {}
             _ = p.wake.notified() => {}
         }
-        let ex = link.exchange(&p.node, &p.permits).await;
+        // Boxed: the exchange's state (connect, deadline, buffer) is about 600 bytes
+        // and needed only while it runs; 10,000 idle pollers would otherwise each
+        // carry it between polls. One allocation per poll is noise next to the
+        // system calls.
+        let ex = Box::pin(link.exchange(&p.node, &p.permits)).await;
         wait = if ex.connect_failed {
             p.node.backoff
         } else {

@@ -151,7 +151,13 @@ impl Exposition {
             Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;
-        encode_latency(family, &snap.latency)
+        encode_latency(family, &snap.latency)?;
+        single_counter(
+            enc,
+            "syncguard_hook_runs_dropped",
+            "Alert-hook runs dropped because their queue was full; polling never waits for hooks.",
+            snap.hook_runs_dropped,
+        )
     }
 
     /// The push receiver (`[listen]`): its connections and counters.

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -394,34 +394,6 @@ fn five_series_per_node_by_default() {
     assert!(all - 5 * nodes <= 3 * groups + 40, "{all} series");
 }
 
-/// Release-build measurement at 10,000 nodes:
-/// `cargo test --release --lib metrics::tests::measure_10k -- --ignored --nocapture`.
-#[test]
-#[ignore = "a measurement; run in release with --ignored --nocapture"]
-fn measure_10k() {
-    let nodes = 10_000;
-    let snap = large_fleet(nodes);
-    let now = at(12);
-    let mut times = Vec::new();
-    let mut text = String::new();
-    for _ in 0..20 {
-        let start = Instant::now();
-        text = render(&snap, now).expect("render");
-        times.push(start.elapsed());
-    }
-    times.sort();
-    let series_total = series(&text).count();
-    println!(
-        "nodes={nodes} bytes={} series={series_total} per_node={:.2} \
-         render_median={:?} min={:?} max={:?}",
-        text.len(),
-        series_per_node(&text, nodes),
-        times[times.len() / 2],
-        times[0],
-        times[times.len() - 1]
-    );
-}
-
 /// Runs `script` with the exposition on stdin and returns what it prints as JSON.
 /// The interpreter is `SYNCGUARD_TEST_PYTHON` (.ci/run's virtual environment),
 /// else `python3`. Without `prometheus_client` the check fails under CI, and
@@ -490,7 +462,7 @@ print(json.dumps(out))
 
 /// Every family the exposition can have, with its type; the per-node histogram only
 /// with `per_node_histograms`, the push families only with `[listen]`.
-const FAMILIES: [(&str, &str); 21] = [
+const FAMILIES: [(&str, &str); 22] = [
     ("syncguard_node_healthy", "gauge"),
     ("syncguard_node_status", "gauge"),
     ("syncguard_node_reply_age_seconds", "gauge"),
@@ -502,6 +474,7 @@ const FAMILIES: [(&str, &str); 21] = [
     ("syncguard_group_has_roles", "gauge"),
     ("syncguard_nodes", "gauge"),
     ("syncguard_verdict", "gauge"),
+    ("syncguard_hook_runs_dropped", "counter"),
     ("syncguard_reply_latency_seconds", "histogram"),
     ("syncguard_push_connections", "gauge"),
     ("syncguard_unlisted_senders", "gauge"),

@@ -661,6 +661,7 @@ impl Fleet {
             has_listener: self.has_listener,
             latency: self.latency.clone(),
             flap_window: self.flap_window,
+            hook_runs_dropped: 0,
         }
     }
 }

@@ -34,9 +34,32 @@ pub struct Snapshot {
     /// Fleet-wide reply latency of poll nodes.
     pub latency: LatencyHistogram,
     pub flap_window: Duration,
+    /// Alert-hook runs dropped because their queue was full (set by the hub).
+    pub hook_runs_dropped: u64,
 }
 
 impl Snapshot {
+    /// A snapshot of no nodes, for a hub that publishes only when asked.
+    pub fn empty(started: SystemTime) -> Snapshot {
+        Snapshot {
+            taken_at: started,
+            started,
+            policy: UnreachablePolicy::default(),
+            verdict: Verdict::Ok,
+            counts: StatusCounts::default(),
+            nodes: Vec::new(),
+            groups: Vec::new(),
+            events: Vec::new(),
+            connections: Vec::new(),
+            unlisted: Vec::new(),
+            listen: ListenStats::default(),
+            has_listener: false,
+            latency: LatencyHistogram::default(),
+            flap_window: Duration::ZERO,
+            hook_runs_dropped: 0,
+        }
+    }
+
     pub fn node(&self, key: &str) -> Option<&NodeView> {
         self.nodes.iter().find(|n| n.name() == key)
     }
