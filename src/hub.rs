@@ -201,10 +201,21 @@ impl Hub {
         let mut refusals = tokio::time::interval(Duration::from_secs(1));
         refusals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut next_publish = Instant::now();
+        // One timer for the next push node to go stale, moved only when that moment
+        // changes: a fresh timer per wake-up would cost a timer-wheel insert and
+        // removal for every batch of results.
+        let stale = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(stale);
+        let mut stale_armed: Option<SystemTime> = None;
         loop {
-            let stale_in = self.fleet.next_stale_at().map(|at| {
-                Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default()
-            });
+            let next_stale = self.fleet.next_stale_at();
+            if next_stale != stale_armed {
+                stale_armed = next_stale;
+                if let Some(at) = next_stale {
+                    let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+                    stale.as_mut().reset(Instant::now() + wait);
+                }
+            }
             tokio::select! {
                 () = &mut shutdown => break,
                 cmd = self.commands.recv() => match cmd {
@@ -223,7 +234,9 @@ impl Hub {
                     let pending = self.fleet.pending();
                     self.progress.send_if_modified(|p| std::mem::replace(p, pending) != pending);
                 }
-                () = sleep_until_opt(stale_in) => {
+                () = &mut stale, if stale_armed.is_some() => {
+                    // Re-armed at the top of the loop from what is due next.
+                    stale_armed = None;
                     for t in self.fleet.check_stale(SystemTime::now()) {
                         self.publish_transition(t);
                     }
@@ -453,12 +466,5 @@ impl SnapshotSource {
         }
         // Clone the Arc out at once: holding the borrow would block the hub's send.
         Arc::clone(&self.latest.borrow())
-    }
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

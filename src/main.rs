@@ -17,6 +17,7 @@ use syncguard_fleet::sim::{self, Sim};
 use syncguard_fleet::{demo, logging, once, ui, watch};
 
 fn main() -> ExitCode {
+    syncguard_fleet::platform::memory::return_large_frees();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

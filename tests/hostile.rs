@@ -133,7 +133,7 @@ async fn restarted_node_recovers_within_backoff_plus_interval() {
         poll::Poller {
             key: "n".into(),
             generation: 0,
-            node: Arc::new(config.nodes[0].clone()),
+            node: Arc::clone(&config.nodes[0]),
             tx,
             wake: Arc::new(Notify::new()),
             permits: Arc::new(Semaphore::new(4)),

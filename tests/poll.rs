@@ -305,7 +305,7 @@ async fn counting_server(answers: usize) -> FakeNode {
     FakeNode::bind((V4, 0).into(), Some("Synced\r\n"), answers).await
 }
 
-fn node_at(addr: SocketAddr, extra: &str) -> NodeConfig {
+fn node_at(addr: SocketAddr, extra: &str) -> Arc<NodeConfig> {
     let text = format!(
         "[[node]]\nname = \"n\"\nhost = \"{}\"\nport = {}\ntimeout = \"2s\"\n{extra}",
         addr.ip(),
@@ -427,7 +427,7 @@ async fn drip_is_stopped_by_one_deadline_for_the_whole_exchange() {
 /// Runs one poller for `window` of (paused) time; returns the first wait it was
 /// given and each result with the time it arrived, counted from the start.
 async fn run_for(
-    node: NodeConfig,
+    node: Arc<NodeConfig>,
     window: Duration,
     wake: Arc<Notify>,
 ) -> (Duration, Vec<(Duration, PollResult)>) {
@@ -439,7 +439,7 @@ async fn run_for(
         poll::Poller {
             key: node.name.as_str().into(),
             generation: 0,
-            node: Arc::new(node),
+            node,
             tx,
             wake,
             permits: Arc::new(Semaphore::new(4)),

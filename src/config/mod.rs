@@ -136,7 +136,9 @@ pub struct Config {
     /// How the file is named in messages and in the dashboard header.
     pub source: String,
     pub defaults: Defaults,
-    pub nodes: Vec<NodeConfig>,
+    /// Shared: the fleet state, the pollers and a reloaded config point at the same
+    /// settings rather than each keeping a copy of 10,000 nodes.
+    pub nodes: Vec<Arc<NodeConfig>>,
     /// Ring the terminal bell when a node turns unhealthy.
     pub bell: bool,
     /// The push receiver; present when `[listen]` is given or any node is a push node.
@@ -217,14 +219,14 @@ impl Default for ListenConfig {
 }
 
 impl Config {
-    pub fn poll_nodes(&self) -> impl Iterator<Item = (usize, &NodeConfig)> {
+    pub fn poll_nodes(&self) -> impl Iterator<Item = (usize, &Arc<NodeConfig>)> {
         self.nodes
             .iter()
             .enumerate()
             .filter(|(_, n)| n.mode == Mode::Poll)
     }
 
-    pub fn push_nodes(&self) -> impl Iterator<Item = (usize, &NodeConfig)> {
+    pub fn push_nodes(&self) -> impl Iterator<Item = (usize, &Arc<NodeConfig>)> {
         self.nodes
             .iter()
             .enumerate()
@@ -309,7 +311,7 @@ impl Cx<'_> {
         Ok(Config {
             source: self.label.to_owned(),
             defaults,
-            nodes,
+            nodes: nodes.into_iter().map(Arc::new).collect(),
             bell: dashboard.bell,
             listen,
             metrics: metrics.bind,

@@ -307,7 +307,7 @@ impl Pollers {
             tasks: JoinSet::new(),
         };
         for (_, node) in config.poll_nodes() {
-            p.spawn(Arc::new(node.clone()));
+            p.spawn(Arc::clone(node));
         }
         p
     }
@@ -351,12 +351,12 @@ impl Pollers {
     /// Applies a reloaded config: pollers of unchanged nodes keep running (and keep
     /// their connection), changed nodes restart, removed nodes stop, new ones start.
     pub fn reload(&mut self, config: &Config) {
-        let wanted: HashMap<&str, &NodeConfig> = config
+        let wanted: HashMap<&str, &Arc<NodeConfig>> = config
             .poll_nodes()
             .map(|(_, n)| (n.name.as_str(), n))
             .collect();
         self.running.retain(|key, p| {
-            let stay = wanted.get(key.as_str()).is_some_and(|n| **n == *p.config);
+            let stay = wanted.get(key.as_str()).is_some_and(|n| **n == p.config);
             if !stay {
                 p.handle.abort();
             }
@@ -364,7 +364,7 @@ impl Pollers {
         });
         for (name, node) in wanted {
             if !self.running.contains_key(name) {
-                self.spawn(Arc::new(node.clone()));
+                self.spawn(Arc::clone(node));
             }
         }
     }
@@ -440,7 +440,7 @@ pub fn check_once(config: &Config, tx: mpsc::Sender<PollResult>) -> tokio::task:
     let mut tasks = JoinSet::new();
     let mut keys = HashMap::new();
     for (_, node) in config.poll_nodes() {
-        let node = Arc::new(node.clone());
+        let node = Arc::clone(node);
         let permits = permits.clone();
         let deadline = Instant::now() + node.timeout;
         let key = NodeKey::new(&node.name);

@@ -1,7 +1,9 @@
 //! What differs between platforms, in one place: shutdown and reload signals, the
-//! open-file limit and default paths. Everything else in the crate is neutral.
+//! open-file limit, default paths and allocator settings. Everything else in the
+//! crate is neutral.
 
 pub mod limits;
+pub mod memory;
 pub mod paths;
 mod signals;
 

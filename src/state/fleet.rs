@@ -103,7 +103,7 @@ impl Fleet {
         let nodes: Vec<NodeState> = config
             .nodes
             .iter()
-            .map(|n| NodeState::new(Arc::new(n.clone()), now, histograms))
+            .map(|n| NodeState::new(Arc::clone(n), now, histograms))
             .collect();
         let mut fleet = Fleet {
             index: HashMap::new(),
