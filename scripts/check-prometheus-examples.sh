@@ -68,7 +68,6 @@ metrics = {
     "syncguard_node_latency_seconds",
     "syncguard_group_healthy",
     "syncguard_group_masters",
-    "syncguard_group_has_roles",
     "syncguard_nodes",
     "syncguard_verdict",
     "syncguard_hook_runs_dropped_total",

@@ -11,11 +11,12 @@ use std::time::{Duration, SystemTime};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 use syncguard_fleet::config::Config;
 use syncguard_fleet::engine::poll::{self, Pollers};
+use syncguard_fleet::engine::timetable::{Timetable, Wake};
 use syncguard_fleet::model::Input;
 use syncguard_fleet::model::PollResult;
 use syncguard_fleet::model::Status;
@@ -129,13 +130,16 @@ async fn restarted_node_recovers_within_backoff_plus_interval() {
     );
     let config = Config::parse(&text, "restart.toml").expect("config");
     let (tx, mut rx) = mpsc::channel(64);
+    let timetable = Timetable::new();
+    let clock = tokio::spawn(timetable.clone().run());
     let task = tokio::spawn(poll::run_poller(
         poll::Poller {
             key: "n".into(),
             generation: 0,
             node: Arc::clone(&config.nodes[0]),
             tx,
-            wake: Arc::new(Notify::new()),
+            wake: Wake::new(),
+            timetable,
             permits: Arc::new(Semaphore::new(4)),
         },
         Duration::ZERO,
@@ -167,6 +171,7 @@ async fn restarted_node_recovers_within_backoff_plus_interval() {
         }
     };
     task.abort();
+    clock.abort();
     drop(server);
     assert!(
         up <= Duration::from_secs(5 + 2) + Duration::from_millis(200),

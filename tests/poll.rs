@@ -12,11 +12,12 @@ use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 use syncguard_fleet::config::{Config, NodeConfig};
 use syncguard_fleet::engine::poll::{self, Link};
+use syncguard_fleet::engine::timetable::{Timetable, Wake};
 use syncguard_fleet::model::PollResult;
 use syncguard_fleet::model::{Input, Outcome, TimeoutPhase};
 use syncguard_fleet::protocol::{Reply, ReportedIp};
@@ -429,12 +430,14 @@ async fn drip_is_stopped_by_one_deadline_for_the_whole_exchange() {
 async fn run_for(
     node: Arc<NodeConfig>,
     window: Duration,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
 ) -> (Duration, Vec<(Duration, PollResult)>) {
     let (tx, mut rx) = mpsc::channel(16);
     let first = poll::jitter(Duration::ZERO, Duration::from_secs(1));
     assert!(first <= Duration::from_secs(1));
     let start = Instant::now();
+    let timetable = Timetable::new();
+    let clock = tokio::spawn(timetable.clone().run());
     let task = tokio::spawn(poll::run_poller(
         poll::Poller {
             key: node.name.as_str().into(),
@@ -442,6 +445,7 @@ async fn run_for(
             node,
             tx,
             wake,
+            timetable,
             permits: Arc::new(Semaphore::new(4)),
         },
         first,
@@ -455,6 +459,7 @@ async fn run_for(
         }
     }
     task.abort();
+    clock.abort();
     (first, got)
 }
 
@@ -468,7 +473,7 @@ async fn refused_node_is_retried_once_per_backoff() {
     let (first, got) = run_for(
         config.nodes[0].clone(),
         Duration::from_secs(100),
-        Arc::new(Notify::new()),
+        Wake::new(),
     )
     .await;
     // First poll at `first` (≤ 1 s), then one every 30 s: 4 within 100 s.
@@ -505,7 +510,7 @@ async fn healthy_node_is_polled_between_interval_and_max_interval() {
     let (first, got) = run_for(
         config.nodes[0].clone(),
         Duration::from_secs(100),
-        Arc::new(Notify::new()),
+        Wake::new(),
     )
     .await;
     // Gaps of 1–2 s over 100 s: between 50 and 100 polls.
@@ -542,12 +547,12 @@ async fn healthy_node_is_polled_between_interval_and_max_interval() {
 async fn wake_cuts_a_backoff_short() {
     let sim = start_sim(&["refused"], V4).await;
     let config = config_for(&sim, TIMING);
-    let wake = Arc::new(Notify::new());
+    let wake = Wake::new();
     let waker = wake.clone();
     // Wake the poller 5 s in, well inside its first 30 s backoff.
     let nudge = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        waker.notify_one();
+        waker.now();
     });
     let (_, got) = run_for(config.nodes[0].clone(), Duration::from_secs(20), wake).await;
     nudge.abort();

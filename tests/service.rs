@@ -51,8 +51,8 @@ fn metrics_endpoint_serves_the_fleet_and_parses() {
     for want in [
         "syncguard_node_healthy{node=\"ok\"} 1",
         "syncguard_node_healthy{node=\"bad\"} 0",
-        "syncguard_node_status{node=\"bad\",group=\"\",status=\"free\",role=\"\"} 1",
-        "syncguard_node_status{node=\"ok\",group=\"\",status=\"synced\",role=\"Master\"} 1",
+        "syncguard_node_status{node=\"bad\",status=\"free\"} 1",
+        "syncguard_node_status{node=\"ok\",status=\"synced\",role=\"Master\"} 1",
         "syncguard_nodes{status=\"free\"} 1",
         "syncguard_build_info{version=\"",
     ] {

@@ -205,28 +205,41 @@ async fn read_lines(
     let mut reader = LineReader::new();
     let mut buf = [0u8; 512];
     let mut lines: Vec<Result<PushLine, InvalidLine>> = Vec::new();
+    let mut latest: Vec<(Result<PushLine, InvalidLine>, u32)> = Vec::new();
     let mut invalid = 0u32;
-    let mut deadline = Instant::now() + shared.idle_limit;
+    // The idle timer is armed once and moved only when it fires early: resetting
+    // it on every line would cost a timer-wheel removal and insert per line.
+    let mut last_line = Instant::now();
+    let idle = tokio::time::sleep_until(last_line + shared.idle_limit);
+    tokio::pin!(idle);
     loop {
-        let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-            Err(_) => {
-                return CloseReason::Abuse(Abuse::Idle(shared.idle_limit));
+        let read = tokio::select! {
+            biased;
+            read = stream.read(&mut buf) => read,
+            () = &mut idle => {
+                let due = last_line + shared.idle_limit;
+                if Instant::now() >= due {
+                    return CloseReason::Abuse(Abuse::Idle(shared.idle_limit));
+                }
+                idle.as_mut().reset(due);
+                continue;
             }
-            Ok(Ok(0)) => return CloseReason::Peer,
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Ok(Err(e)) => return CloseReason::Error(IoFailure::from(&e)),
+        };
+        let n = match read {
+            Ok(0) => return CloseReason::Peer,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return CloseReason::Error(IoFailure::from(&e)),
         };
         let overflow = reader.feed(&buf[..n], |l| lines.push(l));
         if !lines.is_empty() {
-            deadline = Instant::now() + shared.idle_limit;
+            last_line = Instant::now();
         }
         let at = SystemTime::now();
         // Everything one read delivered becomes at most one event per sender IP
         // (its latest line, with how many it stands for) plus one for invalid
         // lines: a peer writing lines as fast as it can costs the owner one update
         // per read, not one per line, and duplicates cost nothing extra.
-        let mut latest: Vec<(Result<PushLine, InvalidLine>, u32)> = Vec::new();
         for line in lines.drain(..) {
             match &line {
                 Err(_) => invalid += 1,
@@ -255,7 +268,7 @@ async fn read_lines(
                 None => latest.push((line, 1)),
             }
         }
-        for (line, count) in latest {
+        for (line, count) in latest.drain(..) {
             let ev = ListenEvent::Line {
                 conn,
                 peer,

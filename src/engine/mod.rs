@@ -4,6 +4,7 @@
 
 pub mod listen;
 pub mod poll;
+pub mod timetable;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -22,6 +22,8 @@ use crate::model::{
     IoFailure, NodeKey, Observation, Outcome, PollResult, TimeoutPhase, Unreachable,
 };
 use crate::protocol::{Decode, ReplyDecoder};
+
+use super::timetable::{Timetable, Wake};
 
 /// The result of one exchange, before it is stamped for the fleet.
 #[derive(Debug)]
@@ -254,21 +256,6 @@ async fn request_reply(
     }
 }
 
-/// Poll times are rounded up to this grid, so the pollers that fall due in the same
-/// slot wake together: one timer wake-up serves many nodes instead of one each.
-/// The spread over the interval is unchanged at this resolution.
-pub const POLL_TICK: Duration = Duration::from_millis(100);
-
-/// `t` rounded up to the next [`POLL_TICK`] boundary (counted from a fixed epoch).
-pub fn on_tick(t: Instant) -> Instant {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    let since = t.saturating_duration_since(epoch).as_nanos();
-    let tick = POLL_TICK.as_nanos();
-    let rounded = since.div_ceil(tick) * tick;
-    epoch + Duration::from_nanos(u64::try_from(rounded).unwrap_or(u64::MAX))
-}
-
 /// A uniformly random wait in `[min, max]`, so a large fleet spreads its polls
 /// evenly instead of firing in waves.
 pub fn jitter(min: Duration, max: Duration) -> Duration {
@@ -282,7 +269,7 @@ pub fn jitter(min: Duration, max: Duration) -> Duration {
 struct Running {
     generation: u64,
     handle: tokio::task::AbortHandle,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
     config: Arc<NodeConfig>,
 }
 
@@ -292,6 +279,7 @@ pub struct Pollers {
     running: HashMap<NodeKey, Running>,
     next_generation: u64,
     permits: Arc<Semaphore>,
+    timetable: Timetable,
     tx: mpsc::Sender<PollResult>,
     tasks: JoinSet<()>,
 }
@@ -303,9 +291,11 @@ impl Pollers {
             running: HashMap::new(),
             next_generation: 0,
             permits: Arc::new(Semaphore::new(config.defaults.max_connecting)),
+            timetable: Timetable::new(),
             tx,
             tasks: JoinSet::new(),
         };
+        p.tasks.spawn(p.timetable.clone().run());
         for (_, node) in config.poll_nodes() {
             p.spawn(Arc::clone(node));
         }
@@ -316,7 +306,7 @@ impl Pollers {
         let generation = self.next_generation;
         self.next_generation += 1;
         let key = NodeKey::new(&node.name);
-        let wake = Arc::new(Notify::new());
+        let wake = Wake::new();
         let first = jitter(Duration::ZERO, Duration::from_secs(1));
         let handle = self.tasks.spawn(run_poller(
             Poller {
@@ -325,6 +315,7 @@ impl Pollers {
                 node: node.clone(),
                 tx: self.tx.clone(),
                 wake: wake.clone(),
+                timetable: self.timetable.clone(),
                 permits: self.permits.clone(),
             },
             first,
@@ -372,13 +363,13 @@ impl Pollers {
     /// Polls one node now instead of at its next turn.
     pub fn poll_now(&self, key: &str) {
         if let Some(p) = self.running.get(key) {
-            p.wake.notify_one();
+            p.wake.now();
         }
     }
 
     pub fn poll_all_now(&self) {
         for p in self.running.values() {
-            p.wake.notify_one();
+            p.wake.now();
         }
     }
 }
@@ -389,8 +380,10 @@ pub struct Poller {
     pub generation: u64,
     pub node: Arc<NodeConfig>,
     pub tx: mpsc::Sender<PollResult>,
-    /// Notified for an immediate poll.
-    pub wake: Arc<Notify>,
+    /// Woken when its time comes, or at once for a repoll.
+    pub wake: Arc<Wake>,
+    /// Where the poller books its next poll.
+    pub timetable: Timetable,
     /// Bounds connection attempts in flight across the fleet.
     pub permits: Arc<Semaphore>,
 }
@@ -401,10 +394,8 @@ pub async fn run_poller(p: Poller, first_wait: Duration) {
     let mut link = Link::new();
     let mut wait = first_wait;
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(on_tick(Instant::now() + wait)) => {}
-            _ = p.wake.notified() => {}
-        }
+        p.timetable.book(Instant::now() + wait, &p.wake);
+        p.wake.wait().await;
         // Boxed: the exchange's state (connect, deadline, buffer) is about 600 bytes
         // and needed only while it runs; 10,000 idle pollers would otherwise each
         // carry it between polls. One allocation per poll is noise next to the

@@ -16,9 +16,9 @@ use prometheus_client::metrics::exemplar::Exemplar;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::model::{GroupHealth, ListenStats, Status};
-use crate::state::{LATENCY_BUCKETS, LatencyHistogram, NodeView, Snapshot, SyncGroup};
+use crate::state::{LATENCY_BUCKETS, LatencyHistogram, NodeView, Snapshot};
 
-/// Bytes one node takes in the exposition (about 365 with ten-character names); saves
+/// Bytes one node takes in the exposition (about 300 with ten-character names); saves
 /// re-growing a large buffer.
 const BYTES_PER_NODE: usize = 400;
 
@@ -103,27 +103,34 @@ impl Exposition {
 
     fn group_families(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
         let groups = &self.snap.groups;
-        group_gauge(
-            enc,
+        let mut family = enc.encode_descriptor(
             "syncguard_group_healthy",
             "1 when the sync group is healthy, 0 when unhealthy or still pending.",
-            groups,
-            |g| i64::from(g.health == GroupHealth::Healthy),
+            None,
+            MetricType::Gauge,
         )?;
-        group_gauge(
-            enc,
+        for g in groups {
+            family
+                .encode_family(&[("group", &*g.name)])?
+                .encode_gauge(&i64::from(g.health == GroupHealth::Healthy))?;
+        }
+        // Only groups whose members report roles have a Master to count; absent
+        // rather than 0 elsewhere, so a rule needs no second series to tell them
+        // apart (`syncguard_group_masters != 1`).
+        let mut family = enc.encode_descriptor(
             "syncguard_group_masters",
-            "Healthy members of the sync group whose role is Master.",
-            groups,
-            |g| i64::try_from(g.masters).unwrap_or(i64::MAX),
+            "Healthy members of the sync group whose role is Master; only for groups \
+             whose members report roles.",
+            None,
+            MetricType::Gauge,
         )?;
-        group_gauge(
-            enc,
-            "syncguard_group_has_roles",
-            "1 when a member of the sync group reported a role code.",
-            groups,
-            |g| i64::from(g.has_roles),
-        )
+        for g in groups.iter().filter(|g| g.has_roles) {
+            let masters = i64::try_from(g.masters).unwrap_or(i64::MAX);
+            family
+                .encode_family(&[("group", &*g.name)])?
+                .encode_gauge(&masters)?;
+        }
+        Ok(())
     }
 
     fn fleet_families(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
@@ -233,8 +240,9 @@ fn push_refused(enc: &mut DescriptorEncoder, stats: &ListenStats) -> fmt::Result
 /// and need no lookup of a numeric code; the price is a new series when a node
 /// changes status, which is rare next to the scrapes (all seven states, as an
 /// OpenMetrics stateset, would be seven series per node). Being always 1, it also
-/// carries the node's `group` and `role` (Master, Slave, Error, Unknown; empty for
-/// a `Synced`/`Free` reply or none), the one series to join on for them
+/// carries the node's `group` (absent for a node in none) and `role` (Master,
+/// Slave, Error, Unknown; absent after a `Synced`/`Free` reply or before any), the
+/// one series to join on for them
 /// (`* on (instance, node) group_left (group) syncguard_node_status`), so the other
 /// per-node series need only `node`. A role as a label costs a few bytes on a series
 /// that exists anyway; as its own gauge it cost a series per node. The mode (poll
@@ -249,13 +257,21 @@ fn node_status(enc: &mut DescriptorEncoder, nodes: &[NodeView]) -> fmt::Result {
         MetricType::Gauge,
     )?;
     for n in nodes {
-        let labels = [
-            ("node", n.name()),
-            ("group", n.group().unwrap_or("")),
-            ("status", n.status.as_str()),
-            ("role", n.role().map_or("", |r| r.as_str())),
-        ];
-        family.encode_family(&labels)?.encode_gauge(&1i64)?;
+        // An empty label is the same as none to Prometheus; leaving it out saves its
+        // bytes on every node without a group or a role.
+        let mut labels = [("node", n.name()); 4];
+        let mut len = 1;
+        if let Some(group) = n.group() {
+            labels[len] = ("group", group);
+            len += 1;
+        }
+        labels[len] = ("status", n.status.as_str());
+        len += 1;
+        if let Some(role) = n.role() {
+            labels[len] = ("role", role.as_str());
+            len += 1;
+        }
+        family.encode_family(&&labels[..len])?.encode_gauge(&1i64)?;
     }
     Ok(())
 }
@@ -325,23 +341,6 @@ fn node_gauge<V: EncodeGaugeValue>(
         if let Some(v) = value(n) {
             family.encode_family(&node_label(n))?.encode_gauge(&v)?;
         }
-    }
-    Ok(())
-}
-
-/// One gauge family with a series per group.
-fn group_gauge(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    groups: &[SyncGroup],
-    value: impl Fn(&SyncGroup) -> i64,
-) -> fmt::Result {
-    let mut family = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for g in groups {
-        family
-            .encode_family(&[("group", &*g.name)])?
-            .encode_gauge(&value(g))?;
     }
     Ok(())
 }

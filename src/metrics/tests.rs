@@ -165,7 +165,8 @@ fn renders_the_fleet_state() {
     // group.
     let status = "syncguard_node_status";
     let labelled = |labels: &str| sample(&text, status, &[labels]);
-    assert_eq!(labelled(r#"node="desk",group="",status="free""#), 1.0);
+    // No group, no role: no empty labels either.
+    assert_eq!(labelled(r#"node="desk",status="free"}"#), 1.0);
     assert_eq!(
         labelled(r#"node="wall-01",group="wall",status="synced""#),
         1.0
@@ -197,9 +198,14 @@ fn renders_the_fleet_state() {
     assert_eq!(role("wall-02", "Slave"), 1.0);
     assert_eq!(role("led-01", "Master"), 1.0);
     assert_eq!(role("led-02", "Slave"), 1.0);
-    assert_eq!(role("desk", ""), 1.0, "Free carries no role");
-    assert_eq!(role("tv", ""), 1.0, "no reply");
-    assert_eq!(role("spare", ""), 1.0, "no reply");
+    let no_role = |node: &str| {
+        let mine = format!("{status}{{node=\"{node}\",");
+        let line = text.lines().find(|l| l.starts_with(&mine));
+        line.is_some_and(|l| !l.contains("role="))
+    };
+    assert!(no_role("desk"), "Free carries no role");
+    assert!(no_role("tv"), "no reply");
+    assert!(no_role("spare"), "no reply");
     assert!(text.lines().all(|l| !l.starts_with("syncguard_node_role")));
 
     let since = "syncguard_node_reply_age_seconds";
@@ -255,9 +261,12 @@ fn renders_the_fleet_state() {
     assert_eq!(group("syncguard_group_healthy", "tv"), 0.0);
     assert_eq!(group("syncguard_group_healthy", "cold"), 0.0, "pending");
     assert_eq!(group("syncguard_group_masters", "wall"), 1.0);
-    assert_eq!(group("syncguard_group_masters", "tv"), 0.0);
-    assert_eq!(group("syncguard_group_has_roles", "led"), 1.0);
-    assert_eq!(group("syncguard_group_has_roles", "tv"), 0.0);
+    assert_eq!(group("syncguard_group_masters", "led"), 1.0);
+    // A group without roles has no Master to count: no series.
+    assert!(
+        samples(&text, "syncguard_group_masters", &[r#"group="tv""#]).is_empty(),
+        "{text}"
+    );
 
     let nodes = |s: &str| sample(&text, "syncguard_nodes", &[&format!("status=\"{s}\"")]);
     assert_eq!(nodes("synced"), 4.0);
@@ -451,18 +460,18 @@ for f in om(text):
     for s in f.samples:
         out["samples"].append(s.name)
         if s.name == "syncguard_node_status":
-            out["nodes"].append([s.labels["node"], s.labels["group"]])
+            out["nodes"].append([s.labels["node"], s.labels.get("group", "")])
 for f in classic(text):
     for s in f.samples:
         out["classic"].append(s.name)
         if s.name == "syncguard_node_status":
-            out["classic_nodes"].append([s.labels["node"], s.labels["group"]])
+            out["classic_nodes"].append([s.labels["node"], s.labels.get("group", "")])
 print(json.dumps(out))
 "#;
 
 /// Every family the exposition can have, with its type; the per-node histogram only
 /// with `per_node_histograms`, the push families only with `[listen]`.
-const FAMILIES: [(&str, &str); 22] = [
+const FAMILIES: [(&str, &str); 21] = [
     ("syncguard_node_healthy", "gauge"),
     ("syncguard_node_status", "gauge"),
     ("syncguard_node_reply_age_seconds", "gauge"),
@@ -471,7 +480,6 @@ const FAMILIES: [(&str, &str); 22] = [
     ("syncguard_node_reply_latency_seconds", "histogram"),
     ("syncguard_group_healthy", "gauge"),
     ("syncguard_group_masters", "gauge"),
-    ("syncguard_group_has_roles", "gauge"),
     ("syncguard_nodes", "gauge"),
     ("syncguard_verdict", "gauge"),
     ("syncguard_hook_runs_dropped", "counter"),
@@ -556,14 +564,12 @@ host = "127.0.0.2"
     assert!(
         text.contains(
             "syncguard_node_status{node=\"wall \\\"7\\\" \\\\ 東京 🎬 e\u{301}\u{200b} end\",\
-             group=\"g\\\"1\\\\\",status=\"pending\",role=\"\"} 1\n"
+             group=\"g\\\"1\\\\\",status=\"pending\"} 1\n"
         ),
         "{text}"
     );
     assert!(
-        text.contains(
-            "syncguard_node_status{node=\"two\\nlines\",group=\"\",status=\"pending\",role=\"\"} 1\n"
-        ),
+        text.contains("syncguard_node_status{node=\"two\\nlines\",status=\"pending\"} 1\n"),
         "{text}"
     );
     assert!(

@@ -9,8 +9,23 @@ use std::sync::Arc;
 use serde::Serialize;
 
 /// A node's name, shared: cloning it is a reference-count increment, not a copy.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Eq, PartialOrd, Ord)]
 pub struct NodeKey(Arc<str>);
+
+/// Keys of one node are usually clones of one `Arc`: comparing the pointers first
+/// skips the string comparison on the per-result lookups.
+impl PartialEq for NodeKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+/// By the text, as equality is (two `Arc`s of one name are equal).
+impl std::hash::Hash for NodeKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl Serialize for NodeKey {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
