@@ -4,7 +4,9 @@
 # the same 1,000 nodes with xargs -P16, and continuous poll and listen load with
 # CPU and RSS read from /proc. Each continuous load is also measured, in the same
 # run, against a floor: a minimal raw-epoll C program doing the same socket work
-# (scripts/floor/), and the ratio of the CPU medians is reported. Criterion medians
+# (scripts/floor/), and the ratio of the CPU medians is reported. A second floor,
+# the same work as the plainest tokio program (examples/*_floor_tokio.rs), splits
+# that ratio into the runtime's share and the monitor's own. Criterion medians
 # are collected too. The results table is written into BENCHMARKS.md.
 #
 #   scripts/bench.sh               full run (about 15 minutes), rewrites BENCHMARKS.md
@@ -30,7 +32,11 @@ done
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
-cargo build --release --quiet
+# The tokio floors (examples/): the same socket work as the C floors, as the
+# plainest tokio programs.
+cargo build --release --quiet --bin syncguard-fleet --example poll_floor_tokio --example listen_floor_tokio
+TOKIO_FLOOR="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/poll_floor_tokio"
+TOKIO_LISTEN_FLOOR="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/listen_floor_tokio"
 BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/syncguard-fleet"
 W="$(mktemp -d "${TMPDIR:-/tmp}/syncguard-bench.XXXXXX")"
 PIDS=()
@@ -272,16 +278,18 @@ wait_exit() {
 field() { tr ' ' '\n' <"$1" | sed -n "s/^$2=//p"; }
 
 # floor_poll LABEL N WARMUP WINDOWS SECS SIM-ARGS...: the poll floor over N
-# simulated nodes, sampled like continuous_poll samples the monitor.
+# simulated nodes, sampled like continuous_poll samples the monitor. FLOOR_BIN
+# picks the floor (the C one unless set).
 floor_poll() {
     local label="$1" n="$2" warmup="$3" windows="$4" secs="$5"; shift 5
+    local floor_bin="${FLOOR_BIN:-$W/poll_floor}"
     start_sim "$label" "$@"
     local sim_pid="$SIM_PID"
     awk '/^host = /{h=$3; gsub(/"/, "", h)} /^port = /{print h, $3}' "$W/$label.toml" >"$W/$label.addrs"
     [ "$(wc -l <"$W/$label.addrs")" = "$n" ] || die "$label: expected $n addresses"
     # It ends on its own a little after the last window.
     local run_for=$((warmup + windows * secs + 3))
-    "$W/poll_floor" "$W/$label.addrs" "$run_for" >"$W/$label.out" 2>"$W/$label.err" &
+    "$floor_bin" "$W/$label.addrs" "$run_for" >"$W/$label.out" 2>"$W/$label.err" &
     local pid=$!
     PIDS+=("$pid")
     sleep "$warmup"
@@ -297,15 +305,17 @@ floor_poll() {
 }
 
 # floor_push LABEL N WARMUP WINDOWS SECS: the listen floor receiving N V3 senders
-# at 1 line/s, sampled like continuous_push samples the monitor.
+# at 1 line/s, sampled like continuous_push samples the monitor. FLOOR_BIN picks
+# the floor (the C one unless set).
 floor_push() {
     local label="$1" n="$2" warmup="$3" windows="$4" secs="$5"
+    local floor_bin="${FLOOR_BIN:-$W/listen_floor}"
     local port
     port="$(free_port)"
     # It ends on its own a few seconds after the last window: time for the senders
     # to stop and for it to read their last lines.
     local run_for=$((warmup + windows * secs + 5))
-    "$W/listen_floor" "$port" "$run_for" >"$W/$label.out" 2>"$W/$label.err" &
+    "$floor_bin" "$port" "$run_for" >"$W/$label.out" 2>"$W/$label.err" &
     local pid=$!
     PIDS+=("$pid")
     # The senders' first lines come one interval after they start: no race with
@@ -345,17 +355,39 @@ ratio() {
     fi
 }
 
+# tokio_ratio LABEL: the tokio floor's CPU over the C floor's, and the monitor's
+# over the tokio floor's (window medians).
+tokio_ratio() {
+    local m t f
+    m="$(sed -n "s/^$1_cpu_median_pct=//p" "$RESULTS")"
+    t="$(sed -n "s/^$1_tokio_cpu_median_pct=//p" "$RESULTS")"
+    f="$(sed -n "s/^$1_floor_cpu_median_pct=//p" "$RESULTS")"
+    if python3 -c "import sys; sys.exit(0 if float('$f') > 0 and float('$t') > 0 else 1)"; then
+        record "${1}_tokio_over_floor" "$(python3 -c "print(round($t / $f, 2))")"
+        record "${1}_monitor_over_tokio" "$(python3 -c "print(round($m / $t, 2))")"
+        say "$1: tokio floor $t% = x$(python3 -c "print(round($t / $f, 2))") the C floor; monitor = x$(python3 -c "print(round($m / $t, 2))") the tokio floor"
+    fi
+}
+
 # The continuous loads at 10,000 nodes, each followed by its floor.
 continuous_10000() {
     say "continuous poll: 10,000 nodes, 5 windows of 12 s after warm-up; then its floor"
     continuous_poll poll_10000 10000 20 5 12 synced=10000 --shared-port
     floor_poll poll_10000_floor 10000 20 5 12 synced=10000 --shared-port
     ratio poll_10000
+    # The same socket work as the plainest tokio program: how much of the
+    # monitor's cost over the C floor is the runtime's, not the monitor's.
+    say "continuous poll: the tokio floor over the same 10,000 nodes"
+    FLOOR_BIN="$TOKIO_FLOOR" floor_poll poll_10000_tokio 10000 20 5 12 synced=10000 --shared-port
+    tokio_ratio poll_10000
 
     say "listen: 10,000 V3 senders at 1 line/s, 5 windows of 12 s after warm-up; then its floor"
     continuous_push push_10000 10000 25 5 12
     floor_push push_10000_floor 10000 25 5 12
     ratio push_10000
+    say "listen: the tokio floor receiving the same 10,000 senders"
+    FLOOR_BIN="$TOKIO_LISTEN_FLOOR" floor_push push_10000_tokio 10000 25 5 12
+    tokio_ratio push_10000
 }
 
 build_floors
@@ -372,6 +404,9 @@ if [ "$QUICK" = 1 ]; then
         floor_poll q_poll_floor 200 2 1 1 synced=200
         floor_push q_push_floor 200 3 1 1
     fi
+    # The same for the tokio floors.
+    FLOOR_BIN="$TOKIO_FLOOR" floor_poll q_poll_tokio 200 2 1 1 synced=200
+    FLOOR_BIN="$TOKIO_LISTEN_FLOOR" floor_push q_push_tokio 200 3 1 1
     say "quick benchmark passed"
     exit 0
 fi
