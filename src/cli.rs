@@ -31,7 +31,8 @@ Exit codes (Nagios convention, for --once):
         exit code."
 )]
 pub struct Cli {
-    /// Fleet file [default: ./fleet.toml]
+    /// Fleet file [default: ./fleet.toml, else fleet.toml in the user's, then the
+    /// system's config directory]
     #[arg(short, long, value_name = "PATH", env = config::ENV_VAR, global = true)]
     pub config: Option<PathBuf>,
 
@@ -52,6 +53,11 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", global = true)]
     pub metrics: Option<std::net::SocketAddr>,
 
+    /// Reload the fleet file when it changes, on every platform (also
+    /// `[reload] watch = true`); SIGHUP and the dashboard's L work either way
+    #[arg(long, global = true)]
+    pub watch_config: bool,
+
     /// Write the log here (the dashboard logs to a file by default)
     #[arg(long, value_name = "PATH", global = true)]
     pub log_file: Option<PathBuf>,
@@ -65,9 +71,35 @@ pub enum Command {
     /// Run against an embedded simulated fleet of 28 nodes, 24 polled and 4 pushing (no set-up, no hardware)
     Demo,
     /// Run simulated SyncGuard nodes on this machine until interrupted
-    Sim(SimArgs),
+    Sim(Box<SimArgs>),
     /// Watch headless (systemd, containers): one line per status transition on stdout
     Watch(WatchArgs),
+    /// Run `watch` as a Windows service: install, uninstall, start, stop
+    #[command(after_help = "Windows only. On Linux, use the systemd unit in \
+        examples/syncguard-fleet.service (see docs/operations.md).")]
+    Service(ServiceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    #[command(subcommand)]
+    pub action: ServiceAction,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Subcommand)]
+pub enum ServiceAction {
+    /// Register the service (needs an Administrator shell); it starts with Windows.
+    /// The service runs `watch` on --config (made absolute; default: the search)
+    Install,
+    /// Stop the service if it runs, and remove it
+    Uninstall,
+    /// Start the installed service
+    Start,
+    /// Stop the running service
+    Stop,
+    /// What the service manager runs; not for a console
+    #[command(hide = true)]
+    Run,
 }
 
 #[derive(Debug, Args)]
@@ -145,8 +177,34 @@ pub struct SimArgs {
 }
 
 impl Cli {
-    /// The config path: --config, else $SYNCGUARD_FLEET_CONFIG, else ./fleet.toml.
+    /// The config path: --config, else $SYNCGUARD_FLEET_CONFIG, else the first of
+    /// ./fleet.toml, the user's and the system's config directory that exists.
     pub fn config_path(&self) -> PathBuf {
-        self.config.clone().unwrap_or_else(config::default_path)
+        self.config
+            .clone()
+            .unwrap_or_else(crate::platform::paths::find_config)
+    }
+
+    /// Loads the config; when it was searched for and none was found, the error
+    /// lists every place searched.
+    pub fn load_config(&self) -> anyhow::Result<config::Config> {
+        let path = self.config_path();
+        match config::Config::load(&path) {
+            Err(config::ConfigError::Read { cause, .. })
+                if self.config.is_none() && cause.kind() == std::io::ErrorKind::NotFound =>
+            {
+                let searched: Vec<String> = crate::platform::paths::config_candidates()
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                anyhow::bail!(
+                    "no config file found (looked for {}); choose a file with --config PATH or {}, \
+                     or try `syncguard-fleet demo`",
+                    searched.join(", "),
+                    config::ENV_VAR
+                )
+            }
+            other => Ok(other?),
+        }
     }
 }

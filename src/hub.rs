@@ -113,6 +113,18 @@ impl HubHandle {
         self.source().fresh().await
     }
 
+    /// Asks the hub to re-read the config file (SIGHUP, `L`, a changed file): what
+    /// changed, or why the new file was refused and the old one kept.
+    pub async fn reload(&self) -> Result<Reloaded, String> {
+        const STOPPED: &str = "the monitor stopped";
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Reload(tx))
+            .await
+            .map_err(|_| STOPPED.to_owned())?;
+        rx.await.map_err(|_| STOPPED.to_owned())?
+    }
+
     /// Where a consumer that reads now and then (a scrape) gets its snapshots.
     pub fn source(&self) -> SnapshotSource {
         SnapshotSource {

@@ -14,7 +14,7 @@ use syncguard_fleet::model::Verdict;
 use syncguard_fleet::platform::limits;
 use syncguard_fleet::report::{self, Format};
 use syncguard_fleet::sim::{self, Sim};
-use syncguard_fleet::{demo, logging, once, ui, watch};
+use syncguard_fleet::{demo, logging, once, system_service, ui, watch};
 
 fn main() -> ExitCode {
     syncguard_fleet::platform::memory::return_large_frees();
@@ -65,7 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
     match &cli.command {
         Some(Command::Sim(args)) => run_sim(args).await.map(|()| Verdict::Ok),
         Some(Command::Watch(args)) => {
-            let config = Config::load(&cli.config_path())?;
+            let config = cli.load_config()?;
             let _log = match &cli.log_file {
                 Some(path) => Some(logging::to_file(path)?),
                 None => {
@@ -75,8 +75,23 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                 }
             };
             check_nofile(&config);
-            watch::run(&config, Some(cli.config_path()), args.events, cli.metrics)
-                .await
+            let options = watch::WatchOptions {
+                events: args.events,
+                metrics: cli.metrics,
+                watch_config: cli.watch_config,
+                signals: true,
+            };
+            watch::run(
+                &config,
+                Some(cli.config_path()),
+                options,
+                std::future::pending(),
+            )
+            .await
+            .map(|()| Verdict::Ok)
+        }
+        Some(Command::Service(args)) => {
+            system_service::act(args.action, &cli.config_path(), cli.watch_config)
                 .map(|()| Verdict::Ok)
         }
         Some(Command::Demo) => {
@@ -84,7 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
             run_fleet(&cli, demo.config.clone()).await
         }
         None => {
-            let config = Config::load(&cli.config_path())?;
+            let config = cli.load_config()?;
             run_fleet(&cli, config).await
         }
     }
@@ -113,7 +128,7 @@ async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
         syncguard_fleet::platform::paths::default_log_path(config_path.as_deref())
     });
     let log = logging::to_file(&log_path)?;
-    let result = ui::app::run(&config, config_path, cli.metrics).await;
+    let result = ui::app::run(&config, config_path, cli.metrics, cli.watch_config).await;
     drop(log);
     eprintln!("log: {}", log_path.display());
     result.map(|()| Verdict::Ok)

@@ -1,5 +1,6 @@
 //! `watch`: the headless monitor for systemd and containers. A peer of the dashboard
-//! over the hub: one line per shown transition on stdout; SIGHUP reloads.
+//! over the hub: one line per shown transition on stdout; SIGHUP (and, with
+//! `--watch-config`, a change of the file) reloads.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -11,10 +12,11 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::config::Config;
 use crate::engine::Schedule;
-use crate::hub::{Command, HubOptions};
+use crate::hub::HubOptions;
 use crate::model::{NodeKey, Status, Transition};
 use crate::platform::{Signal, Signals};
 use crate::present::{self, schema};
+use crate::reload;
 use crate::service::Service;
 use crate::state::Snapshot;
 
@@ -43,21 +45,44 @@ pub fn event_line(t: &Transition, format: EventFormat) -> String {
     }
 }
 
-/// Runs until SIGTERM or SIGINT; prints a summary to stderr on the way out.
+/// How `watch` runs.
+#[derive(Clone, Debug, Default)]
+pub struct WatchOptions {
+    pub events: EventFormat,
+    /// `--metrics`: overrides `[metrics] bind`.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// `--watch-config`: reload when the file changes (also `[reload] watch`).
+    pub watch_config: bool,
+    /// Listen for the process's signals (a console run); a Windows service is
+    /// stopped by its service manager through `stop` instead.
+    pub signals: bool,
+}
+
+/// Runs until SIGTERM or SIGINT (Ctrl-C, Ctrl-Break, console close on Windows), or
+/// until `stop` resolves; prints a summary to stderr on the way out.
 pub async fn run(
     config: &Config,
     config_path: Option<std::path::PathBuf>,
-    format: EventFormat,
-    metrics: Option<std::net::SocketAddr>,
+    options: WatchOptions,
+    stop_when: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let mut signals = Signals::new().context("installing signal handlers")?;
+    let format = options.events;
+    let mut signals = match options.signals {
+        true => Some(Signals::new().context("installing signal handlers")?),
+        false => None,
+    };
+    let mut watcher = reload::start(
+        options.watch_config || config.watch_config,
+        config_path.as_deref(),
+    );
+    tokio::pin!(stop_when);
     let (stop, stopped) = oneshot::channel::<()>();
-    let options = HubOptions {
+    let hub_options = HubOptions {
         schedule: Schedule::Continuous,
-        config_path,
+        config_path: config_path.clone(),
         snapshot_every: None,
     };
-    let service = Service::start(config, options, metrics, async {
+    let service = Service::start(config, hub_options, options.metrics, async {
         let _ = stopped.await;
     })
     .await?;
@@ -93,19 +118,14 @@ pub async fn run(
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
-            sig = signals.next() => match sig {
+            sig = next_signal(&mut signals) => match sig {
                 Signal::Shutdown => break,
-                Signal::Hangup => {
-                    // A daemon's SIGHUP: re-read the config; a bad file keeps the old one.
-                    let (tx, rx) = oneshot::channel();
-                    if hub.commands.send(Command::Reload(tx)).await.is_err() { break; }
-                    match rx.await {
-                        Ok(Ok(r)) => eprintln!("{r}"),
-                        Ok(Err(e)) => eprintln!("{e}"),
-                        Err(_) => break,
-                    }
-                }
+                // A daemon's SIGHUP: re-read the config; a bad file keeps the old one.
+                Signal::Hangup => report_reload(hub.reload().await),
             },
+            // The same, when the file changed (--watch-config).
+            () = reload::next_change(&mut watcher) => report_reload(hub.reload().await),
+            () = &mut stop_when => break,
         }
         for line in &lines {
             if writeln!(out, "{line}").is_err() {
@@ -124,6 +144,25 @@ pub async fn run(
     let last = snapshots.borrow().clone();
     eprintln!("{}", summary(&last, hub_report.inputs, started.elapsed()));
     Ok(())
+}
+
+/// The next signal, or never when signals are not listened for.
+async fn next_signal(signals: &mut Option<Signals>) -> Signal {
+    match signals {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A reload's outcome, on stderr (stdout carries only transitions), and in the log
+/// file when there is one (the stderr log shows warnings only, so no line twice).
+fn report_reload(outcome: Result<crate::hub::Reloaded, String>) {
+    let line = match outcome {
+        Ok(r) => r.to_string(),
+        Err(e) => e,
+    };
+    tracing::info!("{line}");
+    eprintln!("{line}");
 }
 
 /// Lines for every node whose status differs from what was last printed for it.

@@ -562,3 +562,70 @@ fn fleet_larger_than_max_connecting_gets_every_status() {
     assert_eq!(doc["summary"]["by_status"]["synced"], 20);
     assert_eq!(doc["summary"]["by_status"]["free"], 20);
 }
+
+/// Without `--config` or the variable, the config is searched for: the working
+/// directory, then the user's config directory (XDG), then the system's. Found in
+/// the user's directory, it is used; found nowhere, the error lists every place.
+#[test]
+fn config_is_searched_in_the_platform_places() {
+    let lab = Lab::new(&[("a", "synced", None)]);
+    let text = std::fs::read_to_string(lab.fleet("f.toml", FAST)).expect("fleet");
+    let home = tempfile::tempdir().expect("tempdir");
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let search = |config_home: &std::path::Path| {
+        run(bin()
+            .arg("--once")
+            .arg("--format")
+            .arg("json")
+            .current_dir(cwd.path())
+            .env("XDG_CONFIG_HOME", config_home))
+    };
+    // Nowhere yet (unless this machine has a system-wide file, which would be used).
+    let system = std::path::Path::new("/etc/syncguard-fleet/fleet.toml");
+    if !system.exists() {
+        let r = search(home.path());
+        assert_code(&r, 3);
+        for want in [
+            "no config file found (looked for fleet.toml, ".to_owned(),
+            format!(
+                "{}",
+                home.path().join("syncguard-fleet/fleet.toml").display()
+            ),
+            system.display().to_string(),
+            "--config PATH or SYNCGUARD_FLEET_CONFIG".to_owned(),
+        ] {
+            assert!(r.stderr.contains(&want), "missing {want:?} in {}", r.stderr);
+        }
+    }
+    // In the user's config directory.
+    std::fs::create_dir(home.path().join("syncguard-fleet")).expect("mkdir");
+    write(&home.path().join("syncguard-fleet"), "fleet.toml", &text);
+    let r = search(home.path());
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("\"name\": \"a\""), "{}", r.stdout);
+    // The working directory's file comes first.
+    write(cwd.path(), "fleet.toml", "[[node]]\nname = \"x\"\n");
+    let r = search(home.path());
+    assert_code(&r, 3);
+    assert!(
+        r.stderr.contains("fleet.toml:1:1: node[0].host: missing"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// `service` is for Windows; elsewhere it says so, points to systemd, and exits 3.
+#[cfg(not(windows))]
+#[test]
+fn service_outside_windows_points_to_systemd() {
+    for action in ["install", "uninstall", "start", "stop"] {
+        let r = run(bin().args(["service", action]));
+        assert_code(&r, 3);
+        assert!(
+            r.stderr.contains("works only on Windows")
+                && r.stderr.contains("examples/syncguard-fleet.service"),
+            "{action}: {}",
+            r.stderr
+        );
+    }
+}

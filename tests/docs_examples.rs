@@ -1,6 +1,8 @@
 //! The README and the pages in docs/ stay true: every ```toml block is validated as a
 //! config, every shell block parses, and every relative link and anchor resolves.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -294,5 +296,66 @@ fn every_shell_block_parses() {
         failures.is_empty(),
         "shell example(s) do not parse:\n{}",
         failures.join("\n")
+    );
+}
+
+/// The systemd unit in examples/ stays current: systemd accepts it, and its
+/// ExecStart is a command line the binary takes (it gets as far as reading the
+/// config, not a usage error).
+#[test]
+fn systemd_unit_verifies_and_its_command_line_is_accepted() {
+    use std::process::Command;
+
+    use common::bin::BIN;
+    let have = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !common::skip::require(
+        "docs_examples::systemd_unit_verifies_and_its_command_line_is_accepted",
+        have,
+        "systemd-analyze not installed",
+    ) {
+        return;
+    }
+    let unit = read(&root().join("examples/syncguard-fleet.service"));
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("the unit has an ExecStart");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("syncguard-fleet.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/syncguard-fleet", BIN)).expect("write");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("run systemd-analyze");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !said.contains("syncguard-fleet.service:"),
+        "systemd-analyze verify: {said}"
+    );
+    let mut args = exec.split_whitespace();
+    assert_eq!(args.next(), Some("/usr/local/bin/syncguard-fleet"));
+    let missing = dir.path().join("missing.toml");
+    let args: Vec<String> = args
+        .map(|a| {
+            if a.ends_with("fleet.toml") {
+                missing.display().to_string()
+            } else {
+                a.to_owned()
+            }
+        })
+        .collect();
+    let out = Command::new(BIN)
+        .args(&args)
+        .output()
+        .expect("run the binary");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("missing.toml: cannot read config"),
+        "ExecStart's arguments were not taken as a command line: {err}"
     );
 }

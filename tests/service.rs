@@ -283,8 +283,32 @@ fn flap_damping_holds_back_changes_in_watch() {
     assert_eq!(damped[0].0, "pending", "{damped:?}");
 }
 
-#[test]
-fn sighup_reload_adds_and_removes_nodes_and_keeps_the_others() {
+/// How a test asks `watch` to reload.
+#[derive(Clone, Copy, Debug)]
+enum Trigger {
+    Sighup,
+    /// `--watch-config`: the file is saved, nothing else.
+    SavedFile,
+}
+
+/// Writes the config, then makes `watch` reload it the way `trigger` says.
+fn change_config(lab: &Lab, child: &common::bin::Proc, trigger: Trigger, text: &str) {
+    match trigger {
+        Trigger::Sighup => {
+            lab.write("fleet.toml", text);
+            child.signal(Signal::HUP);
+        }
+        // Saved as editors save: a new file renamed over the old one.
+        Trigger::SavedFile => {
+            let tmp = lab.write(".fleet.toml.tmp", text);
+            std::fs::rename(&tmp, lab.path("fleet.toml")).expect("rename over the config");
+        }
+    }
+}
+
+/// A reload adds and removes nodes and keeps the others with their state; a broken
+/// file is rejected and the running config stays in force.
+fn reload_adds_removes_and_rejects(trigger: Trigger) {
     let lab = Lab::new(&[("b", "free", None), ("c", "state1", None)]);
     // `a` counts its polls, so the test can wait for it to be polled again.
     let a = lab.fake(Some("Synced"));
@@ -293,17 +317,18 @@ fn sighup_reload_adds_and_removes_nodes_and_keeps_the_others() {
         "fleet.toml",
         &format!("{timing}{}{}", a.node_toml("a", ""), lab.nodes_toml(&["b"])),
     );
-    let child = watch(&config, &[]);
+    let flags: &[&str] = match trigger {
+        Trigger::Sighup => &[],
+        Trigger::SavedFile => &["--watch-config"],
+    };
+    let child = watch(&config, flags);
     child.wait_for(LIMIT, "first answers of a and b", |out, _| {
         let ev = json_events(out);
         !transitions_of(&ev, "a").is_empty() && !transitions_of(&ev, "b").is_empty()
     });
     // Remove b, add c; a is unchanged.
-    lab.write(
-        "fleet.toml",
-        &format!("{timing}{}{}", a.node_toml("a", ""), lab.nodes_toml(&["c"])),
-    );
-    child.signal(Signal::HUP);
+    let text = format!("{timing}{}{}", a.node_toml("a", ""), lab.nodes_toml(&["c"]));
+    change_config(&lab, &child, trigger, &text);
     child.wait_for(LIMIT, "the reload", |_, err| err.contains("reloaded"));
     let polled = a.requests();
     child.wait_for(
@@ -312,21 +337,23 @@ fn sighup_reload_adds_and_removes_nodes_and_keeps_the_others() {
         |out, _| !transitions_of(&json_events(out), "c").is_empty() && a.requests() >= polled + 2,
     );
     // A broken file is rejected and the running config stays.
-    lab.write("fleet.toml", "[[node]]\nname = \"x\"\n");
-    child.signal(Signal::HUP);
+    change_config(&lab, &child, trigger, "[[node]]\nname = \"x\"\n");
     child.wait_for(LIMIT, "the rejected reload", |_, err| {
         err.contains("reload rejected")
     });
     let polled = a.requests();
     let still = wait_until(LIMIT, || a.requests() >= polled + 2);
-    assert!(still, "a is no longer polled after the rejected reload");
+    assert!(
+        still,
+        "{trigger:?}: a is no longer polled after the rejected reload"
+    );
     let (stdout, stderr) = child.stop();
     let events = json_events(&stdout);
     // a kept its state: it went pending -> synced once, not again after the reload.
     assert_eq!(
         transitions_of(&events, "a"),
         vec![("pending".to_owned(), "synced".to_owned())],
-        "{stdout}"
+        "{trigger:?}: {stdout}"
     );
     assert_eq!(
         transitions_of(&events, "b"),
@@ -337,10 +364,12 @@ fn sighup_reload_adds_and_removes_nodes_and_keeps_the_others() {
         vec![("pending".to_owned(), "synced".to_owned())],
         "c started after the reload"
     );
-    assert!(
-        stderr.contains("reloaded") && stderr.contains("1 kept"),
-        "{stderr}"
+    assert_eq!(
+        stderr.matches("reloaded").count(),
+        1,
+        "{trigger:?}: {stderr}"
     );
+    assert!(stderr.contains("1 kept"), "{stderr}");
     assert!(
         stderr.contains("reload rejected, old config kept"),
         "{stderr}"
@@ -350,6 +379,17 @@ fn sighup_reload_adds_and_removes_nodes_and_keeps_the_others() {
         stderr.contains("watched 2 nodes"),
         "the reloaded config stayed in force: {stderr}"
     );
+}
+
+#[test]
+fn sighup_reload_adds_and_removes_nodes_and_keeps_the_others() {
+    reload_adds_removes_and_rejects(Trigger::Sighup);
+}
+
+/// `--watch-config`: the same, with no signal: the saved file alone reloads.
+#[test]
+fn watch_config_reloads_a_saved_file_the_same_way() {
+    reload_adds_removes_and_rejects(Trigger::SavedFile);
 }
 
 /// A reload that moves a node to another port: the new address is polled, the old
@@ -453,4 +493,54 @@ fn sighup_reload_moves_the_receiver() {
         ],
         "the node kept its state across the receiver's restart"
     );
+}
+
+/// `[reload] watch = true` turns the watching on from the file; without it (and
+/// without the flag) a changed file waits for SIGHUP.
+#[test]
+fn reload_watch_from_the_file_and_nothing_without_it() {
+    let lab = Lab::new(&[("b", "free", None)]);
+    let a = lab.fake(Some("Synced"));
+    let timing = "[defaults]\ninterval = \"300ms\"\nmax_interval = \"400ms\"\n";
+    for watched in [true, false] {
+        let table = if watched {
+            "[reload]\nwatch = true\n"
+        } else {
+            ""
+        };
+        let config = lab.write(
+            "fleet.toml",
+            &format!("{timing}{table}{}", a.node_toml("a", "")),
+        );
+        let child = watch(&config, &[]);
+        child.wait_for(LIMIT, "a's first answer", |out, _| {
+            !transitions_of(&json_events(out), "a").is_empty()
+        });
+        let text = format!(
+            "{timing}{table}{}{}",
+            a.node_toml("a", ""),
+            lab.nodes_toml(&["b"])
+        );
+        change_config(&lab, &child, Trigger::SavedFile, &text);
+        if watched {
+            child.wait_for(LIMIT, "the reload from the file", |out, err| {
+                err.contains("reloaded") && !transitions_of(&json_events(out), "b").is_empty()
+            });
+        } else {
+            // Long enough for a watcher's debounce many times over: a is polled
+            // several times, and no reload happens on its own.
+            let polled = a.requests();
+            assert!(wait_until(LIMIT, || a.requests() >= polled + 6));
+            child.signal(Signal::HUP);
+            child.wait_for(LIMIT, "the reload on SIGHUP", |_, err| {
+                err.contains("reloaded")
+            });
+        }
+        let (_, stderr) = child.stop();
+        assert_eq!(
+            stderr.matches("reloaded").count(),
+            1,
+            "watched={watched}: {stderr}"
+        );
+    }
 }

@@ -273,3 +273,54 @@ fn flapping_node_is_marked_on_the_dashboard() {
         "{screen}"
     );
 }
+
+/// The dashboard with `--watch-config`: a saved file is reloaded on its own and
+/// the footer says so; `L` still reloads by hand.
+#[test]
+fn dashboard_reloads_a_saved_file_and_on_l() {
+    if !tmux_for("dashboard_reloads_a_saved_file_and_on_l") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fleet = dir.path().join("fleet.toml");
+    // Closed ports on loopback: the nodes show as unreachable, which is enough.
+    let node = |name: &str| {
+        format!(
+            "[[node]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {}\n",
+            common::net::free_port()
+        )
+    };
+    let alpha = node("alpha-01");
+    std::fs::write(&fleet, &alpha).expect("write fleet");
+    let tmux = Tmux::new("watchcfg");
+    tmux.start(&format!(
+        "'{BIN}' --watch-config --config '{}' --log-file '{}'",
+        fleet.display(),
+        dir.path().join("dash.log").display()
+    ));
+    let screen = tmux.wait_for(&["alpha-01", "unreachable"], Duration::from_secs(15));
+    assert!(screen.contains("unreachable"), "{screen}");
+    let tmp = dir.path().join(".fleet.toml.swp");
+    std::fs::write(&tmp, format!("{alpha}{}", node("beta-02"))).expect("write");
+    std::fs::rename(&tmp, &fleet).expect("save");
+    let screen = tmux.wait_for(
+        &["beta-02", "2 nodes, 1 kept, 1 new or changed"],
+        Duration::from_secs(15),
+    );
+    for want in ["alpha-01", "beta-02", "2 nodes, 1 kept, 1 new or changed"] {
+        assert!(
+            screen.contains(want),
+            "no {want:?} after the save:\n{screen}"
+        );
+    }
+    tmux.keys("L");
+    let screen = tmux.wait_for(
+        &["2 nodes, 2 kept, 0 new or changed"],
+        Duration::from_secs(15),
+    );
+    assert!(
+        screen.contains("2 nodes, 2 kept, 0 new or changed"),
+        "no reload on L:\n{screen}"
+    );
+    tmux.keys("q");
+}

@@ -6,7 +6,7 @@
 //! below, `values` checks what tables share, and `error` turns spans into positions.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ mod listen;
 mod metrics;
 mod node;
 mod raw;
+mod reload;
 mod values;
 
 pub use error::ConfigError;
@@ -35,9 +36,8 @@ pub const FLAP_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// The longest duration any setting may have.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// Where the config is looked for when neither `--config` nor the environment says.
-pub const DEFAULT_PATH: &str = "fleet.toml";
-/// Environment variable that overrides [`DEFAULT_PATH`].
+/// Environment variable that names the config file (as `--config` does); without
+/// either, the platform's places are searched (`platform::paths::find_config`).
 pub const ENV_VAR: &str = "SYNCGUARD_FLEET_CONFIG";
 
 /// Settings every node inherits unless it overrides them.
@@ -154,6 +154,9 @@ pub struct Config {
     /// as flapping.
     pub flap_threshold: usize,
     pub flap_window: Duration,
+    /// `[reload] watch`: reload when the file changes (as `--watch-config` does).
+    /// Read at start; a reload does not start or stop the watching.
+    pub watch_config: bool,
 }
 
 /// Which changes an alert hook runs for.
@@ -280,14 +283,6 @@ impl Config {
     }
 }
 
-/// The default config path: the environment variable, else `./fleet.toml`.
-pub fn default_path() -> PathBuf {
-    std::env::var_os(ENV_VAR)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
-}
-
 impl Cx<'_> {
     /// One validator per table, in this order, so that of several mistakes the
     /// same one is reported first every time.
@@ -308,6 +303,7 @@ impl Cx<'_> {
         let metrics = self.metrics(raw.metrics.as_ref())?;
         let alerts = self.alerts(&raw.alert)?;
         let dashboard = self.dashboard(raw.dashboard.as_ref())?;
+        let watch_config = self.reload(raw.reload.as_ref())?;
         Ok(Config {
             source: self.label.to_owned(),
             defaults,
@@ -319,6 +315,7 @@ impl Cx<'_> {
             alerts,
             flap_threshold: dashboard.flap_threshold,
             flap_window: dashboard.flap_window,
+            watch_config,
         })
     }
 }

@@ -15,6 +15,13 @@ pub(super) struct RawFile {
     pub(super) metrics: Option<Spanned<RawMetrics>>,
     #[serde(default)]
     pub(super) alert: Vec<Spanned<RawAlert>>,
+    pub(super) reload: Option<RawReload>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReload {
+    pub(super) watch: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,9 @@
 //! Open-file limit: a large fleet needs one descriptor per poll node and per push
-//! connection. Raise the soft limit to the hard one, and say so when still short.
+//! connection. On Unix, raise the soft limit to the hard one, and say so when still
+//! short. Windows has no per-process limit on sockets to raise, so the step is
+//! skipped there.
 
+#[cfg(unix)]
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
 use crate::config::Config;
@@ -21,6 +24,7 @@ pub fn needed(config: &Config) -> u64 {
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit. Returns the limit now in
 /// force, or `None` when it is unlimited or cannot be read.
+#[cfg(unix)]
 pub fn raise_nofile() -> Option<u64> {
     let limit = getrlimit(Resource::Nofile);
     let hard = limit.maximum;
@@ -34,6 +38,12 @@ pub fn raise_nofile() -> Option<u64> {
         );
     }
     getrlimit(Resource::Nofile).current
+}
+
+/// Nothing to raise: Windows sockets are not counted against a descriptor limit.
+#[cfg(not(unix))]
+pub fn raise_nofile() -> Option<u64> {
+    None
 }
 
 /// The warning to print when `limit` is below what `config` needs.
@@ -71,6 +81,7 @@ mod tests {
         assert!(w.contains("50 poll nodes"), "{w}");
     }
 
+    #[cfg(unix)]
     #[test]
     fn raising_never_lowers_the_limit() {
         let before = getrlimit(Resource::Nofile).current;

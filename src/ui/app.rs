@@ -17,6 +17,7 @@ use crate::engine::Schedule;
 use crate::hub::{Command, HubHandle, HubOptions};
 use crate::model::{NodeKey, Observation};
 use crate::platform::Signals;
+use crate::reload::{self, ConfigWatcher};
 use crate::service::Service;
 use crate::state::Snapshot;
 use crate::ui::view::Notice;
@@ -32,11 +33,13 @@ pub async fn run(
     config: &Config,
     config_path: Option<std::path::PathBuf>,
     metrics: Option<std::net::SocketAddr>,
+    watch_config: bool,
 ) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the dashboard needs a terminal; use --once for scripts and cron");
     }
     let signals = Signals::new().context("installing signal handlers")?;
+    let watcher = reload::start(watch_config || config.watch_config, config_path.as_deref());
     let (stop, stopped) = oneshot::channel::<()>();
     let options = HubOptions {
         schedule: Schedule::Continuous,
@@ -57,7 +60,7 @@ pub async fn run(
     // message is printed, so the message lands on the normal screen.
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     let result = Dashboard::new(config, hub)
-        .run(&mut terminal, hub, signals)
+        .run(&mut terminal, hub, signals, watcher)
         .await;
     ratatui::restore();
     let _ = stop.send(());
@@ -100,6 +103,7 @@ impl Dashboard {
         terminal: &mut DefaultTerminal,
         hub: &HubHandle,
         mut signals: Signals,
+        mut watcher: Option<ConfigWatcher>,
     ) -> anyhow::Result<()> {
         let mut keys = EventStream::new();
         let mut events = hub.subscribe();
@@ -165,8 +169,13 @@ impl Dashboard {
                     dirty = false;
                     next_frame = Instant::now() + FRAME_INTERVAL;
                 }
-                // SIGHUP too: the terminal has gone. Reload is the `L` key.
+                // SIGHUP too: the terminal has gone. Reload is the `L` key, or a
+                // changed file with --watch-config.
                 _ = signals.next() => return Ok(()),
+                () = reload::next_change(&mut watcher) => {
+                    self.reload(hub).await;
+                    dirty = true;
+                }
             }
         }
     }
@@ -182,23 +191,21 @@ impl Dashboard {
             Action::RepollAll => {
                 let _ = hub.commands.send(Command::RepollAll).await;
             }
-            Action::Reload => {
-                let (tx, rx) = oneshot::channel();
-                let answer = match hub.commands.send(Command::Reload(tx)).await {
-                    Ok(()) => rx.await.map_err(|_| "the monitor stopped".to_owned()),
-                    Err(_) => Err("the monitor stopped".to_owned()),
-                };
-                self.view.notice = Some(match answer {
-                    Ok(Ok(r)) => Notice::Reloaded(r.to_string()),
-                    Ok(Err(e)) | Err(e) => Notice::Failed(e),
-                });
-                self.view.after_reload();
-            }
+            Action::Reload => self.reload(hub).await,
             _ => {}
         }
         let keep = self.view.apply(action);
         self.ask_history(hub).await;
         keep
+    }
+
+    /// Re-reads the config (`L`, or the file changed) and says how it went.
+    async fn reload(&mut self, hub: &HubHandle) {
+        self.view.notice = Some(match hub.reload().await {
+            Ok(r) => Notice::Reloaded(r.to_string()),
+            Err(e) => Notice::Failed(e),
+        });
+        self.view.after_reload();
     }
 
     /// While the detail popup is open, keep its node's recent results current.
