@@ -6,6 +6,7 @@
 #   - a healthy fleet: exit 0;
 #   - a broken config: exit 3, and the error names file:line:col;
 #   - no config anywhere: exit 3, and the error lists the Windows places searched;
+#   - `watch` prints transitions and stops cleanly on Ctrl-C;
 #   - `service install`, `start`, `stop`, `uninstall` through Wine's service
 #     manager: the service polls, logs to its data directory and stops cleanly.
 #
@@ -135,6 +136,29 @@ run_exe "$W/none.out" "$W/none.err" --once
 grep -q 'no config file found' "$W/none.err" || die "missing-config message: $(cat "$W/none.err")"
 grep -qi 'AppData.Roaming.syncguard-fleet.config.fleet.toml' "$W/none.err" ||
     die "the search does not name %APPDATA%: $(cat "$W/none.err")"
+
+# --- watch, stopped by Ctrl-C ----------------------------------------------------
+# Wine turns SIGINT to a console process into CTRL_C_EVENT, which the .exe hears
+# through tokio::signal::windows: a clean stop prints watch's summary.
+say "watch prints transitions and stops cleanly on Ctrl-C"
+start_sim watch synced=2
+(cd "$W" && exec timeout 120 "$WINE" ./syncguard-fleet.exe watch --config watch.toml \
+    >"$W/watch.out" 2>"$W/watch.err") &
+WATCH_PID=$!
+for _ in $(seq 1 600); do
+    [ "$(grep -c 'pending -> synced' "$W/watch.out" 2>/dev/null)" = 2 ] && break
+    kill -0 "$WATCH_PID" 2>/dev/null || die "watch exited early: $(cat "$W/watch.err")"
+    sleep 0.1
+done
+[ "$(grep -c 'pending -> synced' "$W/watch.out")" = 2 ] || die "watch did not report both nodes: $(cat "$W/watch.out")"
+EXE_PID="$(pgrep -f 'syncguard-fleet.exe watch --config watch.toml' | head -1)"
+[ -n "$EXE_PID" ] || die "cannot find the watch process"
+kill -INT "$EXE_PID"
+RC=0
+wait "$WATCH_PID" || RC=$?
+stop_sim
+[ "$RC" = 0 ] || die "watch exited $RC after Ctrl-C: $(cat "$W/watch.err")"
+grep -q '^watched 2 nodes for ' "$W/watch.err" || die "no summary after Ctrl-C: $(cat "$W/watch.err")"
 
 # --- the service, under Wine's service manager ---------------------------------
 # Not a Windows host: Wine's manager is a stand-in, but the same calls go through
