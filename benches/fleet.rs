@@ -42,7 +42,7 @@ fn apply(c: &mut Criterion) {
     g.bench_function("unchanged", |b| {
         b.iter(|| {
             i = (i + 1) % 10_000;
-            let code = if i % 16 == 0 { 2 } else { 1 };
+            let code = if i.is_multiple_of(16) { 2 } else { 1 };
             let obs = Observation {
                 at: t0,
                 outcome: state(code),

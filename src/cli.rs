@@ -58,6 +58,20 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub watch_config: bool,
 
+    /// Write history to this SQLite file, in watch, the dashboard and demo;
+    /// overrides `[history] path`
+    #[arg(
+        long,
+        value_name = "PATH",
+        global = true,
+        conflicts_with = "no_history"
+    )]
+    pub history: Option<PathBuf>,
+
+    /// Write no history (overrides `[history] enabled`)
+    #[arg(long, global = true)]
+    pub no_history: bool,
+
     /// Write the log here (the dashboard logs to a file by default)
     #[arg(long, value_name = "PATH", global = true)]
     pub log_file: Option<PathBuf>,

@@ -21,7 +21,8 @@ use crate::hooks::{self, HookJob, HookRules};
 use crate::model::{CloseReason, Input, ListenEvent, NodeKey, Observation, Transition};
 use crate::present;
 use crate::state::fleet::Progress;
-use crate::state::{Fleet, ReloadDiff, Snapshot};
+use crate::state::{Fleet, HistoryStatus, ReloadDiff, Snapshot};
+use crate::store::History;
 
 /// Shown transitions buffered per display subscriber before it lags.
 const EVENTS: usize = 1024;
@@ -78,6 +79,9 @@ pub struct HubOptions {
     /// dashboard's frame rate); `None`: only when asked ([`Command::Snapshot`]), for
     /// drivers that draw nothing, so a 10,000-node fleet is not copied for nobody.
     pub snapshot_every: Option<Duration>,
+    /// The history store to write, already started; `None`: history is off
+    /// (`--once`, `--no-history`, `[history] enabled = false`).
+    pub history: Option<Arc<History>>,
 }
 
 /// What the hub counted, for the summary on the way out.
@@ -152,6 +156,7 @@ pub struct Hub {
     progress: watch::Sender<Progress>,
     hooks: HookRules,
     hook_jobs: Option<mpsc::Sender<HookJob>>,
+    history: Option<Arc<History>>,
     warned_unlisted: HashSet<IpAddr>,
     report: HubReport,
     dirty: bool,
@@ -186,13 +191,17 @@ impl Hub {
             fleet,
             engine,
             config: config.clone(),
-            options,
+            options: HubOptions {
+                history: None,
+                ..options
+            },
             commands: cmd_rx,
             events: events.clone(),
             snapshots: snap_tx,
             progress: progress_tx,
             hooks: HookRules::new(config.alerts.clone()),
             hook_jobs,
+            history: options.history.clone(),
             warned_unlisted: HashSet::new(),
             report: HubReport::default(),
             dirty: false,
@@ -275,6 +284,15 @@ impl Hub {
     fn take_snapshot(&self) -> Arc<Snapshot> {
         let mut snap = self.fleet.snapshot(SystemTime::now());
         snap.hook_runs_dropped = self.report.hook_jobs_dropped;
+        snap.history = self.history.as_ref().map(|h| {
+            let stats = h.stats();
+            HistoryStatus {
+                path: h.path().to_path_buf(),
+                written: stats.written.load(std::sync::atomic::Ordering::Relaxed),
+                dropped: stats.dropped.load(std::sync::atomic::Ordering::Relaxed),
+                problem: stats.problem(),
+            }
+        });
         Arc::new(snap)
     }
 
@@ -286,6 +304,9 @@ impl Hub {
     /// Logs a shown transition and broadcasts it (no subscriber is fine).
     fn publish_transition(&mut self, t: Transition) {
         present::log_transition(&t);
+        if let Some(h) = &self.history {
+            h.record(&t);
+        }
         self.hook_result(&t.node, t.to);
         let _ = self.events.send(t);
         self.dirty = true;
@@ -470,10 +491,10 @@ impl SnapshotSource {
     pub async fn fresh(&self) -> Arc<Snapshot> {
         if let Some(commands) = &self.commands {
             let (tx, rx) = oneshot::channel();
-            if commands.send(Command::Snapshot(tx)).await.is_ok() {
-                if let Ok(snap) = rx.await {
-                    return snap;
-                }
+            if commands.send(Command::Snapshot(tx)).await.is_ok()
+                && let Ok(snap) = rx.await
+            {
+                return snap;
             }
         }
         // Clone the Arc out at once: holding the borrow would block the hub's send.

@@ -39,6 +39,7 @@ pub mod report;
 pub mod service;
 pub mod sim;
 pub mod state;
+pub mod store;
 pub mod system_service;
 pub mod ui;
 pub mod watch;

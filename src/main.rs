@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -14,6 +15,8 @@ use syncguard_fleet::model::Verdict;
 use syncguard_fleet::platform::limits;
 use syncguard_fleet::report::{self, Format};
 use syncguard_fleet::sim::{self, Sim};
+use syncguard_fleet::store::schema::OpenError;
+use syncguard_fleet::store::{History, StartError};
 use syncguard_fleet::{demo, logging, once, system_service, ui, watch};
 
 fn main() -> ExitCode {
@@ -75,11 +78,14 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                 }
             };
             check_nofile(&config);
+            let (history, _temp) =
+                start_history(&cli, &config, Some(&cli.config_path()), Writer::Watch)?;
             let options = watch::WatchOptions {
                 events: args.events,
                 metrics: cli.metrics,
                 watch_config: cli.watch_config,
                 signals: true,
+                history,
             };
             watch::run(
                 &config,
@@ -128,10 +134,84 @@ async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
         syncguard_fleet::platform::paths::default_log_path(config_path.as_deref())
     });
     let log = logging::to_file(&log_path)?;
-    let result = ui::app::run(&config, config_path, cli.metrics, cli.watch_config).await;
+    let writer = match cli.command {
+        Some(Command::Demo) => Writer::Demo,
+        _ => Writer::Dashboard,
+    };
+    let (history, temp) = start_history(cli, &config, config_path.as_deref(), writer)?;
+    let result = ui::app::run(&config, config_path, cli.metrics, cli.watch_config, history).await;
+    drop(temp);
     drop(log);
     eprintln!("log: {}", log_path.display());
     result.map(|()| Verdict::Ok)
+}
+
+/// Which long-running mode wants the history store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    Watch,
+    Dashboard,
+    Demo,
+}
+
+/// The history store for a long-running mode, started; `None` when it is off.
+/// `demo` writes to a temporary file removed on exit, unless `--history` names one.
+/// A file this version must not touch stops the start (exit 3). Another monitor
+/// on the file stops `watch` (exit 3: two daemons on one file is a mistake), while
+/// a dashboard opened beside a running `watch` goes on and leaves the writing to
+/// it. Any other trouble opening the file is a warning, and monitoring goes on
+/// without history.
+fn start_history(
+    cli: &Cli,
+    config: &Config,
+    config_path: Option<&std::path::Path>,
+    writer: Writer,
+) -> anyhow::Result<(Option<Arc<History>>, Option<TempHistory>)> {
+    let demo = writer == Writer::Demo;
+    if cli.no_history || (!config.history.enabled && cli.history.is_none()) {
+        return Ok((None, None));
+    }
+    let (path, temp) = match (&cli.history, demo) {
+        (Some(p), _) => (p.clone(), None),
+        (None, true) => {
+            let p = std::env::temp_dir().join(format!("syncguard-demo-{}.db", std::process::id()));
+            (p.clone(), Some(TempHistory(p)))
+        }
+        (None, false) => (
+            config
+                .history
+                .path
+                .clone()
+                .unwrap_or_else(|| syncguard_fleet::platform::paths::history_path(config_path)),
+            None,
+        ),
+    };
+    match History::start(&path) {
+        Ok(h) => {
+            tracing::info!("writing history to {}", path.display());
+            Ok((Some(Arc::new(h)), temp))
+        }
+        Err(e @ StartError::Open(OpenError::Newer { .. } | OpenError::NotOurs { .. })) => {
+            Err(e.into())
+        }
+        Err(e @ StartError::Locked { .. }) if writer == Writer::Watch => Err(e.into()),
+        Err(e) => {
+            eprintln!("warning: {e}; monitoring without history");
+            tracing::warn!("{e}; monitoring without history");
+            Ok((None, temp))
+        }
+    }
+}
+
+/// The demo's temporary history file and its companions, removed on drop.
+struct TempHistory(std::path::PathBuf);
+
+impl Drop for TempHistory {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
 }
 
 /// `--once`: check every node concurrently, print, and return the verdict.

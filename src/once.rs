@@ -16,6 +16,8 @@ use crate::state::Snapshot;
 pub async fn check(config: &Config, wait: Duration) -> anyhow::Result<Arc<Snapshot>> {
     let (stop, stopped) = oneshot::channel::<()>();
     let options = HubOptions {
+        // `--once` never writes history.
+        history: None,
         schedule: Schedule::Once,
         config_path: None,
         // Reports read only the final snapshot, taken on request.

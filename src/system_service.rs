@@ -214,9 +214,23 @@ mod imp {
                 .enable_all()
                 .build()
                 .context("cannot start the runtime")?;
+            // History as `watch` writes it; by default in the service's data
+            // directory, beside its log.
+            let history = match config.history.enabled {
+                true => {
+                    let path = config
+                        .history
+                        .path
+                        .clone()
+                        .unwrap_or_else(|| paths::service_data_dir().join("history.db"));
+                    Some(std::sync::Arc::new(crate::store::History::start(&path)?))
+                }
+                false => None,
+            };
             let options = WatchOptions {
                 watch_config,
                 signals: false,
+                history,
                 ..WatchOptions::default()
             };
             runtime.block_on(watch::run(

@@ -56,6 +56,8 @@ pub struct WatchOptions {
     /// Listen for the process's signals (a console run); a Windows service is
     /// stopped by its service manager through `stop` instead.
     pub signals: bool,
+    /// The history store to write, already started; `None`: off.
+    pub history: Option<Arc<crate::store::History>>,
 }
 
 /// Runs until SIGTERM or SIGINT (Ctrl-C, Ctrl-Break, console close on Windows), or
@@ -81,6 +83,7 @@ pub async fn run(
         schedule: Schedule::Continuous,
         config_path: config_path.clone(),
         snapshot_every: None,
+        history: options.history.clone(),
     };
     let service = Service::start(config, hub_options, options.metrics, async {
         let _ = stopped.await;

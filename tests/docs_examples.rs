@@ -235,10 +235,10 @@ fn readme_links_every_docs_page_and_every_link_resolves() {
             if file.ends_with("README.md") && path.starts_with("docs/") {
                 linked_from_readme.insert(show(&resolved));
             }
-            if let Some(fragment) = fragment {
-                if !anchors(&read(&resolved)).contains(fragment) {
-                    failures.push(format!("{}: {target}: no such heading", show(file)));
-                }
+            if let Some(fragment) = fragment
+                && !anchors(&read(&resolved)).contains(fragment)
+            {
+                failures.push(format!("{}: {target}: no such heading", show(file)));
             }
         }
     }

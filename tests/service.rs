@@ -32,14 +32,13 @@ fn metrics_endpoint_serves_the_fleet_and_parses() {
     let child = watch(&config, &["--metrics", &format!("127.0.0.1:{port}")]);
     let mut response = String::new();
     wait_until(Duration::from_secs(10), || {
-        if let Some(r) = http_get(port, "/metrics") {
-            if r.contains("syncguard_node_healthy{node=\"bad\"")
-                && r.contains("syncguard_nodes{status=\"synced\"} 1")
-                && r.contains("syncguard_nodes{status=\"free\"} 1")
-            {
-                response = r;
-                return true;
-            }
+        if let Some(r) = http_get(port, "/metrics")
+            && r.contains("syncguard_node_healthy{node=\"bad\"")
+            && r.contains("syncguard_nodes{status=\"synced\"} 1")
+            && r.contains("syncguard_nodes{status=\"free\"} 1")
+        {
+            response = r;
+            return true;
         }
         false
     });

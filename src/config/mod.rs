@@ -16,6 +16,7 @@ mod alert;
 mod dashboard;
 mod defaults;
 mod error;
+mod history;
 mod listen;
 mod metrics;
 mod node;
@@ -25,6 +26,7 @@ mod values;
 
 pub use error::ConfigError;
 use error::Cx;
+pub use history::HistoryConfig;
 use raw::RawFile;
 
 /// Default for `[dashboard] flap_threshold`: more transitions than this in the window
@@ -157,6 +159,8 @@ pub struct Config {
     /// `[reload] watch`: reload when the file changes (as `--watch-config` does).
     /// Read at start; a reload does not start or stop the watching.
     pub watch_config: bool,
+    /// `[history]`: the history store.
+    pub history: HistoryConfig,
 }
 
 /// Which changes an alert hook runs for.
@@ -270,7 +274,15 @@ impl Config {
                 hint,
             }
         })?;
-        Config::parse(&text, &label)
+        let mut config = Config::parse(&text, &label)?;
+        // A relative store path means "beside the fleet file", wherever the monitor
+        // was started from.
+        if let Some(p) = config.history.path.as_mut().filter(|p| p.is_relative())
+            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            *p = dir.join(&*p);
+        }
+        Ok(config)
     }
 
     /// Validates config text; `label` names it in errors.
@@ -304,6 +316,7 @@ impl Cx<'_> {
         let alerts = self.alerts(&raw.alert)?;
         let dashboard = self.dashboard(raw.dashboard.as_ref())?;
         let watch_config = self.reload(raw.reload.as_ref())?;
+        let history = self.history(raw.history.as_ref())?;
         Ok(Config {
             source: self.label.to_owned(),
             defaults,
@@ -316,6 +329,7 @@ impl Cx<'_> {
             flap_threshold: dashboard.flap_threshold,
             flap_window: dashboard.flap_window,
             watch_config,
+            history,
         })
     }
 }

@@ -16,6 +16,15 @@ pub(super) struct RawFile {
     #[serde(default)]
     pub(super) alert: Vec<Spanned<RawAlert>>,
     pub(super) reload: Option<RawReload>,
+    pub(super) history: Option<RawHistory>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHistory {
+    pub(super) path: Option<Spanned<String>>,
+    pub(super) retention: Option<Spanned<String>>,
+    pub(super) enabled: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -108,6 +108,19 @@ impl Cx<'_> {
         key: &str,
         default: Duration,
     ) -> Result<Duration, ConfigError> {
+        // Far beyond any sensible setting, and small enough that adding it to a
+        // clock reading can never overflow.
+        self.duration_at_most(v, key, default, (MAX_DURATION, "1 year"))
+    }
+
+    /// A duration with its own upper bound (a retention may run to years).
+    pub(super) fn duration_at_most(
+        &self,
+        v: &Option<Spanned<String>>,
+        key: &str,
+        default: Duration,
+        (max, max_text): (Duration, &str),
+    ) -> Result<Duration, ConfigError> {
         let Some(s) = v else { return Ok(default) };
         // humantime would read "5 sec" as five seconds; a number cut off from its unit
         // is more often a typo ("5 0s"), so the unit must follow the number directly.
@@ -131,9 +144,7 @@ impl Cx<'_> {
         }
         match humantime::parse_duration(raw) {
             Ok(d) if d.is_zero() => Err(self.err(s.span(), key, "must be longer than zero")),
-            // Far beyond any sensible setting, and small enough that adding it to a
-            // clock reading can never overflow.
-            Ok(d) if d > MAX_DURATION => Err(self.err(s.span(), key, "must be at most 1 year")),
+            Ok(d) if d > max => Err(self.err(s.span(), key, format!("must be at most {max_text}"))),
             Ok(d) => Ok(d),
             Err(e) => Err(self.err(
                 s.span(),

@@ -164,7 +164,29 @@ impl Exposition {
             "syncguard_hook_runs_dropped",
             "Alert-hook runs dropped because their queue was full; polling never waits for hooks.",
             snap.hook_runs_dropped,
-        )
+        )?;
+        // The history store's families exist only while it is on.
+        if let Some(h) = &snap.history {
+            single_counter(
+                enc,
+                "syncguard_history_written",
+                "Transitions written to the history store.",
+                h.written,
+            )?;
+            single_counter(
+                enc,
+                "syncguard_history_dropped",
+                "History records lost because the store could not keep up or write (disk full, read-only, ...).",
+                h.dropped,
+            )?;
+            single_gauge(
+                enc,
+                "syncguard_history_write_ok",
+                "1 while the history store writes, 0 while writes fail and are retried.",
+                u64::from(h.problem.is_none()),
+            )?;
+        }
+        Ok(())
     }
 
     /// The push receiver (`[listen]`): its connections and counters.

@@ -651,3 +651,23 @@ async fn serves_the_latest_snapshot() {
     assert!(head.contains("\r\nallow: get\r\n"), "{head}");
     server.abort();
 }
+
+/// The history store's counters appear only while it is on, and its health gauge
+/// follows its write problem.
+#[test]
+fn history_families_follow_the_store() {
+    let fleet = scenario(CONFIG);
+    let off = rendered(&fleet, 50, 100);
+    assert!(!off.contains("syncguard_history_"), "{off}");
+    let mut snap = fleet.snapshot(at(50));
+    snap.history = Some(crate::state::HistoryStatus {
+        path: "h.db".into(),
+        written: 12,
+        dropped: 3,
+        problem: Some("disk full".into()),
+    });
+    let text = render(&Arc::new(snap), at(100)).expect("render");
+    assert_eq!(sample(&text, "syncguard_history_written_total", &[]), 12.0);
+    assert_eq!(sample(&text, "syncguard_history_dropped_total", &[]), 3.0);
+    assert_eq!(sample(&text, "syncguard_history_write_ok", &[]), 0.0);
+}

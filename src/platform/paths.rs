@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | user config | `$XDG_CONFIG_HOME/syncguard-fleet/` (`~/.config/…`) | `%APPDATA%\syncguard-fleet\config\` |
 //! | system config | `/etc/syncguard-fleet/` | `%ProgramData%\syncguard-fleet\` |
-//! | state (log) | `$XDG_STATE_HOME/syncguard-fleet/` (`~/.local/state/…`) | `%LOCALAPPDATA%\syncguard-fleet\data\` |
+//! | state (log, history.db) | `$XDG_STATE_HOME/syncguard-fleet/` (`~/.local/state/…`) | `%LOCALAPPDATA%\syncguard-fleet\data\` |
 //! | service data (log) | `/var/lib/syncguard-fleet/` (the unit's `StateDirectory`) | `%ProgramData%\syncguard-fleet\` |
 //!
 //! docs/paths.md is the user's copy of this table.
@@ -95,13 +95,24 @@ pub fn find_config() -> PathBuf {
 
 /// The default log file: in the state directory, else next to the config file.
 pub fn default_log_path(config_path: Option<&Path>) -> PathBuf {
+    in_state_dir(LOG_FILE, config_path)
+}
+
+/// `file` in the state directory, else beside the config file, else here.
+fn in_state_dir(file: &str, config_path: Option<&Path>) -> PathBuf {
     match state_dir() {
-        Some(dir) => dir.join(LOG_FILE),
+        Some(dir) => dir.join(file),
         None => config_path
             .and_then(Path::parent)
-            .map(|p| p.join(LOG_FILE))
-            .unwrap_or_else(|| PathBuf::from(LOG_FILE)),
+            .map(|p| p.join(file))
+            .unwrap_or_else(|| PathBuf::from(file)),
     }
+}
+
+/// The default history database: in the state directory, else beside the config
+/// file. (The Windows service keeps its own in its data directory.)
+pub fn history_path(config_path: Option<&Path>) -> PathBuf {
+    in_state_dir("history.db", config_path)
 }
 
 /// The Windows service's log file.

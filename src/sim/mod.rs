@@ -377,7 +377,11 @@ async fn answer(
         Behaviour::Refused => return Ok(false),
         Behaviour::Flap => {
             let phase = started.elapsed().as_millis() / flap_period.as_millis().max(1);
-            let reply: &[u8] = if phase % 2 == 0 { b"Synced" } else { b"Free" };
+            let reply: &[u8] = if phase.is_multiple_of(2) {
+                b"Synced"
+            } else {
+                b"Free"
+            };
             stream.write_all(reply).await?;
         }
         Behaviour::Rst => {
@@ -455,7 +459,7 @@ impl PushBehaviour {
         match self {
             PushBehaviour::Code(c) => c,
             PushBehaviour::Flap(a, b) => {
-                if (since.as_millis() / flap_period.as_millis().max(1)) % 2 == 0 {
+                if (since.as_millis() / flap_period.as_millis().max(1)).is_multiple_of(2) {
                     a
                 } else {
                     b

@@ -210,11 +210,11 @@ impl Fleet {
         let old_count = old.len();
         let mut kept = 0;
         for slot in new.nodes.iter_mut() {
-            if let Some(prev) = old.remove(&slot.view.key) {
-                if *prev.view.config == *slot.view.config {
-                    *slot = prev;
-                    kept += 1;
-                }
+            if let Some(prev) = old.remove(&slot.view.key)
+                && *prev.view.config == *slot.view.config
+            {
+                *slot = prev;
+                kept += 1;
             }
         }
         new.events = std::mem::take(&mut self.events)
@@ -410,16 +410,15 @@ impl Fleet {
         let Some((info, last)) = self.push.closed(conn) else {
             return;
         };
-        if last {
-            if let Some(i) = info.node.as_ref().and_then(|k| self.index.get(k)) {
-                self.nodes[*i].view.connected = false;
-            }
+        if last && let Some(i) = info.node.as_ref().and_then(|k| self.index.get(k)) {
+            self.nodes[*i].view.connected = false;
         }
-        if info.lines == 0 && matches!(reason, CloseReason::Peer | CloseReason::Error(_)) {
-            if let Some(i) = self.push_node_for(peer.ip()) {
-                let v = &mut self.nodes[i].view;
-                v.silent_connects = v.silent_connects.saturating_add(1);
-            }
+        if info.lines == 0
+            && matches!(reason, CloseReason::Peer | CloseReason::Error(_))
+            && let Some(i) = self.push_node_for(peer.ip())
+        {
+            let v = &mut self.nodes[i].view;
+            v.silent_connects = v.silent_connects.saturating_add(1);
         }
     }
 
@@ -662,6 +661,7 @@ impl Fleet {
             latency: self.latency.clone(),
             flap_window: self.flap_window,
             hook_runs_dropped: 0,
+            history: None,
         }
     }
 }

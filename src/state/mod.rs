@@ -15,4 +15,4 @@ pub use group::SyncGroup;
 pub use latency::{LATENCY_BUCKETS, LatencyHistogram};
 pub use node::{HISTORY_LEN, NodeState, NodeView};
 pub use push::{ConnInfo, UNLISTED_CAP, UnlistedSender};
-pub use snapshot::Snapshot;
+pub use snapshot::{HistoryStatus, Snapshot};

@@ -190,11 +190,11 @@ impl NodeState {
     /// Records the peer of a line; true when this makes a new conflict.
     pub(super) fn note_peer(&mut self, peer: IpAddr, at: SystemTime, window: Duration) -> bool {
         // The usual case, a node heard from its one known address, on every line.
-        if let [(only, seen)] = self.peers.as_mut_slice() {
-            if *only == peer {
-                *seen = at;
-                return false;
-            }
+        if let [(only, seen)] = self.peers.as_mut_slice()
+            && *only == peer
+        {
+            *seen = at;
+            return false;
         }
         let before = self.conflicting_peers(at, window).len() > 1;
         match self.peers.iter_mut().find(|(ip, _)| *ip == peer) {

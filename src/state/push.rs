@@ -130,13 +130,13 @@ impl PushState {
         if line.is_err() {
             c.invalid_lines = c.invalid_lines.saturating_add(count);
         }
-        if let Some(key) = node {
-            if c.node.as_ref() != Some(key) {
-                let previous = c.node.replace(key.clone());
-                *self.open_per_node.entry(key.clone()).or_default() += 1;
-                if let Some(p) = previous {
-                    self.release(&p);
-                }
+        if let Some(key) = node
+            && c.node.as_ref() != Some(key)
+        {
+            let previous = c.node.replace(key.clone());
+            *self.open_per_node.entry(key.clone()).or_default() += 1;
+            if let Some(p) = previous {
+                self.release(&p);
             }
         }
     }

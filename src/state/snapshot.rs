@@ -36,6 +36,19 @@ pub struct Snapshot {
     pub flap_window: Duration,
     /// Alert-hook runs dropped because their queue was full (set by the hub).
     pub hook_runs_dropped: u64,
+    /// The history store, when it is on (set by the hub).
+    pub history: Option<HistoryStatus>,
+}
+
+/// What the history store has done, as of the snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistoryStatus {
+    pub path: std::path::PathBuf,
+    pub written: u64,
+    /// Records lost: the queue or the write backlog was full.
+    pub dropped: u64,
+    /// The current write problem (disk full, read-only, …), until a write succeeds.
+    pub problem: Option<String>,
 }
 
 impl Snapshot {
@@ -57,6 +70,7 @@ impl Snapshot {
             latency: LatencyHistogram::default(),
             flap_window: Duration::ZERO,
             hook_runs_dropped: 0,
+            history: None,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::platform::Signals;
 use crate::reload::{self, ConfigWatcher};
 use crate::service::Service;
 use crate::state::Snapshot;
+use crate::store::History;
 use crate::ui::view::Notice;
 use crate::ui::{self, Action, Overlay, Screen, SortKey, View};
 
@@ -34,6 +35,7 @@ pub async fn run(
     config_path: Option<std::path::PathBuf>,
     metrics: Option<std::net::SocketAddr>,
     watch_config: bool,
+    history: Option<Arc<History>>,
 ) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the dashboard needs a terminal; use --once for scripts and cron");
@@ -42,6 +44,7 @@ pub async fn run(
     let watcher = reload::start(watch_config || config.watch_config, config_path.as_deref());
     let (stop, stopped) = oneshot::channel::<()>();
     let options = HubOptions {
+        history,
         schedule: Schedule::Continuous,
         config_path,
         snapshot_every: Some(FRAME_INTERVAL),

@@ -18,10 +18,18 @@ pub const LIMIT: Duration = Duration::from_secs(20);
 pub fn bin() -> Command {
     let mut c = Command::new(BIN);
     c.env_remove(syncguard_fleet::config::ENV_VAR)
+        // Every run gets a state directory of its own: the default history file
+        // (and log) of parallel tests never meet, nor the user's.
+        .env("XDG_STATE_HOME", private_dir())
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     c
+}
+
+/// A new directory that lives until the test process ends.
+pub fn private_dir() -> std::path::PathBuf {
+    tempfile::tempdir().expect("tempdir").keep()
 }
 
 /// What a finished run printed, and how it ended.

@@ -137,10 +137,10 @@ async fn answer(
             answered += 1;
             requests.fetch_add(1, Ordering::SeqCst);
             let now = reply.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            if let Some(r) = now {
-                if stream.write_all(&r).await.is_err() {
-                    return;
-                }
+            if let Some(r) = now
+                && stream.write_all(&r).await.is_err()
+            {
+                return;
             }
         }
         // A peer that never sends a request cannot grow this without bound.

@@ -32,9 +32,14 @@ impl Tmux {
 
     /// Runs the shell command `cmd` in a new 100×30 pane.
     pub fn start(&self, cmd: &str) {
+        // A state directory of its own, so the dashboard's default history file
+        // is this test's alone.
+        let state = format!("XDG_STATE_HOME={}", super::bin::private_dir().display());
         self.run(&[
             "new-session",
             "-d",
+            "-e",
+            &state,
             "-s",
             SESSION,
             "-x",

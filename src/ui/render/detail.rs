@@ -62,16 +62,16 @@ pub(super) fn draw(frame: &mut Frame, n: &NodeView, s: &Screen) {
             Span::raw(n.transitions.to_string()),
         ]),
     ];
-    if n.mode() == Mode::Poll {
-        if let Some(line) = lines.last_mut() {
-            line.spans.push(Span::styled("   poll every ", dim));
-            line.spans.push(Span::raw(format!(
-                "{}–{}, timeout {}",
-                humantime::format_duration(n.config.interval),
-                humantime::format_duration(n.config.max_interval),
-                humantime::format_duration(n.config.timeout)
-            )));
-        }
+    if n.mode() == Mode::Poll
+        && let Some(line) = lines.last_mut()
+    {
+        line.spans.push(Span::styled("   poll every ", dim));
+        line.spans.push(Span::raw(format!(
+            "{}–{}, timeout {}",
+            humantime::format_duration(n.config.interval),
+            humantime::format_duration(n.config.max_interval),
+            humantime::format_duration(n.config.timeout)
+        )));
     }
     if n.mode() == Mode::Push {
         push_lines(&mut lines, n, s);

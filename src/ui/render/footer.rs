@@ -1,5 +1,5 @@
-//! The footer line: a reload notice when there is one, the filter being typed, or
-//! as many key hints as fit, most important first.
+//! The footer line: a reload notice when there is one, a history store that cannot
+//! write, the filter being typed, or as many key hints as fit, most important first.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -36,6 +36,12 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
         Line::from(Span::styled(
             format!(" {}", text::escape_str(text)),
             s.tone_style(tone),
+        ))
+    } else if let Some(problem) = s.snap.history.as_ref().and_then(|h| h.problem.as_ref()) {
+        // A store that cannot write is said until it can again; monitoring goes on.
+        Line::from(Span::styled(
+            format!(" ⚠ {}", text::escape_str(problem)),
+            s.tone_style(Tone::Bad),
         ))
     } else if s.view.editing_filter {
         Line::from(vec![

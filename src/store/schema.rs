@@ -1,0 +1,239 @@
+//! The history database's schema, its version, and opening a file safely.
+//!
+//! Plain tables meant to be read with the `sqlite3` shell too (docs/history.md has
+//! them). The version is `PRAGMA user_version`; a file from a newer version of the
+//! monitor is refused, never rewritten.
+//!
+//! Transitions, not samples: a node that stays in lock for a year is one row.
+//! Times are Unix milliseconds (UTC) in INTEGER columns.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// The schema this build writes and reads.
+pub const VERSION: i64 = 1;
+
+/// Version 1. Migrations from older versions go in [`MIGRATIONS`], in order.
+const SCHEMA_V1: &str = "
+CREATE TABLE subject (
+    id   INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('node', 'group')),
+    name TEXT NOT NULL,
+    UNIQUE (kind, name)
+);
+CREATE TABLE run (
+    id           INTEGER PRIMARY KEY,
+    started_ms   INTEGER NOT NULL,
+    heartbeat_ms INTEGER NOT NULL,
+    stopped_ms   INTEGER,
+    version      TEXT NOT NULL
+);
+CREATE TABLE transition (
+    at_ms   INTEGER NOT NULL,
+    subject INTEGER NOT NULL REFERENCES subject (id),
+    grp     INTEGER REFERENCES subject (id),
+    run     INTEGER NOT NULL REFERENCES run (id),
+    status  TEXT NOT NULL,
+    role    TEXT,
+    code    INTEGER,
+    reply   TEXT,
+    error   TEXT
+);
+CREATE INDEX transition_by_subject ON transition (subject, at_ms);
+";
+
+/// `MIGRATIONS[i]` takes a database from version `i` to `i + 1`; version 0 is an
+/// empty file.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
+/// Why a history file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{path}: history database not found")]
+    Missing { path: String },
+    #[error(
+        "{path}: history database has schema version {found}, newer than this syncguard-fleet \
+         understands ({VERSION}); use a newer syncguard-fleet, or another file with --history PATH"
+    )]
+    Newer { path: String, found: i64 },
+    #[error("{path}: not a syncguard-fleet history database ({why})")]
+    NotOurs { path: String, why: String },
+    #[error("{path}: cannot open the history database: {why}")]
+    Sqlite { path: String, why: String },
+}
+
+fn sqlite(path: &Path, e: rusqlite::Error) -> OpenError {
+    let path = path.display().to_string();
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+            OpenError::NotOurs {
+                path,
+                why: "the file is not an SQLite database".into(),
+            }
+        }
+        _ => OpenError::Sqlite {
+            path,
+            why: e.to_string(),
+        },
+    }
+}
+
+/// Settings for every connection: readers wait for a writer's commit instead of
+/// failing at once.
+fn configure(conn: &Connection, path: &Path) -> Result<(), OpenError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| sqlite(path, e))
+}
+
+/// The version in the file, after checking it is a database at all (SQLite reads
+/// the header lazily, so a file of random bytes fails here, not at open).
+fn version(conn: &Connection, path: &Path) -> Result<i64, OpenError> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| sqlite(path, e))
+}
+
+/// Opens (creating if needed) the database a monitor writes: WAL, the schema
+/// migrated to [`VERSION`]. A newer or foreign file is refused and left untouched.
+pub fn open_for_writing(path: &Path) -> Result<Connection, OpenError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| OpenError::Sqlite {
+            path: path.display().to_string(),
+            why: format!("cannot create {}: {e}", dir.display()),
+        })?;
+    }
+    let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+    configure(&conn, path)?;
+    let found = version(&conn, path)?;
+    if found > VERSION {
+        return Err(OpenError::Newer {
+            path: path.display().to_string(),
+            found,
+        });
+    }
+    if found == 0 && has_tables(&conn, path)? {
+        return Err(OpenError::NotOurs {
+            path: path.display().to_string(),
+            why: "it has tables but no syncguard-fleet schema version".into(),
+        });
+    }
+    // WAL: readers (`history`, `uptime`) never block the writer, and a crash loses
+    // at most the transaction being written.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| sqlite(path, e))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| sqlite(path, e))?;
+    migrate(&conn, found).map_err(|e| sqlite(path, e))?;
+    Ok(conn)
+}
+
+/// Opens an existing database for reading; a missing file is an error and is not
+/// created.
+pub fn open_for_reading(path: &Path) -> Result<Connection, OpenError> {
+    if !path.exists() {
+        return Err(OpenError::Missing {
+            path: path.display().to_string(),
+        });
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sqlite(path, e))?;
+    configure(&conn, path)?;
+    match version(&conn, path)? {
+        0 => Err(OpenError::NotOurs {
+            path: path.display().to_string(),
+            why: "no syncguard-fleet schema version".into(),
+        }),
+        found if found > VERSION => Err(OpenError::Newer {
+            path: path.display().to_string(),
+            found,
+        }),
+        _ => Ok(conn),
+    }
+}
+
+fn has_tables(conn: &Connection, path: &Path) -> Result<bool, OpenError> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(|e| sqlite(path, e))
+}
+
+/// Applies every migration after `from`, each in its own transaction with the
+/// version bump, so a crash mid-way leaves a consistent older version.
+fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
+        let to = i as i64 + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {step} PRAGMA user_version = {to}; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_file_gets_the_schema_and_opens_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/history.db");
+        let conn = open_for_writing(&path).expect("create");
+        assert_eq!(version(&conn, &path).expect("version"), VERSION);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+        drop(conn);
+        open_for_writing(&path).expect("reopen");
+        open_for_reading(&path).expect("read");
+    }
+
+    #[test]
+    fn newer_foreign_corrupt_and_missing_files_are_refused_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let newer = dir.path().join("newer.db");
+        Connection::open(&newer)
+            .and_then(|c| c.execute_batch("PRAGMA user_version = 99;"))
+            .expect("newer");
+        let before = std::fs::read(&newer).expect("read");
+        let e = open_for_writing(&newer).expect_err("newer").to_string();
+        assert!(e.contains("schema version 99, newer than"), "{e}");
+        assert_eq!(std::fs::read(&newer).expect("read"), before, "rewritten");
+
+        let foreign = dir.path().join("foreign.db");
+        Connection::open(&foreign)
+            .and_then(|c| c.execute_batch("CREATE TABLE t (x);"))
+            .expect("foreign");
+        let e = open_for_writing(&foreign).expect_err("foreign").to_string();
+        assert!(e.contains("not a syncguard-fleet history database"), "{e}");
+
+        let corrupt = dir.path().join("corrupt.db");
+        let junk: Vec<u8> = (0..8192u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        std::fs::write(&corrupt, &junk).expect("write");
+        for e in [
+            open_for_writing(&corrupt).expect_err("corrupt").to_string(),
+            open_for_reading(&corrupt).expect_err("corrupt").to_string(),
+        ] {
+            assert!(e.contains("not an SQLite database"), "{e}");
+        }
+        assert_eq!(
+            std::fs::read(&corrupt).expect("read"),
+            junk,
+            "corrupt file changed"
+        );
+
+        let missing = dir.path().join("missing.db");
+        let e = open_for_reading(&missing).expect_err("missing").to_string();
+        assert!(e.contains("history database not found"), "{e}");
+        assert!(!missing.exists(), "a reader created the file");
+    }
+}
