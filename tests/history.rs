@@ -264,3 +264,90 @@ fn a_relative_history_path_is_beside_the_fleet_file() {
     assert_eq!(recorded(&db).len(), 1);
     assert!(!elsewhere.path().join("data").exists());
 }
+
+/// Another connection holds the file's write lock longer than the writer waits:
+/// writes fail, `/metrics` and the log say so, monitoring goes on, and when the
+/// lock is released the backlog is written with nothing dropped.
+#[test]
+fn a_locked_file_delays_writes_but_loses_nothing() {
+    use common::net::{free_port, http_get};
+    let lab = Lab::new(&[]);
+    let sim_config = lab.path("sim.toml");
+    let sim = common::bin::Proc::spawn(
+        bin()
+            .args(["sim", "flap=10", "--flap-period", "500ms", "--write-config"])
+            .arg(&sim_config),
+    );
+    assert!(
+        wait_until(LIMIT, || std::fs::read_to_string(&sim_config)
+            .is_ok_and(|t| t.contains("flap-10"))),
+        "the simulator wrote no config"
+    );
+    let nodes = std::fs::read_to_string(&sim_config).expect("sim config");
+    let config = lab.write(
+        "fleet.toml",
+        &format!("[defaults]\ninterval = \"200ms\"\nmax_interval = \"250ms\"\n{nodes}"),
+    );
+    let db = lab.path("history.db");
+    let port = free_port();
+    let child = watch(
+        &config,
+        &[
+            "--history",
+            db.to_str().expect("utf-8 path"),
+            "--metrics",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    let metric = |name: &str| -> Option<f64> {
+        let body = http_get(port, "/metrics")?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+    };
+    assert!(
+        wait_until(LIMIT, || metric("syncguard_history_written_total")
+            .is_some_and(|n| n >= 10.0)),
+        "nothing written"
+    );
+    // Hold the write lock past the writer's 5 s wait.
+    let blocker = Connection::open(&db).expect("open");
+    blocker.execute_batch("BEGIN EXCLUSIVE;").expect("lock");
+    assert!(
+        wait_until(Duration::from_secs(20), || metric(
+            "syncguard_history_write_ok"
+        ) == Some(0.0)),
+        "a failing write is not reported"
+    );
+    let printed = json_events(&child.stdout()).len();
+    assert!(
+        wait_until(LIMIT, || json_events(&child.stdout()).len() >= printed + 5),
+        "monitoring stopped while the store could not write"
+    );
+    blocker.execute_batch("ROLLBACK;").expect("unlock");
+    assert!(
+        wait_until(Duration::from_secs(20), || metric(
+            "syncguard_history_write_ok"
+        ) == Some(1.0)),
+        "writes did not resume"
+    );
+    let dropped = metric("syncguard_history_dropped_total");
+    let (stdout, stderr) = child.stop();
+    drop(sim);
+    assert_eq!(dropped, Some(0.0));
+    assert!(stderr.contains("history: cannot write"), "{stderr}");
+    // Every transition printed is in the store, in order.
+    let printed: Vec<(String, String)> = json_events(&stdout)
+        .iter()
+        .map(|e| {
+            (
+                e["node"].as_str().unwrap_or_default().to_owned(),
+                e["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let stored: Vec<(String, String)> = recorded(&db)
+        .into_iter()
+        .map(|(node, status, _, _)| (node, status))
+        .collect();
+    assert_eq!(stored, printed);
+}

@@ -6,7 +6,8 @@
 #   - a healthy fleet: exit 0;
 #   - a broken config: exit 3, and the error names file:line:col;
 #   - no config anywhere: exit 3, and the error lists the Windows places searched;
-#   - `watch` prints transitions and stops cleanly on Ctrl-C;
+#   - `watch` prints transitions, stops cleanly on Ctrl-C, and has written its
+#     history to %LOCALAPPDATA%;
 #   - `service install`, `start`, `stop`, `uninstall` through Wine's service
 #     manager: the service polls, logs to its data directory and stops cleanly.
 #
@@ -159,6 +160,18 @@ wait "$WATCH_PID" || RC=$?
 stop_sim
 [ "$RC" = 0 ] || die "watch exited $RC after Ctrl-C: $(cat "$W/watch.err")"
 grep -q '^watched 2 nodes for ' "$W/watch.err" || die "no summary after Ctrl-C: $(cat "$W/watch.err")"
+# It wrote its history (SQLite, built in) to %LOCALAPPDATA%, and stopped it cleanly.
+db="$(find "$WINEPREFIX/drive_c" -path '*AppData/Local/syncguard-fleet/data/history.db' | head -1)"
+[ -n "$db" ] || die "watch wrote no history.db under %LOCALAPPDATA%"
+python3 - "$db" <<'PY' || die "the Windows history file is not what watch saw"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = db.execute("SELECT status FROM transition").fetchall()
+assert rows == [("synced",), ("synced",)], rows
+stopped = db.execute("SELECT stopped_ms FROM run").fetchall()
+assert len(stopped) == 1 and stopped[0][0] is not None, stopped
+print("ok: history written on Windows:", rows)
+PY
 
 # --- the service, under Wine's service manager ---------------------------------
 # Not a Windows host: Wine's manager is a stand-in, but the same calls go through
