@@ -39,6 +39,9 @@ TOKIO_FLOOR="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/poll_floor_tokio"
 TOKIO_LISTEN_FLOOR="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/listen_floor_tokio"
 BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/syncguard-fleet"
 W="$(mktemp -d "${TMPDIR:-/tmp}/syncguard-bench.XXXXXX")"
+# The monitors write their history (and logs) here, not in the user's state
+# directory.
+export XDG_STATE_HOME="$W/state"
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]:-}"; do
@@ -453,8 +456,9 @@ continuous_poll poll_1000 1000 15 5 12 synced=1000
 continuous_10000
 
 say "criterion benches"
-cargo bench --quiet --bench decode --bench fleet --bench render --bench metrics -- \
+cargo bench --quiet --bench decode --bench fleet --bench render --bench metrics --bench store -- \
     --warm-up-time 1 --measurement-time 3 >"$W/criterion.log" 2>&1 || { cat "$W/criterion.log" >&2; die "cargo bench"; }
+record store_bytes_per_transition "$(cat target/criterion/store/bytes_per_transition)"
 python3 - "$RESULTS" <<'PY'
 import json, pathlib, sys
 out = open(sys.argv[1], "a")

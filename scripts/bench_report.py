@@ -57,6 +57,8 @@ def floor_row(label, scenario, target):
 crit = {k.split(":", 1)[1]: float(v) for k, v in r.items() if k.startswith("criterion:")}
 ratio = num("side_check_tcp_median_s") / num("side_ours_median_s")
 render_us = crit.get("render_frame_10k_160x48", float("nan")) / 1000.0
+storm_ms = crit.get("store/storm_10k_to_disk", float("nan")) / 1e6
+store_bytes = num("store_bytes_per_transition")
 
 rows = [
     (
@@ -122,6 +124,18 @@ rows = [
         "≤ 1 ms median",
         f"{render_us:.0f} µs",
         verdict(render_us, 1000, "µs"),
+    ),
+    (
+        "history: a storm of 10,000 transitions, first record to committed on disk (fresh file)",
+        "≤ 0.2 s (≥ 50,000 transitions/s)",
+        f"{storm_ms:.0f} ms ({10_000 / (storm_ms / 1000):,.0f} transitions/s)",
+        verdict(storm_ms, 200, "ms"),
+    ),
+    (
+        "history: file size per stored transition (200,000 rows, indexes included)",
+        "≤ 100 bytes",
+        f"{store_bytes:.1f} bytes",
+        verdict(store_bytes, 100, "bytes"),
     ),
 ]
 
@@ -253,7 +267,8 @@ w("  floor's.")
 w("- Tokio floors: `examples/poll_floor_tokio.rs` and `examples/listen_floor_tokio.rs`")
 w("  (`cargo build --release --example …`), the same work on a current-thread tokio")
 w("  runtime, run, sampled and checked exactly like the C floors.")
-w("- Criterion: `cargo bench --bench decode --bench fleet --bench render --bench metrics -- --warm-up-time 1")
-w("  --measurement-time 3`; medians from `target/criterion/**/new/estimates.json`.")
+w("- Criterion: `cargo bench --bench decode --bench fleet --bench render --bench metrics --bench store -- --warm-up-time 1")
+w("  --measurement-time 3`; medians from `target/criterion/**/new/estimates.json`. The store")
+w("  bench also writes the history file's bytes per transition (20 storms of 10,000 rows).")
 w("")
 print("\n".join(out))
