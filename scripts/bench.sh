@@ -174,7 +174,8 @@ sample_cpu() {
     say "$label: CPU ${pcts[*]} % per window, mean $mean %, RSS $(rss_kb "$pid") kB"
 }
 
-# continuous_poll LABEL N WARMUP WINDOWS SECS SIM-ARGS...: `watch` over N poll nodes.
+# continuous_poll LABEL N WARMUP WINDOWS SECS SIM-ARGS...: `watch` over N poll nodes,
+# with WATCH_ARGS (say --no-history) before the subcommand.
 continuous_poll() {
     local label="$1" n="$2" warmup="$3" windows="$4" secs="$5"; shift 5
     start_sim "$label" "$@"
@@ -192,7 +193,8 @@ for i, body in enumerate(nodes):
     out.append("[[node]]" + body.rstrip("\n") + f'\ngroup = "g{i // 8:05d}"\n\n')
 open(path, "w").write("".join(out))
 PY
-    "$BIN" --config "$W/$label.toml" watch >"$W/$label.events" 2>"$W/$label.watch.err" &
+    # shellcheck disable=SC2086 # WATCH_ARGS is a list of flags
+    "$BIN" --config "$W/$label.toml" ${WATCH_ARGS:-} watch >"$W/$label.events" 2>"$W/$label.watch.err" &
     local pid=$!
     PIDS+=("$pid")
     # Bounded by the monitor's life: it ends when watch is stopped.
@@ -215,6 +217,15 @@ PY
     [ "$synced" -ge "$n" ] || die "$label: only $synced of $n nodes reported synced"
     record "${label}_summary" "$(tail -n 1 "$W/$label.watch.err")"
     record "${label}_nodes" "$n"
+    # What the history store holds (each node's first transition at least), when on.
+    local db="$XDG_STATE_HOME/syncguard-fleet/history.db"
+    if [ -f "$db" ]; then
+        local rows
+        rows="$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from transition').fetchone()[0])" "$db")"
+        record "${label}_history_rows" "$rows"
+        [ "$rows" -ge "$n" ] || die "$label: the history store holds $rows transitions for $n nodes"
+        rm -f "$db" "$db-wal" "$db-shm"
+    fi
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -376,6 +387,8 @@ tokio_ratio() {
 continuous_10000() {
     say "continuous poll: 10,000 nodes, 5 windows of 12 s after warm-up; then its floor"
     continuous_poll poll_10000 10000 20 5 12 synced=10000 --shared-port
+    say "continuous poll: the same with the history store off"
+    WATCH_ARGS=--no-history continuous_poll poll_10000_nohist 10000 20 5 12 synced=10000 --shared-port
     floor_poll poll_10000_floor 10000 20 5 12 synced=10000 --shared-port
     ratio poll_10000
     # The same socket work as the plainest tokio program: how much of the

@@ -126,6 +126,15 @@ rows = [
         verdict(render_us, 1000, "µs"),
     ),
     (
+        "10,000 poll nodes, continuous: history store on vs off",
+        "≤ +0.3 percentage points of a core",
+        f"{num('poll_10000_cpu_median_pct'):.2f}% vs {num('poll_10000_nohist_cpu_median_pct'):.2f}% "
+        f"(median windows, {num('poll_10000_cpu_median_pct') - num('poll_10000_nohist_cpu_median_pct'):+.2f} pp); "
+        f"RSS {num('poll_10000_rss_kb') / 1024:.1f} vs {num('poll_10000_nohist_rss_kb') / 1024:.1f} MB; "
+        f"{int(num('poll_10000_history_rows')):,} transitions stored",
+        verdict(num("poll_10000_cpu_median_pct") - num("poll_10000_nohist_cpu_median_pct"), 0.3, "pp"),
+    ),
+    (
         "history: a storm of 10,000 transitions, first record to committed on disk (fresh file)",
         "≤ 0.2 s (≥ 50,000 transitions/s)",
         f"{storm_ms:.0f} ms ({10_000 / (storm_ms / 1000):,.0f} transitions/s)",

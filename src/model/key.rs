@@ -38,6 +38,11 @@ impl NodeKey {
         NodeKey(Arc::from(name))
     }
 
+    /// The shared name itself, for side state keyed by it without a copy.
+    pub fn shared(&self) -> &Arc<str> {
+        &self.0
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

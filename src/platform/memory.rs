@@ -12,6 +12,10 @@ pub fn return_large_frees() {
     // start-up, before other threads exist.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        // One heap for every thread: the history writer would otherwise get an
+        // arena of its own, megabytes of resident memory for a thread that
+        // allocates little and mostly waits.
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 

@@ -220,9 +220,10 @@ fn take_lock(path: &Path) -> Result<File, StartError> {
 struct Writer {
     conn: Connection,
     run: i64,
-    /// Node and group ids by name, so a transition costs no lookup query.
-    nodes: HashMap<String, i64>,
-    groups: HashMap<String, i64>,
+    /// Node and group ids by name, so a transition costs no lookup query. Keyed by
+    /// the names the fleet already shares (reference counts, not copies).
+    nodes: HashMap<Arc<str>, i64>,
+    groups: HashMap<Arc<str>, i64>,
     backlog: VecDeque<Box<Transition>>,
     stats: Arc<HistoryStats>,
     last_warning: Option<Instant>,
@@ -331,7 +332,7 @@ impl Writer {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?;
                 for t in self.backlog.iter().take(n) {
-                    let subject = subject_id(&tx, &mut self.nodes, "node", t.node.as_str())?;
+                    let subject = subject_id(&tx, &mut self.nodes, "node", t.node.shared())?;
                     let grp = match &t.group {
                         Some(g) => Some(subject_id(&tx, &mut self.groups, "group", g)?),
                         None => None,
@@ -376,22 +377,22 @@ impl Writer {
 /// The id of a node or group, inserted on first sight.
 fn subject_id(
     conn: &Connection,
-    cache: &mut HashMap<String, i64>,
+    cache: &mut HashMap<Arc<str>, i64>,
     kind: &'static str,
-    name: &str,
+    name: &Arc<str>,
 ) -> rusqlite::Result<i64> {
     if let Some(id) = cache.get(name) {
         return Ok(*id);
     }
     conn.execute(
         "INSERT OR IGNORE INTO subject (kind, name) VALUES (?1, ?2)",
-        params![kind, name],
+        params![kind, &**name],
     )?;
     let id = conn.query_row(
         "SELECT id FROM subject WHERE kind = ?1 AND name = ?2",
-        params![kind, name],
+        params![kind, &**name],
         |r| r.get(0),
     )?;
-    cache.insert(name.to_owned(), id);
+    cache.insert(name.clone(), id);
     Ok(id)
 }
