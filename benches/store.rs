@@ -6,6 +6,8 @@
 //! at most 100 bytes, indexes included): 20 storms of 10,000 nodes, 200,000 rows,
 //! written to `target/criterion/store/bytes_per_transition` for scripts/bench.sh.
 
+// Shared with the other benches; this one needs only the node names.
+#[allow(dead_code)]
 mod common;
 
 use std::net::Ipv4Addr;
