@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// How long the directory must be quiet before the file is read: long enough for
 /// an editor's write-and-rename or a ConfigMap's swap to finish.
@@ -28,6 +29,8 @@ pub struct ConfigWatcher {
     path: PathBuf,
     /// The content last seen (`None`: the file could not be read).
     last: Option<Vec<u8>>,
+    /// When the latest event of a burst came; `None` when none is pending.
+    quiet_from: Option<Instant>,
 }
 
 impl ConfigWatcher {
@@ -57,23 +60,39 @@ impl ConfigWatcher {
             events,
             path: path.to_path_buf(),
             last: std::fs::read(path).ok(),
+            quiet_from: None,
         })
     }
 
     /// Resolves when the file's content differs from the last seen (a deleted or
     /// unreadable file counts as a change, so the reload's error is shown).
+    ///
+    /// Cancel-safe: a driver's `select!` drops this future whenever another branch
+    /// wins (the dashboard does ten times a second), so the debounce lives in the
+    /// watcher, not in the future, and every await is on a cancel-safe receive.
     pub async fn changed(&mut self) {
         loop {
-            if self.events.recv().await.is_none() {
-                // The watcher's thread is gone: no more changes will be seen.
-                return std::future::pending().await;
-            }
-            // Debounce: wait until the directory has been quiet for a moment.
-            while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, self.events.recv()).await {}
-            let now = std::fs::read(&self.path).ok();
-            if now != self.last {
-                self.last = now;
-                return;
+            match self.quiet_from {
+                None => match self.events.recv().await {
+                    Some(()) => self.quiet_from = Some(Instant::now()),
+                    // The watcher's thread is gone: no more changes will be seen.
+                    None => return std::future::pending().await,
+                },
+                Some(since) => {
+                    match tokio::time::timeout_at(since + DEBOUNCE, self.events.recv()).await {
+                        // More events: the directory is not quiet yet.
+                        Ok(Some(())) => self.quiet_from = Some(Instant::now()),
+                        Ok(None) => return std::future::pending().await,
+                        Err(_) => {
+                            self.quiet_from = None;
+                            let now = std::fs::read(&self.path).ok();
+                            if now != self.last {
+                                self.last = now;
+                                return;
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -170,6 +189,31 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(10), w.changed())
                 .await
                 .expect("the swapped ConfigMap was not seen");
+        });
+    }
+
+    /// A driver that wakes often drops `changed()` mid-debounce again and again;
+    /// the change must still come through.
+    #[test]
+    fn a_change_survives_a_busy_select() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("fleet.toml");
+        std::fs::write(&path, "a = 1\n").expect("write");
+        runtime().block_on(async {
+            let mut w = ConfigWatcher::new(&path).expect("watcher");
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            std::fs::write(&path, "a = 2\n").expect("write");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut ticks = 0u32;
+            loop {
+                tokio::select! {
+                    () = w.changed() => break,
+                    _ = tick.tick() => ticks += 1,
+                }
+                assert!(Instant::now() < deadline, "the change was lost");
+            }
+            // The debounce spanned many cancelled polls.
+            assert!(ticks > 5, "{ticks}");
         });
     }
 }

@@ -280,6 +280,13 @@ impl Writer {
                 }
             }
             if stop {
+                if !self.backlog.is_empty() {
+                    // The last chance to write has failed: what is left is lost,
+                    // and said so, never silently.
+                    let lost = self.backlog.len() as u64;
+                    self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
+                    tracing::error!("history: {lost} records could not be written before the stop");
+                }
                 return;
             }
         }
