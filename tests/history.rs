@@ -48,6 +48,45 @@ fn runs(path: &Path) -> Vec<(i64, i64, Option<i64>)> {
         .collect()
 }
 
+/// A simulator process with `n` nodes flapping every `period`, and a fleet file
+/// that polls them every `interval` (to 1.5 times that); the simulator stops when
+/// the returned process is dropped.
+fn flapping_fleet(
+    lab: &Lab,
+    n: usize,
+    period: &str,
+    interval: &str,
+) -> (common::bin::Proc, std::path::PathBuf) {
+    let sim_config = lab.path("sim.toml");
+    let sim = common::bin::Proc::spawn(
+        bin()
+            .args([
+                "sim",
+                &format!("flap={n}"),
+                "--flap-period",
+                period,
+                "--write-config",
+            ])
+            .arg(&sim_config),
+    );
+    let last = format!("flap-{n:02}");
+    assert!(
+        wait_until(LIMIT, || std::fs::read_to_string(&sim_config)
+            .is_ok_and(|t| t.contains(&last))),
+        "the simulator wrote no config"
+    );
+    let nodes = std::fs::read_to_string(&sim_config).expect("sim config");
+    let every = humantime::parse_duration(interval).expect("interval");
+    let config = lab.write(
+        "fleet.toml",
+        &format!(
+            "[defaults]\ninterval = \"{interval}\"\nmax_interval = \"{}ms\"\n{nodes}",
+            every.as_millis() * 3 / 2
+        ),
+    );
+    (sim, config)
+}
+
 #[test]
 fn watch_records_shown_transitions_and_a_clean_stop() {
     let lab = Lab::new(&[("a", "synced", None), ("b", "free", None)]);
@@ -89,22 +128,7 @@ fn watch_records_shown_transitions_and_a_clean_stop() {
 #[test]
 fn kill_9_in_a_storm_keeps_every_committed_transition() {
     let lab = Lab::new(&[]);
-    let sim_config = lab.path("sim.toml");
-    let sim = common::bin::Proc::spawn(
-        bin()
-            .args(["sim", "flap=40", "--flap-period", "300ms", "--write-config"])
-            .arg(&sim_config),
-    );
-    assert!(
-        wait_until(LIMIT, || std::fs::read_to_string(&sim_config)
-            .is_ok_and(|t| t.contains("flap-40"))),
-        "the simulator wrote no config"
-    );
-    let nodes = std::fs::read_to_string(&sim_config).expect("sim config");
-    let config = lab.write(
-        "fleet.toml",
-        &format!("[defaults]\ninterval = \"100ms\"\nmax_interval = \"150ms\"\n{nodes}"),
-    );
+    let (sim, config) = flapping_fleet(&lab, 40, "300ms", "100ms");
     let db = lab.path("history.db");
     let db_arg = db.to_str().expect("utf-8 path");
     let child = watch(&config, &["--history", db_arg]);
@@ -272,22 +296,7 @@ fn a_relative_history_path_is_beside_the_fleet_file() {
 fn a_locked_file_delays_writes_but_loses_nothing() {
     use common::net::{free_port, http_get};
     let lab = Lab::new(&[]);
-    let sim_config = lab.path("sim.toml");
-    let sim = common::bin::Proc::spawn(
-        bin()
-            .args(["sim", "flap=10", "--flap-period", "500ms", "--write-config"])
-            .arg(&sim_config),
-    );
-    assert!(
-        wait_until(LIMIT, || std::fs::read_to_string(&sim_config)
-            .is_ok_and(|t| t.contains("flap-10"))),
-        "the simulator wrote no config"
-    );
-    let nodes = std::fs::read_to_string(&sim_config).expect("sim config");
-    let config = lab.write(
-        "fleet.toml",
-        &format!("[defaults]\ninterval = \"200ms\"\nmax_interval = \"250ms\"\n{nodes}"),
-    );
+    let (sim, config) = flapping_fleet(&lab, 10, "500ms", "200ms");
     let db = lab.path("history.db");
     let port = free_port();
     let child = watch(
