@@ -156,7 +156,6 @@ pub struct Hub {
     progress: watch::Sender<Progress>,
     hooks: HookRules,
     hook_jobs: Option<mpsc::Sender<HookJob>>,
-    history: Option<Arc<History>>,
     warned_unlisted: HashSet<IpAddr>,
     report: HubReport,
     dirty: bool,
@@ -191,17 +190,13 @@ impl Hub {
             fleet,
             engine,
             config: config.clone(),
-            options: HubOptions {
-                history: None,
-                ..options
-            },
+            options,
             commands: cmd_rx,
             events: events.clone(),
             snapshots: snap_tx,
             progress: progress_tx,
             hooks: HookRules::new(config.alerts.clone()),
             hook_jobs,
-            history: options.history.clone(),
             warned_unlisted: HashSet::new(),
             report: HubReport::default(),
             dirty: false,
@@ -284,7 +279,7 @@ impl Hub {
     fn take_snapshot(&self) -> Arc<Snapshot> {
         let mut snap = self.fleet.snapshot(SystemTime::now());
         snap.hook_runs_dropped = self.report.hook_jobs_dropped;
-        snap.history = self.history.as_ref().map(|h| {
+        snap.history = self.options.history.as_ref().map(|h| {
             let stats = h.stats();
             HistoryStatus {
                 path: h.path().to_path_buf(),
@@ -304,7 +299,7 @@ impl Hub {
     /// Logs a shown transition and broadcasts it (no subscriber is fine).
     fn publish_transition(&mut self, t: Transition) {
         present::log_transition(&t);
-        if let Some(h) = &self.history {
+        if let Some(h) = &self.options.history {
             h.record(&t);
         }
         self.hook_result(&t.node, t.to);
