@@ -57,6 +57,7 @@ fn frame(c: &mut Criterion) {
                     let screen = Screen {
                         snap: &fleet,
                         history: &[],
+                        record: syncguard_fleet::ui::RecordView::Off,
                         view: &view,
                         source: "bench.toml",
                         now,

@@ -56,7 +56,7 @@ fn store(c: &mut Criterion) {
                 dir.path().join(format!("h{k}.db"))
             },
             |path| {
-                let h = History::start(&path).expect("start");
+                let h = History::start(&path, syncguard_fleet::config::RETENTION).expect("start");
                 for t in &transitions {
                     h.record(t);
                 }
@@ -79,7 +79,7 @@ fn bytes_per_transition() -> f64 {
     for round in 0..rounds {
         // One writer run per storm, as restarts would make; the queue takes one
         // storm at a time.
-        let h = History::start(&path).expect("start");
+        let h = History::start(&path, syncguard_fleet::config::RETENTION).expect("start");
         for t in storm(10_000, start + Duration::from_secs(round * 60)) {
             h.record(&t);
         }

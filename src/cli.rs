@@ -40,7 +40,7 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub once: bool,
 
-    /// Output of --once
+    /// Output of --once (table, json, nagios), history and uptime (table, json, csv)
     #[arg(long, value_enum, default_value_t, global = true)]
     pub format: Format,
 
@@ -88,6 +88,13 @@ pub enum Command {
     Sim(Box<SimArgs>),
     /// Watch headless (systemd, containers): one line per status transition on stdout
     Watch(WatchArgs),
+    /// Incidents and monitor gaps from the history file (default: the last 24h)
+    #[command(after_help = "Definitions and the JSON document: docs/history.md.")]
+    History(QueryArgs),
+    /// In-lock, out-of-lock and unknown shares of time per node, sync group and
+    /// the fleet, from the history file (default: the last 30d)
+    #[command(after_help = "Definitions and the JSON document: docs/history.md.")]
+    Uptime(QueryArgs),
     /// Run `watch` as a Windows service: install, uninstall, start, stop
     #[command(after_help = "Windows only. On Linux, use the systemd unit in \
         examples/syncguard-fleet.service (see docs/operations.md).")]
@@ -114,6 +121,55 @@ pub enum ServiceAction {
     /// What the service manager runs; not for a console
     #[command(hide = true)]
     Run,
+}
+
+/// The questions `history` and `uptime` ask of the history file.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The history file [default: `--history`, else `[history] path` of the fleet
+    /// file, else the platform's state directory]
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// How far back from now: 90m, 24h, 7d, 30d
+    #[arg(long, value_name = "DURATION", value_parser = parse_span, conflicts_with = "from")]
+    pub since: Option<Duration>,
+
+    /// Start of the window, RFC 3339: 2026-11-30T18:00:00+01:00 or …Z
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub from: Option<std::time::SystemTime>,
+
+    /// End of the window, RFC 3339 [default: now]
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub to: Option<std::time::SystemTime>,
+
+    /// Only this node (repeatable)
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+
+    /// Only this sync group and its members (repeatable)
+    #[arg(long = "group", value_name = "NAME")]
+    pub groups: Vec<String>,
+}
+
+/// A window length: humantime (`24h`, `30d`), more than zero.
+fn parse_span(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be more than zero".into()),
+        // A century back is before any history file; more would overflow a clock.
+        Ok(d) if d > Duration::from_secs(100 * 365 * 86_400) => {
+            Err("must be at most 100 years".into())
+        }
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (expected a duration such as 24h, 7d, 30d)")),
+    }
+}
+
+/// An RFC 3339 time with an offset or `Z`.
+fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc).into())
+        .map_err(|e| format!("{e} (expected RFC 3339, such as 2026-11-30T18:00:00+01:00)"))
 }
 
 #[derive(Debug, Args)]

@@ -170,7 +170,13 @@ impl Hub {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<HubHandle> {
         let engine = Engine::start(config, options.schedule).await?;
-        let fleet = Fleet::new(config, SystemTime::now());
+        let mut fleet = Fleet::new(config, SystemTime::now());
+        if let Some(h) = &options.history {
+            fleet.track_group_changes();
+            let before = h.take_resume();
+            fleet.resume(&before.statuses);
+            fleet.seed_events(before.recent);
+        }
         // A driver that draws gets the whole fleet at once; one that only asks now and
         // then starts with an empty snapshot rather than keep a copy nobody reads.
         let first = match options.snapshot_every {
@@ -247,6 +253,7 @@ impl Hub {
                             None => break,
                         }
                     }
+                    self.record_group_changes();
                     let pending = self.fleet.pending();
                     self.progress.send_if_modified(|p| std::mem::replace(p, pending) != pending);
                 }
@@ -256,6 +263,7 @@ impl Hub {
                     for t in self.fleet.check_stale(SystemTime::now()) {
                         self.publish_transition(t);
                     }
+                    self.record_group_changes();
                 }
                 _ = refusals.tick() => {
                     // Counted by the receiver with atomics; copied in once a second.
@@ -305,6 +313,15 @@ impl Hub {
         self.hook_result(&t.node, t.to);
         let _ = self.events.send(t);
         self.dirty = true;
+    }
+
+    /// Hands the sync groups' status changes to the history store.
+    fn record_group_changes(&mut self) {
+        if let Some(h) = &self.options.history {
+            for g in self.fleet.take_group_changes() {
+                h.record_group(g);
+            }
+        }
     }
 
     /// Counts one raw result for the alert hooks and queues what fires.
@@ -454,6 +471,7 @@ impl Hub {
             self.hook_jobs = Some(tx);
         }
         self.config = new;
+        self.record_group_changes();
         if self.options.snapshot_every.is_some() {
             self.publish_snapshot();
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use clap::Parser;
 
-use syncguard_fleet::cli::{Cli, Command, SimArgs};
+use syncguard_fleet::cli::{Cli, Command, QueryArgs, SimArgs};
 use syncguard_fleet::config::Config;
 use syncguard_fleet::model::Verdict;
 use syncguard_fleet::platform::limits;
@@ -96,6 +96,8 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
             .await
             .map(|()| Verdict::Ok)
         }
+        Some(Command::History(args)) => run_query(&cli, args, Query::History),
+        Some(Command::Uptime(args)) => run_query(&cli, args, Query::Uptime),
         Some(Command::Service(args)) => {
             system_service::act(args.action, &cli.config_path(), cli.watch_config)
                 .map(|()| Verdict::Ok)
@@ -108,6 +110,95 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
             let config = cli.load_config()?;
             run_fleet(&cli, config).await
         }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Query {
+    History,
+    Uptime,
+}
+
+/// `history` and `uptime`: read the history file (never created, never written)
+/// and print the answer.
+fn run_query(cli: &Cli, args: &QueryArgs, query: Query) -> anyhow::Result<Verdict> {
+    use syncguard_fleet::store::{query as q, schema};
+    let path = query_db_path(cli, args)?;
+    let now = syncguard_fleet::store::ms(SystemTime::now());
+    let to = args
+        .to
+        .map(syncguard_fleet::store::ms)
+        .unwrap_or(now)
+        .min(now);
+    let default_span = match query {
+        Query::History => Duration::from_secs(24 * 3600),
+        Query::Uptime => Duration::from_secs(30 * 24 * 3600),
+    };
+    let from = match (args.from, args.since) {
+        (Some(t), _) => syncguard_fleet::store::ms(t),
+        (None, since) => to - since.unwrap_or(default_span).as_millis() as i64,
+    };
+    if from >= to {
+        anyhow::bail!(
+            "the window is empty: --from {} is not before --to {}",
+            syncguard_fleet::present::rfc3339(syncguard_fleet::store::read::time(from)),
+            syncguard_fleet::present::rfc3339(syncguard_fleet::store::read::time(to))
+        );
+    }
+    let window = q::Window { from, to };
+    let filter = q::Filter {
+        nodes: args.nodes.clone(),
+        groups: args.groups.clone(),
+    };
+    let conn = schema::open_for_reading(&path)?;
+    let out = match (query, cli.format) {
+        (_, Format::Nagios) => {
+            anyhow::bail!(
+                "--format nagios is for --once; history and uptime print table, json or csv"
+            )
+        }
+        (Query::History, format) => {
+            let a = q::history(&conn, window, &filter, now)?;
+            match format {
+                Format::Json => report::history::history_json(&a),
+                Format::Csv => report::history::history_csv(&a),
+                _ => report::history::history_table(&a),
+            }
+        }
+        (Query::Uptime, format) => {
+            let a = q::uptime(&conn, window, &filter, now)?;
+            match format {
+                Format::Json => report::history::uptime_json(&a),
+                Format::Csv => report::history::uptime_csv(&a),
+                _ => report::history::uptime_table(&a),
+            }
+        }
+    };
+    print_stdout(&out)?;
+    Ok(Verdict::Ok)
+}
+
+/// The file `history` and `uptime` read: `--db`, else `--history`, else the one
+/// the fleet file's monitor writes (`[history] path`, else the default place).
+fn query_db_path(cli: &Cli, args: &QueryArgs) -> anyhow::Result<std::path::PathBuf> {
+    if let Some(p) = args.db.as_ref().or(cli.history.as_ref()) {
+        return Ok(p.clone());
+    }
+    let config_path = cli.config_path();
+    match Config::load(&config_path) {
+        Ok(c) => {
+            Ok(c.history.path.clone().unwrap_or_else(|| {
+                syncguard_fleet::platform::paths::history_path(Some(&config_path))
+            }))
+        }
+        // No fleet file anywhere: the default place is still where a monitor
+        // would have written.
+        Err(syncguard_fleet::config::ConfigError::Read { cause, .. })
+            if cli.config.is_none() && cause.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(syncguard_fleet::platform::paths::history_path(None))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -142,7 +233,8 @@ async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
     let result = ui::app::run(&config, config_path, cli.metrics, cli.watch_config, history).await;
     drop(temp);
     drop(log);
-    eprintln!("log: {}", log_path.display());
+    // Not eprintln: after a hangup stderr may be a dead terminal.
+    let _ = writeln!(std::io::stderr(), "log: {}", log_path.display());
     result.map(|()| Verdict::Ok)
 }
 
@@ -186,7 +278,7 @@ fn start_history(
             None,
         ),
     };
-    match History::start(&path) {
+    match History::start(&path, config.history.retention) {
         Ok(h) => {
             tracing::info!("writing history to {}", path.display());
             Ok((Some(Arc::new(h)), temp))
@@ -226,6 +318,9 @@ async fn run_once(config: &Config, format: Format, wait: Duration) -> anyhow::Re
         Format::Table => report::table(&snap, use_color()),
         Format::Json => report::json(&snap, started) + "\n",
         Format::Nagios => report::nagios(&snap) + "\n",
+        Format::Csv => anyhow::bail!(
+            "--format csv is for history and uptime; --once prints table, json or nagios"
+        ),
     };
     print_stdout(&out)?;
     Ok(snap.verdict)

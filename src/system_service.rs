@@ -223,7 +223,10 @@ mod imp {
                         .path
                         .clone()
                         .unwrap_or_else(|| paths::service_data_dir().join("history.db"));
-                    Some(std::sync::Arc::new(crate::store::History::start(&path)?))
+                    Some(std::sync::Arc::new(crate::store::History::start(
+                        &path,
+                        config.history.retention,
+                    )?))
                 }
                 false => None,
             };

@@ -324,3 +324,109 @@ fn dashboard_reloads_a_saved_file_and_on_l() {
     );
     tmux.keys("q");
 }
+
+/// After a restart on the same history file, the dashboard continues where the
+/// last monitor stopped: a node still free keeps its "since", the events pane
+/// starts with the recorded transitions, and the detail popup shows the node's
+/// in-lock shares and its open incident.
+#[test]
+fn dashboard_after_a_restart_keeps_since_and_shows_the_record() {
+    if !tmux_for("dashboard_after_a_restart_keeps_since_and_shows_the_record") {
+        return;
+    }
+    let lab = Lab::new(&[("alpha", "synced", None), ("bravo", "free", None)]);
+    let fleet = lab.write(
+        "fleet.toml",
+        &format!(
+            "[defaults]\ninterval = \"300ms\"\nmax_interval = \"400ms\"\n{}",
+            lab.nodes_toml(&["alpha", "bravo"])
+        ),
+    );
+    let db = lab.path("history.db");
+    let first = common::bin::watch(&fleet, &["--history", db.to_str().expect("utf-8 path")]);
+    first.wait_for(Duration::from_secs(15), "bravo's first result", |out, _| {
+        out.contains("\"bravo\"")
+    });
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(6));
+    let _ = first.stop();
+
+    let tmux = Tmux::new("resume");
+    tmux.start(&format!(
+        "'{BIN}' --config '{}' --history '{}' --log-file '{}'",
+        fleet.display(),
+        db.display(),
+        lab.path("dash.log").display()
+    ));
+    let screen = tmux.wait_for(&["bravo", "✖ free"], Duration::from_secs(15));
+    // The transition the first monitor saw, from the file: the new monitor's
+    // first result only confirms it.
+    assert_eq!(
+        screen.matches("bravo pending → free").count(),
+        1,
+        "{screen}"
+    );
+    // The problem sorts first and is selected: open its detail.
+    tmux.keys("Enter");
+    let detail = tmux.wait_for(&["in lock", " open "], Duration::from_secs(15));
+    let since_line = detail
+        .lines()
+        .find(|l| l.contains("free since"))
+        .unwrap_or_else(|| panic!("no since line:\n{detail}"));
+    // `free since 10:30:50 (7s)`: at least as old as the first monitor's run.
+    let age = since_line
+        .split('(')
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|a| humantime::parse_duration(a).ok())
+        .unwrap_or_else(|| panic!("no age in {since_line:?}"));
+    assert!(
+        age + Duration::from_secs(1) >= started.elapsed().min(Duration::from_secs(6)),
+        "since did not survive the restart: {since_line}\n{detail}"
+    );
+    assert!(detail.contains("24h 0.00%"), "{detail}");
+    assert!(
+        detail
+            .lines()
+            .any(|l| l.contains("incident") && l.contains(" open ") && l.contains("free")),
+        "{detail}"
+    );
+    tmux.keys("Escape");
+    tmux.keys("q");
+}
+
+/// Closing the terminal window (tmux kills the session: SIGHUP, then the pty is
+/// gone) still stops the dashboard cleanly: the history file records a clean
+/// stop, not a crash, although nothing can be printed any more.
+#[test]
+fn a_closed_terminal_window_is_a_clean_stop() {
+    if !tmux_for("a_closed_terminal_window_is_a_clean_stop") {
+        return;
+    }
+    let lab = Lab::new(&[("alpha", "synced", None)]);
+    let fleet = lab.write("fleet.toml", &lab.nodes_toml(&["alpha"]));
+    let db = lab.path("history.db");
+    let log = lab.path("dash.log");
+    let tmux = Tmux::new("hangup");
+    tmux.start(&format!(
+        "'{BIN}' --config '{}' --history '{}' --log-file '{}'",
+        fleet.display(),
+        db.display(),
+        log.display()
+    ));
+    let screen = tmux.wait_for(&["alpha", "✔ synced"], Duration::from_secs(15));
+    assert!(screen.contains("✔ synced"), "{screen}");
+    tmux.run(&["kill-session", "-t", "smoke"]);
+    let closed = common::wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("dashboard closed"))
+    });
+    assert!(
+        closed,
+        "no clean stop:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let stopped: Option<i64> = rusqlite::Connection::open(&db)
+        .and_then(|c| c.query_row("SELECT stopped_ms FROM run", [], |r| r.get(0)))
+        .expect("the run");
+    assert!(stopped.is_some(), "the run is recorded as a crash");
+}

@@ -12,6 +12,8 @@ use syncguard_fleet::config::Config;
 use syncguard_fleet::model::{IoFailure, Observation, Outcome, TimeoutPhase, Unreachable};
 use syncguard_fleet::protocol::{Decode, InvalidReply, Reply, ReportedIp, decode_reply};
 use syncguard_fleet::state::Fleet;
+use syncguard_fleet::store::query::NodeRecord;
+use syncguard_fleet::store::timeline::{Incident, Shares};
 use syncguard_fleet::ui::{self, Action, Overlay, Screen, View};
 
 const START: u64 = 1_782_469_800; // 2026-06-26 10:30:00 UTC
@@ -160,6 +162,50 @@ fn mixed() -> Fleet {
     f
 }
 
+/// What the history file would say of the detail popup's node: in lock most of
+/// the time, one incident over and one open.
+fn record() -> NodeRecord {
+    let ms = |secs: u64| syncguard_fleet::store::ms(at(secs));
+    let hour = 3_600_000;
+    NodeRecord {
+        shares: vec![
+            (
+                "24h",
+                Shares {
+                    in_lock: 23 * hour,
+                    out_of_lock: hour / 2,
+                    unknown: hour / 2,
+                },
+            ),
+            (
+                "7d",
+                Shares {
+                    in_lock: 167 * hour,
+                    out_of_lock: hour / 2,
+                    unknown: hour / 2,
+                },
+            ),
+            ("30d", Shares::default()),
+        ],
+        incidents: vec![
+            Incident {
+                start: ms(140),
+                end: None,
+                statuses: vec!["free".into()],
+                first_reply: Some("Free".into()),
+                first_error: None,
+            },
+            Incident {
+                start: ms(10),
+                end: Some(ms(40)),
+                statuses: vec!["timeout".into(), "free".into()],
+                first_reply: None,
+                first_error: Some("no reply within 2s".into()),
+            },
+        ],
+    }
+}
+
 fn draw(fleet: &Fleet, view: &mut View, width: u16, height: u16) -> Terminal<TestBackend> {
     let snap = fleet.snapshot(at(200));
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
@@ -178,6 +224,7 @@ fn draw(fleet: &Fleet, view: &mut View, width: u16, height: u16) -> Terminal<Tes
             let screen = Screen {
                 snap: &snap,
                 history: &history,
+                record: syncguard_fleet::ui::RecordView::Ready(&record()),
                 view,
                 source: "fleet.toml",
                 now: at(200),

@@ -26,7 +26,7 @@ mod values;
 
 pub use error::ConfigError;
 use error::Cx;
-pub use history::HistoryConfig;
+pub use history::{HistoryConfig, RETENTION};
 use raw::RawFile;
 
 /// Default for `[dashboard] flap_threshold`: more transitions than this in the window

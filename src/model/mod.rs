@@ -12,7 +12,7 @@ pub mod status;
 
 pub use crate::protocol::Role;
 pub use event::{FleetEvent, Transition};
-pub use group::{GroupHealth, GroupProblem};
+pub use group::{GroupHealth, GroupProblem, GroupStatus, GroupTransition};
 pub use input::{Input, ListenEvent, PollResult};
 pub use key::NodeKey;
 pub use listen::{CloseReason, ConnId, ListenStats, Refusals};

@@ -139,6 +139,12 @@ pub enum Outcome {
     Stale {
         silent_for: Duration,
     },
+    /// A result read back from the history file (the events pane after a
+    /// restart): only its status and its words were kept.
+    Recorded {
+        status: Status,
+        text: Box<str>,
+    },
 }
 
 impl Outcome {
@@ -149,6 +155,7 @@ impl Outcome {
             Outcome::Timeout { .. } => Status::Timeout,
             Outcome::Invalid(_) | Outcome::InvalidLine(_) => Status::Invalid,
             Outcome::Stale { .. } => Status::Stale,
+            Outcome::Recorded { status, .. } => *status,
         }
     }
 
@@ -189,6 +196,7 @@ impl fmt::Display for Outcome {
             Outcome::Stale { silent_for } => {
                 write!(f, "no line for {}", humantime::format_duration(*silent_for))
             }
+            Outcome::Recorded { text, .. } => f.write_str(text),
         }
     }
 }

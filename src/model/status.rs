@@ -50,6 +50,11 @@ impl Status {
         }
     }
 
+    /// The status named by its word (`as_str`), as read back from the history store.
+    pub fn parse(word: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
     /// The status a valid reply stands for.
     pub fn of_reply(reply: &Reply) -> Status {
         if reply.is_healthy() {

@@ -173,6 +173,24 @@ pub fn format_age(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }
 
+/// A length in at most two units, for narrow columns: `45s`, `4m 12s`, `3h 05m`,
+/// `12d 03h`.
+pub fn short_duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {:02}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// `part` of `whole` in percent, to three decimals; `None` when `whole` is zero
+/// (nothing to share, which is not 0%).
+pub fn percent(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| (part as f64 * 100_000.0 / whole as f64).round() / 1000.0)
+}
+
 /// UTC, milliseconds: the time format of every JSON output.
 pub fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::{Config, Mode};
 use crate::model::{
-    CloseReason, ConnId, Input, ListenEvent, NodeKey, Observation, Outcome, Refusals, Status,
-    StatusCounts, Transition, UnreachablePolicy, Verdict,
+    CloseReason, ConnId, GroupStatus, GroupTransition, Input, ListenEvent, NodeKey, Observation,
+    Outcome, Refusals, Status, StatusCounts, Transition, UnreachablePolicy, Verdict,
 };
 use crate::protocol::{InvalidLine, PushLine, ReportedIp};
 
@@ -81,6 +81,10 @@ pub struct Fleet {
     latency: LatencyHistogram,
     /// Pending nodes per mode (poll, push), kept as results arrive.
     pending: [usize; 2],
+    /// Group status changes not yet taken by the hub, collected only when someone
+    /// takes them ([`Fleet::track_group_changes`]).
+    group_changes: Vec<GroupTransition>,
+    track_groups: bool,
 }
 
 /// Nodes still without a result, by mode.
@@ -127,15 +131,17 @@ impl Fleet {
             flap_window: config.flap_window,
             latency: LatencyHistogram::default(),
             pending: [0; 2],
+            group_changes: Vec::new(),
+            track_groups: false,
             nodes,
         };
-        fleet.reindex();
+        fleet.reindex(now);
         fleet
     }
 
     /// Rebuilds everything derived from the node list: index, counts, groups, push
     /// directory and stale deadlines.
-    fn reindex(&mut self) {
+    fn reindex(&mut self, now: SystemTime) {
         self.index = self
             .nodes
             .iter()
@@ -171,10 +177,11 @@ impl Fleet {
                 masters: 0,
                 has_roles: false,
                 health: Default::default(),
+                status: None,
             });
         }
         for gi in 0..self.groups.len() {
-            self.refresh_group(gi);
+            self.refresh_group(gi, now);
         }
         self.push_ips = self
             .nodes
@@ -202,6 +209,7 @@ impl Fleet {
     pub fn reconcile(mut self, config: &Config, now: SystemTime) -> (Fleet, ReloadDiff) {
         let mut new = Fleet::new(config, now);
         new.started = self.started;
+        new.track_groups = self.track_groups;
         let mut old: HashMap<NodeKey, NodeState> = self
             .nodes
             .drain(..)
@@ -225,7 +233,7 @@ impl Fleet {
         let index = &new.index;
         new.push.retain_nodes(|k| index.contains_key(k));
         new.latency = std::mem::take(&mut self.latency);
-        new.reindex();
+        new.reindex(now);
         let diff = ReloadDiff {
             nodes: new.nodes.len(),
             kept,
@@ -276,6 +284,7 @@ impl Fleet {
 
     fn apply_at(&mut self, i: usize, obs: Observation, connected: bool) -> Option<Transition> {
         let node = &mut self.nodes[i];
+        let obs_at = obs.at;
         let to = obs.outcome.status();
         let from = node.view.status;
         let role_before = node.view.role();
@@ -307,7 +316,7 @@ impl Fleet {
                 node.view.role() != role_before
             };
             if role_changed && !node.damper.is_holding() {
-                self.refresh_group_of(i);
+                self.refresh_group_of(i, obs_at);
             }
             return None;
         }
@@ -322,7 +331,13 @@ impl Fleet {
         };
         node.view.last = Some(obs);
         node.view.status = to;
-        node.view.since = at;
+        // After a restart, a first result that matches the status recorded before
+        // continues that period: the same "since", and no news for the events pane.
+        let continued = match node.resume.take() {
+            Some((status, since)) if from == Status::Pending && status == to => Some(since),
+            _ => None,
+        };
+        node.view.since = continued.unwrap_or(at);
         if from != Status::Pending {
             node.note_transition(at);
         }
@@ -332,24 +347,27 @@ impl Fleet {
             let slot = &mut self.pending[mode_slot(node.view.mode())];
             *slot = slot.saturating_sub(1);
         }
-        // The first answer of a healthy node is not news; a first answer that is bad is.
-        if from != Status::Pending || to.is_problem() {
+        // The first answer of a healthy node is not news; a first answer that is bad is,
+        // unless it only confirms what was recorded before a restart.
+        if (from != Status::Pending || to.is_problem()) && continued.is_none() {
             if self.events.len() == EVENTS_LEN {
                 self.events.pop_front();
             }
             self.events.push_back(t.clone());
         }
-        self.refresh_group_of(i);
+        self.refresh_group_of(i, at);
         Some(t)
     }
 
-    fn refresh_group_of(&mut self, i: usize) {
+    fn refresh_group_of(&mut self, i: usize, at: SystemTime) {
         if let Some(Some(gi)) = self.node_group.get(i) {
-            self.refresh_group(*gi);
+            self.refresh_group(*gi, at);
         }
     }
 
-    fn refresh_group(&mut self, gi: usize) {
+    /// Re-applies the group rule; a change of the group's recorded status is queued
+    /// for [`Fleet::take_group_changes`].
+    fn refresh_group(&mut self, gi: usize, at: SystemTime) {
         let index = &self.index;
         let nodes = &self.nodes;
         let members: Vec<group::Member> = self.groups[gi]
@@ -362,11 +380,62 @@ impl Fleet {
                 role: n.role(),
             })
             .collect();
+        let any_free = members.iter().any(|m| m.status == Status::Free);
         let (masters, has_roles, health) = group::evaluate(&members);
+        let status = GroupStatus::of(&health, any_free);
         let g = &mut self.groups[gi];
         g.masters = masters;
         g.has_roles = has_roles;
+        if let Some(s) = status
+            && g.status != status
+            && self.track_groups
+        {
+            self.group_changes.push(GroupTransition {
+                at,
+                group: g.name.clone(),
+                status: s,
+                health: health.clone(),
+            });
+        }
         g.health = health;
+        g.status = status;
+    }
+
+    /// Collect sync-group status changes for [`Fleet::take_group_changes`] (the
+    /// history store records them); off by default, so nobody's buffer grows.
+    pub fn track_group_changes(&mut self) {
+        self.track_groups = true;
+    }
+
+    /// Sync-group status changes since the last call, oldest first (for history).
+    pub fn take_group_changes(&mut self) -> Vec<GroupTransition> {
+        std::mem::take(&mut self.group_changes)
+    }
+
+    /// Fills the events pane with transitions recorded before a restart (newest
+    /// first, as the history file lists them), for nodes still configured.
+    pub fn seed_events(&mut self, recent: Vec<Transition>) {
+        let index = &self.index;
+        let mut events: VecDeque<Transition> = recent
+            .into_iter()
+            .rev()
+            .filter(|t| index.contains_key(&t.node))
+            .collect();
+        events.extend(self.events.drain(..));
+        while events.len() > EVENTS_LEN {
+            events.pop_front();
+        }
+        self.events = events;
+    }
+
+    /// Gives each node its status recorded before a restart: a first result in the
+    /// same status keeps that status's "since" (see `apply_at`).
+    pub fn resume(&mut self, recorded: &HashMap<String, (Status, SystemTime)>) {
+        for n in &mut self.nodes {
+            if n.view.status == Status::Pending {
+                n.resume = recorded.get(n.view.name()).copied();
+            }
+        }
     }
 
     // ---- push ----
@@ -689,6 +758,40 @@ mod tests {
             outcome,
             latency: Some(Duration::from_millis(3)),
         }
+    }
+
+    #[test]
+    fn a_restart_keeps_since_when_the_first_result_matches_the_record() {
+        let mut f = fleet(2);
+        let before = SystemTime::UNIX_EPOCH + Duration::from_secs(5);
+        let recorded = HashMap::from([
+            ("n0".to_owned(), (Status::Free, before)),
+            ("n1".to_owned(), (Status::Free, before)),
+        ]);
+        f.resume(&recorded);
+        // Still pending until a result says so: nothing is claimed unchecked.
+        assert_eq!(f.node("n0").map(|n| n.view.status), Some(Status::Pending));
+        let free = || Outcome::Reply(Reply::Free);
+        let t = f.apply("n0", obs(100, free()), true).expect("shown");
+        assert_eq!((t.from, t.to), (Status::Pending, Status::Free));
+        assert_eq!(f.node("n0").map(|n| n.view.since), Some(before));
+        // A different status starts a new period.
+        f.apply("n1", obs(100, Outcome::Reply(Reply::Synced)), true);
+        assert_eq!(
+            f.node("n1").map(|n| n.view.since),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(100))
+        );
+        // The confirmation is not news for the events pane; the change is not
+        // news either (a healthy first answer).
+        assert_eq!(f.events().count(), 0);
+        // Only the first result resumes: later periods start when they start.
+        f.apply("n0", obs(110, Outcome::Reply(Reply::Synced)), true);
+        f.apply("n0", obs(111, Outcome::Reply(Reply::Synced)), true);
+        f.apply("n0", obs(120, free()), true);
+        assert_eq!(
+            f.node("n0").map(|n| n.view.since),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(120))
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{GroupHealth, GroupProblem, NodeKey, Role, Status};
+use crate::model::{GroupHealth, GroupProblem, GroupStatus, NodeKey, Role, Status};
 
 /// A sync group as shown and reported.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub struct SyncGroup {
     /// `Synced`/`Free` carry no role information.
     pub has_roles: bool,
     pub health: GroupHealth,
+    /// The health in one word, as recorded in history; `None` while pending.
+    pub status: Option<GroupStatus>,
 }
 
 /// What the group rule needs to know about one member.

@@ -119,6 +119,8 @@ pub struct NodeState {
     recent_transitions: VecDeque<SystemTime>,
     /// Push nodes: peers that sent lines for this node and when they last did.
     peers: Vec<(IpAddr, SystemTime)>,
+    /// The status and "since" recorded before a restart, until the first result.
+    pub(super) resume: Option<(Status, SystemTime)>,
 }
 
 impl NodeState {
@@ -146,6 +148,7 @@ impl NodeState {
             damper: Damper::unset(),
             recent_transitions: VecDeque::new(),
             peers: Vec::new(),
+            resume: None,
         }
     }
 

@@ -1,8 +1,12 @@
-//! The history store: every shown transition, and every run of the monitor with
-//! its heartbeat, in an embedded SQLite file (WAL). One writer thread per file,
-//! fed by a bounded queue from the hub; readers open the file read-only.
+//! The history store: every shown transition of every node and sync group, and
+//! every run of the monitor with its heartbeat, in an embedded SQLite file (WAL).
+//! One writer thread per file, fed by a bounded queue from the hub; readers
+//! (`history`, `uptime`, the dashboard's detail) open the file read-only.
 
+pub mod query;
+pub mod read;
 pub mod schema;
+pub mod timeline;
 mod writer;
 
-pub use writer::{HEARTBEAT, History, HistoryStats, StartError, ms};
+pub use writer::{HEARTBEAT, History, HistoryStats, Resume, StartError, ms};

@@ -4,9 +4,10 @@
 //! It writes what arrives in batches (one transaction each), stamps a heartbeat on
 //! its run every [`HEARTBEAT`] so a crash shows later as a monitor gap, and marks
 //! the run stopped on a clean stop. When a write fails (disk full, read-only file,
-//! locked, deleted) it keeps what it has, says so once a minute, and retries: the
-//! monitor goes on. Only when even its backlog is full are records dropped, and
-//! counted.
+//! locked) it keeps what it has, says so once a minute, and retries: the monitor
+//! goes on. A file deleted under it is noticed at the next heartbeat and started
+//! anew. Only when even its backlog is full are records dropped, and counted.
+//! Rows older than the retention are pruned in small batches between writes.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -19,8 +20,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params};
 
+use super::read;
 use super::schema::{self, OpenError};
-use crate::model::Transition;
+use crate::model::{GroupTransition, Status, Transition};
+use crate::present;
 
 /// How often the running monitor's run row is stamped.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -31,8 +34,18 @@ const QUEUE: usize = 16_384;
 const BACKLOG: usize = 100_000;
 /// Records written per transaction at most.
 const BATCH: usize = 8_192;
-/// A failed write is tried again after this long.
-const RETRY: Duration = Duration::from_secs(5);
+/// A failed write is tried again after this long (tests: at once, nearly).
+const RETRY: Duration = Duration::from_millis(if cfg!(test) { 100 } else { 5_000 });
+/// How often the run is stamped and the file checked for deletion (tests: often).
+const BEAT: Duration = if cfg!(test) {
+    Duration::from_millis(100)
+} else {
+    HEARTBEAT
+};
+/// How often old rows are pruned (and once at start).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Rows looked at per pruning transaction: short, so records never wait long.
+const PRUNE_BATCH: i64 = 5_000;
 
 /// Why the store could not start.
 #[derive(Debug, thiserror::Error)]
@@ -69,9 +82,27 @@ impl HistoryStats {
     }
 }
 
+/// One thing to write.
+enum Record {
+    Node(Box<Transition>),
+    Group(Box<GroupTransition>),
+}
+
 enum Msg {
-    Transition(Box<Transition>),
+    Record(Record),
     Stop,
+    /// Runs on the writer's connection: tests shrink `max_page_count` to fill the
+    /// "disk".
+    #[cfg(test)]
+    Tweak(Box<dyn FnOnce(&Connection) + Send>),
+}
+
+/// What the file said before this start: each node's last status and since when
+/// it has been in it, and the last transitions for the events pane.
+#[derive(Debug, Default)]
+pub struct Resume {
+    pub statuses: HashMap<String, (Status, SystemTime)>,
+    pub recent: Vec<Transition>,
 }
 
 /// The hub's handle on the writer.
@@ -80,36 +111,42 @@ pub struct History {
     stats: Arc<HistoryStats>,
     thread: Option<std::thread::JoinHandle<()>>,
     path: PathBuf,
+    resume: Mutex<Option<Resume>>,
 }
 
 impl History {
     /// Takes the file's lock, opens (or creates) the database and starts the
-    /// writer with a new run.
-    pub fn start(path: &Path) -> Result<History, StartError> {
+    /// writer with a new run. A file this version must not touch (newer, foreign,
+    /// corrupt) is refused; any other trouble opening it (read-only, disk full) is
+    /// reported as the writer's problem, and the writer keeps trying.
+    pub fn start(path: &Path, retention: Duration) -> Result<History, StartError> {
         let lock = take_lock(path)?;
-        let conn = schema::open_for_writing(path)?;
-        let now = ms(SystemTime::now());
-        conn.execute(
-            "INSERT INTO run (started_ms, heartbeat_ms, version) VALUES (?1, ?1, ?2)",
-            params![now, env!("CARGO_PKG_VERSION")],
-        )
-        .map_err(|e| StartError::Io {
-            path: path.display().to_string(),
-            why: format!("cannot record the start: {e}"),
-        })?;
-        let run = conn.last_insert_rowid();
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let started = ms(SystemTime::now());
         let stats = Arc::new(HistoryStats::default());
         let mut writer = Writer {
-            conn,
-            run,
+            path: path.to_path_buf(),
+            conn: None,
+            run: 0,
+            started,
+            retention,
             nodes: HashMap::new(),
             groups: HashMap::new(),
             backlog: VecDeque::new(),
             stats: stats.clone(),
             last_warning: None,
+            prune_cursor: None,
+            next_prune: Instant::now(),
             _lock: lock,
         };
+        let resume = match writer.open() {
+            Ok(resume) => resume,
+            Err(OpenFailed::Refused(e)) => return Err(StartError::Open(e)),
+            Err(OpenFailed::Retry(why)) => {
+                writer.failed(&why);
+                Resume::default()
+            }
+        };
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("history".into())
             .spawn(move || writer.run(&rx))
@@ -122,7 +159,17 @@ impl History {
             stats,
             thread: Some(thread),
             path: path.to_path_buf(),
+            resume: Mutex::new(Some(resume)),
         })
+    }
+
+    /// The statuses recorded before this start, once (the hub takes them).
+    pub fn take_resume(&self) -> Resume {
+        self.resume
+            .lock()
+            .ok()
+            .and_then(|mut r| r.take())
+            .unwrap_or_default()
     }
 
     pub fn path(&self) -> &Path {
@@ -135,12 +182,26 @@ impl History {
 
     /// Queues a shown transition; never blocks. A full queue drops it, counted.
     pub fn record(&self, t: &Transition) {
-        match self.tx.try_send(Msg::Transition(Box::new(t.clone()))) {
+        self.send(Record::Node(Box::new(t.clone())));
+    }
+
+    /// Queues a sync group's change of recorded status, the same way.
+    pub fn record_group(&self, t: GroupTransition) {
+        self.send(Record::Group(Box::new(t)));
+    }
+
+    fn send(&self, r: Record) {
+        match self.tx.try_send(Msg::Record(r)) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    #[cfg(test)]
+    fn tweak(&self, f: impl FnOnce(&Connection) + Send + 'static) {
+        let _ = self.tx.send(Msg::Tweak(Box::new(f)));
     }
 
     /// Writes what is queued, marks the run stopped, and waits for the writer.
@@ -217,65 +278,117 @@ fn take_lock(path: &Path) -> Result<File, StartError> {
     Ok(file)
 }
 
+/// Why the file could not be opened for writing.
+enum OpenFailed {
+    /// Never to be touched by this version: stop the start.
+    Refused(OpenError),
+    /// Maybe better later (read-only, disk full, a directory missing): retry.
+    Retry(String),
+}
+
 struct Writer {
-    conn: Connection,
+    path: PathBuf,
+    /// `None` until the file opens (and again after it was deleted).
+    conn: Option<Connection>,
     run: i64,
+    /// When this monitor started: the run's start, even if the file opens later.
+    started: i64,
+    retention: Duration,
     /// Node and group ids by name, so a transition costs no lookup query. Keyed by
     /// the names the fleet already shares (reference counts, not copies).
     nodes: HashMap<Arc<str>, i64>,
     groups: HashMap<Arc<str>, i64>,
-    backlog: VecDeque<Box<Transition>>,
+    backlog: VecDeque<Record>,
     stats: Arc<HistoryStats>,
     last_warning: Option<Instant>,
+    /// Where pruning goes on (a rowid), while a pass is under way.
+    prune_cursor: Option<i64>,
+    next_prune: Instant,
     _lock: File,
 }
 
 impl Writer {
+    /// Opens the file and starts this monitor's run in it; reads what each node
+    /// was doing before.
+    fn open(&mut self) -> Result<Resume, OpenFailed> {
+        let conn = schema::open_for_writing(&self.path).map_err(|e| match e {
+            e @ (OpenError::Newer { .. } | OpenError::NotOurs { .. }) => OpenFailed::Refused(e),
+            e => OpenFailed::Retry(e.to_string()),
+        })?;
+        // What was before is a convenience: a file that cannot say it still
+        // takes new records.
+        let resume = Resume {
+            statuses: read::last_statuses(&conn).unwrap_or_default(),
+            recent: read::recent(&conn, crate::state::EVENTS_LEN).unwrap_or_default(),
+        };
+        let retry = |e: rusqlite::Error| OpenFailed::Retry(format!("cannot record the start: {e}"));
+        conn.execute(
+            "INSERT INTO run (started_ms, heartbeat_ms, version) VALUES (?1, ?2, ?3)",
+            params![
+                self.started,
+                ms(SystemTime::now()),
+                env!("CARGO_PKG_VERSION")
+            ],
+        )
+        .map_err(retry)?;
+        self.run = conn.last_insert_rowid();
+        self.nodes.clear();
+        self.groups.clear();
+        self.conn = Some(conn);
+        Ok(resume)
+    }
+
     fn run(&mut self, rx: &mpsc::Receiver<Msg>) {
-        let mut next_beat = Instant::now() + HEARTBEAT;
+        let mut next_beat = Instant::now() + BEAT;
         let mut retry_at: Option<Instant> = None;
         loop {
-            let wake = retry_at.map_or(next_beat, |r| r.min(next_beat));
+            let mut wake = retry_at.map_or(next_beat, |r| r.min(next_beat));
+            if self.prune_cursor.is_some() && retry_at.is_none() {
+                // A pruning pass is under way: take what arrived, then go on.
+                wake = Instant::now();
+            }
             let stop = match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-                Ok(Msg::Transition(t)) => {
-                    self.keep(t);
+                Ok(Msg::Record(r)) => {
+                    self.keep(r);
                     let mut stop = false;
                     while self.backlog.len() < BATCH {
                         match rx.try_recv() {
-                            Ok(Msg::Transition(t)) => self.keep(t),
+                            Ok(Msg::Record(r)) => self.keep(r),
                             Ok(Msg::Stop) => {
                                 stop = true;
                                 break;
                             }
+                            #[cfg(test)]
+                            Ok(Msg::Tweak(f)) => self.tweak(f),
                             Err(_) => break,
                         }
                     }
                     stop
+                }
+                #[cfg(test)]
+                Ok(Msg::Tweak(f)) => {
+                    self.tweak(f);
+                    false
                 }
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => true,
                 Err(RecvTimeoutError::Timeout) => false,
             };
             let now = Instant::now();
             let beat = now >= next_beat;
+            if beat {
+                next_beat = now + BEAT;
+                self.notice_deleted();
+            }
             // After a failure, wait for the retry time unless stopping.
             if retry_at.is_some_and(|r| now < r) && !stop {
                 continue;
             }
-            if self.backlog.is_empty() && !beat && !stop {
-                continue;
-            }
-            match self.flush(stop) {
-                Ok(()) => {
-                    retry_at = None;
-                    if beat {
-                        next_beat = now + HEARTBEAT;
-                    }
-                }
-                Err(e) => {
-                    self.failed(&e);
-                    retry_at = Some(now + RETRY);
-                    if beat {
-                        next_beat = now + HEARTBEAT;
+            if !self.backlog.is_empty() || beat || stop || self.conn.is_none() {
+                match self.flush(stop) {
+                    Ok(()) => retry_at = None,
+                    Err(e) => {
+                        self.failed(&e);
+                        retry_at = Some(now + RETRY);
                     }
                 }
             }
@@ -289,20 +402,31 @@ impl Writer {
                 }
                 return;
             }
+            if retry_at.is_none() {
+                self.prune_step(now);
+            }
         }
     }
 
-    fn keep(&mut self, t: Box<Transition>) {
+    #[cfg(test)]
+    fn tweak(&mut self, f: Box<dyn FnOnce(&Connection) + Send>) {
+        if let Some(conn) = &self.conn {
+            f(conn);
+        }
+    }
+
+    fn keep(&mut self, r: Record) {
         if self.backlog.len() >= BACKLOG {
             self.backlog.pop_front();
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        self.backlog.push_back(t);
+        self.backlog.push_back(r);
     }
 
-    fn failed(&mut self, e: &rusqlite::Error) {
+    fn failed(&mut self, why: &dyn std::fmt::Display) {
         let msg = format!(
-            "history: cannot write ({e}); {} records waiting, retrying every {}s",
+            "history: cannot write {} ({why}); {} records waiting, retrying every {}s",
+            self.path.display(),
             self.backlog.len(),
             RETRY.as_secs()
         );
@@ -316,46 +440,90 @@ impl Writer {
         self.stats.set_problem(Some(msg));
     }
 
+    /// A file deleted under a running writer would take every later write with it,
+    /// unseen (the open handle keeps writing to the unlinked file). Checked at each
+    /// heartbeat: the next write starts a new file.
+    fn notice_deleted(&mut self) {
+        if self.conn.is_some() && !self.path.exists() {
+            tracing::warn!(
+                "history: {} was deleted; starting a new file",
+                self.path.display()
+            );
+            self.conn = None;
+            // The new file's run starts now: the time before is not in it.
+            self.started = ms(SystemTime::now());
+        }
+    }
+
     /// Writes the backlog (in batches) and the heartbeat; on a clean stop, marks
     /// the run stopped. What was committed leaves the backlog.
-    fn flush(&mut self, stop: bool) -> rusqlite::Result<()> {
+    fn flush(&mut self, stop: bool) -> Result<(), String> {
+        if self.conn.is_none() {
+            match self.open() {
+                Ok(_) => {}
+                Err(OpenFailed::Retry(why)) => return Err(why),
+                Err(OpenFailed::Refused(e)) => return Err(e.to_string()),
+            }
+        }
         let result = self.write_backlog(stop);
         if result.is_err() {
             // Ids cached inside a transaction that did not commit may not exist.
             self.nodes.clear();
             self.groups.clear();
         }
-        result
+        result.map_err(|e| e.to_string())
     }
 
     fn write_backlog(&mut self, stop: bool) -> rusqlite::Result<()> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
         loop {
             let n = self.backlog.len().min(BATCH);
             let now = ms(SystemTime::now());
-            let tx = self.conn.transaction()?;
+            let tx = conn.transaction()?;
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO transition (at_ms, subject, grp, run, status, role, code, reply, error) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?;
-                for t in self.backlog.iter().take(n) {
-                    let subject = subject_id(&tx, &mut self.nodes, "node", t.node.shared())?;
-                    let grp = match &t.group {
-                        Some(g) => Some(subject_id(&tx, &mut self.groups, "group", g)?),
-                        None => None,
-                    };
-                    let reply = t.reply();
-                    insert.execute(params![
-                        ms(t.at),
-                        subject,
-                        grp,
-                        self.run,
-                        t.to.as_str(),
-                        t.role().map(|r| r.to_string()),
-                        reply.and_then(|r| r.code()),
-                        reply.map(|r| r.to_string()),
-                        t.outcome.error(),
-                    ])?;
+                for r in self.backlog.iter().take(n) {
+                    match r {
+                        Record::Node(t) => {
+                            let subject =
+                                subject_id(&tx, &mut self.nodes, "node", t.node.shared())?;
+                            let grp = match &t.group {
+                                Some(g) => Some(subject_id(&tx, &mut self.groups, "group", g)?),
+                                None => None,
+                            };
+                            let reply = t.reply();
+                            insert.execute(params![
+                                ms(t.at),
+                                subject,
+                                grp,
+                                self.run,
+                                t.to.as_str(),
+                                t.role().map(|r| r.to_string()),
+                                reply.and_then(|r| r.code()),
+                                reply.map(|r| r.to_string()),
+                                t.outcome.error(),
+                            ])?;
+                        }
+                        Record::Group(g) => {
+                            let subject = subject_id(&tx, &mut self.groups, "group", &g.group)?;
+                            insert.execute(params![
+                                ms(g.at),
+                                subject,
+                                subject,
+                                self.run,
+                                g.status.as_str(),
+                                None::<String>,
+                                None::<i64>,
+                                None::<String>,
+                                present::group_health(&g.health),
+                            ])?;
+                        }
+                    }
                 }
             }
             let last = stop && n == self.backlog.len();
@@ -379,6 +547,61 @@ impl Writer {
             }
         }
     }
+
+    /// One short pruning transaction, when a pass is due or under way. A row older
+    /// than the retention goes only if a later row of the same subject is also
+    /// older: the last status before the cut stays, so what each node was doing at
+    /// the start of any window still kept is known.
+    fn prune_step(&mut self, now: Instant) {
+        if self.retention.is_zero() {
+            return;
+        }
+        let cursor = match self.prune_cursor {
+            Some(c) => c,
+            None if now >= self.next_prune => 0,
+            None => return,
+        };
+        let Some(conn) = &self.conn else {
+            return;
+        };
+        let cut = ms(SystemTime::now()) - self.retention.as_millis() as i64;
+        match prune_batch(conn, cursor, cut) {
+            Ok(Some(next)) => self.prune_cursor = Some(next),
+            Ok(None) => {
+                self.prune_cursor = None;
+                self.next_prune = now + PRUNE_EVERY;
+            }
+            Err(e) => {
+                tracing::warn!("history: pruning old rows failed ({e}); trying again later");
+                self.prune_cursor = None;
+                self.next_prune = now + PRUNE_EVERY;
+            }
+        }
+    }
+}
+
+/// Deletes what may go among the next [`PRUNE_BATCH`] rows after `cursor` (by
+/// rowid, which follows time); the cursor to go on from, or `None` when every row
+/// looked at is newer than the cut (so the rest is too) or there are none.
+fn prune_batch(conn: &Connection, cursor: i64, cut: i64) -> rusqlite::Result<Option<i64>> {
+    let (last, all_newer): (Option<i64>, bool) = conn.query_row(
+        "SELECT max(rowid), coalesce(min(at_ms) >= ?3, 1) FROM \
+         (SELECT rowid, at_ms FROM transition WHERE rowid > ?1 ORDER BY rowid LIMIT ?2)",
+        params![cursor, PRUNE_BATCH, cut],
+        |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)),
+    )?;
+    let Some(last) = last else {
+        return Ok(None);
+    };
+    conn.execute(
+        "DELETE FROM transition WHERE rowid IN (\
+           SELECT t.rowid FROM transition t \
+           WHERE t.rowid > ?1 AND t.rowid <= ?2 AND t.at_ms < ?3 \
+             AND EXISTS (SELECT 1 FROM transition n WHERE n.subject = t.subject \
+                         AND n.at_ms > t.at_ms AND n.at_ms < ?3))",
+        params![cursor, last, cut],
+    )?;
+    Ok((!all_newer).then_some(last))
 }
 
 /// The id of a node or group, inserted on first sight.
@@ -402,4 +625,221 @@ fn subject_id(
     )?;
     cache.insert(name.clone(), id);
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{GroupHealth, GroupProblem, GroupStatus, NodeKey, Outcome};
+
+    fn transition(node: &str, to: Status, at_ms: u64) -> Transition {
+        Transition {
+            at: UNIX_EPOCH + Duration::from_millis(at_ms),
+            node: NodeKey::new(node),
+            group: Some(Arc::from("wall")),
+            from: Status::Synced,
+            to,
+            outcome: Outcome::Stale {
+                silent_for: Duration::from_secs(30),
+            },
+        }
+    }
+
+    fn wait_for(what: &str, f: impl Fn() -> bool) {
+        let until = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < until, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn count(path: &Path, sql: &str) -> i64 {
+        let conn = schema::open_for_reading(path).expect("read");
+        conn.query_row(sql, [], |r| r.get(0)).expect("count")
+    }
+
+    #[test]
+    fn a_full_disk_keeps_the_records_and_writes_them_when_there_is_room() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.db");
+        let h = History::start(&path, Duration::ZERO).expect("start");
+        let stats = h.stats();
+        // The "disk" is full: the file may not grow by a single page.
+        h.tweak(|c| {
+            let pages: i64 = c
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .expect("pages");
+            c.pragma_update(None, "max_page_count", pages)
+                .expect("max_page_count");
+        });
+        for i in 0..2_000 {
+            h.record(&transition(&format!("node-{i}"), Status::Stale, 1_000 + i));
+        }
+        wait_for("the full-disk problem", || {
+            stats.problem().is_some_and(|p| p.contains("full"))
+        });
+        assert_eq!(stats.written.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            stats.dropped.load(Ordering::Relaxed),
+            0,
+            "kept, not dropped"
+        );
+        // Room again: the retry writes everything, in order, and clears the problem.
+        h.tweak(|c| {
+            c.pragma_update(None, "max_page_count", 1_000_000_i64)
+                .expect("max_page_count");
+        });
+        wait_for("the backlog written", || {
+            stats.written.load(Ordering::Relaxed) == 2_000
+        });
+        wait_for("the problem cleared", || stats.problem().is_none());
+        h.stop();
+        assert_eq!(count(&path, "SELECT count(*) FROM transition"), 2_000);
+        assert_eq!(
+            count(
+                &path,
+                "SELECT count(*) FROM run WHERE stopped_ms IS NOT NULL"
+            ),
+            1
+        );
+    }
+
+    #[test]
+    fn a_deleted_file_is_noticed_and_started_anew() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.db");
+        let h = History::start(&path, Duration::ZERO).expect("start");
+        let stats = h.stats();
+        h.record(&transition("a", Status::Free, 1_000));
+        wait_for("the first write", || {
+            stats.written.load(Ordering::Relaxed) == 1
+        });
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        wait_for("a new file", || path.exists());
+        h.record(&transition("b", Status::Timeout, 2_000));
+        wait_for("the second write", || {
+            stats.written.load(Ordering::Relaxed) == 2
+        });
+        h.stop();
+        // The new file has the schema, a run, and what came after the deletion.
+        assert_eq!(count(&path, "SELECT count(*) FROM transition"), 1);
+        assert_eq!(count(&path, "SELECT count(*) FROM run"), 1);
+    }
+
+    #[test]
+    fn groups_are_recorded_with_their_problem_in_words() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.db");
+        let h = History::start(&path, Duration::ZERO).expect("start");
+        h.record_group(GroupTransition {
+            at: UNIX_EPOCH + Duration::from_millis(5_000),
+            group: Arc::from("wall-A"),
+            status: GroupStatus::NoMaster,
+            health: GroupHealth::Unhealthy(vec![GroupProblem::NoMaster]),
+        });
+        h.stop();
+        let conn = schema::open_for_reading(&path).expect("read");
+        let row: (String, String, String, Option<String>) = conn
+            .query_row(
+                "SELECT s.kind, s.name, t.status, t.error FROM transition t \
+                 JOIN subject s ON s.id = t.subject",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .expect("row");
+        assert_eq!(
+            row,
+            (
+                "group".into(),
+                "wall-A".into(),
+                "no_master".into(),
+                Some("no master".into())
+            )
+        );
+    }
+
+    #[test]
+    fn a_restart_resumes_each_node_from_its_recorded_status_and_since() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.db");
+        let h = History::start(&path, Duration::ZERO).expect("start");
+        assert!(
+            h.take_resume().statuses.is_empty(),
+            "a new file has nothing to resume"
+        );
+        h.record(&transition("a", Status::Synced, 1_000));
+        h.record(&transition("a", Status::Free, 2_000));
+        h.record(&transition("b", Status::Synced, 1_500));
+        h.stop();
+        // The second run's first result repeats `free`: still free since 2 s.
+        let h = History::start(&path, Duration::ZERO).expect("restart");
+        let resume = h.take_resume().statuses;
+        assert_eq!(
+            resume.get("a"),
+            Some(&(Status::Free, UNIX_EPOCH + Duration::from_millis(2_000)))
+        );
+        h.record(&transition("a", Status::Free, 9_000));
+        h.stop();
+        let h = History::start(&path, Duration::ZERO).expect("restart");
+        let Resume { statuses, recent } = h.take_resume();
+        assert_eq!(
+            statuses.get("a"),
+            Some(&(Status::Free, UNIX_EPOCH + Duration::from_millis(2_000)))
+        );
+        // The events pane: a went free (b's healthy first result and a's repeat
+        // are not news).
+        let lines: Vec<String> = recent.iter().map(present::transition_line).collect();
+        assert_eq!(lines, vec!["a synced -> free (no line for 30s)"]);
+        assert_eq!(
+            statuses.get("b"),
+            Some(&(Status::Synced, UNIX_EPOCH + Duration::from_millis(1_500)))
+        );
+        h.stop();
+    }
+
+    #[test]
+    fn pruning_keeps_the_last_row_before_the_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.db");
+        let conn = schema::open_for_writing(&path).expect("open");
+        conn.execute_batch(
+            "INSERT INTO run (id, started_ms, heartbeat_ms, version) VALUES (1, 0, 0, 't');
+             INSERT INTO subject (id, kind, name) VALUES (1, 'node', 'a'), (2, 'node', 'b');",
+        )
+        .expect("setup");
+        // a: three old rows; b: one old row and one new one (early, out of time
+        // order); 12,000 old rows of `a` more, so pruning takes several batches.
+        let mut at = 0;
+        for (subject, t) in [(1, 10), (1, 20), (1, 30), (2, 10), (2, 2_000_000)]
+            .into_iter()
+            .chain((0..12_000).map(|i| (1, 1_000 + i)))
+        {
+            at += 1;
+            conn.execute(
+                "INSERT INTO transition (at_ms, subject, run, status) VALUES (?1, ?2, 1, 'free')",
+                params![t, subject],
+            )
+            .expect("insert");
+        }
+        assert_eq!(at, 12_005);
+        let mut cursor = 0;
+        let mut batches = 0;
+        while let Some(next) = prune_batch(&conn, cursor, 500_000).expect("prune") {
+            cursor = next;
+            batches += 1;
+        }
+        assert!(batches >= 2, "{batches} batches");
+        let left: Vec<(i64, i64)> = conn
+            .prepare("SELECT subject, at_ms FROM transition ORDER BY subject, at_ms")
+            .and_then(|mut q| {
+                q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .expect("rows");
+        // a keeps its newest row before the cut; b keeps 10 (its last before the
+        // cut) and the new one.
+        assert_eq!(left, vec![(1, 12_999), (2, 10), (2, 2_000_000)]);
+    }
 }

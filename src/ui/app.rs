@@ -2,6 +2,7 @@
 //! hub's snapshots and turns keys into commands. A peer of `watch` and `--once`.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -22,12 +23,17 @@ use crate::service::Service;
 use crate::state::Snapshot;
 use crate::store::History;
 use crate::ui::view::Notice;
-use crate::ui::{self, Action, Overlay, Screen, SortKey, View};
+use crate::ui::{self, Action, Overlay, RecordView, Screen, SortKey, View};
 
 /// Redraws are capped at this rate however fast results arrive.
 const FRAME_INTERVAL: Duration = Duration::from_millis(100);
 /// The clock and "since" columns move once a second even when nothing happens.
 const TICK: Duration = Duration::from_secs(1);
+/// How often the detail popup rereads its node's record from the history file.
+const RECORD_EVERY: Duration = Duration::from_secs(10);
+
+/// A node's record from the history file, or why there is none.
+type Record = Result<crate::store::query::NodeRecord, String>;
 
 /// Runs the dashboard until the user quits or a signal arrives.
 pub async fn run(
@@ -43,6 +49,7 @@ pub async fn run(
     let signals = Signals::new().context("installing signal handlers")?;
     let watcher = reload::start(watch_config || config.watch_config, config_path.as_deref());
     let (stop, stopped) = oneshot::channel::<()>();
+    let db = history.as_ref().map(|h| h.path().to_path_buf());
     let options = HubOptions {
         history,
         schedule: Schedule::Continuous,
@@ -62,12 +69,20 @@ pub async fn run(
     // try_init installs a panic hook that restores the terminal before the panic
     // message is printed, so the message lands on the normal screen.
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-    let result = Dashboard::new(config, hub)
+    let result = Dashboard::new(config, hub, db)
         .run(&mut terminal, hub, signals, watcher)
         .await;
-    ratatui::restore();
+    // Stop monitoring first (the history file gets its clean stop), then give the
+    // terminal back. A terminal that has gone (SIGHUP, a closed window) cannot be
+    // restored, nor told so: ratatui's own messages would go to a dead stderr,
+    // and printing there panics.
     let _ = stop.send(());
     service.join().await;
+    let restored = ratatui::try_restore().and_then(|()| terminal.show_cursor());
+    if let Err(e) = restored {
+        tracing::info!("the terminal is gone ({e}); not restoring it");
+        std::mem::forget(terminal);
+    }
     tracing::info!("dashboard closed");
     result
 }
@@ -84,18 +99,26 @@ struct Dashboard {
     /// The detail popup's node and its recent results (asked of the hub).
     history: (Option<NodeKey>, Vec<Observation>),
     pending_history: Option<oneshot::Receiver<Vec<Observation>>>,
+    /// The history file, read (never written) for the detail popup.
+    db: Option<PathBuf>,
+    /// The detail popup's node's record from the history file, and when it was read.
+    record: (Option<NodeKey>, Option<Record>, Option<Instant>),
+    pending_record: Option<oneshot::Receiver<Record>>,
     color: bool,
     tz: chrono::FixedOffset,
 }
 
 impl Dashboard {
-    fn new(config: &Config, hub: &HubHandle) -> Dashboard {
+    fn new(config: &Config, hub: &HubHandle, db: Option<PathBuf>) -> Dashboard {
         Dashboard {
             view: View::new(config.bell),
             snap: hub.snapshot(),
             source: config.source.clone(),
             history: (None, Vec::new()),
             pending_history: None,
+            db,
+            record: (None, None, None),
+            pending_record: None,
             color: color_enabled(),
             tz: *chrono::Local::now().offset(),
         }
@@ -163,6 +186,11 @@ impl Dashboard {
                     self.history.1 = history;
                     dirty = true;
                 }
+                Ok(record) = recv_opt(&mut self.pending_record) => {
+                    self.pending_record = None;
+                    self.record.1 = Some(record);
+                    dirty = true;
+                }
                 _ = tick.tick() => {
                     self.ask_history(hub).await;
                     dirty = true;
@@ -217,9 +245,11 @@ impl Dashboard {
             self.history = (None, Vec::new());
             return;
         };
-        if self.history.0.as_ref() != Some(key) {
+        let key = key.clone();
+        if self.history.0.as_ref() != Some(&key) {
             self.history = (Some(key.clone()), Vec::new());
         }
+        self.ask_record(key.clone());
         let (tx, rx) = oneshot::channel();
         if hub
             .commands
@@ -228,6 +258,36 @@ impl Dashboard {
         {
             self.pending_history = Some(rx);
         }
+    }
+
+    /// The detail popup's node's record from the history file: read off the
+    /// loop (a slow or locked disk must not freeze the screen), again every
+    /// [`RECORD_EVERY`] while the popup stays open.
+    fn ask_record(&mut self, key: NodeKey) {
+        let Some(db) = self.db.clone() else {
+            return;
+        };
+        let fresh = self.record.0.as_ref() == Some(&key)
+            && self.record.2.is_some_and(|t| t.elapsed() < RECORD_EVERY);
+        if fresh || self.pending_record.is_some() {
+            return;
+        }
+        if self.record.0.as_ref() != Some(&key) {
+            self.record = (Some(key.clone()), None, None);
+        }
+        self.record.2 = Some(Instant::now());
+        let (tx, rx) = oneshot::channel();
+        self.pending_record = Some(rx);
+        tokio::task::spawn_blocking(move || {
+            let now = crate::store::ms(SystemTime::now());
+            let record = crate::store::schema::open_for_reading(&db)
+                .map_err(|e| e.to_string())
+                .and_then(|conn| {
+                    crate::store::query::node_record(&conn, key.as_str(), now)
+                        .map_err(|e| e.to_string())
+                });
+            let _ = tx.send(record);
+        });
     }
 
     fn draw(&mut self, terminal: &mut DefaultTerminal) -> anyhow::Result<()> {
@@ -240,6 +300,12 @@ impl Dashboard {
                 let screen = Screen {
                     snap: &snap,
                     history: &self.history.1,
+                    record: match (&self.db, &self.record.1) {
+                        (None, _) => RecordView::Off,
+                        (Some(_), None) => RecordView::Loading,
+                        (Some(_), Some(Ok(r))) => RecordView::Ready(r),
+                        (Some(_), Some(Err(e))) => RecordView::Failed(e),
+                    },
                     view: &self.view,
                     source: &self.source,
                     now: SystemTime::now(),

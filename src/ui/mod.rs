@@ -5,7 +5,7 @@ pub mod app;
 pub mod render;
 pub mod view;
 
-pub use render::{Screen, render};
+pub use render::{RecordView, Screen, render};
 pub use view::{Action, Overlay, SortKey, View, key_to_action};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};

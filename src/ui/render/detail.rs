@@ -1,12 +1,13 @@
 //! The detail popup for one node: status, address, group, connection, flaps,
-//! push peer notes, and its recent results newest first.
+//! push peer notes, its record from the history file (in-lock shares, last
+//! incidents), and its recent results newest first.
 
 use ratatui::Frame;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::{Screen, centered};
+use super::{RecordView, Screen, centered};
 use crate::config::Mode;
 use crate::model::Status;
 use crate::present::{self, format_latency, status_word};
@@ -82,6 +83,7 @@ pub(super) fn draw(frame: &mut Frame, n: &NodeView, s: &Screen) {
             Span::styled(err, s.status_style(n.status)),
         ]));
     }
+    record_lines(&mut lines, s);
     history_lines(&mut lines, s);
     lines.push(Line::from(Span::styled(" Enter or Esc closes", dim)));
     let area = centered(frame.area(), 100, lines.len() as u16 + 2);
@@ -132,6 +134,61 @@ fn push_lines(lines: &mut Vec<Line>, n: &NodeView, s: &Screen) {
             ),
             s.status_style(Status::Free),
         )));
+    }
+}
+
+/// From the history file: the in-lock share over 24 h, 7 d and 30 d (of the
+/// time it was monitored) and the last incidents.
+fn record_lines(lines: &mut Vec<Line>, s: &Screen) {
+    let dim = s.fg(Color::DarkGray);
+    let r = match s.record {
+        RecordView::Off => {
+            lines.push(Line::from(Span::styled("history off", dim)));
+            return;
+        }
+        RecordView::Loading => {
+            lines.push(Line::from(Span::styled("history: reading…", dim)));
+            return;
+        }
+        RecordView::Failed(e) => {
+            lines.push(Line::from(Span::styled(
+                format!("history: {e}"),
+                s.fg(Color::Yellow),
+            )));
+            return;
+        }
+        RecordView::Ready(r) => r,
+    };
+    let mut shares = vec![Span::styled("in lock", dim)];
+    for (span, sh) in &r.shares {
+        let p = present::percent(sh.in_lock, sh.monitored())
+            .map_or_else(|| "-".to_owned(), |p| format!("{p:.2}%"));
+        shares.push(Span::styled(format!("   {span} "), dim));
+        shares.push(Span::raw(p));
+    }
+    lines.push(Line::from(shares));
+    if r.incidents.is_empty() {
+        lines.push(Line::from(Span::styled("no incidents in 30d", dim)));
+        return;
+    }
+    let now = crate::store::ms(s.now);
+    for i in &r.incidents {
+        let length = present::short_duration(i.duration(now));
+        let first = match (&i.first_reply, &i.first_error) {
+            (Some(reply), _) => format!("reply \"{reply}\""),
+            (None, Some(e)) => e.clone(),
+            (None, None) => String::new(),
+        };
+        lines.push(Line::from(vec![
+            Span::styled("incident ", dim),
+            Span::raw(format!(
+                "{} {length:>7} {:<4} ",
+                s.date_clock(crate::store::read::time(i.start)),
+                if i.end.is_none() { "open" } else { "" },
+            )),
+            Span::styled(i.statuses.join(","), s.fg(Color::Red)),
+            Span::styled(format!("  {first}"), dim),
+        ]));
     }
 }
 

@@ -22,15 +22,28 @@ use ratatui::widgets::Paragraph;
 use crate::model::{Observation, Status};
 use crate::present::{self, Tone, format_age};
 use crate::state::Snapshot;
+use crate::store::query::NodeRecord;
 use crate::ui::view::{Overlay, Page, View};
 
 pub use help::HELP;
+
+/// What the detail popup can say about a node's stored history.
+#[derive(Clone, Copy, Debug)]
+pub enum RecordView<'a> {
+    /// No history file (`--no-history`, `[history] enabled = false`).
+    Off,
+    Loading,
+    Ready(&'a NodeRecord),
+    Failed(&'a str),
+}
 
 /// Everything a frame is drawn from.
 pub struct Screen<'a> {
     pub snap: &'a Snapshot,
     /// The detail popup's node's recent results, oldest first (asked of the hub).
     pub history: &'a [Observation],
+    /// The detail popup's node's record from the history file.
+    pub record: RecordView<'a>,
     pub view: &'a View,
     /// Name of the fleet file, for the header.
     pub source: &'a str,
@@ -141,6 +154,14 @@ impl Screen<'_> {
         DateTime::<chrono::Utc>::from(t)
             .with_timezone(&self.tz)
             .format("%H:%M:%S")
+            .to_string()
+    }
+
+    /// `12-01 22:14`: incidents can be days old.
+    fn date_clock(&self, t: SystemTime) -> String {
+        DateTime::<chrono::Utc>::from(t)
+            .with_timezone(&self.tz)
+            .format("%m-%d %H:%M")
             .to_string()
     }
 

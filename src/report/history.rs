@@ -1,0 +1,584 @@
+//! `history` and `uptime` output: a table readable at 80 columns, JSON for
+//! scripts (see docs/history.md), and CSV that is safe to open in a spreadsheet.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::present;
+use crate::store::query::{HistoryAnswer, SubjectIncident, UptimeAnswer, UptimeEntry, Window};
+use crate::store::read::time;
+use crate::store::timeline::Gap;
+
+/// Times in JSON and CSV: UTC, milliseconds, like every other JSON output.
+fn stamp(ms: i64) -> String {
+    present::rfc3339(time(ms))
+}
+
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+use present::percent as pct;
+
+// ---- history ----
+
+#[derive(Serialize)]
+struct JsonHistory {
+    from: String,
+    to: String,
+    incidents: Vec<JsonIncident>,
+    monitor_gaps: Vec<JsonGap>,
+}
+
+#[derive(Serialize)]
+struct JsonIncident {
+    node: Option<String>,
+    group: Option<String>,
+    start: String,
+    end: Option<String>,
+    duration_s: f64,
+    statuses: Vec<String>,
+    first_reply: Option<String>,
+    first_error: Option<String>,
+    open: bool,
+}
+
+impl JsonIncident {
+    fn new(i: &SubjectIncident, until: i64) -> JsonIncident {
+        let inc = &i.incident;
+        JsonIncident {
+            node: i.node.clone(),
+            group: i.group.clone(),
+            start: stamp(inc.start),
+            end: inc.end.map(stamp),
+            duration_s: seconds(inc.duration(until)),
+            statuses: inc.statuses.clone(),
+            first_reply: inc.first_reply.clone(),
+            first_error: inc.first_error.clone(),
+            open: inc.end.is_none(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonGap {
+    start: String,
+    end: Option<String>,
+    duration_s: f64,
+    /// `crash` (the monitor died: last heartbeat to next start) or `stop`.
+    after: &'static str,
+}
+
+impl JsonGap {
+    fn new(g: &Gap, until: i64) -> JsonGap {
+        JsonGap {
+            start: stamp(g.start),
+            end: g.end.map(stamp),
+            duration_s: seconds(g.duration(until)),
+            after: gap_cause(g),
+        }
+    }
+}
+
+fn gap_cause(g: &Gap) -> &'static str {
+    if g.after_crash { "crash" } else { "stop" }
+}
+
+pub fn history_json(a: &HistoryAnswer) -> String {
+    let until = a.window.to;
+    let doc = JsonHistory {
+        from: stamp(a.window.from),
+        to: stamp(a.window.to),
+        incidents: a
+            .incidents
+            .iter()
+            .map(|i| JsonIncident::new(i, until))
+            .collect(),
+        monitor_gaps: a.gaps.iter().map(|g| JsonGap::new(g, until)).collect(),
+    };
+    to_json(&doc)
+}
+
+fn to_json(doc: &impl Serialize) -> String {
+    serde_json::to_string_pretty(doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")) + "\n"
+}
+
+/// A node, or a group as `@name` (the same mark the dashboard uses for groups).
+fn subject_name(i: &SubjectIncident) -> String {
+    match (&i.node, &i.group) {
+        (Some(n), _) => present::name(n),
+        (None, Some(g)) => format!("@{}", present::name(g)),
+        (None, None) => String::new(),
+    }
+}
+
+/// Cuts `s` to `width` characters, marking the cut.
+fn fit(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn window_line(w: &Window) -> String {
+    format!(
+        "{} → {}",
+        present::local_time(time(w.from)),
+        present::local_time(time(w.to))
+    )
+}
+
+pub fn history_table(a: &HistoryAnswer) -> String {
+    let until = a.window.to;
+    let mut out = format!(
+        "Incidents {}: {} incident{}, {} gap{}\n",
+        window_line(&a.window),
+        a.incidents.len(),
+        if a.incidents.len() == 1 { "" } else { "s" },
+        a.gaps.len(),
+        if a.gaps.len() == 1 { "" } else { "s" },
+    );
+    if !a.incidents.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:<19}  {:<9}  {:<16}  {:<12}  DETAIL",
+            "START (LOCAL TIME)", "DURATION", "NODE / @GROUP", "STATUSES"
+        );
+    }
+    for i in &a.incidents {
+        let inc = &i.incident;
+        let duration = present::short_duration(inc.duration(until));
+        let duration = if inc.end.is_none() {
+            format!("{duration}+")
+        } else {
+            duration
+        };
+        let detail = match (&inc.first_reply, &inc.first_error) {
+            (Some(r), _) => format!("reply \"{r}\""),
+            (None, Some(e)) => e.clone(),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<19}  {:<9}  {:<16}  {:<12}  {}",
+            present::local_time(time(inc.start)),
+            duration,
+            fit(&subject_name(i), 16),
+            fit(&inc.statuses.join(","), 12),
+            fit(&detail, 80 - 65),
+        );
+    }
+    if !a.gaps.is_empty() {
+        out.push_str("Monitor gaps (no monitor running)\n");
+        for g in &a.gaps {
+            let _ = writeln!(
+                out,
+                "{:<19}  {:<9}  {}",
+                present::local_time(time(g.start)),
+                present::short_duration(g.duration(until)) + if g.end.is_none() { "+" } else { "" },
+                if g.after_crash {
+                    "after a crash: last heartbeat to the next start"
+                } else {
+                    "after a clean stop"
+                }
+            );
+        }
+    }
+    if a.incidents.iter().any(|i| i.incident.end.is_none())
+        || a.gaps.iter().any(|g| g.end.is_none())
+    {
+        out.push_str("+ still open\n");
+    }
+    out
+}
+
+pub fn history_csv(a: &HistoryAnswer) -> String {
+    let until = a.window.to;
+    let mut w = csv_writer();
+    let _ = w.write_record([
+        "kind",
+        "node",
+        "group",
+        "start",
+        "end",
+        "duration_s",
+        "statuses",
+        "first_reply",
+        "first_error",
+        "open",
+    ]);
+    for i in &a.incidents {
+        let inc = &i.incident;
+        let _ = w.write_record(
+            [
+                "incident".to_owned(),
+                i.node.clone().unwrap_or_default(),
+                i.group.clone().unwrap_or_default(),
+                stamp(inc.start),
+                inc.end.map(stamp).unwrap_or_default(),
+                seconds(inc.duration(until)).to_string(),
+                inc.statuses.join(","),
+                inc.first_reply.clone().unwrap_or_default(),
+                inc.first_error.clone().unwrap_or_default(),
+                inc.end.is_none().to_string(),
+            ]
+            .map(|c| safe_cell(&c)),
+        );
+    }
+    for g in &a.gaps {
+        let _ = w.write_record(
+            [
+                format!("gap_after_{}", gap_cause(g)),
+                String::new(),
+                String::new(),
+                stamp(g.start),
+                g.end.map(stamp).unwrap_or_default(),
+                seconds(g.duration(until)).to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+                g.end.is_none().to_string(),
+            ]
+            .map(|c| safe_cell(&c)),
+        );
+    }
+    csv_text(w)
+}
+
+// ---- uptime ----
+
+#[derive(Serialize)]
+struct JsonUptime {
+    from: String,
+    to: String,
+    nodes: Vec<JsonShare>,
+    groups: Vec<JsonShare>,
+    fleet: JsonShare,
+}
+
+/// Who an uptime entry is about: a node (with its group, `null` for none), a
+/// group, or the fleet (no name).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Who {
+    Node { node: String, group: Option<String> },
+    Group { group: String },
+    Fleet {},
+}
+
+#[derive(Serialize)]
+struct JsonShare {
+    #[serde(flatten)]
+    who: Who,
+    in_lock_pct: Option<f64>,
+    out_of_lock_pct: Option<f64>,
+    unknown_pct: Option<f64>,
+    monitored_pct: Option<f64>,
+    incidents: usize,
+    longest_s: Option<f64>,
+    mttr_s: Option<f64>,
+}
+
+enum Kind {
+    Node,
+    Group,
+    Fleet,
+}
+
+impl JsonShare {
+    fn new(e: &UptimeEntry, kind: Kind, window: &Window) -> JsonShare {
+        let m = e.shares.monitored();
+        let who = match kind {
+            Kind::Node => Who::Node {
+                node: e.name.clone(),
+                group: e.group.clone(),
+            },
+            Kind::Group => Who::Group {
+                group: e.name.clone(),
+            },
+            Kind::Fleet => Who::Fleet {},
+        };
+        JsonShare {
+            who,
+            in_lock_pct: pct(e.shares.in_lock, m),
+            out_of_lock_pct: pct(e.shares.out_of_lock, m),
+            unknown_pct: pct(e.shares.unknown, m),
+            monitored_pct: pct(e.monitored, window.len()),
+            incidents: e.incidents.count,
+            longest_s: e.incidents.longest.map(seconds),
+            mttr_s: e.incidents.mttr.map(seconds),
+        }
+    }
+}
+
+pub fn uptime_json(a: &UptimeAnswer) -> String {
+    let w = &a.window;
+    let doc = JsonUptime {
+        from: stamp(w.from),
+        to: stamp(w.to),
+        nodes: a
+            .nodes
+            .iter()
+            .map(|e| JsonShare::new(e, Kind::Node, w))
+            .collect(),
+        groups: a
+            .groups
+            .iter()
+            .map(|e| JsonShare::new(e, Kind::Group, w))
+            .collect(),
+        fleet: JsonShare::new(&a.fleet, Kind::Fleet, w),
+    };
+    to_json(&doc)
+}
+
+fn pct_text(p: Option<f64>) -> String {
+    p.map_or_else(|| "-".to_owned(), |p| format!("{p:.3}"))
+}
+
+pub fn uptime_table(a: &UptimeAnswer) -> String {
+    let w = &a.window;
+    let mut out = format!(
+        "Uptime {}: monitored {}%\n",
+        window_line(w),
+        pct_text(pct(a.fleet.monitored, w.len()))
+    );
+    let _ = writeln!(
+        out,
+        "{:<18} {:>8} {:>8} {:>8} {:>8} {:>5} {:>9} {:>9}",
+        "NODE / @GROUP", "IN LOCK%", "OUT%", "UNKNOWN%", "MONITOR%", "INCID", "LONGEST", "MTTR"
+    );
+    let line = |out: &mut String, name: String, e: &UptimeEntry| {
+        let m = e.shares.monitored();
+        let dur = |d: Option<i64>| d.map_or_else(|| "-".to_owned(), present::short_duration);
+        let _ = writeln!(
+            out,
+            "{:<18} {:>8} {:>8} {:>8} {:>8} {:>5} {:>9} {:>9}",
+            fit(&name, 18),
+            pct_text(pct(e.shares.in_lock, m)),
+            pct_text(pct(e.shares.out_of_lock, m)),
+            pct_text(pct(e.shares.unknown, m)),
+            pct_text(pct(e.monitored, w.len())),
+            e.incidents.count,
+            dur(e.incidents.longest),
+            dur(e.incidents.mttr),
+        );
+    };
+    line(&mut out, "fleet (all nodes)".into(), &a.fleet);
+    for g in &a.groups {
+        line(&mut out, format!("@{}", present::name(&g.name)), g);
+    }
+    for n in &a.nodes {
+        line(&mut out, present::name(&n.name), n);
+    }
+    out
+}
+
+pub fn uptime_csv(a: &UptimeAnswer) -> String {
+    let w = &a.window;
+    let mut out = csv_writer();
+    let _ = out.write_record([
+        "kind",
+        "name",
+        "group",
+        "in_lock_pct",
+        "out_of_lock_pct",
+        "unknown_pct",
+        "monitored_pct",
+        "incidents",
+        "longest_s",
+        "mttr_s",
+    ]);
+    let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let mut row = |kind: &str, e: &UptimeEntry| {
+        let m = e.shares.monitored();
+        let _ = out.write_record(
+            [
+                kind.to_owned(),
+                e.name.clone(),
+                e.group.clone().unwrap_or_default(),
+                num(pct(e.shares.in_lock, m)),
+                num(pct(e.shares.out_of_lock, m)),
+                num(pct(e.shares.unknown, m)),
+                num(pct(e.monitored, w.len())),
+                e.incidents.count.to_string(),
+                num(e.incidents.longest.map(seconds)),
+                num(e.incidents.mttr.map(seconds)),
+            ]
+            .map(|c| safe_cell(&c)),
+        );
+    };
+    row("fleet", &a.fleet);
+    for g in &a.groups {
+        row("group", g);
+    }
+    for n in &a.nodes {
+        row("node", n);
+    }
+    csv_text(out)
+}
+
+// ---- CSV ----
+
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new())
+}
+
+fn csv_text(w: csv::Writer<Vec<u8>>) -> String {
+    match w.into_inner() {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => format!("error writing CSV: {e}\n"),
+    }
+}
+
+/// A spreadsheet runs a cell that starts with `=`, `+`, `-` or `@` as a formula
+/// (and some treat a leading tab or carriage return the same): such a cell gets
+/// a leading apostrophe, so a node name or a reply from the network stays text.
+pub fn safe_cell(s: &str) -> String {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s.to_owned(),
+    }
+}
+
+/// The moment a query was asked, for callers that have none of their own.
+pub fn now_ms() -> i64 {
+    crate::store::ms(SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::timeline::{Incident, IncidentStats, Shares};
+
+    const M: i64 = 60_000;
+    const T0: i64 = 1_764_547_200_000; // 2025-12-01T00:00:00Z
+
+    fn answer() -> HistoryAnswer {
+        HistoryAnswer {
+            window: Window {
+                from: T0,
+                to: T0 + 300 * M,
+            },
+            incidents: vec![
+                SubjectIncident {
+                    node: Some("=HYPERLINK(\"http://x\")".into()),
+                    group: Some("wall-A".into()),
+                    incident: Incident {
+                        start: T0 + 40 * M,
+                        end: Some(T0 + 150 * M),
+                        statuses: vec!["free".into(), "timeout".into()],
+                        first_reply: Some("Free".into()),
+                        first_error: None,
+                    },
+                },
+                SubjectIncident {
+                    node: None,
+                    group: Some("wall-A".into()),
+                    incident: Incident {
+                        start: T0 + 190 * M,
+                        end: None,
+                        statuses: vec!["no_master".into()],
+                        first_reply: None,
+                        first_error: Some("no master".into()),
+                    },
+                },
+            ],
+            gaps: vec![Gap {
+                start: T0 + 100 * M,
+                end: Some(T0 + 130 * M),
+                after_crash: true,
+            }],
+        }
+    }
+
+    #[test]
+    fn history_json_has_the_documented_keys() {
+        let v: serde_json::Value =
+            serde_json::from_str(&history_json(&answer())).expect("valid JSON");
+        assert_eq!(v["from"], "2025-12-01T00:00:00.000Z");
+        let i = &v["incidents"][0];
+        assert_eq!(i["start"], "2025-12-01T00:40:00.000Z");
+        assert_eq!(i["end"], "2025-12-01T02:30:00.000Z");
+        assert_eq!(i["duration_s"], 6600.0);
+        assert_eq!(i["statuses"], serde_json::json!(["free", "timeout"]));
+        assert_eq!(i["first_reply"], "Free");
+        assert_eq!(i["open"], false);
+        let g = &v["incidents"][1];
+        assert_eq!(g["node"], serde_json::Value::Null);
+        assert_eq!(g["group"], "wall-A");
+        assert_eq!(g["first_error"], "no master");
+        assert_eq!(g["end"], serde_json::Value::Null);
+        assert_eq!(g["open"], true);
+        assert_eq!(g["duration_s"], 110.0 * 60.0);
+        let gap = &v["monitor_gaps"][0];
+        assert_eq!(gap["duration_s"], 1800.0);
+        assert_eq!(gap["after"], "crash");
+    }
+
+    #[test]
+    fn history_table_fits_80_columns() {
+        let t = history_table(&answer());
+        for line in t.lines() {
+            assert!(line.chars().count() <= 80, "{} wide: {line}", line.len());
+        }
+        assert!(t.contains("@wall-A"), "{t}");
+        assert!(t.contains("after a crash"), "{t}");
+    }
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_are_neutralised() {
+        let csv = history_csv(&answer());
+        assert!(csv.contains("'=HYPERLINK"), "{csv}");
+        assert!(!csv.contains(",=HYPERLINK"), "{csv}");
+        for s in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx"] {
+            assert!(safe_cell(s).starts_with('\''), "{s}");
+        }
+        assert_eq!(safe_cell("wall-01"), "wall-01");
+    }
+
+    #[test]
+    fn uptime_shares_are_of_monitored_time() {
+        let e = UptimeEntry {
+            name: "wall-01".into(),
+            group: None,
+            shares: Shares {
+                in_lock: 117 * M,
+                out_of_lock: 40 * M,
+                unknown: 49 * M,
+            },
+            monitored: 206 * M,
+            incidents: IncidentStats::default(),
+        };
+        let a = UptimeAnswer {
+            window: Window {
+                from: T0,
+                to: T0 + 300 * M,
+            },
+            nodes: vec![e.clone()],
+            groups: vec![],
+            fleet: UptimeEntry {
+                name: "fleet".into(),
+                monitored: 210 * M,
+                ..e
+            },
+        };
+        let v: serde_json::Value = serde_json::from_str(&uptime_json(&a)).expect("valid JSON");
+        let n = &v["nodes"][0];
+        assert_eq!(n["node"], "wall-01");
+        assert_eq!(n["in_lock_pct"], 56.796);
+        assert_eq!(n["out_of_lock_pct"], 19.417);
+        assert_eq!(n["unknown_pct"], 23.786);
+        assert_eq!(n["monitored_pct"], 68.667);
+        assert_eq!(v["fleet"]["monitored_pct"], 70.0);
+        assert_eq!(n["mttr_s"], serde_json::Value::Null);
+        for line in uptime_table(&a).lines() {
+            assert!(line.chars().count() <= 80, "{line}");
+        }
+    }
+}

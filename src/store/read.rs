@@ -1,0 +1,280 @@
+//! Reading the history file: the runs, the subjects and their rows, with the
+//! queries shaped for the `(subject, at_ms)` index. What the rows mean is
+//! `timeline`'s business; this module only fetches.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::timeline::{Row, Run, RunEnd};
+use super::writer::HEARTBEAT;
+use crate::model::{NodeKey, Outcome, Status, Transition};
+
+/// A run whose last heartbeat is younger than this is taken to be running.
+const ALIVE: i64 = 3 * HEARTBEAT.as_millis() as i64;
+
+/// The statuses that end an incident, for the index walks below.
+const HEALTHY: &str = "('synced', 'healthy')";
+
+/// A node or group in the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subject {
+    pub id: i64,
+    pub name: String,
+    /// The group of a node's latest row.
+    pub group: Option<String>,
+}
+
+/// Every run, sorted by id (which is also start order), with its end as the file
+/// knows it at `now`.
+pub fn runs(conn: &Connection, now: i64) -> rusqlite::Result<Vec<Run>> {
+    let mut stmt =
+        conn.prepare("SELECT id, started_ms, heartbeat_ms, stopped_ms FROM run ORDER BY id")?;
+    let mut out: Vec<Run> = stmt
+        .query_map([], |r| {
+            let stopped: Option<i64> = r.get(3)?;
+            let heartbeat: i64 = r.get(2)?;
+            Ok(Run {
+                id: r.get(0)?,
+                start: r.get(1)?,
+                end: stopped.unwrap_or(heartbeat),
+                ended: if stopped.is_some() {
+                    RunEnd::Stopped
+                } else {
+                    RunEnd::Crashed
+                },
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    // Only the last run can still be running: a newer start means the old one died.
+    if let Some(last) = out.last_mut()
+        && last.ended == RunEnd::Crashed
+        && now - last.end < ALIVE
+    {
+        last.ended = RunEnd::Running;
+        last.end = last.end.max(now);
+    }
+    Ok(out)
+}
+
+/// The nodes (`kind = "node"`) or groups in the file, by name.
+pub fn subjects(conn: &Connection, kind: &str) -> rusqlite::Result<Vec<Subject>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.id, s.name, \
+           (SELECT g.name FROM transition t LEFT JOIN subject g ON g.id = t.grp \
+            WHERE t.subject = s.id ORDER BY t.at_ms DESC LIMIT 1) \
+         FROM subject s WHERE s.kind = ?1 ORDER BY s.name",
+    )?;
+    stmt.query_map([kind], |r| {
+        Ok(Subject {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            group: if kind == "group" { None } else { r.get(2)? },
+        })
+    })?
+    .collect()
+}
+
+/// Prepared statements for [`Rows::of`], reused across subjects.
+pub struct Rows<'c> {
+    healthy_before: rusqlite::Statement<'c>,
+    row_before: rusqlite::Statement<'c>,
+    range: rusqlite::Statement<'c>,
+    healthy_after: rusqlite::Statement<'c>,
+}
+
+impl<'c> Rows<'c> {
+    pub fn new(conn: &'c Connection) -> rusqlite::Result<Rows<'c>> {
+        Ok(Rows {
+            healthy_before: conn.prepare(&format!(
+                "SELECT at_ms FROM transition WHERE subject = ?1 AND at_ms < ?2 \
+                 AND status IN {HEALTHY} ORDER BY at_ms DESC LIMIT 1"
+            ))?,
+            row_before: conn.prepare(
+                "SELECT at_ms FROM transition WHERE subject = ?1 AND at_ms < ?2 \
+                 ORDER BY at_ms DESC LIMIT 1",
+            )?,
+            range: conn.prepare(
+                "SELECT at_ms, run, status, reply, error FROM transition \
+                 WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3 ORDER BY at_ms, rowid",
+            )?,
+            healthy_after: conn.prepare(&format!(
+                "SELECT at_ms FROM transition WHERE subject = ?1 \
+                 AND at_ms >= ?2 AND status IN {HEALTHY} ORDER BY at_ms LIMIT 1"
+            ))?,
+        })
+    }
+
+    /// A subject's rows for the window `[from, to)`: those inside it, the ones
+    /// before it back to the last healthy row (so the status at `from` and the
+    /// start of an incident already under way are known), and those after it up
+    /// to the healthy row that ends an incident still open at `to`.
+    pub fn of(&mut self, subject: i64, from: i64, to: i64) -> rusqlite::Result<Vec<Row>> {
+        let healthy: Option<i64> = self
+            .healthy_before
+            .query_row(params![subject, from], |r| r.get(0))
+            .optional()?;
+        let lower = match healthy {
+            Some(at) => at,
+            None => match self
+                .row_before
+                .query_row(params![subject, from], |r| r.get::<_, i64>(0))
+                .optional()?
+            {
+                // Unhealthy since its first row: the incident started there.
+                Some(_) => i64::MIN,
+                None => from,
+            },
+        };
+        let mut rows: Vec<Row> = self
+            .range
+            .query_map(params![subject, lower, to], row)?
+            .collect::<rusqlite::Result<_>>()?;
+        // An incident still open at `to`: the rows up to the healthy one that ends
+        // it (the statuses on the way decide where it ends, see `timeline`).
+        if rows
+            .last()
+            .is_some_and(|r| !super::timeline::is_healthy(&r.status))
+            && let Some(end) = self
+                .healthy_after
+                .query_row(params![subject, to], |r| r.get::<_, i64>(0))
+                .optional()?
+        {
+            let after = self.range.query_map(params![subject, to, end + 1], row)?;
+            for r in after {
+                rows.push(r?);
+            }
+        }
+        Ok(rows)
+    }
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        at: r.get(0)?,
+        run: r.get(1)?,
+        status: r.get(2)?,
+        reply: r.get(3)?,
+        error: r.get(4)?,
+    })
+}
+
+/// Each node's last recorded status and since when it has held: the time of the
+/// first of the trailing rows in that status (a restart records the same status
+/// again at its first result).
+pub fn last_statuses(
+    conn: &Connection,
+) -> rusqlite::Result<HashMap<String, (Status, std::time::SystemTime)>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.name, t.status, t.at_ms, t.subject FROM subject s \
+         JOIN transition t ON t.rowid = (SELECT rowid FROM transition \
+           WHERE subject = s.id ORDER BY at_ms DESC, rowid DESC LIMIT 1) \
+         WHERE s.kind = 'node'",
+    )?;
+    let mut changed =
+        conn.prepare("SELECT max(at_ms) FROM transition WHERE subject = ?1 AND status <> ?2")?;
+    let mut first_after =
+        conn.prepare("SELECT min(at_ms) FROM transition WHERE subject = ?1 AND at_ms > ?2")?;
+    let last: Vec<(String, String, i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = HashMap::with_capacity(last.len());
+    for (name, word, at, subject) in last {
+        let Some(status) = Status::parse(&word) else {
+            continue;
+        };
+        let since =
+            match changed.query_row(params![subject, word], |r| r.get::<_, Option<i64>>(0))? {
+                Some(before) => first_after
+                    .query_row(params![subject, before], |r| r.get::<_, Option<i64>>(0))?
+                    .unwrap_or(at),
+                None => conn
+                    .query_row(
+                        "SELECT min(at_ms) FROM transition WHERE subject = ?1",
+                        [subject],
+                        |r| r.get::<_, Option<i64>>(0),
+                    )?
+                    .unwrap_or(at),
+            };
+        out.insert(name, (status, time(since)));
+    }
+    Ok(out)
+}
+
+/// The newest `limit` node transitions, newest first, for the dashboard's events
+/// pane after a restart. Rows that only repeat the status before them (a
+/// restart's first result) are not transitions and are left out, and so is a
+/// first result that is healthy (not news).
+pub fn recent(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Transition>> {
+    let mut stmt = conn.prepare(
+        "SELECT t.at_ms, s.name, g.name, t.status, t.reply, t.error, \
+           (SELECT p.status FROM transition p WHERE p.subject = t.subject \
+              AND (p.at_ms < t.at_ms OR (p.at_ms = t.at_ms AND p.rowid < t.rowid)) \
+            ORDER BY p.at_ms DESC, p.rowid DESC LIMIT 1) \
+         FROM transition t JOIN subject s ON s.id = t.subject \
+         LEFT JOIN subject g ON g.id = t.grp \
+         WHERE s.kind = 'node' ORDER BY t.rowid DESC LIMIT ?1",
+    )?;
+    // Read a few more than asked: repeats are dropped.
+    let rows = stmt.query_map([limit.saturating_mul(2) as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, Option<String>>(6)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (at, node, group, to, reply, error, from) = r?;
+        let (Some(to), from) = (Status::parse(&to), from.as_deref().and_then(Status::parse)) else {
+            continue;
+        };
+        if from == Some(to) || (from.is_none() && to.is_healthy()) {
+            continue;
+        }
+        let text = match reply {
+            Some(reply) => format!("reply \"{reply}\""),
+            None => error.unwrap_or_default(),
+        };
+        out.push(Transition {
+            at: time(at),
+            node: NodeKey::new(&node),
+            group: group.as_deref().map(Arc::from),
+            from: from.unwrap_or(Status::Pending),
+            to,
+            outcome: Outcome::Recorded {
+                status: to,
+                text: text.into_boxed_str(),
+            },
+        });
+        if out.len() == limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The subject id of a node or group by name.
+pub fn subject_id(conn: &Connection, kind: &str, name: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM subject WHERE kind = ?1 AND name = ?2",
+        params![kind, name],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Unix milliseconds back to a time.
+pub fn time(ms: i64) -> std::time::SystemTime {
+    if ms >= 0 {
+        UNIX_EPOCH + Duration::from_millis(ms as u64)
+    } else {
+        UNIX_EPOCH
+    }
+}
