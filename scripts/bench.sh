@@ -7,7 +7,9 @@
 # (scripts/floor/), and the ratio of the CPU medians is reported. A second floor,
 # the same work as the plainest tokio program (examples/*_floor_tokio.rs), splits
 # that ratio into the runtime's share and the monitor's own. Criterion medians
-# are collected too. The results table is written into BENCHMARKS.md.
+# are collected too. The history store's reader is timed as well: `uptime --since
+# 30d` over a generated file of 10,000 nodes and 10 M transitions (examples/
+# history_fill.rs). The results table is written into BENCHMARKS.md.
 #
 #   scripts/bench.sh               full run (about 15 minutes), rewrites BENCHMARKS.md
 #   scripts/bench.sh --quick       200 nodes, checks correctness only (CI smoke test)
@@ -37,6 +39,7 @@ die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 cargo build --release --quiet --bin syncguard-fleet --example poll_floor_tokio --example listen_floor_tokio
 TOKIO_FLOOR="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/poll_floor_tokio"
 TOKIO_LISTEN_FLOOR="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/listen_floor_tokio"
+HISTORY_FILL="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/history_fill"
 BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/syncguard-fleet"
 W="$(mktemp -d "${TMPDIR:-/tmp}/syncguard-bench.XXXXXX")"
 # The monitors write their history (and logs) here, not in the user's state
@@ -263,6 +266,59 @@ continuous_push() {
     [ "$heard" = "$n/$n" ] || die "$label: heard $heard senders"
 }
 
+# history_uptime LABEL NODES TRANSITIONS DAYS RUNS: fills a history file with
+# examples/history_fill.rs (NODES nodes in groups of 16, TRANSITIONS rows spread
+# over the last DAYS days, written as a monitor writes them), checks the JSON of
+# `uptime --since 30d` over it, then times that RUNS times with hyperfine (none:
+# correctness only) and records the median, the peak RSS of one more run, and the
+# file's size per transition. The file is removed at the end (it is large).
+history_uptime() {
+    local label="$1" nodes="$2" rows="$3" days="$4" runs="$5"
+    local db="$W/$label.db" t0 t1
+    cargo build --release --quiet --example history_fill
+    t0="$(date +%s%N)"
+    "$HISTORY_FILL" --nodes "$nodes" --transitions "$rows" --days "$days" "$db" >"$W/$label.fill" ||
+        die "$label: history_fill failed"
+    t1="$(date +%s%N)"
+    say "$label: $(tr '\n' ' ' <"$W/$label.fill")"
+    local stored bytes
+    stored="$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from transition').fetchone()[0])" "$db")"
+    # The example folds the write-ahead log into the file; count it if left.
+    bytes="$(wc -c <"$db")"
+    [ -f "$db-wal" ] && bytes=$((bytes + $(wc -c <"$db-wal")))
+    record "${label}_fill_s" "$(python3 -c "print(round(($t1 - $t0) / 1e9, 1))")"
+    record "${label}_transitions" "$stored"
+    record "${label}_file_bytes" "$bytes"
+    record "${label}_bytes_per_transition" "$(python3 -c "print(round($bytes / $stored, 1))")"
+    "$BIN" uptime --db "$db" --since 30d --format json >"$W/$label.json" 2>"$W/$label.err" ||
+        { cat "$W/$label.err" >&2; die "$label: uptime failed"; }
+    python3 - "$W/$label.json" "$nodes" <<'PY' || die "$label: wrong uptime report"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+nodes = int(sys.argv[2])
+if len(doc["nodes"]) != nodes:
+    sys.exit(f"{len(doc['nodes'])} nodes, expected {nodes}")
+if len(doc["groups"]) != -(-nodes // 16):
+    sys.exit(f"{len(doc['groups'])} groups, expected {-(-nodes // 16)}")
+fleet = doc["fleet"]
+# The generated nodes are in lock most of the time, and monitored but for the
+# minutes between runs.
+if not (90 <= fleet["in_lock_pct"] <= 100 and fleet["monitored_pct"] > 99 and fleet["incidents"] > 0):
+    sys.exit(f"implausible fleet line: {fleet}")
+PY
+    [ "$runs" -gt 0 ] || { rm -f "$db" "$db-wal" "$db-shm"; return 0; }
+    hyperfine --style basic --runs "$runs" --warmup 1 --export-json "$W/$label.hf.json" \
+        -n "uptime --since 30d" "$BIN uptime --db $db --since 30d --format json >/dev/null" >&2
+    /usr/bin/time -v -o "$W/$label.time" "$BIN" uptime --db "$db" --since 30d --format json >/dev/null
+    local median
+    median="$(python3 -c "import json; print(round(json.load(open('$W/$label.hf.json'))['results'][0]['median'], 4))")"
+    record "${label}_median_s" "$median"
+    record "${label}_runs_s" "$(python3 -c "import json; print(','.join(str(round(t, 4)) for t in json.load(open('$W/$label.hf.json'))['results'][0]['times']))")"
+    record "${label}_rss_kb" "$(awk -F': ' '/Maximum resident set size/{print $2}' "$W/$label.time")"
+    say "$label: uptime --since 30d over $stored transitions of $nodes nodes: median ${median}s (target 1 s)"
+    rm -f "$db" "$db-wal" "$db-shm"
+}
+
 # The floors, compiled here so they are built for this machine. Without a C
 # compiler the quick run skips them (one SKIPPED line); a measuring run cannot.
 FLOORS=0
@@ -423,6 +479,8 @@ if [ "$QUICK" = 1 ]; then
     # The same for the tokio floors.
     FLOOR_BIN="$TOKIO_FLOOR" floor_poll q_poll_tokio 200 2 1 1 synced=200
     FLOOR_BIN="$TOKIO_LISTEN_FLOOR" floor_push q_push_tokio 200 3 1 1
+    # The history reader over a generated file: correctness only.
+    history_uptime q_uptime 200 200000 400 0
     say "quick benchmark passed"
     exit 0
 fi
@@ -467,6 +525,11 @@ record side_check_tcp_median_s "$(python3 -c "import json; print(json.load(open(
 say "continuous poll: 1,000 nodes, 5 windows of 12 s after warm-up"
 continuous_poll poll_1000 1000 15 5 12 synced=1000
 continuous_10000
+
+say "history: uptime --since 30d over 10,000 nodes and 10 M transitions spread over 400 days (7 runs)"
+history_uptime uptime_10000 10000 10000000 400 7
+say "history: the worst case, all 10 M transitions within the last 30 days (3 runs)"
+history_uptime uptime_10000_30d 10000 10000000 30 3
 
 say "criterion benches"
 cargo bench --quiet --bench decode --bench fleet --bench render --bench metrics --bench store -- \

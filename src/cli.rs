@@ -157,7 +157,8 @@ fn parse_span(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if d.is_zero() => Err("must be more than zero".into()),
         // A century back is before any history file; more would overflow a clock.
-        Ok(d) if d > Duration::from_secs(100 * 365 * 86_400) => {
+        // (humantime's year is 365.25 days.)
+        Ok(d) if d > Duration::from_secs(100 * 31_557_600) => {
             Err("must be at most 100 years".into())
         }
         Ok(d) => Ok(d),

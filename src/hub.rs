@@ -270,6 +270,7 @@ impl Hub {
                     if let Some(r) = self.engine.refusals() {
                         self.dirty |= self.fleet.set_refusals(r);
                     }
+                    self.resync_history();
                 }
                 () = tokio::time::sleep_until(next_publish), if self.dirty && self.options.snapshot_every.is_some() => {
                     self.publish_snapshot();
@@ -313,6 +314,25 @@ impl Hub {
         self.hook_result(&t.node, t.to);
         let _ = self.events.send(t);
         self.dirty = true;
+    }
+
+    /// A new history file (the old one was deleted) gets every node's and group's
+    /// current status, as first results of its run: otherwise a node that does
+    /// not change would be missing from it.
+    fn resync_history(&mut self) {
+        let Some(h) = &self.options.history else {
+            return;
+        };
+        if !h.take_resync() {
+            return;
+        }
+        let now = SystemTime::now();
+        for t in self.fleet.current(now) {
+            h.record(&t);
+        }
+        for g in self.fleet.current_groups(now) {
+            h.record_group(g);
+        }
     }
 
     /// Hands the sync groups' status changes to the history store.
@@ -449,8 +469,19 @@ impl Hub {
             Config::load(&path).map_err(|e| format!("reload rejected, old config kept: {e}"))?;
         let now = SystemTime::now();
         let old = std::mem::replace(&mut self.fleet, Fleet::new(&new, now));
+        let before = self.options.history.is_some().then(|| old.names());
         let (fleet, diff) = old.reconcile(&new, now);
         self.fleet = fleet;
+        if let (Some(h), Some((nodes, groups))) = (&self.options.history, before) {
+            // What left the config is not watched any more, from now on.
+            let (now_nodes, now_groups) = self.fleet.names();
+            for n in nodes.difference(&now_nodes) {
+                h.record_removed(n.clone(), false, now);
+            }
+            for g in groups.difference(&now_groups) {
+                h.record_removed(g.clone(), true, now);
+            }
+        }
         let receiver_restarted = match self.engine.reload(&self.config, &new).await {
             Ok(restarted) => restarted,
             Err(e) => {

@@ -258,7 +258,7 @@ fn start_history(
     config: &Config,
     config_path: Option<&std::path::Path>,
     writer: Writer,
-) -> anyhow::Result<(Option<Arc<History>>, Option<TempHistory>)> {
+) -> anyhow::Result<(Option<Arc<History>>, Option<tempfile::TempDir>)> {
     let demo = writer == Writer::Demo;
     if cli.no_history || (!config.history.enabled && cli.history.is_none()) {
         return Ok((None, None));
@@ -266,8 +266,13 @@ fn start_history(
     let (path, temp) = match (&cli.history, demo) {
         (Some(p), _) => (p.clone(), None),
         (None, true) => {
-            let p = std::env::temp_dir().join(format!("syncguard-demo-{}.db", std::process::id()));
-            (p.clone(), Some(TempHistory(p)))
+            // A private directory (mode 0700 on Unix, a random name): nobody
+            // else can plant a file or a link where the demo writes.
+            let dir = tempfile::Builder::new()
+                .prefix("syncguard-demo-")
+                .tempdir()
+                .context("cannot create a temporary directory for the demo's history")?;
+            (dir.path().join("history.db"), Some(dir))
         }
         (None, false) => (
             config
@@ -291,17 +296,6 @@ fn start_history(
             eprintln!("warning: {e}; monitoring without history");
             tracing::warn!("{e}; monitoring without history");
             Ok((None, temp))
-        }
-    }
-}
-
-/// The demo's temporary history file and its companions, removed on drop.
-struct TempHistory(std::path::PathBuf);
-
-impl Drop for TempHistory {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", ".lock"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
         }
     }
 }

@@ -359,3 +359,44 @@ fn systemd_unit_verifies_and_its_command_line_is_accepted() {
         "ExecStart's arguments were not taken as a command line: {err}"
     );
 }
+
+/// Every `syncguard-fleet history …` and `uptime …` line in the shell examples is
+/// a command line the binary takes: run against a file that does not exist, it
+/// gets as far as looking for the file (exit 3, "not found"), not a usage error.
+#[test]
+fn every_documented_history_and_uptime_command_is_accepted() {
+    use common::bin::bin;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.db");
+    let mut count = 0;
+    for file in doc_files() {
+        for block in fenced_blocks(&file, &read(&file)) {
+            if !matches!(block.info.as_str(), "sh" | "bash" | "shell") {
+                continue;
+            }
+            for line in block.text.lines() {
+                // The command itself: no comment, redirection or pipe.
+                let line = line.split(['#', '>', '|']).next().unwrap_or("");
+                let mut words = line.split_whitespace();
+                if words.next() != Some("syncguard-fleet") {
+                    continue;
+                }
+                let args: Vec<&str> = words.collect();
+                if !matches!(args.first(), Some(&("history" | "uptime"))) {
+                    continue;
+                }
+                count += 1;
+                let out = common::bin::run(bin().args(&args).arg("--db").arg(&missing));
+                assert!(
+                    out.code == 3 && out.stderr.contains("history database not found"),
+                    "{}:{}: `syncguard-fleet {}` is not accepted: {}",
+                    show(&block.file),
+                    block.line,
+                    args.join(" "),
+                    out.stderr
+                );
+            }
+        }
+    }
+    assert!(count >= 4, "only {count} history/uptime examples found");
+}

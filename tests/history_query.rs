@@ -40,6 +40,18 @@ fn watch_heard(config: &Path, db: &Path, nodes: &[&str]) -> common::bin::Proc {
     child
 }
 
+/// A lab with node `a` in lock and `b` out of lock, its fleet file (polled
+/// fast) and the history file's path.
+fn synced_a_free_b() -> (Lab, std::path::PathBuf, std::path::PathBuf) {
+    let lab = Lab::new(&[("a", "synced", None), ("b", "free", None)]);
+    let config = lab.write(
+        "fleet.toml",
+        &format!("{FAST}{}", lab.nodes_toml(&["a", "b"])),
+    );
+    let db = lab.path("history.db");
+    (lab, config, db)
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -59,12 +71,7 @@ fn ms_of(rfc3339: &serde_json::Value) -> i64 {
 /// time, and the time between the crash and the restart is not monitored.
 #[test]
 fn a_restart_continues_the_incident_and_the_crash_is_a_gap() {
-    let lab = Lab::new(&[("a", "synced", None), ("b", "free", None)]);
-    let config = lab.write(
-        "fleet.toml",
-        &format!("{FAST}{}", lab.nodes_toml(&["a", "b"])),
-    );
-    let db = lab.path("history.db");
+    let (_lab, config, db) = synced_a_free_b();
     let child = watch_heard(&config, &db, &["a", "b"]);
     // Let a heartbeat or two land, then die without a word.
     std::thread::sleep(Duration::from_millis(1500));
@@ -81,8 +88,6 @@ fn a_restart_continues_the_incident_and_the_crash_is_a_gap() {
     assert_eq!(b["node"], "b");
     assert_eq!(b["statuses"], serde_json::json!(["free"]));
     assert_eq!(b["first_reply"], "Free");
-    assert_eq!(b["open"], true);
-    assert_eq!(b["end"], serde_json::Value::Null);
     let start = ms_of(&b["start"]);
     assert!(
         start < killed_at,
@@ -97,6 +102,14 @@ fn a_restart_continues_the_incident_and_the_crash_is_a_gap() {
     assert!(gap_to - gap_from >= 1500, "the gap covers the pause: {h:#}");
     assert_eq!(gaps[1]["after"], "stop");
     assert_eq!(gaps[1]["end"], serde_json::Value::Null);
+    // Still free when the second monitor stopped, and nobody watches it since:
+    // known until that stop, not "open" for ever.
+    assert_eq!(b["open"], false, "{b}");
+    assert_eq!(b["end"], gaps[1]["start"], "{h:#}");
+    assert!(
+        ms_of(&b["end"]) - start >= 3000,
+        "one incident across the crash: {b}"
+    );
 
     let u = query("uptime", &db, &["--since", "1h"]);
     let node = |name: &str| {
@@ -112,13 +125,59 @@ fn a_restart_continues_the_incident_and_the_crash_is_a_gap() {
     let b = node("b");
     assert_eq!(b["out_of_lock_pct"], 100.0, "{b}");
     assert_eq!(b["incidents"], 1);
-    assert_eq!(b["mttr_s"], serde_json::Value::Null, "still open: {b}");
-    // Monitored a few seconds of the hour, and less than the monitors ran
-    // (pending at each start and the gap are not monitored).
+    assert!(b["mttr_s"].as_f64().is_some_and(|s| s >= 3.0), "{b}");
+    // Monitors ran a few seconds of the hour; b's status was known for less
+    // (pending at each start and the gap are not monitored time).
     let fleet_monitored = u["fleet"]["monitored_pct"].as_f64().expect("pct");
-    let b_monitored = b["monitored_pct"].as_f64().expect("pct");
+    let b_observed = b["observed_pct"].as_f64().expect("pct");
     assert!(fleet_monitored > 0.0 && fleet_monitored < 1.0, "{u:#}");
-    assert!(b_monitored > 0.0 && b_monitored < fleet_monitored, "{u:#}");
+    assert_eq!(b["monitored_pct"].as_f64(), Some(fleet_monitored), "{u:#}");
+    assert!(b_observed > 0.0 && b_observed < fleet_monitored, "{u:#}");
+}
+
+/// A node taken out of the config by a reload is no longer watched: its incident
+/// ends at the reload and its time after it is not monitored.
+#[test]
+fn a_node_removed_by_a_reload_stops_being_counted() {
+    let (lab, config, db) = synced_a_free_b();
+    let child = watch_heard(&config, &db, &["a", "b"]);
+    lab.write("fleet.toml", &format!("{FAST}{}", lab.nodes_toml(&["a"])));
+    child.signal(Signal::HUP);
+    let removed = || -> i64 {
+        Connection::open(&db)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM transition t JOIN subject s ON s.id = t.subject \
+                     WHERE s.name = 'b' AND t.status = 'removed'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(LIMIT, || removed() == 1),
+        "no removal recorded\n{}",
+        child.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let h = query("history", &db, &["--node", "b"]);
+    let b = &h["incidents"][0];
+    assert_eq!(b["open"], false, "{h:#}");
+    let u = query(
+        "uptime",
+        &db,
+        &["--since", "5m", "--node", "a", "--node", "b"],
+    );
+    let observed = |name: &str| {
+        u["nodes"]
+            .as_array()
+            .and_then(|n| n.iter().find(|e| e["node"] == name))
+            .and_then(|e| e["observed_pct"].as_f64())
+            .unwrap_or_else(|| panic!("no {name} in {u:#}"))
+    };
+    assert!(observed("b") < observed("a"), "{u:#}");
+    let _ = child.stop();
 }
 
 /// A sync group that loses its Master is recorded as a group incident with the
@@ -259,11 +318,7 @@ fn retention_prunes_old_rows_but_keeps_the_last_status() {
 #[test]
 fn a_read_only_file_warns_keeps_watching_and_catches_up() {
     use std::os::unix::fs::PermissionsExt;
-    let lab = Lab::new(&[("a", "synced", None), ("b", "free", None)]);
-    let config = lab.write(
-        "fleet.toml",
-        &format!("{FAST}{}", lab.nodes_toml(&["a", "b"])),
-    );
+    let (lab, config, _) = synced_a_free_b();
     let dir = lab.path("ro");
     std::fs::create_dir(&dir).expect("dir");
     let db = dir.join("history.db");
@@ -380,11 +435,24 @@ fn bad_files_and_bad_windows_exit_3_and_touch_nothing() {
         let r = run(bin().arg("history").arg("--db").arg(&db).args(&args));
         assert_refused(&r, says);
     }
-    // And by default it reads the fleet file's store: here --history.
+    let r = run(bin().arg("history").arg("--db").arg(&db).args([
+        "--from",
+        "2026-11-30T10:00:00Z",
+        "--to",
+        "soon",
+    ]));
+    assert_refused(&r, "soon");
+    // Without --db it reads the file the fleet file's monitor writes.
+    let with_path = lab.write(
+        "with-path.toml",
+        &format!(
+            "{FAST}[history]\npath = \"history.db\"\n{}",
+            lab.nodes_toml(&["a"])
+        ),
+    );
     let r = run(bin()
         .arg("--config")
-        .arg(&config)
-        .args(["--history", db.to_str().expect("utf-8 path")])
+        .arg(&with_path)
         .args(["uptime", "--format", "csv"]));
     assert_code(&r, 0);
     assert!(

@@ -191,14 +191,16 @@ fn record() -> NodeRecord {
             Incident {
                 start: ms(140),
                 end: None,
-                statuses: vec!["free".into()],
+                statuses: vec!["free"],
+                first_row: 0,
                 first_reply: Some("Free".into()),
                 first_error: None,
             },
             Incident {
                 start: ms(10),
                 end: Some(ms(40)),
-                statuses: vec!["timeout".into(), "free".into()],
+                statuses: vec!["timeout", "free"],
+                first_row: 0,
                 first_reply: None,
                 first_error: Some("no reply within 2s".into()),
             },

@@ -1,7 +1,8 @@
 //! What differs between platforms, in one place: shutdown and reload signals, the
-//! open-file limit, default paths and allocator settings. Everything else in the
+//! open-file limit, default paths, file identity and allocator settings. Everything else in the
 //! crate is neutral.
 
+pub mod files;
 pub mod limits;
 pub mod memory;
 pub mod paths;

@@ -191,14 +191,29 @@ pub fn percent(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| (part as f64 * 100_000.0 / whole as f64).round() / 1000.0)
 }
 
+/// A time as a calendar date, clamped to the calendar's range: a time read from a
+/// file can be anything, and chrono's own conversion panics out of range.
+pub fn utc(t: SystemTime) -> chrono::DateTime<chrono::Utc> {
+    let ms = match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |m| -m),
+    };
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or(if ms < 0 {
+        chrono::DateTime::<chrono::Utc>::MIN_UTC
+    } else {
+        chrono::DateTime::<chrono::Utc>::MAX_UTC
+    })
+}
+
 /// UTC, milliseconds: the time format of every JSON output.
 pub fn rfc3339(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    utc(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Local wall-clock time as the log and `watch` print it.
 pub fn local_time(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Local>::from(t)
+    utc(t)
+        .with_timezone(&chrono::Local)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
 }

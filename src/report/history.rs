@@ -39,7 +39,7 @@ struct JsonIncident {
     start: String,
     end: Option<String>,
     duration_s: f64,
-    statuses: Vec<String>,
+    statuses: Vec<&'static str>,
     first_reply: Option<String>,
     first_error: Option<String>,
     open: bool,
@@ -278,6 +278,7 @@ struct JsonShare {
     out_of_lock_pct: Option<f64>,
     unknown_pct: Option<f64>,
     monitored_pct: Option<f64>,
+    observed_pct: Option<f64>,
     incidents: usize,
     longest_s: Option<f64>,
     mttr_s: Option<f64>,
@@ -290,7 +291,8 @@ enum Kind {
 }
 
 impl JsonShare {
-    fn new(e: &UptimeEntry, kind: Kind, window: &Window) -> JsonShare {
+    /// `fleet_monitored`: when any monitor ran, the `monitored_pct` of every entry.
+    fn new(e: &UptimeEntry, kind: Kind, window: &Window, fleet_monitored: i64) -> JsonShare {
         let m = e.shares.monitored();
         let who = match kind {
             Kind::Node => Who::Node {
@@ -307,7 +309,8 @@ impl JsonShare {
             in_lock_pct: pct(e.shares.in_lock, m),
             out_of_lock_pct: pct(e.shares.out_of_lock, m),
             unknown_pct: pct(e.shares.unknown, m),
-            monitored_pct: pct(e.monitored, window.len()),
+            monitored_pct: pct(fleet_monitored, window.len()),
+            observed_pct: pct(e.monitored, window.len()),
             incidents: e.incidents.count,
             longest_s: e.incidents.longest.map(seconds),
             mttr_s: e.incidents.mttr.map(seconds),
@@ -323,14 +326,14 @@ pub fn uptime_json(a: &UptimeAnswer) -> String {
         nodes: a
             .nodes
             .iter()
-            .map(|e| JsonShare::new(e, Kind::Node, w))
+            .map(|e| JsonShare::new(e, Kind::Node, w, a.fleet.monitored))
             .collect(),
         groups: a
             .groups
             .iter()
-            .map(|e| JsonShare::new(e, Kind::Group, w))
+            .map(|e| JsonShare::new(e, Kind::Group, w, a.fleet.monitored))
             .collect(),
-        fleet: JsonShare::new(&a.fleet, Kind::Fleet, w),
+        fleet: JsonShare::new(&a.fleet, Kind::Fleet, w, a.fleet.monitored),
     };
     to_json(&doc)
 }
@@ -349,7 +352,7 @@ pub fn uptime_table(a: &UptimeAnswer) -> String {
     let _ = writeln!(
         out,
         "{:<18} {:>8} {:>8} {:>8} {:>8} {:>5} {:>9} {:>9}",
-        "NODE / @GROUP", "IN LOCK%", "OUT%", "UNKNOWN%", "MONITOR%", "INCID", "LONGEST", "MTTR"
+        "NODE / @GROUP", "IN LOCK%", "OUT%", "UNKNOWN%", "OBSERV%", "INCID", "LONGEST", "MTTR"
     );
     let line = |out: &mut String, name: String, e: &UptimeEntry| {
         let m = e.shares.monitored();
@@ -388,6 +391,7 @@ pub fn uptime_csv(a: &UptimeAnswer) -> String {
         "out_of_lock_pct",
         "unknown_pct",
         "monitored_pct",
+        "observed_pct",
         "incidents",
         "longest_s",
         "mttr_s",
@@ -403,6 +407,7 @@ pub fn uptime_csv(a: &UptimeAnswer) -> String {
                 num(pct(e.shares.in_lock, m)),
                 num(pct(e.shares.out_of_lock, m)),
                 num(pct(e.shares.unknown, m)),
+                num(pct(a.fleet.monitored, w.len())),
                 num(pct(e.monitored, w.len())),
                 e.incidents.count.to_string(),
                 num(e.incidents.longest.map(seconds)),
@@ -472,7 +477,8 @@ mod tests {
                     incident: Incident {
                         start: T0 + 40 * M,
                         end: Some(T0 + 150 * M),
-                        statuses: vec!["free".into(), "timeout".into()],
+                        statuses: vec!["free", "timeout"],
+                        first_row: 0,
                         first_reply: Some("Free".into()),
                         first_error: None,
                     },
@@ -483,7 +489,8 @@ mod tests {
                     incident: Incident {
                         start: T0 + 190 * M,
                         end: None,
-                        statuses: vec!["no_master".into()],
+                        statuses: vec!["no_master"],
+                        first_row: 0,
                         first_reply: None,
                         first_error: Some("no master".into()),
                     },
@@ -574,7 +581,9 @@ mod tests {
         assert_eq!(n["in_lock_pct"], 56.796);
         assert_eq!(n["out_of_lock_pct"], 19.417);
         assert_eq!(n["unknown_pct"], 23.786);
-        assert_eq!(n["monitored_pct"], 68.667);
+        // Monitors ran 70% of the window; this node's status was known 68.667%.
+        assert_eq!(n["monitored_pct"], 70.0);
+        assert_eq!(n["observed_pct"], 68.667);
         assert_eq!(v["fleet"]["monitored_pct"], 70.0);
         assert_eq!(n["mttr_s"], serde_json::Value::Null);
         for line in uptime_table(&a).lines() {

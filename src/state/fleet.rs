@@ -3,7 +3,7 @@
 //! IO, no locks, time injected: the hub owns it and nothing else mutates it.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -85,6 +85,9 @@ pub struct Fleet {
     /// takes them ([`Fleet::track_group_changes`]).
     group_changes: Vec<GroupTransition>,
     track_groups: bool,
+    /// During a reload: each old group's recorded status, so rebuilding the
+    /// groups does not record a change that did not happen.
+    previous_groups: HashMap<Arc<str>, GroupStatus>,
 }
 
 /// Nodes still without a result, by mode.
@@ -133,6 +136,7 @@ impl Fleet {
             pending: [0; 2],
             group_changes: Vec::new(),
             track_groups: false,
+            previous_groups: HashMap::new(),
             nodes,
         };
         fleet.reindex(now);
@@ -165,6 +169,7 @@ impl Fleet {
         self.node_group = vec![None; self.nodes.len()];
         self.groups = Vec::with_capacity(by_name.len());
         for (gi, (name, members)) in by_name.into_iter().enumerate() {
+            let status = self.previous_groups.get(&name).copied();
             for m in &members {
                 self.node_group[*m] = Some(gi);
             }
@@ -177,7 +182,7 @@ impl Fleet {
                 masters: 0,
                 has_roles: false,
                 health: Default::default(),
-                status: None,
+                status,
             });
         }
         for gi in 0..self.groups.len() {
@@ -233,7 +238,14 @@ impl Fleet {
         let index = &new.index;
         new.push.retain_nodes(|k| index.contains_key(k));
         new.latency = std::mem::take(&mut self.latency);
+        // Groups are rebuilt; a group whose status stays the same is no change.
+        new.previous_groups = self
+            .groups
+            .iter()
+            .filter_map(|g| Some((g.name.clone(), g.status?)))
+            .collect();
         new.reindex(now);
+        new.previous_groups.clear();
         let diff = ReloadDiff {
             nodes: new.nodes.len(),
             kept,
@@ -399,6 +411,52 @@ impl Fleet {
         }
         g.health = health;
         g.status = status;
+    }
+
+    /// The names of the nodes and of the sync groups.
+    pub fn names(&self) -> (BTreeSet<Arc<str>>, BTreeSet<Arc<str>>) {
+        (
+            self.nodes
+                .iter()
+                .map(|n| n.view.key.shared().clone())
+                .collect(),
+            self.groups.iter().map(|g| g.name.clone()).collect(),
+        )
+    }
+
+    /// Every node's current status as a transition to itself at `at` (nodes still
+    /// pending have none), for a history file that must start over.
+    pub fn current(&self, at: SystemTime) -> Vec<Transition> {
+        self.nodes
+            .iter()
+            .filter(|n| n.view.status != Status::Pending)
+            .filter_map(|n| {
+                let last = n.view.last.as_ref()?;
+                Some(Transition {
+                    at,
+                    node: n.view.key.clone(),
+                    group: n.view.group.clone(),
+                    from: n.view.status,
+                    to: n.view.status,
+                    outcome: last.outcome.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Every sync group's current recorded status at `at`, likewise.
+    pub fn current_groups(&self, at: SystemTime) -> Vec<GroupTransition> {
+        self.groups
+            .iter()
+            .filter_map(|g| {
+                Some(GroupTransition {
+                    at,
+                    group: g.name.clone(),
+                    status: g.status?,
+                    health: g.health.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Collect sync-group status changes for [`Fleet::take_group_changes`] (the

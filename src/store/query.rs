@@ -125,6 +125,10 @@ pub fn history(
     filter: &Filter,
     now: i64,
 ) -> Result<HistoryAnswer, QueryError> {
+    // One read transaction: every statement sees the same snapshot of the file,
+    // though a monitor writes on.
+    let tx = conn.unchecked_transaction()?;
+    let conn: &Connection = &tx;
     let sel = select(conn, filter)?;
     let runs = read::runs(conn, now)?;
     let mut rows = Rows::new(conn)?;
@@ -147,6 +151,11 @@ pub fn history(
             }
         }
     }
+    for i in &mut incidents {
+        let (reply, error) = read::detail(conn, i.incident.first_row)?;
+        i.incident.first_reply = reply;
+        i.incident.first_error = error;
+    }
     incidents.sort_by(|a, b| {
         (a.incident.start, &a.group, &a.node).cmp(&(b.incident.start, &b.group, &b.node))
     });
@@ -164,6 +173,10 @@ pub fn uptime(
     filter: &Filter,
     now: i64,
 ) -> Result<UptimeAnswer, QueryError> {
+    // One read transaction: every statement sees the same snapshot of the file,
+    // though a monitor writes on.
+    let tx = conn.unchecked_transaction()?;
+    let conn: &Connection = &tx;
     let sel = select(conn, filter)?;
     let runs = read::runs(conn, now)?;
     let mut rows = Rows::new(conn)?;
@@ -228,6 +241,10 @@ const RECORD_INCIDENTS: usize = 5;
 
 /// One node's shares over 24 h, 7 d and 30 d and its last incidents, as of `now`.
 pub fn node_record(conn: &Connection, name: &str, now: i64) -> Result<NodeRecord, QueryError> {
+    // One read transaction: every statement sees the same snapshot of the file,
+    // though a monitor writes on.
+    let tx = conn.unchecked_transaction()?;
+    let conn: &Connection = &tx;
     const DAY: i64 = 86_400_000;
     let Some(id) = read::subject_id(conn, "node", name)? else {
         return Ok(NodeRecord::default());
@@ -249,6 +266,9 @@ pub fn node_record(conn: &Connection, name: &str, now: i64) -> Result<NodeRecord
         .collect();
     incidents.reverse();
     incidents.truncate(RECORD_INCIDENTS);
+    for i in &mut incidents {
+        (i.first_reply, i.first_error) = read::detail(conn, i.first_row)?;
+    }
     Ok(NodeRecord { shares, incidents })
 }
 

@@ -15,8 +15,9 @@ use crate::model::{NodeKey, Outcome, Status, Transition};
 /// A run whose last heartbeat is younger than this is taken to be running.
 const ALIVE: i64 = 3 * HEARTBEAT.as_millis() as i64;
 
-/// The statuses that end an incident, for the index walks below.
-const HEALTHY: &str = "('synced', 'healthy')";
+/// The statuses that end an incident (`timeline::ends_incident`), for the index
+/// walks below.
+const HEALTHY: &str = "('synced', 'healthy', 'removed')";
 
 /// A node or group in the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,9 +97,13 @@ impl<'c> Rows<'c> {
                 "SELECT at_ms FROM transition WHERE subject = ?1 AND at_ms < ?2 \
                  ORDER BY at_ms DESC LIMIT 1",
             )?,
+            // Only what the (subject, at_ms, status, run) index holds: read from
+            // the index alone.
+            // Ordered by time only, which the index gives for free; ties (rare)
+            // are put in rowid order in Rust, not by a sort in SQLite.
             range: conn.prepare(
-                "SELECT at_ms, run, status, reply, error FROM transition \
-                 WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3 ORDER BY at_ms, rowid",
+                "SELECT at_ms, run, status, rowid FROM transition \
+                 WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3 ORDER BY at_ms",
             )?,
             healthy_after: conn.prepare(&format!(
                 "SELECT at_ms FROM transition WHERE subject = ?1 \
@@ -136,7 +141,7 @@ impl<'c> Rows<'c> {
         // it (the statuses on the way decide where it ends, see `timeline`).
         if rows
             .last()
-            .is_some_and(|r| !super::timeline::is_healthy(&r.status))
+            .is_some_and(|r| !super::timeline::ends_incident(r.status))
             && let Some(end) = self
                 .healthy_after
                 .query_row(params![subject, to], |r| r.get::<_, i64>(0))
@@ -147,6 +152,8 @@ impl<'c> Rows<'c> {
                 rows.push(r?);
             }
         }
+        // Nearly sorted already: a cheap pass.
+        rows.sort_by_key(|r| (r.at, r.id));
         Ok(rows)
     }
 }
@@ -155,10 +162,17 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
         at: r.get(0)?,
         run: r.get(1)?,
-        status: r.get(2)?,
-        reply: r.get(3)?,
-        error: r.get(4)?,
+        status: super::timeline::word(r.get_ref(2)?.as_str()?),
+        id: r.get(3)?,
     })
+}
+
+/// The reply and error of one row (an incident's first), by rowid.
+pub fn detail(conn: &Connection, id: i64) -> rusqlite::Result<(Option<String>, Option<String>)> {
+    conn.prepare_cached("SELECT reply, error FROM transition WHERE rowid = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map(Option::unwrap_or_default)
 }
 
 /// Each node's last recorded status and since when it has held: the time of the
@@ -167,38 +181,37 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 pub fn last_statuses(
     conn: &Connection,
 ) -> rusqlite::Result<HashMap<String, (Status, std::time::SystemTime)>> {
+    // Each is a short walk of the (subject, at_ms, status, run) index.
     let mut stmt = conn.prepare(
-        "SELECT s.name, t.status, t.at_ms, t.subject FROM subject s \
-         JOIN transition t ON t.rowid = (SELECT rowid FROM transition \
-           WHERE subject = s.id ORDER BY at_ms DESC, rowid DESC LIMIT 1) \
-         WHERE s.kind = 'node'",
+        "SELECT s.id, s.name, (SELECT status FROM transition WHERE subject = s.id \
+           ORDER BY at_ms DESC LIMIT 1) FROM subject s WHERE s.kind = 'node'",
     )?;
-    let mut changed =
-        conn.prepare("SELECT max(at_ms) FROM transition WHERE subject = ?1 AND status <> ?2")?;
-    let mut first_after =
-        conn.prepare("SELECT min(at_ms) FROM transition WHERE subject = ?1 AND at_ms > ?2")?;
-    let last: Vec<(String, String, i64, i64)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+    let mut changed = conn.prepare(
+        "SELECT at_ms FROM transition WHERE subject = ?1 AND status <> ?2 \
+         ORDER BY at_ms DESC LIMIT 1",
+    )?;
+    let mut first_after = conn.prepare(
+        "SELECT at_ms FROM transition WHERE subject = ?1 AND at_ms > ?2 \
+         ORDER BY at_ms LIMIT 1",
+    )?;
+    let last: Vec<(i64, String, Option<String>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = HashMap::with_capacity(last.len());
-    for (name, word, at, subject) in last {
-        let Some(status) = Status::parse(&word) else {
+    for (subject, name, word) in last {
+        let Some(status) = word.as_deref().and_then(Status::parse) else {
             continue;
         };
-        let since =
-            match changed.query_row(params![subject, word], |r| r.get::<_, Option<i64>>(0))? {
-                Some(before) => first_after
-                    .query_row(params![subject, before], |r| r.get::<_, Option<i64>>(0))?
-                    .unwrap_or(at),
-                None => conn
-                    .query_row(
-                        "SELECT min(at_ms) FROM transition WHERE subject = ?1",
-                        [subject],
-                        |r| r.get::<_, Option<i64>>(0),
-                    )?
-                    .unwrap_or(at),
-            };
-        out.insert(name, (status, time(since)));
+        let before: i64 = changed
+            .query_row(params![subject, word], |r| r.get(0))
+            .optional()?
+            .unwrap_or(i64::MIN);
+        let since: Option<i64> = first_after
+            .query_row(params![subject, before], |r| r.get(0))
+            .optional()?;
+        if let Some(since) = since {
+            out.insert(name, (status, time(since)));
+        }
     }
     Ok(out)
 }
@@ -208,53 +221,77 @@ pub fn last_statuses(
 /// restart's first result) are not transitions and are left out, and so is a
 /// first result that is healthy (not news).
 pub fn recent(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Transition>> {
+    // Newest rows first by rowid (which follows time), a page at a time: never a
+    // sort of the whole table. Repeats are skipped, so look further, but not
+    // forever: a restart of a large fleet records a repeat per node.
+    const PAGE: i64 = 1_000;
+    const LOOK_AT_MOST: usize = 50_000;
     let mut stmt = conn.prepare(
-        "SELECT t.at_ms, s.name, g.name, t.status, t.reply, t.error, \
+        "SELECT t.id, t.at_ms, s.name, g.name, t.status, t.reply, t.error, \
            (SELECT p.status FROM transition p WHERE p.subject = t.subject \
-              AND (p.at_ms < t.at_ms OR (p.at_ms = t.at_ms AND p.rowid < t.rowid)) \
+              AND (p.at_ms < t.at_ms OR (p.at_ms = t.at_ms AND p.rowid < t.id)) \
             ORDER BY p.at_ms DESC, p.rowid DESC LIMIT 1) \
-         FROM transition t JOIN subject s ON s.id = t.subject \
-         LEFT JOIN subject g ON g.id = t.grp \
-         WHERE s.kind = 'node' ORDER BY t.rowid DESC LIMIT ?1",
+         FROM (SELECT rowid AS id, * FROM transition WHERE rowid < ?1 \
+               ORDER BY rowid DESC LIMIT ?2) t \
+         JOIN subject s ON s.id = t.subject LEFT JOIN subject g ON g.id = t.grp \
+         WHERE s.kind = 'node' ORDER BY t.id DESC",
     )?;
-    // Read a few more than asked: repeats are dropped.
-    let rows = stmt.query_map([limit.saturating_mul(2) as i64], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<String>>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, Option<String>>(5)?,
-            r.get::<_, Option<String>>(6)?,
-        ))
-    })?;
     let mut out = Vec::new();
-    for r in rows {
-        let (at, node, group, to, reply, error, from) = r?;
-        let (Some(to), from) = (Status::parse(&to), from.as_deref().and_then(Status::parse)) else {
-            continue;
-        };
-        if from == Some(to) || (from.is_none() && to.is_healthy()) {
-            continue;
-        }
-        let text = match reply {
-            Some(reply) => format!("reply \"{reply}\""),
-            None => error.unwrap_or_default(),
-        };
-        out.push(Transition {
-            at: time(at),
-            node: NodeKey::new(&node),
-            group: group.as_deref().map(Arc::from),
-            from: from.unwrap_or(Status::Pending),
-            to,
-            outcome: Outcome::Recorded {
-                status: to,
-                text: text.into_boxed_str(),
-            },
-        });
-        if out.len() == limit {
+    let mut cursor = i64::MAX;
+    let mut looked = 0;
+    while out.len() < limit && looked < LOOK_AT_MOST {
+        let page: Vec<_> = stmt
+            .query_map(params![cursor, PAGE], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        // The page's lowest rowid, group rows included, so the next page follows.
+        let lowest: Option<i64> = conn.query_row(
+            "SELECT min(id) FROM (SELECT rowid AS id FROM transition WHERE rowid < ?1 \
+                 ORDER BY rowid DESC LIMIT ?2)",
+            params![cursor, PAGE],
+            |r| r.get(0),
+        )?;
+        let Some(lowest) = lowest else {
             break;
+        };
+        cursor = lowest;
+        looked += PAGE as usize;
+        for (_, at, node, group, to, reply, error, from) in page {
+            let (Some(to), from) = (Status::parse(&to), from.as_deref().and_then(Status::parse))
+            else {
+                continue;
+            };
+            if from == Some(to) || (from.is_none() && to.is_healthy()) {
+                continue;
+            }
+            let text = match reply {
+                Some(reply) => format!("reply \"{reply}\""),
+                None => error.unwrap_or_default(),
+            };
+            out.push(Transition {
+                at: time(at),
+                node: NodeKey::new(&node),
+                group: group.as_deref().map(Arc::from),
+                from: from.unwrap_or(Status::Pending),
+                to,
+                outcome: Outcome::Recorded {
+                    status: to,
+                    text: text.into_boxed_str(),
+                },
+            });
+            if out.len() == limit {
+                break;
+            }
         }
     }
     Ok(out)
@@ -270,11 +307,13 @@ pub fn subject_id(conn: &Connection, kind: &str, name: &str) -> rusqlite::Result
     .optional()
 }
 
-/// Unix milliseconds back to a time.
+/// Unix milliseconds back to a time (before 1970 too).
 pub fn time(ms: i64) -> std::time::SystemTime {
+    let d = Duration::from_millis(ms.unsigned_abs());
     if ms >= 0 {
-        UNIX_EPOCH + Duration::from_millis(ms as u64)
+        UNIX_EPOCH.checked_add(d)
     } else {
-        UNIX_EPOCH
+        UNIX_EPOCH.checked_sub(d)
     }
+    .unwrap_or(UNIX_EPOCH)
 }

@@ -7,12 +7,14 @@
 //! Transitions, not samples: a node that stays in lock for a year is one row.
 //! Times are Unix milliseconds (UTC) in INTEGER columns.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
 /// The schema this build writes and reads.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
+/// `PRAGMA application_id`: "SGFH", so a stray SQLite file is not taken for ours.
+pub const APPLICATION_ID: i64 = 0x5347_4648;
 
 /// Version 1. Migrations from older versions go in [`MIGRATIONS`], in order.
 const SCHEMA_V1: &str = "
@@ -43,9 +45,19 @@ CREATE TABLE transition (
 CREATE INDEX transition_by_subject ON transition (subject, at_ms);
 ";
 
+/// Version 2: the per-subject index also holds each row's status and run, so a
+/// window's shares are read from the index alone, never from the table (which
+/// holds the reply and error texts, and is in time order, not subject order);
+/// and the file says whose it is.
+const SCHEMA_V2: &str = "
+DROP INDEX transition_by_subject;
+CREATE INDEX transition_by_subject ON transition (subject, at_ms, status, run);
+PRAGMA application_id = 1397179976;
+";
+
 /// `MIGRATIONS[i]` takes a database from version `i` to `i + 1`; version 0 is an
 /// empty file.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 /// Why a history file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +129,7 @@ pub fn open_for_writing(path: &Path) -> Result<Connection, OpenError> {
             why: "it has tables but no syncguard-fleet schema version".into(),
         });
     }
+    check_ours(&conn, path, found)?;
     // WAL: readers (`history`, `uptime`) never block the writer, and a crash loses
     // at most the transaction being written.
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -132,17 +145,21 @@ pub fn open_for_writing(path: &Path) -> Result<Connection, OpenError> {
 }
 
 /// Opens an existing database for reading; a missing file is an error and is not
-/// created.
+/// created. A file no monitor has open (no `-wal` beside it) is opened immutable,
+/// so a reader leaves no `-wal` or `-shm` file behind (which, made by root, could
+/// lock the service's user out) and needs no write access to the directory.
 pub fn open_for_reading(path: &Path) -> Result<Connection, OpenError> {
     if !path.exists() {
         return Err(OpenError::Missing {
             path: path.display().to_string(),
         });
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = match immutable_uri(path).filter(|_| !wal.exists()) {
+        Some(uri) => Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI),
+        None => Connection::open_with_flags(path, flags),
+    }
     .map_err(|e| sqlite(path, e))?;
     configure(&conn, path)?;
     match version(&conn, path)? {
@@ -154,7 +171,63 @@ pub fn open_for_reading(path: &Path) -> Result<Connection, OpenError> {
             path: path.display().to_string(),
             found,
         }),
-        _ => Ok(conn),
+        found => {
+            check_ours(&conn, path, found)?;
+            Ok(conn)
+        }
+    }
+}
+
+/// `file:/abs/path?immutable=1`, with the characters a URI reserves escaped;
+/// `None` for a path that is not UTF-8 (opened the ordinary way).
+fn immutable_uri(path: &Path) -> Option<String> {
+    let abs = std::path::absolute(path).ok()?;
+    let text = abs.to_str()?.replace('\\', "/");
+    let mut uri = String::from("file:");
+    // Windows: file:/C:/dir/history.db
+    if !text.starts_with('/') {
+        uri.push('/');
+    }
+    for c in text.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Some(uri)
+}
+
+/// A file with a schema version must also be ours: version 2 on says so in
+/// `application_id`; a version 1 file (which did not) must have our tables.
+fn check_ours(conn: &Connection, path: &Path, found: i64) -> Result<(), OpenError> {
+    if found == 0 {
+        return Ok(());
+    }
+    let id: i64 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| sqlite(path, e))?;
+    let ours = id == APPLICATION_ID
+        || (id == 0
+            && found == 1
+            && conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' \
+                     AND name IN ('subject', 'run', 'transition')",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(|e| sqlite(path, e))?
+                == 3);
+    if ours {
+        Ok(())
+    } else {
+        Err(OpenError::NotOurs {
+            path: path.display().to_string(),
+            why: format!("application id {id:#x}, schema version {found}"),
+        })
     }
 }
 
@@ -210,6 +283,22 @@ mod tests {
         let e = open_for_writing(&newer).expect_err("newer").to_string();
         assert!(e.contains("schema version 99, newer than"), "{e}");
         assert_eq!(std::fs::read(&newer).expect("read"), before, "rewritten");
+
+        // Another program's file that happens to set a version we know.
+        let versioned = dir.path().join("versioned.db");
+        Connection::open(&versioned)
+            .and_then(|c| c.execute_batch("CREATE TABLE t (x); PRAGMA user_version = 2;"))
+            .expect("versioned");
+        for e in [
+            open_for_writing(&versioned)
+                .expect_err("foreign")
+                .to_string(),
+            open_for_reading(&versioned)
+                .expect_err("foreign")
+                .to_string(),
+        ] {
+            assert!(e.contains("not a syncguard-fleet history database"), "{e}");
+        }
 
         let foreign = dir.path().join("foreign.db");
         Connection::open(&foreign)

@@ -34,14 +34,44 @@ pub struct Run {
     pub ended: RunEnd,
 }
 
-/// One stored status change of a node or group.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One stored status change of a node or group: what the index holds, so a
+/// window is read without touching the table. The reply and error texts are
+/// fetched by `id` only for the rows that start an incident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Row {
     pub at: i64,
     pub run: i64,
-    pub status: String,
-    pub reply: Option<String>,
-    pub error: Option<String>,
+    pub status: &'static str,
+    /// The row's rowid.
+    pub id: i64,
+}
+
+/// Every status word a row can hold, node and group: a row's status is one of
+/// these, so reading a window allocates nothing per row.
+const WORDS: [&str; 13] = [
+    "synced",
+    "free",
+    "unreachable",
+    "timeout",
+    "invalid",
+    "stale",
+    "healthy",
+    "no_master",
+    "multiple_masters",
+    "members_free",
+    "members_unknown",
+    "removed",
+    "unknown",
+];
+
+/// The status word as stored, shared; a word this version does not know (a
+/// newer monitor's) is `unknown`.
+pub fn word(status: &str) -> &'static str {
+    WORDS
+        .iter()
+        .find(|w| **w == status)
+        .copied()
+        .unwrap_or("unknown")
 }
 
 /// Which share of time a status counts toward.
@@ -50,31 +80,40 @@ pub enum Class {
     InLock,
     OutOfLock,
     Unknown,
+    /// `removed`: taken out of the config; no longer watched at all.
+    NotMonitored,
 }
 
 /// Node statuses and group statuses (`GroupStatus` words) by share: in lock is
 /// `synced` (a group: `healthy`); out of lock is `free` (a group: a wrong Master
-/// count or a free member); anything else is unknown.
+/// count or a free member); `removed` (from the config, at a reload) is not
+/// monitored; anything else is unknown.
 pub fn class(status: &str) -> Class {
     match status {
         "synced" | "healthy" => Class::InLock,
         "free" | "no_master" | "multiple_masters" | "members_free" => Class::OutOfLock,
+        "removed" => Class::NotMonitored,
         _ => Class::Unknown,
     }
 }
 
-pub fn is_healthy(status: &str) -> bool {
-    class(status) == Class::InLock
+/// Ends an incident: healthy again, or no longer watched at all.
+pub fn ends_incident(status: &str) -> bool {
+    matches!(class(status), Class::InLock | Class::NotMonitored)
 }
 
 /// A maximal period in which a subject was not healthy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Incident {
     pub start: i64,
-    /// `None` while it lasts (no healthy row after it yet).
+    /// `None` while it lasts: the monitor watching it still sees it unhealthy.
     pub end: Option<i64>,
     /// The statuses it went through, each once, in order of first appearance.
-    pub statuses: Vec<String>,
+    pub statuses: Vec<&'static str>,
+    /// The row it started with (its rowid), whose reply and error are
+    /// [`first_reply`](Self::first_reply) and [`first_error`](Self::first_error)
+    /// once fetched.
+    pub first_row: i64,
     pub first_reply: Option<String>,
     pub first_error: Option<String>,
 }
@@ -102,10 +141,13 @@ pub fn incidents(rows: &[Row], runs: &[Run]) -> Vec<Incident> {
     let mut open: Option<Incident> = None;
     let mut prev: Option<&Row> = None;
     for row in rows {
-        match (&mut open, is_healthy(&row.status)) {
-            (Some(_), true) => {
+        let class = class(row.status);
+        match (&mut open, class) {
+            (Some(_), Class::InLock | Class::NotMonitored) => {
                 if let Some(mut i) = open.take() {
                     let end = match prev {
+                        // Taken out of the config: over when it was.
+                        Some(_) if class == Class::NotMonitored => row.at,
                         Some(p) if p.run != row.run => run_end(runs, p).min(row.at),
                         _ => row.at,
                     };
@@ -113,25 +155,36 @@ pub fn incidents(rows: &[Row], runs: &[Run]) -> Vec<Incident> {
                     out.push(i);
                 }
             }
-            (Some(i), false) => {
+            (Some(i), _) => {
                 if !i.statuses.contains(&row.status) {
-                    i.statuses.push(row.status.clone());
+                    i.statuses.push(row.status);
                 }
             }
-            (None, false) => {
+            (None, Class::OutOfLock | Class::Unknown) => {
                 open = Some(Incident {
                     start: row.at,
                     end: None,
-                    statuses: vec![row.status.clone()],
-                    first_reply: row.reply.clone(),
-                    first_error: row.error.clone(),
+                    statuses: vec![row.status],
+                    first_row: row.id,
+                    first_reply: None,
+                    first_error: None,
                 });
             }
-            (None, true) => {}
+            (None, _) => {}
         }
         prev = Some(row);
     }
-    out.extend(open);
+    // Still unhealthy at the last row: open while a monitor still watches it;
+    // if the run that saw it last is over, it is known only until then.
+    if let (Some(mut i), Some(last)) = (open, prev) {
+        let watched = runs
+            .binary_search_by_key(&last.run, |r| r.id)
+            .is_ok_and(|k| runs[k].ended == RunEnd::Running);
+        if !watched {
+            i.end = Some(run_end(runs, last).max(i.start));
+        }
+        out.push(i);
+    }
     out
 }
 
@@ -167,6 +220,7 @@ impl Shares {
             Class::InLock => self.in_lock += ms,
             Class::OutOfLock => self.out_of_lock += ms,
             Class::Unknown => self.unknown += ms,
+            Class::NotMonitored => {}
         }
     }
 }
@@ -180,7 +234,7 @@ pub fn shares(rows: &[Row], runs: &[Run], from: i64, to: i64) -> Shares {
         let start = row.at.max(from);
         let end = next.min(run_end(runs, row)).min(to);
         if end > start {
-            out.add_class(class(&row.status), end - start);
+            out.add_class(class(row.status), end - start);
         }
     }
     out
@@ -278,9 +332,8 @@ mod tests {
         Row {
             at: at_min * M,
             run,
-            status: status.into(),
-            reply: None,
-            error: Some(format!("{status} at {at_min}")),
+            status: word(status),
+            id: at_min,
         }
     }
 
@@ -364,7 +417,7 @@ mod tests {
         assert_eq!(found[0].start, 40 * M);
         assert_eq!(found[0].end, Some(150 * M));
         assert_eq!(found[0].statuses, vec!["free", "timeout"]);
-        assert_eq!(found[0].first_error.as_deref(), Some("free at 40"));
+        assert_eq!(found[0].first_row, 40, "the row it started with");
         assert_eq!(found[0].duration(300 * M), 110 * M);
         // Free when run 2 stopped at 200, synced at run 3's first result: it
         // recovered somewhere in the gap, and the incident ends at 200.
@@ -377,6 +430,22 @@ mod tests {
         assert_eq!(stats.count, 2);
         assert_eq!(stats.longest, Some(110 * M));
         assert_eq!(stats.mttr, Some((110 + 10) * M / 2));
+    }
+
+    #[test]
+    fn an_incident_nobody_watches_any_more_ends_when_the_watching_did() {
+        // Free when its monitor stopped at 30, never restarted: known until 30.
+        let rows = vec![row(0, 1, "synced"), row(10, 1, "free")];
+        let found = incidents(&rows, &[run(1, 0, 30, RunEnd::Stopped)]);
+        assert_eq!(found[0].end, Some(30 * M));
+        // Taken out of the config at 20 while the monitor runs on.
+        let rows = vec![row(0, 1, "free"), row(20, 1, "removed")];
+        let runs = [run(1, 0, 60, RunEnd::Running)];
+        let found = incidents(&rows, &runs);
+        assert_eq!(found[0].end, Some(20 * M));
+        // ... and it is not monitored after that.
+        assert_eq!(shares(&rows, &runs, 0, 60 * M).monitored(), 20 * M);
+        assert_eq!(word("a status from the future"), "unknown");
     }
 
     #[test]

@@ -36,9 +36,10 @@ const BACKLOG: usize = 100_000;
 const BATCH: usize = 8_192;
 /// A failed write is tried again after this long (tests: at once, nearly).
 const RETRY: Duration = Duration::from_millis(if cfg!(test) { 100 } else { 5_000 });
-/// How often the run is stamped and the file checked for deletion (tests: often).
+/// How often the run is stamped (tests: often, but less often than a retry, as
+/// in production).
 const BEAT: Duration = if cfg!(test) {
-    Duration::from_millis(100)
+    Duration::from_millis(300)
 } else {
     HEARTBEAT
 };
@@ -68,9 +69,20 @@ pub struct HistoryStats {
     pub dropped: AtomicU64,
     /// The current write problem, cleared by the next successful write.
     pub problem: Mutex<Option<String>>,
+    /// Set when the writer started a new file (the old one was deleted): the hub
+    /// records every node's and group's current status into it again.
+    resync: std::sync::atomic::AtomicBool,
+    /// The writer's wake-ups, for the test that its retry loop does not spin.
+    #[cfg(test)]
+    wakes: AtomicU64,
 }
 
 impl HistoryStats {
+    /// Whether a new file wants every current status again (once).
+    pub fn take_resync(&self) -> bool {
+        self.resync.swap(false, Ordering::Relaxed)
+    }
+
     pub fn problem(&self) -> Option<String> {
         self.problem.lock().map(|p| p.clone()).unwrap_or_default()
     }
@@ -86,6 +98,13 @@ impl HistoryStats {
 enum Record {
     Node(Box<Transition>),
     Group(Box<GroupTransition>),
+    /// A node (`group: false`) or group taken out of the config by a reload: its
+    /// time after this is not monitored, and an incident it was in ends here.
+    Removed {
+        at: SystemTime,
+        name: Arc<str>,
+        group: bool,
+    },
 }
 
 enum Msg {
@@ -126,6 +145,7 @@ impl History {
         let mut writer = Writer {
             path: path.to_path_buf(),
             conn: None,
+            identity: None,
             run: 0,
             started,
             retention,
@@ -188,6 +208,17 @@ impl History {
     /// Queues a sync group's change of recorded status, the same way.
     pub fn record_group(&self, t: GroupTransition) {
         self.send(Record::Group(Box::new(t)));
+    }
+
+    /// Queues the removal of a node (`group: false`) or sync group from the config.
+    pub fn record_removed(&self, name: Arc<str>, group: bool, at: SystemTime) {
+        self.send(Record::Removed { at, name, group });
+    }
+
+    /// Whether the writer started a new file and wants every current status
+    /// recorded again (once).
+    pub fn take_resync(&self) -> bool {
+        self.stats.take_resync()
     }
 
     fn send(&self, r: Record) {
@@ -290,6 +321,8 @@ struct Writer {
     path: PathBuf,
     /// `None` until the file opens (and again after it was deleted).
     conn: Option<Connection>,
+    /// The identity of the file `conn` has open, to notice it deleted or replaced.
+    identity: Option<(u64, u64)>,
     run: i64,
     /// When this monitor started: the run's start, even if the file opens later.
     started: i64,
@@ -335,6 +368,7 @@ impl Writer {
         self.nodes.clear();
         self.groups.clear();
         self.conn = Some(conn);
+        self.identity = crate::platform::files::identity(&self.path);
         Ok(resume)
     }
 
@@ -342,6 +376,8 @@ impl Writer {
         let mut next_beat = Instant::now() + BEAT;
         let mut retry_at: Option<Instant> = None;
         loop {
+            #[cfg(test)]
+            self.stats.wakes.fetch_add(1, Ordering::Relaxed);
             let mut wake = retry_at.map_or(next_beat, |r| r.min(next_beat));
             if self.prune_cursor.is_some() && retry_at.is_none() {
                 // A pruning pass is under way: take what arrived, then go on.
@@ -377,13 +413,15 @@ impl Writer {
             let beat = now >= next_beat;
             if beat {
                 next_beat = now + BEAT;
-                self.notice_deleted();
             }
             // After a failure, wait for the retry time unless stopping.
             if retry_at.is_some_and(|r| now < r) && !stop {
                 continue;
             }
-            if !self.backlog.is_empty() || beat || stop || self.conn.is_none() {
+            // A retry that is due is tried even with nothing queued (a failed
+            // heartbeat): leaving it set would make every wait zero, a busy loop.
+            if !self.backlog.is_empty() || beat || stop || self.conn.is_none() || retry_at.is_some()
+            {
                 match self.flush(stop) {
                     Ok(()) => retry_at = None,
                     Err(e) => {
@@ -440,24 +478,27 @@ impl Writer {
         self.stats.set_problem(Some(msg));
     }
 
-    /// A file deleted under a running writer would take every later write with it,
-    /// unseen (the open handle keeps writing to the unlinked file). Checked at each
-    /// heartbeat: the next write starts a new file.
+    /// A file deleted (or replaced) under a running writer would take every later
+    /// write with it, unseen: the open handle writes on into the unlinked file.
+    /// Checked before every write; the write then goes to a new file, with a new
+    /// run, and the hub is asked to record every current status into it.
     fn notice_deleted(&mut self) {
-        if self.conn.is_some() && !self.path.exists() {
+        if self.conn.is_some() && crate::platform::files::identity(&self.path) != self.identity {
             tracing::warn!(
-                "history: {} was deleted; starting a new file",
+                "history: {} was deleted or replaced; starting a new file",
                 self.path.display()
             );
             self.conn = None;
             // The new file's run starts now: the time before is not in it.
             self.started = ms(SystemTime::now());
+            self.stats.resync.store(true, Ordering::Relaxed);
         }
     }
 
     /// Writes the backlog (in batches) and the heartbeat; on a clean stop, marks
     /// the run stopped. What was committed leaves the backlog.
     fn flush(&mut self, stop: bool) -> Result<(), String> {
+        self.notice_deleted();
         if self.conn.is_none() {
             match self.open() {
                 Ok(_) => {}
@@ -507,6 +548,25 @@ impl Writer {
                                 reply.and_then(|r| r.code()),
                                 reply.map(|r| r.to_string()),
                                 t.outcome.error(),
+                            ])?;
+                        }
+                        Record::Removed { at, name, group } => {
+                            let (cache, kind) = if *group {
+                                (&mut self.groups, "group")
+                            } else {
+                                (&mut self.nodes, "node")
+                            };
+                            let subject = subject_id(&tx, cache, kind, name)?;
+                            insert.execute(params![
+                                ms(*at),
+                                subject,
+                                None::<i64>,
+                                self.run,
+                                "removed",
+                                None::<String>,
+                                None::<i64>,
+                                None::<String>,
+                                Some("removed from the config"),
                             ])?;
                         }
                         Record::Group(g) => {
@@ -718,6 +778,8 @@ mod tests {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
         wait_for("a new file", || path.exists());
+        assert!(h.take_resync(), "the hub is asked for every current status");
+        assert!(!h.take_resync(), "once");
         h.record(&transition("b", Status::Timeout, 2_000));
         wait_for("the second write", || {
             stats.written.load(Ordering::Relaxed) == 2
@@ -726,6 +788,49 @@ mod tests {
         // The new file has the schema, a run, and what came after the deletion.
         assert_eq!(count(&path, "SELECT count(*) FROM transition"), 1);
         assert_eq!(count(&path, "SELECT count(*) FROM run"), 1);
+    }
+
+    #[test]
+    fn a_write_that_keeps_failing_is_retried_not_spun() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.db");
+        let h = History::start(&path, Duration::ZERO).expect("start");
+        let stats = h.stats();
+        // Every write now fails at once, the heartbeat's too, with nothing queued.
+        h.tweak(|c| c.pragma_update(None, "query_only", 1).expect("query_only"));
+        wait_for("the failure", || stats.problem().is_some());
+        let before = stats.wakes.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_secs(1));
+        let wakes = stats.wakes.load(Ordering::Relaxed) - before;
+        // A wake-up per retry (100 ms here) or heartbeat, not a busy loop.
+        assert!(wakes <= 40, "{wakes} wake-ups in one second");
+        h.tweak(|c| c.pragma_update(None, "query_only", 0).expect("query_only"));
+        wait_for("the problem cleared", || stats.problem().is_none());
+        h.stop();
+    }
+
+    #[test]
+    fn a_node_taken_out_of_the_config_is_recorded_as_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.db");
+        let h = History::start(&path, Duration::ZERO).expect("start");
+        h.record(&transition("gone", Status::Free, 1_000));
+        h.record_removed(
+            Arc::from("gone"),
+            false,
+            UNIX_EPOCH + Duration::from_secs(2),
+        );
+        h.record_removed(Arc::from("wall"), true, UNIX_EPOCH + Duration::from_secs(2));
+        h.stop();
+        assert_eq!(
+            count(
+                &path,
+                "SELECT count(*) FROM transition t JOIN subject s ON s.id = t.subject \
+                 WHERE t.status = 'removed' AND t.at_ms = 2000 \
+                 AND ((s.kind = 'node' AND s.name = 'gone') OR (s.kind = 'group' AND s.name = 'wall'))"
+            ),
+            2
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod unlisted;
 use std::borrow::Cow;
 use std::time::SystemTime;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::FixedOffset;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -151,7 +151,7 @@ impl Screen<'_> {
     }
 
     fn clock(&self, t: SystemTime) -> String {
-        DateTime::<chrono::Utc>::from(t)
+        present::utc(t)
             .with_timezone(&self.tz)
             .format("%H:%M:%S")
             .to_string()
@@ -159,7 +159,7 @@ impl Screen<'_> {
 
     /// `12-01 22:14`: incidents can be days old.
     fn date_clock(&self, t: SystemTime) -> String {
-        DateTime::<chrono::Utc>::from(t)
+        present::utc(t)
             .with_timezone(&self.tz)
             .format("%m-%d %H:%M")
             .to_string()
