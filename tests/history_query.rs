@@ -343,14 +343,13 @@ fn a_read_only_file_warns_keeps_watching_and_catches_up() {
         .and_then(|c| c.query_row("SELECT count(*) FROM transition", [], |r| r.get(0)))
         .expect("count");
     let mut cmd = if root {
+        // A copy of the binary in the lab (0755), which nobody can run wherever
+        // the build directory is.
+        let copy = lab.path("syncguard-fleet");
+        std::fs::copy(common::bin::BIN, &copy).expect("copy the binary");
         let mut c = std::process::Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-            common::bin::BIN,
-        ]);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&copy);
         c.env("XDG_STATE_HOME", "/tmp").env("NO_COLOR", "1");
         c
     } else {
