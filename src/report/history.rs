@@ -2,7 +2,6 @@
 //! scripts (see docs/history.md), and CSV that is safe to open in a spreadsheet.
 
 use std::fmt::Write as _;
-use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -449,11 +448,6 @@ pub fn safe_cell(s: &str) -> String {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
         _ => s.to_owned(),
     }
-}
-
-/// The moment a query was asked, for callers that have none of their own.
-pub fn now_ms() -> i64 {
-    crate::store::ms(SystemTime::now())
 }
 
 #[cfg(test)]
