@@ -48,9 +48,13 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
     pub wait: Duration,
 
-    /// Serve Prometheus metrics on ADDR (/metrics), in watch and the dashboard;
-    /// overrides `[metrics] bind`
+    /// Serve the status page, the JSON API and /metrics on ADDR, in watch, the
+    /// dashboard and demo; overrides `[http] bind`
     #[arg(long, value_name = "ADDR", global = true)]
+    pub http: Option<std::net::SocketAddr>,
+
+    /// Deprecated: the same as --http
+    #[arg(long, value_name = "ADDR", global = true, conflicts_with = "http")]
     pub metrics: Option<std::net::SocketAddr>,
 
     /// Reload the fleet file when it changes, on every platform (also
@@ -153,7 +157,7 @@ pub struct QueryArgs {
 }
 
 /// A window length: humantime (`24h`, `30d`), more than zero.
-fn parse_span(s: &str) -> Result<Duration, String> {
+pub fn parse_span(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if d.is_zero() => Err("must be more than zero".into()),
         // A century back is before any history file; more would overflow a clock.
@@ -167,7 +171,7 @@ fn parse_span(s: &str) -> Result<Duration, String> {
 }
 
 /// An RFC 3339 time with an offset or `Z`.
-fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
+pub fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc).into())
         .map_err(|e| format!("{e} (expected RFC 3339, such as 2026-11-30T18:00:00+01:00)"))

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -98,7 +99,31 @@ pub struct HubHandle {
     /// Nodes still without a result; updated after every batch of inputs, cheaply.
     pub progress: watch::Receiver<Progress>,
     events: broadcast::Sender<Transition>,
+    last_result: Arc<AtomicI64>,
     pub task: JoinHandle<HubReport>,
+}
+
+/// Whether the hub still runs, and when it last applied a result: `/healthz`.
+#[derive(Clone, Debug)]
+pub struct Liveness {
+    commands: mpsc::Sender<Command>,
+    last_result: Arc<AtomicI64>,
+}
+
+impl Liveness {
+    /// The hub task has not ended (its command queue is open).
+    pub fn running(&self) -> bool {
+        !self.commands.is_closed()
+    }
+
+    /// When the engine's last result or push event was applied; `None` before
+    /// the first.
+    pub fn last_result(&self) -> Option<SystemTime> {
+        match self.last_result.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms as u64)),
+        }
+    }
 }
 
 impl HubHandle {
@@ -137,6 +162,13 @@ impl HubHandle {
         }
     }
 
+    pub fn liveness(&self) -> Liveness {
+        Liveness {
+            commands: self.commands.clone(),
+            last_result: self.last_result.clone(),
+        }
+    }
+
     /// Stops the hub (the shutdown future must resolve too) and waits for its report.
     pub async fn join(self) -> HubReport {
         drop(self.commands);
@@ -160,6 +192,7 @@ pub struct Hub {
     report: HubReport,
     dirty: bool,
     last_hook_warning: Option<std::time::Instant>,
+    last_result: Arc<AtomicI64>,
 }
 
 impl Hub {
@@ -187,6 +220,7 @@ impl Hub {
         let (progress_tx, progress_rx) = watch::channel(fleet.pending());
         let (events, _) = broadcast::channel(EVENTS);
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let last_result = Arc::new(AtomicI64::new(0));
         let hook_jobs = (!config.alerts.is_empty()).then(|| {
             let (tx, rx) = mpsc::channel(HOOK_QUEUE);
             tokio::spawn(hooks::run_jobs(rx));
@@ -207,6 +241,7 @@ impl Hub {
             report: HubReport::default(),
             dirty: false,
             last_hook_warning: None,
+            last_result: last_result.clone(),
         };
         let task = tokio::spawn(hub.run(shutdown));
         Ok(HubHandle {
@@ -214,6 +249,7 @@ impl Hub {
             snapshots: snap_rx,
             progress: progress_rx,
             events,
+            last_result,
             task,
         })
     }
@@ -254,6 +290,7 @@ impl Hub {
                         }
                     }
                     self.record_group_changes();
+                    self.last_result.store(crate::store::ms(SystemTime::now()), Ordering::Relaxed);
                     let pending = self.fleet.pending();
                     self.progress.send_if_modified(|p| std::mem::replace(p, pending) != pending);
                 }

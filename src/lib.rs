@@ -15,6 +15,7 @@
 //! - [`report`]: `--once` output (table, JSON, Nagios).
 //! - [`ui`]: the dashboard (terminal loop in `ui::app`; pure view, keys, render).
 //! - [`watch`]: headless mode; [`once`]: the one-shot check.
+//! - [`http`]: the status page, the JSON API, the event stream, `/metrics`.
 //! - [`metrics`]: Prometheus exposition from the snapshot.
 //! - [`hooks`]: `[[alert]]` programs, fed by their own queue.
 //! - [`platform`]: signals and file limits.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod hooks;
+pub mod http;
 pub mod hub;
 pub mod logging;
 pub mod metrics;

@@ -82,7 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                 start_history(&cli, &config, Some(&cli.config_path()), Writer::Watch)?;
             let options = watch::WatchOptions {
                 events: args.events,
-                metrics: cli.metrics,
+                http: syncguard_fleet::http::plan(&config, cli.http, cli.metrics, false)?,
                 watch_config: cli.watch_config,
                 signals: true,
                 history,
@@ -119,33 +119,23 @@ enum Query {
     Uptime,
 }
 
+impl Query {
+    fn default_span(self) -> Duration {
+        match self {
+            Query::History => syncguard_fleet::store::query::HISTORY_SPAN,
+            Query::Uptime => syncguard_fleet::store::query::UPTIME_SPAN,
+        }
+    }
+}
+
 /// `history` and `uptime`: read the history file (never created, never written)
 /// and print the answer.
 fn run_query(cli: &Cli, args: &QueryArgs, query: Query) -> anyhow::Result<Verdict> {
     use syncguard_fleet::store::{query as q, schema};
     let path = query_db_path(cli, args)?;
     let now = syncguard_fleet::store::ms(SystemTime::now());
-    let to = args
-        .to
-        .map(syncguard_fleet::store::ms)
-        .unwrap_or(now)
-        .min(now);
-    let default_span = match query {
-        Query::History => Duration::from_secs(24 * 3600),
-        Query::Uptime => Duration::from_secs(30 * 24 * 3600),
-    };
-    let from = match (args.from, args.since) {
-        (Some(t), _) => syncguard_fleet::store::ms(t),
-        (None, since) => to - since.unwrap_or(default_span).as_millis() as i64,
-    };
-    if from >= to {
-        anyhow::bail!(
-            "the window is empty: --from {} is not before --to {}",
-            syncguard_fleet::present::rfc3339(syncguard_fleet::store::read::time(from)),
-            syncguard_fleet::present::rfc3339(syncguard_fleet::store::read::time(to))
-        );
-    }
-    let window = q::Window { from, to };
+    let window = q::Window::resolve(args.from, args.to, args.since, query.default_span(), now)
+        .map_err(anyhow::Error::msg)?;
     let filter = q::Filter {
         nodes: args.nodes.clone(),
         groups: args.groups.clone(),
@@ -229,8 +219,9 @@ async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
         Some(Command::Demo) => Writer::Demo,
         _ => Writer::Dashboard,
     };
+    let http = syncguard_fleet::http::plan(&config, cli.http, cli.metrics, writer == Writer::Demo)?;
     let (history, temp) = start_history(cli, &config, config_path.as_deref(), writer)?;
-    let result = ui::app::run(&config, config_path, cli.metrics, cli.watch_config, history).await;
+    let result = ui::app::run(&config, config_path, http, cli.watch_config, history).await;
     drop(temp);
     drop(log);
     // Not eprintln: after a hangup stderr may be a dead terminal.

@@ -1,57 +1,54 @@
 //! The skeleton every long-running driver shares: start the hub (with its engine) and,
-//! when asked, the `/metrics` endpoint reading the hub's snapshots. The dashboard and
-//! `watch` differ only in what they do with the hub's output.
+//! when asked, the HTTP server reading the hub's snapshots and transitions. The
+//! dashboard and `watch` differ only in what they do with the hub's output.
 
 use std::future::Future;
-use std::net::SocketAddr;
-
-use anyhow::Context;
 
 use crate::config::Config;
+use crate::http::{self, HttpPlan, Web};
 use crate::hub::{Hub, HubHandle, HubOptions};
 
 /// A running hub and what serves from it.
 pub struct Service {
     pub hub: HubHandle,
-    metrics: Option<tokio::task::JoinHandle<()>>,
+    http: Option<tokio::task::JoinHandle<()>>,
+    /// The page's address, when serving: `http://127.0.0.1:8088/`.
+    pub url: Option<String>,
 }
 
 impl Service {
-    /// Starts the hub; with `metrics` (the CLI flag, else `[metrics] bind`) also the
-    /// Prometheus endpoint.
+    /// Starts the hub and, with a plan, the HTTP server (bound first: a taken
+    /// port is an error before anything starts).
     pub async fn start(
         config: &Config,
         options: HubOptions,
-        metrics: Option<SocketAddr>,
+        http: Option<HttpPlan>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<Service> {
-        let bind = metrics.or(config.metrics);
-        // Bind first: a taken port is an error before anything starts.
-        let listener = match bind {
-            Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot serve metrics on {addr}"))?,
-            ),
+        let listener = match &http {
+            Some(plan) => Some(http::bind(plan).await?),
             None => None,
         };
+        let history = options.history.as_ref().map(|h| h.path().to_path_buf());
         let hub = Hub::start(config, options, shutdown).await?;
-        let metrics = match listener {
-            Some(listener) => {
-                tracing::info!(
-                    "serving Prometheus metrics on http://{}/metrics",
-                    listener.local_addr()?
-                );
-                Some(tokio::spawn(crate::metrics::serve(listener, hub.source())))
+        let (http, url) = match (listener, http) {
+            (Some(listener), Some(plan)) => {
+                let addr = listener.local_addr()?;
+                let url = format!("http://{addr}/");
+                tracing::info!("serving the status page on {url} (metrics on {url}metrics)");
+                let mut settings = plan.settings;
+                settings.history = history;
+                let web = Web::for_hub(&hub, settings);
+                (Some(tokio::spawn(http::serve(listener, web))), Some(url))
             }
-            None => None,
+            _ => (None, None),
         };
-        Ok(Service { hub, metrics })
+        Ok(Service { hub, http, url })
     }
 
     /// Stops serving and waits for the hub (whose shutdown future must resolve).
     pub async fn join(mut self) -> crate::hub::HubReport {
-        if let Some(m) = self.metrics.take() {
+        if let Some(m) = self.http.take() {
             m.abort();
         }
         self.hub.join().await

@@ -234,6 +234,8 @@ mod imp {
                 watch_config,
                 signals: false,
                 history,
+                // `[http] bind` serves the page and /metrics, as `watch` does.
+                http: crate::http::plan(&config, None, None, false)?,
                 ..WatchOptions::default()
             };
             runtime.block_on(watch::run(

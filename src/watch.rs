@@ -49,8 +49,8 @@ pub fn event_line(t: &Transition, format: EventFormat) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct WatchOptions {
     pub events: EventFormat,
-    /// `--metrics`: overrides `[metrics] bind`.
-    pub metrics: Option<std::net::SocketAddr>,
+    /// The HTTP server, when one is asked for.
+    pub http: Option<crate::http::HttpPlan>,
     /// `--watch-config`: reload when the file changes (also `[reload] watch`).
     pub watch_config: bool,
     /// Listen for the process's signals (a console run); a Windows service is
@@ -85,11 +85,15 @@ pub async fn run(
         snapshot_every: None,
         history: options.history.clone(),
     };
-    let service = Service::start(config, hub_options, options.metrics, async {
+    let service = Service::start(config, hub_options, options.http, async {
         let _ = stopped.await;
     })
     .await?;
     let hub = &service.hub;
+    if let Some(url) = &service.url {
+        // stdout carries only transitions.
+        eprintln!("status page: {url}");
+    }
     let mut events = hub.subscribe();
     let started = std::time::Instant::now();
     tracing::info!(

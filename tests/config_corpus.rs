@@ -63,7 +63,7 @@ fn example_fleet_toml_is_valid() {
     assert_eq!(config.nodes.len(), 6);
     assert_eq!(config.defaults.max_connecting, 1024);
     assert_eq!(config.flap_threshold, 4);
-    assert!(config.listen.is_none() && config.metrics.is_none() && config.alerts.is_empty());
+    assert!(config.listen.is_none() && config.http.bind.is_none() && config.alerts.is_empty());
 }
 
 /// The sharded example fleets of examples/prometheus/ are valid configs too.
@@ -74,7 +74,7 @@ fn example_shard_configs_are_valid() {
     for shard in ["fleet-shard-a.toml", "fleet-shard-b.toml"] {
         let config =
             syncguard_fleet::config::Config::load(&dir.join(shard)).expect("shard config is valid");
-        assert!(config.metrics.is_some(), "{shard} serves metrics");
+        assert!(config.http.bind.is_some(), "{shard} serves metrics");
         for n in &config.nodes {
             assert!(names.insert(n.name.clone()), "{} is in two shards", n.name);
         }

@@ -1,5 +1,5 @@
-//! `[metrics]`: where to serve `/metrics` (`--metrics ADDR` overrides `bind`) and
-//! whether each node gets its own latency histogram, which multiplies the series.
+//! `[metrics]`: whether each node gets its own latency histogram, which multiplies
+//! the series; and `bind`, the deprecated alias of `[http] bind`.
 
 use std::net::SocketAddr;
 
@@ -11,7 +11,8 @@ use super::raw::RawMetrics;
 /// The validated `[metrics]` table, spread into [`super::Config`].
 #[derive(Default)]
 pub(super) struct Metrics {
-    pub(super) bind: Option<SocketAddr>,
+    /// With its span, for the error when it disagrees with `[http] bind`.
+    pub(super) bind: Option<(SocketAddr, std::ops::Range<usize>)>,
     pub(super) per_node_histograms: bool,
 }
 
@@ -30,16 +31,10 @@ impl Cx<'_> {
         }
         let bind = match &m.bind {
             None => None,
-            Some(b) => Some(b.get_ref().trim().parse::<SocketAddr>().map_err(|_| {
-                self.err(
-                    b.span(),
-                    "metrics.bind",
-                    format!(
-                        "invalid address {:?}: expected IP:PORT, e.g. \"127.0.0.1:9108\"",
-                        b.get_ref()
-                    ),
-                )
-            })?),
+            Some(b) => Some((
+                self.socket_addr(b, "metrics.bind", "127.0.0.1:9108")?,
+                b.span(),
+            )),
         };
         Ok(Metrics {
             bind,
@@ -57,9 +52,9 @@ mod tests {
     #[test]
     fn per_node_histograms_parses_and_defaults_to_off() {
         let c = parse(ONE).expect("valid");
-        assert_eq!((c.metrics, c.per_node_histograms), (None, false));
+        assert_eq!((c.http.bind, c.per_node_histograms), (None, false));
         let c = parse(&format!("{ONE}[metrics]\nbind = \"127.0.0.1:9108\"\n")).expect("valid");
-        assert_eq!(c.metrics, Some(SocketAddr::from(([127, 0, 0, 1], 9108))));
+        assert_eq!(c.http.bind, Some(SocketAddr::from(([127, 0, 0, 1], 9108))));
         assert!(!c.per_node_histograms);
         for (value, want) in [("true", true), ("false", false)] {
             let text = format!(
@@ -67,11 +62,11 @@ mod tests {
             );
             let c = parse(&text).expect("valid");
             assert_eq!(c.per_node_histograms, want, "{text}");
-            assert!(c.metrics.is_some());
+            assert!(c.http.bind.is_some());
         }
         // The bind may come from --metrics instead.
         let c = parse(&format!("{ONE}[metrics]\nper_node_histograms = true\n")).expect("valid");
-        assert_eq!((c.metrics, c.per_node_histograms), (None, true));
+        assert_eq!((c.http.bind, c.per_node_histograms), (None, true));
     }
 
     #[test]

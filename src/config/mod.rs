@@ -17,6 +17,7 @@ mod dashboard;
 mod defaults;
 mod error;
 mod history;
+mod http;
 mod listen;
 mod metrics;
 mod node;
@@ -27,6 +28,7 @@ mod values;
 pub use error::ConfigError;
 use error::Cx;
 pub use history::{HistoryConfig, RETENTION};
+pub use http::{HttpConfig, MAX_STREAMS, TokenSource};
 use raw::RawFile;
 
 /// Default for `[dashboard] flap_threshold`: more transitions than this in the window
@@ -145,8 +147,9 @@ pub struct Config {
     pub bell: bool,
     /// The push receiver; present when `[listen]` is given or any node is a push node.
     pub listen: Option<ListenConfig>,
-    /// `[metrics] bind`: where to serve `/metrics`.
-    pub metrics: Option<SocketAddr>,
+    /// `[http]`: the status page, API and `/metrics` (with `[metrics] bind`, its
+    /// deprecated alias, folded in).
+    pub http: HttpConfig,
     /// `[metrics] per_node_histograms`: a latency histogram per node, not only
     /// the fleet-wide one.
     pub per_node_histograms: bool,
@@ -277,8 +280,16 @@ impl Config {
         let mut config = Config::parse(&text, &label)?;
         // A relative store path means "beside the fleet file", wherever the monitor
         // was started from.
+        // So is a relative token file.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
         if let Some(p) = config.history.path.as_mut().filter(|p| p.is_relative())
-            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Some(dir) = dir
+        {
+            *p = dir.join(&*p);
+        }
+        if let Some(TokenSource::File(p)) = config.http.token.as_mut()
+            && p.is_relative()
+            && let Some(dir) = dir
         {
             *p = dir.join(&*p);
         }
@@ -313,6 +324,7 @@ impl Cx<'_> {
                 .then(ListenConfig::default)
         });
         let metrics = self.metrics(raw.metrics.as_ref())?;
+        let http = self.http(raw.http.as_ref(), metrics.bind)?;
         let alerts = self.alerts(&raw.alert)?;
         let dashboard = self.dashboard(raw.dashboard.as_ref())?;
         let watch_config = self.reload(raw.reload.as_ref())?;
@@ -323,7 +335,7 @@ impl Cx<'_> {
             nodes: nodes.into_iter().map(Arc::new).collect(),
             bell: dashboard.bell,
             listen,
-            metrics: metrics.bind,
+            http,
             per_node_histograms: metrics.per_node_histograms,
             alerts,
             flap_threshold: dashboard.flap_threshold,

@@ -13,6 +13,7 @@ pub(super) struct RawFile {
     pub(super) dashboard: Option<RawDashboard>,
     pub(super) listen: Option<RawListen>,
     pub(super) metrics: Option<Spanned<RawMetrics>>,
+    pub(super) http: Option<Spanned<RawHttp>>,
     #[serde(default)]
     pub(super) alert: Vec<Spanned<RawAlert>>,
     pub(super) reload: Option<RawReload>,
@@ -91,6 +92,16 @@ pub(super) struct RawMetrics {
     // a table with neither key is refused by the validator as serde used to.
     pub(super) bind: Option<Spanned<String>>,
     pub(super) per_node_histograms: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttp {
+    pub(super) bind: Option<Spanned<String>>,
+    pub(super) token_env: Option<Spanned<String>>,
+    pub(super) token_file: Option<Spanned<String>>,
+    pub(super) protect_read: Option<bool>,
+    pub(super) max_streams: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::{render, serve};
+use super::render;
 use crate::config::Config;
 use crate::model::{Observation, Outcome, Status, TimeoutPhase};
 use crate::protocol::{PushLine, Reply, ReportedIp};
@@ -620,7 +620,12 @@ async fn serves_the_latest_snapshot() {
     let (tx, rx) = watch::channel(Arc::new(fleet.snapshot(at(5))));
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
     let addr = listener.local_addr().expect("address");
-    let server = tokio::spawn(serve(listener, crate::hub::SnapshotSource::published(rx)));
+    let web = crate::http::Web::new(
+        crate::hub::SnapshotSource::published(rx),
+        None,
+        Default::default(),
+    );
+    let server = tokio::spawn(crate::http::serve(listener, web));
 
     let (status, head, body) = request(addr, "GET", "/metrics").await;
     assert_eq!(status, 200, "{head}");
@@ -642,13 +647,13 @@ async fn serves_the_latest_snapshot() {
     assert_eq!(status, 200);
     assert_eq!(sample(&body, "syncguard_node_healthy", &[desk]), 1.0);
 
-    for path in ["/other", "/metrics/", "/"] {
+    for path in ["/other", "/metrics/"] {
         let (status, _, _) = request(addr, "GET", path).await;
         assert_eq!(status, 404, "{path}");
     }
     let (status, head, _) = request(addr, "POST", "/metrics").await;
     assert_eq!(status, 405);
-    assert!(head.contains("\r\nallow: get\r\n"), "{head}");
+    assert!(head.contains("\r\nallow: get,head\r\n"), "{head}");
     server.abort();
 }
 

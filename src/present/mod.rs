@@ -185,6 +185,22 @@ pub fn short_duration(ms: i64) -> String {
     }
 }
 
+/// The in-lock share of the monitored time, `99.52%`, or `-` when nothing was
+/// monitored.
+pub fn in_lock_percent(shares: &crate::store::timeline::Shares) -> String {
+    percent(shares.in_lock, shares.monitored())
+        .map_or_else(|| "-".to_owned(), |p| format!("{p:.2}%"))
+}
+
+/// What an incident began with: `reply "Free"`, or the error, or nothing.
+pub fn incident_cause(reply: Option<&str>, error: Option<&str>) -> String {
+    match (reply, error) {
+        (Some(reply), _) => format!("reply \"{reply}\""),
+        (None, Some(e)) => e.to_owned(),
+        (None, None) => String::new(),
+    }
+}
+
 /// `part` of `whole` in percent, to three decimals; `None` when `whole` is zero
 /// (nothing to share, which is not 0%).
 pub fn percent(part: i64, whole: i64) -> Option<f64> {

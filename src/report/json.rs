@@ -31,6 +31,15 @@ struct JsonSummary {
 /// The whole document. Text from the network is escaped like everywhere else, so a
 /// reply cannot smuggle control bytes into a script's terminal.
 pub fn json(snap: &Snapshot, at: SystemTime) -> String {
+    document(snap, at, true)
+}
+
+/// The same document on one line (an event-stream `data:` field).
+pub fn json_line(snap: &Snapshot, at: SystemTime) -> String {
+    document(snap, at, false)
+}
+
+fn document(snap: &Snapshot, at: SystemTime, pretty: bool) -> String {
     let counts = &snap.counts;
     let mut by_status = serde_json::Map::new();
     for s in Status::ALL {
@@ -50,5 +59,10 @@ pub fn json(snap: &Snapshot, at: SystemTime) -> String {
         groups: snap.groups.iter().map(JsonGroup::new).collect(),
         unlisted: snap.unlisted.iter().map(JsonUnlisted::new).collect(),
     };
-    serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    let text = if pretty {
+        serde_json::to_string_pretty(&report)
+    } else {
+        serde_json::to_string(&report)
+    };
+    text.unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

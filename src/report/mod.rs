@@ -7,7 +7,7 @@ mod json;
 mod nagios;
 mod table;
 
-pub use json::json;
+pub use json::{json, json_line};
 pub use nagios::nagios;
 pub use table::table;
 

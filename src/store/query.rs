@@ -21,7 +21,37 @@ impl Window {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The window a question names (the CLI's flags, the API's parameters): `to`
+    /// (default and at most `now`), and `from`, or `since` before `to`, or
+    /// `default_span` before `to`. An empty window is an error that says so.
+    pub fn resolve(
+        from: Option<std::time::SystemTime>,
+        to: Option<std::time::SystemTime>,
+        since: Option<std::time::Duration>,
+        default_span: std::time::Duration,
+        now: i64,
+    ) -> Result<Window, String> {
+        let to = to.map(super::ms).unwrap_or(now).min(now);
+        let from = match from {
+            Some(t) => super::ms(t),
+            None => to - since.unwrap_or(default_span).as_millis() as i64,
+        };
+        if from >= to {
+            return Err(format!(
+                "the window is empty: from {} is not before to {}",
+                crate::present::rfc3339(read::time(from)),
+                crate::present::rfc3339(read::time(to))
+            ));
+        }
+        Ok(Window { from, to })
+    }
 }
+
+/// The window `history` looks at unless told otherwise.
+pub const HISTORY_SPAN: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// And `uptime`.
+pub const UPTIME_SPAN: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
 /// Which nodes and groups: none named means all of them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

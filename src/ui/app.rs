@@ -39,7 +39,7 @@ type Record = Result<crate::store::query::NodeRecord, String>;
 pub async fn run(
     config: &Config,
     config_path: Option<std::path::PathBuf>,
-    metrics: Option<std::net::SocketAddr>,
+    http: Option<crate::http::HttpPlan>,
     watch_config: bool,
     history: Option<Arc<History>>,
 ) -> anyhow::Result<()> {
@@ -56,7 +56,7 @@ pub async fn run(
         config_path,
         snapshot_every: Some(FRAME_INTERVAL),
     };
-    let service = Service::start(config, options, metrics, async {
+    let service = Service::start(config, options, http, async {
         let _ = stopped.await;
     })
     .await?;
@@ -66,12 +66,18 @@ pub async fn run(
         config.nodes.len(),
         config.source
     );
+    if let Some(url) = &service.url {
+        // Before the terminal switches screens, so it stays in the scrollback too.
+        eprintln!("status page: {url}");
+    }
     // try_init installs a panic hook that restores the terminal before the panic
     // message is printed, so the message lands on the normal screen.
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-    let result = Dashboard::new(config, hub, db)
-        .run(&mut terminal, hub, signals, watcher)
-        .await;
+    let mut dashboard = Dashboard::new(config, hub, db);
+    if let Some(url) = &service.url {
+        dashboard.view.notice = Some(Notice::Info(format!("status page: {url}")));
+    }
+    let result = dashboard.run(&mut terminal, hub, signals, watcher).await;
     // Stop monitoring first (the history file gets its clean stop), then give the
     // terminal back. A terminal that has gone (SIGHUP, a closed window) cannot be
     // restored, nor told so: ratatui's own messages would go to a dead stderr,

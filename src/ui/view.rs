@@ -169,6 +169,8 @@ pub enum Notice {
     Reloaded(String),
     /// Something the user asked for failed: why.
     Failed(String),
+    /// Worth knowing once, such as where the status page is served.
+    Info(String),
 }
 
 impl View {

@@ -161,8 +161,7 @@ fn record_lines(lines: &mut Vec<Line>, s: &Screen) {
     };
     let mut shares = vec![Span::styled("in lock", dim)];
     for (span, sh) in &r.shares {
-        let p = present::percent(sh.in_lock, sh.monitored())
-            .map_or_else(|| "-".to_owned(), |p| format!("{p:.2}%"));
+        let p = present::in_lock_percent(sh);
         shares.push(Span::styled(format!("   {span} "), dim));
         shares.push(Span::raw(p));
     }
@@ -174,11 +173,7 @@ fn record_lines(lines: &mut Vec<Line>, s: &Screen) {
     let now = crate::store::ms(s.now);
     for i in &r.incidents {
         let length = present::short_duration(i.duration(now));
-        let first = match (&i.first_reply, &i.first_error) {
-            (Some(reply), _) => format!("reply \"{reply}\""),
-            (None, Some(e)) => e.clone(),
-            (None, None) => String::new(),
-        };
+        let first = present::incident_cause(i.first_reply.as_deref(), i.first_error.as_deref());
         lines.push(Line::from(vec![
             Span::styled("incident ", dim),
             Span::raw(format!(

@@ -32,6 +32,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
         let (text, tone) = match notice {
             Notice::Reloaded(t) => (t, Tone::Good),
             Notice::Failed(t) => (t, Tone::Bad),
+            Notice::Info(t) => (t, Tone::Muted),
         };
         Line::from(Span::styled(
             format!(" {}", text::escape_str(text)),

@@ -1,0 +1,240 @@
+//! The JSON API and the machine endpoints: `/api/v1/status` (the `--once` JSON
+//! document), `/api/v1/history` and `/api/v1/uptime` (the commands' JSON, with
+//! their flags as query parameters), `/metrics` and `/healthz`.
+
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::Web;
+use crate::state::Snapshot;
+use crate::store::{query as q, schema};
+
+/// `--once --format json`'s document for a snapshot (pretty for people who curl
+/// it; one line for the event stream).
+pub fn status_document(snap: &Snapshot, at: SystemTime, pretty: bool) -> String {
+    if pretty {
+        crate::report::json(snap, at) + "\n"
+    } else {
+        crate::report::json_line(snap, at)
+    }
+}
+
+pub async fn status(State(web): State<Web>) -> Response {
+    let snap = web.snapshots.fresh().await;
+    // 10,000 nodes serialise in milliseconds: off the runtime's thread all the same.
+    match tokio::task::spawn_blocking(move || status_document(&snap, SystemTime::now(), true)).await
+    {
+        Ok(doc) => json(StatusCode::OK, doc),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("the status could not be rendered: {e}"),
+        ),
+    }
+}
+
+/// `/healthz`: 200 while the monitor's engine runs, with the age of its last
+/// result; 503 once it has stopped.
+pub async fn healthz(State(web): State<Web>) -> Response {
+    let running = web.running();
+    let age = web
+        .last_result()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0);
+    let doc = serde_json::json!({
+        "status": if running { "ok" } else { "stopped" },
+        "last_result_age_s": age,
+        "uptime_s": web.started.elapsed().as_secs(),
+    });
+    let code = if running {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(code, doc.to_string() + "\n")
+}
+
+/// `/metrics`: the Prometheus exposition of a snapshot taken for this scrape.
+pub async fn metrics(State(web): State<Web>) -> Response {
+    let snap = web.snapshots.fresh().await;
+    let rendered = tokio::task::spawn_blocking(move || {
+        crate::metrics::exposition::render(&snap, SystemTime::now())
+    })
+    .await;
+    match rendered {
+        Ok(Ok(body)) => {
+            let mut r = body.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+            );
+            r
+        }
+        Ok(Err(e)) => {
+            tracing::error!("metrics: encoding failed: {e}");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the metrics could not be rendered\n",
+            )
+        }
+        Err(e) => {
+            tracing::error!("metrics: rendering did not finish: {e}");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the metrics could not be rendered\n",
+            )
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Question {
+    History,
+    Uptime,
+}
+
+pub async fn history(State(web): State<Web>, RawQuery(query): RawQuery) -> Response {
+    answer(web, query, Question::History).await
+}
+
+pub async fn uptime(State(web): State<Web>, RawQuery(query): RawQuery) -> Response {
+    answer(web, query, Question::Uptime).await
+}
+
+/// The parameters of `history` and `uptime`, as the CLI names them.
+#[derive(Default)]
+struct QueryParams {
+    since: Option<Duration>,
+    from: Option<SystemTime>,
+    to: Option<SystemTime>,
+    filter: q::Filter,
+}
+
+fn parse_params(query: Option<&str>) -> Result<QueryParams, String> {
+    let mut p = QueryParams::default();
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let bad = |e: String| format!("{key}: {e}");
+        match &*key {
+            "since" => p.since = Some(crate::cli::parse_span(&value).map_err(bad)?),
+            "from" => p.from = Some(crate::cli::parse_time(&value).map_err(bad)?),
+            "to" => p.to = Some(crate::cli::parse_time(&value).map_err(bad)?),
+            "node" => p.filter.nodes.push(value.into_owned()),
+            "group" => p.filter.groups.push(value.into_owned()),
+            other => {
+                return Err(format!(
+                    "unknown parameter {other:?}: expected since, from, to, node, group"
+                ));
+            }
+        }
+    }
+    if p.since.is_some() && p.from.is_some() {
+        return Err("give since or from, not both".into());
+    }
+    Ok(p)
+}
+
+async fn answer(web: Web, query: Option<String>, question: Question) -> Response {
+    let params = match parse_params(query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    let Some(path) = web.history.clone() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "history is off in this monitor ([history] enabled = false, or --no-history)",
+        );
+    };
+    let now = crate::store::ms(SystemTime::now());
+    let span = match question {
+        Question::History => q::HISTORY_SPAN,
+        Question::Uptime => q::UPTIME_SPAN,
+    };
+    let window = match q::Window::resolve(params.from, params.to, params.since, span, now) {
+        Ok(w) => w,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    let filter = params.filter;
+    let done = tokio::task::spawn_blocking(move || read(&path, question, window, &filter, now))
+        .await
+        .unwrap_or_else(|e| Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())));
+    match done {
+        Ok(doc) => json(StatusCode::OK, doc),
+        Err((code, e)) => error(code, &e),
+    }
+}
+
+fn read(
+    path: &std::path::Path,
+    question: Question,
+    window: q::Window,
+    filter: &q::Filter,
+    now: i64,
+) -> Result<String, (StatusCode, String)> {
+    let unavailable = |e: String| (StatusCode::SERVICE_UNAVAILABLE, e);
+    let conn = schema::open_for_reading(path).map_err(|e| unavailable(e.to_string()))?;
+    let asked = |e: q::QueryError| match e {
+        q::QueryError::UnknownNode(_) | q::QueryError::UnknownGroup(_) => {
+            (StatusCode::NOT_FOUND, e.to_string())
+        }
+        q::QueryError::Sqlite(_) => unavailable(e.to_string()),
+    };
+    Ok(match question {
+        Question::History => crate::report::history::history_json(
+            &q::history(&conn, window, filter, now).map_err(asked)?,
+        ),
+        Question::Uptime => crate::report::history::uptime_json(
+            &q::uptime(&conn, window, filter, now).map_err(asked)?,
+        ),
+    })
+}
+
+pub fn json(code: StatusCode, body: String) -> Response {
+    let mut r = (code, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// `{"error": "..."}` with a status: what went wrong, for a script to print.
+pub fn error(code: StatusCode, message: &str) -> Response {
+    json(
+        code,
+        serde_json::json!({ "error": message }).to_string() + "\n",
+    )
+}
+
+pub fn text(code: StatusCode, body: &'static str) -> Response {
+    let mut r = (code, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_params;
+
+    #[test]
+    fn params_parse_like_the_flags() {
+        let p = parse_params(Some("since=7d&node=a&node=b%20c&group=g")).expect("valid");
+        assert_eq!(p.since, Some(std::time::Duration::from_secs(7 * 86_400)));
+        assert_eq!(p.filter.nodes, ["a", "b c"]);
+        assert_eq!(p.filter.groups, ["g"]);
+        assert!(parse_params(None).is_ok());
+        for (q, want) in [
+            ("since=0s", "since: must be more than zero"),
+            ("from=yesterday", "from: "),
+            ("since=1d&from=2026-01-01T00:00:00Z", "give since or from"),
+            ("limit=5", "unknown parameter \"limit\""),
+        ] {
+            let e = parse_params(Some(q)).err().unwrap_or_default();
+            assert!(e.starts_with(want), "{q}: {e}");
+        }
+    }
+}

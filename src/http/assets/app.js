@@ -1,0 +1,437 @@
+// syncguard-fleet status page: keeps the server-rendered page live.
+//
+// The server renders every page complete (it works with this script off). This
+// script opens the event stream, patches rows, tiles and the verdict in place,
+// shows a banner when the stream is lost, reconnects with backoff and resyncs
+// from /api/v1/status. It writes text only through textContent and attributes:
+// nothing a node sends can become markup or code. Text that needs a rule to be
+// formatted (role, latency, the group problem) comes formatted from the server.
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var statuses = {};
+  try {
+    statuses = JSON.parse(body.getAttribute("data-statuses") || "{}");
+  } catch (e) {
+    statuses = {};
+  }
+  var lastId = body.getAttribute("data-event-id") || "";
+  var banner = document.getElementById("stream-lost");
+  var liveState = document.getElementById("live-state");
+  var verdict = document.getElementById("verdict");
+  var table = document.getElementById("node-table");
+  var tbody = table ? table.querySelector("tbody") : null;
+
+  // Seconds without any frame (events or the server's 2 s ping) before the
+  // stream counts as lost.
+  var SILENCE_MS = 5000;
+  var BACKOFF_MIN_MS = 1000;
+  var BACKOFF_MAX_MS = 30000;
+
+  function statusWord(status) {
+    var s = statuses[status];
+    return (s ? s.symbol + " " : "") + status;
+  }
+
+  // Elements by node name: the table's rows and the node page's detail table.
+  var nodes = new Map();
+  document.querySelectorAll("[data-node]").forEach(function (el) {
+    nodes.set(el.getAttribute("data-node"), el);
+  });
+
+  function setText(parent, selector, text) {
+    var el = parent.querySelector(selector);
+    if (el && el.textContent !== text) {
+      el.textContent = text;
+    }
+  }
+
+  // ---- ages: "45s", "4m 12s", "3h 05m", "12d 03h" (as the server renders them)
+  function pad(n) {
+    return n < 10 ? "0" + n : String(n);
+  }
+  function shortDuration(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return s + "s";
+    if (s < 3600) return Math.floor(s / 60) + "m " + pad(s % 60) + "s";
+    if (s < 86400) return Math.floor(s / 3600) + "h " + pad(Math.floor((s % 3600) / 60)) + "m";
+    return Math.floor(s / 86400) + "d " + pad(Math.floor((s % 86400) / 3600)) + "h";
+  }
+  function tickAges() {
+    var now = Date.now();
+    document.querySelectorAll("[data-since]").forEach(function (el) {
+      var t = Date.parse(el.getAttribute("data-since"));
+      if (!isNaN(t)) {
+        var text = shortDuration(now - t);
+        if (el.textContent !== text) el.textContent = text;
+      }
+    });
+  }
+
+  // ---- rows
+  function cell(tr, cls) {
+    var td = document.createElement("td");
+    td.className = cls;
+    tr.appendChild(td);
+    return td;
+  }
+  function newRow(name, group) {
+    if (!tbody) return null;
+    var tr = document.createElement("tr");
+    tr.setAttribute("data-node", name);
+    tr.setAttribute("data-group", group || "");
+    var a = document.createElement("a");
+    a.href = "/node/" + encodeURIComponent(name);
+    a.textContent = name;
+    var nameCell = cell(tr, "name");
+    nameCell.appendChild(a);
+    var flap = document.createElement("span");
+    flap.className = "flap";
+    flap.hidden = true;
+    nameCell.appendChild(flap);
+    cell(tr, "group").textContent = group || "";
+    cell(tr, "status");
+    cell(tr, "role");
+    cell(tr, "since");
+    cell(tr, "latency");
+    cell(tr, "error");
+    // New problems go to the top, where the worst are.
+    tbody.insertBefore(tr, tbody.firstChild);
+    nodes.set(name, tr);
+    return tr;
+  }
+
+  // A status change: from a transition event or the status document.
+  function patchStatus(name, group, status, since, error) {
+    var el = nodes.get(name);
+    if (!el) {
+      // Healthy nodes of a folded group are not listed; a new problem is.
+      if (status === "synced" || status === "pending") return;
+      el = newRow(name, group);
+      if (!el) return;
+    }
+    el.setAttribute("data-status", status);
+    setText(el, ".status", statusWord(status));
+    if (since) {
+      var s = el.querySelector(".since");
+      if (s) s.setAttribute("data-since", since);
+    }
+    if (error !== undefined) setText(el, ".error", error || "");
+  }
+
+  // Cells formatted by the server (summary rows).
+  function patchCells(c) {
+    var el = nodes.get(c.node);
+    if (!el) {
+      if (c.status === "synced" || c.status === "pending") return;
+      el = newRow(c.node, c.group);
+      if (!el) return;
+    }
+    el.setAttribute("data-status", c.status);
+    setText(el, ".status", c.status_word);
+    setText(el, ".role", c.role);
+    setText(el, ".latency", c.latency);
+    setText(el, ".error", c.error);
+    var s = el.querySelector(".since");
+    if (s) s.setAttribute("data-since", c.since);
+    var f = el.querySelector(".flap");
+    if (f) f.hidden = !c.flapping;
+  }
+
+  // ---- tiles and verdict
+  function patchTile(t) {
+    var key = t.group === null ? "" : t.group;
+    var el = null;
+    document.querySelectorAll("[data-group].tile").forEach(function (x) {
+      if (x.getAttribute("data-group") === key) el = x;
+    });
+    if (!el) return false;
+    el.setAttribute("data-status", t.status);
+    el.setAttribute("data-health", t.health);
+    setText(el, ".tile-status", statusWord(t.status));
+    setText(el, ".tile-count", t.in_lock + "/" + t.members + " in lock");
+    setText(el, ".tile-problem", t.problem || "");
+    return true;
+  }
+
+  function patchVerdict(word, headline, unhealthy) {
+    if (!verdict) return;
+    verdict.setAttribute("data-verdict", word);
+    verdict.setAttribute("data-unhealthy", String(unhealthy));
+    if (headline) verdict.textContent = headline;
+    alarm.update(unhealthy);
+  }
+
+  function onSummary(s) {
+    var missing = false;
+    s.tiles.forEach(function (t) {
+      if (!patchTile(t)) missing = true;
+    });
+    s.rows.forEach(patchCells);
+    patchVerdict(s.verdict, s.headline, s.unhealthy);
+    setText(document, "#counts", s.counts);
+    // A group appeared (a reload of the monitor's config): the page's layout
+    // changed, so take the server's.
+    if (missing && body.getAttribute("data-page") !== "node") location.reload();
+  }
+
+  // The status document (a snapshot event, or the resync after a reconnect).
+  function onStatusDocument(doc) {
+    var seen = new Set();
+    doc.nodes.forEach(function (n) {
+      seen.add(n.name);
+      patchStatus(n.name, n.group, n.status, n.since, n.error);
+    });
+    // Nodes that left the config.
+    nodes.forEach(function (el, name) {
+      if (!seen.has(name) && el.tagName === "TR") {
+        el.remove();
+        nodes.delete(name);
+      }
+    });
+    if (verdict) {
+      verdict.setAttribute("data-verdict", doc.verdict);
+      var unhealthy = doc.summary.unhealthy - (doc.summary.by_status.pending || 0);
+      alarm.update(unhealthy);
+    }
+  }
+
+  // ---- the alarm: opt-in per browser (a click is needed before sound)
+  var alarm = (function () {
+    var box = document.getElementById("alarm");
+    var arm = document.getElementById("alarm-arm");
+    var silence = document.getElementById("alarm-silence");
+    var ctx = null;
+    var timer = null;
+    var state = "off"; // off | armed | sounding | silenced
+    var unhealthy = verdict ? Number(verdict.getAttribute("data-unhealthy") || "0") : 0;
+    var silencedAt = 0;
+
+    function setState(s) {
+      state = s;
+      if (box) box.setAttribute("data-alarm", s);
+      if (arm) arm.textContent = s === "off" ? "Arm alarm" : "Disarm alarm";
+      if (silence) silence.hidden = s !== "sounding";
+    }
+    function beep() {
+      if (!ctx) return;
+      var o = ctx.createOscillator();
+      var g = ctx.createGain();
+      o.type = "square";
+      o.frequency.value = 880;
+      g.gain.setValueAtTime(0.0001, ctx.currentTime);
+      g.gain.exponentialRampToValueAtTime(0.2, ctx.currentTime + 0.02);
+      g.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + 0.35);
+      o.connect(g).connect(ctx.destination);
+      o.start();
+      o.stop(ctx.currentTime + 0.4);
+    }
+    function start() {
+      if (timer) return;
+      if (ctx && ctx.state === "suspended") ctx.resume();
+      beep();
+      timer = setInterval(beep, 1000);
+      setState("sounding");
+    }
+    function stop(next) {
+      if (timer) clearInterval(timer);
+      timer = null;
+      setState(next);
+    }
+    function update(n) {
+      var before = unhealthy;
+      unhealthy = n;
+      if (state === "off") return;
+      if (n === 0) {
+        // The fleet recovered: quiet, and armed for the next problem.
+        stop("armed");
+      } else if (state === "armed" || (state === "silenced" && n > silencedAt)) {
+        // Silence holds until more nodes are unhealthy than when it was pressed.
+        start();
+      }
+      return before;
+    }
+    if (box && arm && silence) {
+      box.hidden = false;
+      if (localStorage.getItem("syncguard-alarm") === "armed") {
+        // The browser may still block sound until a click; the state says armed.
+        setState("armed");
+      }
+      arm.addEventListener("click", function () {
+        if (state === "off") {
+          var AC = window.AudioContext || window.webkitAudioContext;
+          if (AC && !ctx) ctx = new AC();
+          localStorage.setItem("syncguard-alarm", "armed");
+          setState("armed");
+          update(unhealthy);
+        } else {
+          localStorage.removeItem("syncguard-alarm");
+          stop("off");
+        }
+      });
+      silence.addEventListener("click", function () {
+        silencedAt = unhealthy;
+        stop("silenced");
+      });
+      // A stored "armed" needs a context too; make one at the first click anywhere.
+      document.addEventListener("click", function () {
+        var AC = window.AudioContext || window.webkitAudioContext;
+        if (state !== "off" && AC && !ctx) ctx = new AC();
+      });
+    }
+    return { update: update };
+  })();
+
+  // ---- the stream
+  var source = null;
+  var backoff = BACKOFF_MIN_MS;
+  var lastFrame = Date.now();
+  var lost = false;
+  var retryTimer = null;
+
+  function showLost(why) {
+    if (!lost) {
+      lost = true;
+      if (banner) banner.hidden = false;
+      body.setAttribute("data-stream", "lost");
+    }
+    if (liveState) liveState.textContent = "connection lost (" + why + "), retrying";
+  }
+  function showUp() {
+    lost = false;
+    if (banner) banner.hidden = true;
+    body.setAttribute("data-stream", "up");
+    if (liveState) liveState.textContent = "connected";
+  }
+
+  function resync() {
+    return fetch("/api/v1/status", { cache: "no-store", credentials: "same-origin" })
+      .then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      })
+      .then(onStatusDocument)
+      .catch(function () {
+        /* the stream's own events keep the page right */
+      });
+  }
+
+  function frame(e) {
+    lastFrame = Date.now();
+    if (e && e.lastEventId) lastId = e.lastEventId;
+    if (lost) {
+      showUp();
+      resync();
+    }
+  }
+
+  function connect() {
+    retryTimer = null;
+    var url = "/api/v1/events" + (lastId ? "?since=" + encodeURIComponent(lastId) : "");
+    source = new EventSource(url);
+    lastFrame = Date.now();
+    source.addEventListener("open", function () {
+      backoff = BACKOFF_MIN_MS;
+    });
+    source.addEventListener("ping", frame);
+    source.addEventListener("transition", function (e) {
+      frame(e);
+      var t = JSON.parse(e.data);
+      patchStatus(t.node, t.group, t.status, t.time, t.error);
+    });
+    source.addEventListener("summary", function (e) {
+      frame(e);
+      onSummary(JSON.parse(e.data));
+    });
+    source.addEventListener("snapshot", function (e) {
+      frame(e);
+      onStatusDocument(JSON.parse(e.data));
+    });
+    source.addEventListener("error", function () {
+      reconnect("stream closed");
+    });
+  }
+
+  // Our own backoff rather than EventSource's fixed retry: a dead monitor is
+  // not hammered by every wall in the building.
+  function reconnect(why) {
+    if (source) {
+      source.close();
+      source = null;
+    }
+    showLost(why);
+    if (retryTimer) return;
+    retryTimer = setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+  }
+
+  setInterval(function () {
+    tickAges();
+    if (source && Date.now() - lastFrame > SILENCE_MS) {
+      reconnect("no data for " + Math.round((Date.now() - lastFrame) / 1000) + "s");
+    }
+  }, 1000);
+
+  // ---- the table: filter and sort in place (the links do the same on the server)
+  var filter = document.getElementById("filter");
+  function applyFilter() {
+    var q = filter.value.trim().toLowerCase();
+    nodes.forEach(function (el) {
+      if (el.tagName !== "TR") return;
+      el.hidden = q !== "" && el.textContent.toLowerCase().indexOf(q) < 0;
+    });
+    var url = new URL(location.href);
+    if (q) url.searchParams.set("q", filter.value.trim());
+    else url.searchParams.delete("q");
+    history.replaceState(null, "", url.toString());
+  }
+  if (filter) {
+    filter.addEventListener("input", applyFilter);
+    var form = filter.form;
+    if (form) {
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        applyFilter();
+      });
+    }
+  }
+
+  function sortKey(tr, key) {
+    if (key === "status") {
+      var s = statuses[tr.getAttribute("data-status")];
+      return s ? s.severity : 99;
+    }
+    if (key === "since") {
+      var el = tr.querySelector(".since");
+      return el ? -Date.parse(el.getAttribute("data-since")) : 0;
+    }
+    var c = tr.querySelector("." + key);
+    return c ? c.textContent.toLowerCase() : "";
+  }
+  if (table) {
+    table.querySelectorAll("th[data-sort]").forEach(function (th) {
+      th.addEventListener("click", function (e) {
+        var key = th.getAttribute("data-sort");
+        if (e.target.tagName === "A") e.preventDefault();
+        var rows = Array.prototype.slice.call(tbody.rows);
+        rows.sort(function (a, b) {
+          var x = sortKey(a, key);
+          var y = sortKey(b, key);
+          if (x < y) return -1;
+          if (x > y) return 1;
+          return a.getAttribute("data-node") < b.getAttribute("data-node") ? -1 : 1;
+        });
+        rows.forEach(function (r) {
+          tbody.appendChild(r);
+        });
+        table.querySelectorAll("th[data-sort]").forEach(function (h) {
+          h.setAttribute("aria-sort", h === th ? "ascending" : "none");
+        });
+      });
+    });
+  }
+
+  body.setAttribute("data-stream", "connecting");
+  connect();
+})();

@@ -1,0 +1,204 @@
+//! The bearer token: read once at start from `token_env` or `token_file`, compared
+//! in constant time, never logged. A browser, which cannot set a header on a page
+//! load or an event stream, presents it once as `?token=` and keeps a cookie.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+use super::Web;
+use super::api::error;
+use crate::config::TokenSource;
+
+/// The cookie a browser keeps the token in (HttpOnly, SameSite=Strict).
+pub const COOKIE: &str = "syncguard_token";
+
+/// A token, held only in memory. `Debug` does not show it.
+#[derive(Clone)]
+pub struct Token(std::sync::Arc<str>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(…)")
+    }
+}
+
+impl Token {
+    /// Reads the token where the config says it is; a missing or empty one is an
+    /// error at start, not an open server.
+    pub fn load(source: &TokenSource) -> anyhow::Result<Token> {
+        let raw = match source {
+            TokenSource::Env(var) => std::env::var(var).map_err(|e| {
+                anyhow::anyhow!("http.token_env: environment variable {var} is not usable: {e}")
+            })?,
+            TokenSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("http.token_file: cannot read {}: {e}", path.display())
+            })?,
+        };
+        // A file's trailing newline is not part of the token.
+        let token = raw.lines().next().unwrap_or("").trim();
+        if token.is_empty() {
+            anyhow::bail!("http: the token is empty (from {})", describe(source));
+        }
+        if token.len() < 16 {
+            tracing::warn!(
+                "http: the token from {} is shorter than 16 characters; a longer one is harder to guess",
+                describe(source)
+            );
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            anyhow::bail!(
+                "http: the token from {} must be printable ASCII without spaces (it travels in a header and a cookie)",
+                describe(source)
+            );
+        }
+        Ok(Token(token.into()))
+    }
+
+    pub fn from_text(text: &str) -> Token {
+        Token(text.into())
+    }
+
+    fn matches(&self, presented: &str) -> bool {
+        // Equal lengths are required by ct_eq; the length itself is not secret.
+        self.0.as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+}
+
+fn describe(source: &TokenSource) -> String {
+    match source {
+        TokenSource::Env(var) => format!("${var}"),
+        TokenSource::File(p) => p.display().to_string(),
+    }
+}
+
+/// What the request presented.
+enum Presented<'a> {
+    None,
+    Some(&'a str),
+}
+
+fn presented(headers: &HeaderMap) -> Presented<'_> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some(t) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+    {
+        return Presented::Some(t.trim());
+    }
+    for cookies in headers.get_all(header::COOKIE) {
+        let Ok(cookies) = cookies.to_str() else {
+            continue;
+        };
+        for c in cookies.split(';') {
+            if let Some((name, value)) = c.trim().split_once('=')
+                && name == COOKIE
+            {
+                return Presented::Some(value);
+            }
+        }
+    }
+    Presented::None
+}
+
+/// Whether a request needs the token: anything that changes state always; reads
+/// with `protect_read`. `/healthz` is for load balancers and never needs it.
+fn needs_token(web: &Web, method: &Method, path: &str) -> bool {
+    if path == "/healthz" || path.starts_with("/assets/") {
+        return false;
+    }
+    let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    !reads || web.protect_read
+}
+
+/// The middleware: 401 without a token, 403 with a wrong one. A page opened with
+/// `?token=` gets the cookie and a redirect to the same page without it, so the
+/// token does not stay in the address bar, the history or a bookmark.
+pub async fn check(State(web): State<Web>, req: Request, next: Next) -> Response {
+    let Some(token) = web.token.clone() else {
+        return next.run(req).await;
+    };
+    if !needs_token(&web, req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
+    if req.method() == Method::GET
+        && let Some(query) = req.uri().query()
+        && let Some(given) = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    {
+        if !token.matches(&given) {
+            return error(StatusCode::FORBIDDEN, "the token is wrong");
+        }
+        let rest: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "token"))
+            .finish();
+        let location = match rest.is_empty() {
+            true => req.uri().path().to_owned(),
+            false => format!("{}?{rest}", req.uri().path()),
+        };
+        let mut r = StatusCode::SEE_OTHER.into_response();
+        let h = r.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            h.insert(header::LOCATION, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{COOKIE}={given}; Path=/; HttpOnly; SameSite=Strict"
+        )) {
+            h.insert(header::SET_COOKIE, v);
+        }
+        return r;
+    }
+    match presented(req.headers()) {
+        Presented::Some(t) if token.matches(t) => next.run(req).await,
+        Presented::Some(_) => error(StatusCode::FORBIDDEN, "the token is wrong"),
+        Presented::None => {
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "a token is required: send Authorization: Bearer <token>, or open the page once with ?token=<token>",
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            r
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_and_hide() {
+        let t = Token::from_text("correct-horse-battery");
+        assert!(t.matches("correct-horse-battery"));
+        assert!(!t.matches("correct-horse-batterx"));
+        assert!(!t.matches("correct"));
+        assert!(!t.matches(""));
+        assert_eq!(format!("{t:?}"), "Token(…)");
+    }
+
+    #[test]
+    fn the_token_file_is_read_and_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t");
+        std::fs::write(&p, "s3cret-token-of-some-length\n").expect("write");
+        let t = Token::load(&TokenSource::File(p.clone())).expect("loads");
+        assert!(t.matches("s3cret-token-of-some-length"));
+        std::fs::write(&p, "\n").expect("write");
+        let e = Token::load(&TokenSource::File(p.clone())).expect_err("empty");
+        assert!(e.to_string().contains("the token is empty"), "{e}");
+        std::fs::write(&p, "has space\n").expect("write");
+        let e = Token::load(&TokenSource::File(p)).expect_err("space");
+        assert!(e.to_string().contains("printable ASCII"), "{e}");
+        let e = Token::load(&TokenSource::File(dir.path().join("missing"))).expect_err("missing");
+        assert!(e.to_string().contains("cannot read"), "{e}");
+        let e = Token::load(&TokenSource::Env("SYNCGUARD_TEST_SURELY_UNSET".into()))
+            .expect_err("unset");
+        assert!(e.to_string().contains("SYNCGUARD_TEST_SURELY_UNSET"), "{e}");
+    }
+}

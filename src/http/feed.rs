@@ -1,0 +1,321 @@
+//! The event stream's memory: every shown transition, serialised once as an SSE
+//! frame with an id, kept in a bounded ring that every open stream reads from.
+//! A storm is a few batches (one write each per client), not a write per event.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::{broadcast, watch};
+
+use crate::hub::SnapshotSource;
+use crate::model::Transition;
+use crate::present::schema::{JsonEvent, to_line};
+
+use super::view::Summary;
+
+/// Events kept for a reconnect to resume from.
+const RING_EVENTS: usize = 10_000;
+/// And bytes: a ring of long error texts stays small.
+const RING_BYTES: usize = 8 << 20;
+/// Transitions serialised into one batch at most.
+const BATCH: usize = 2048;
+/// The `summary` event follows a batch of transitions after this long, so a storm
+/// gets a few summaries, not one per batch.
+const SUMMARY_DELAY: Duration = Duration::from_millis(250);
+
+/// An event id: this monitor's run and a sequence number, `1733040000123-42`. A
+/// browser that reconnects to a restarted monitor presents the old run's id and
+/// gets a snapshot instead of a wrong resume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventId {
+    pub run: u64,
+    pub seq: u64,
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.run, self.seq)
+    }
+}
+
+impl EventId {
+    /// Parses what a client sends back; anything else is `None`.
+    pub fn parse(s: &str) -> Option<EventId> {
+        let (run, seq) = s.trim().split_once('-')?;
+        Some(EventId {
+            run: run.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+/// Frames serialised together: one write per client.
+struct Batch {
+    /// The sequence number of the first frame.
+    first: u64,
+    body: Bytes,
+    /// Where each frame ends in `body`.
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn last(&self) -> u64 {
+        self.first + self.ends.len() as u64 - 1
+    }
+}
+
+#[derive(Default)]
+struct Ring {
+    batches: VecDeque<Batch>,
+    events: usize,
+    bytes: usize,
+    /// The last sequence number given out.
+    seq: u64,
+}
+
+/// What a stream at `after` gets next.
+pub enum Since {
+    /// Frames after it (possibly none), as shared buffers.
+    Frames(Vec<Bytes>, u64),
+    /// It fell out of the ring (or never was in it): resync from a snapshot.
+    Gone,
+}
+
+/// The ring, shared by the feeding task and every open stream.
+pub struct EventFeed {
+    pub run: u64,
+    ring: Mutex<Ring>,
+    latest: watch::Sender<u64>,
+}
+
+impl EventFeed {
+    pub fn new() -> EventFeed {
+        let run = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        EventFeed {
+            run,
+            ring: Mutex::new(Ring::default()),
+            latest: watch::channel(0).0,
+        }
+    }
+
+    /// The id of the newest event: where a page rendered now resumes.
+    pub fn latest(&self) -> EventId {
+        EventId {
+            run: self.run,
+            seq: *self.latest.borrow(),
+        }
+    }
+
+    /// Woken whenever frames are added.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.latest.subscribe()
+    }
+
+    /// Appends frames built by `frame(id)` for each item, as one batch.
+    fn push<T>(&self, items: &[T], event: &str, data: impl Fn(&T) -> String) {
+        if items.is_empty() {
+            return;
+        }
+        let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        let first = ring.seq + 1;
+        let mut body = BytesMut::new();
+        let mut ends = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let id = EventId {
+                run: self.run,
+                seq: first + i as u64,
+            };
+            frame(&mut body, Some(id), event, &data(item));
+            ends.push(body.len());
+        }
+        ring.seq = first + items.len() as u64 - 1;
+        ring.events += items.len();
+        ring.bytes += body.len();
+        ring.batches.push_back(Batch {
+            first,
+            body: body.freeze(),
+            ends,
+        });
+        while ring.events > RING_EVENTS || ring.bytes > RING_BYTES {
+            let Some(old) = ring.batches.pop_front() else {
+                break;
+            };
+            ring.events -= old.ends.len();
+            ring.bytes -= old.body.len();
+        }
+        let seq = ring.seq;
+        drop(ring);
+        self.latest.send_replace(seq);
+    }
+
+    /// Shown transitions, as `transition` events with the `watch --events json` line.
+    pub fn transitions(&self, ts: &[Transition]) {
+        self.push(ts, "transition", |t| to_line(&JsonEvent::new(t)));
+    }
+
+    /// The verdict, counts and tiles, after transitions.
+    pub fn summary(&self, s: &Summary) {
+        self.push(std::slice::from_ref(s), "summary", to_line);
+    }
+
+    /// Everything after `after` (a sequence number of this run).
+    pub fn since(&self, after: u64) -> Since {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if after > ring.seq {
+            return Since::Gone;
+        }
+        if after == ring.seq {
+            return Since::Frames(Vec::new(), after);
+        }
+        let Some(oldest) = ring.batches.front().map(|b| b.first) else {
+            return Since::Gone;
+        };
+        if after + 1 < oldest {
+            return Since::Gone;
+        }
+        let mut out = Vec::new();
+        for b in ring.batches.iter().filter(|b| b.last() > after) {
+            if b.first > after {
+                out.push(b.body.clone());
+            } else {
+                // Resume inside the batch: skip the frames already seen.
+                let skip = (after - b.first) as usize;
+                out.push(b.body.slice(b.ends[skip]..));
+            }
+        }
+        Since::Frames(out, ring.seq)
+    }
+}
+
+impl Default for EventFeed {
+    fn default() -> Self {
+        EventFeed::new()
+    }
+}
+
+/// One SSE frame. `data` is one JSON line (no newlines), so one `data:` field.
+pub fn frame(out: &mut BytesMut, id: Option<EventId>, event: &str, data: &str) {
+    use std::fmt::Write;
+    if let Some(id) = id {
+        let _ = writeln!(out, "id: {id}");
+    }
+    let _ = write!(out, "event: {event}\ndata: {data}\n\n");
+}
+
+/// Feeds the ring from the hub's transitions until the hub stops. A summary
+/// follows each quiet moment; when this task falls behind the hub, the streams
+/// are told to resync from a snapshot (`lagged` moves).
+pub async fn run(
+    feed: std::sync::Arc<EventFeed>,
+    mut events: broadcast::Receiver<Transition>,
+    snapshots: SnapshotSource,
+    lagged: watch::Sender<u64>,
+    listeners: impl Fn() -> bool,
+) {
+    let summary_timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(summary_timer);
+    let mut summary_due = false;
+    // The nodes changed since the last summary: their rows go with it.
+    let mut changed = std::collections::HashSet::new();
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Ok(t) => {
+                    let mut batch = vec![t];
+                    while batch.len() < BATCH {
+                        match events.try_recv() {
+                            Ok(t) => batch.push(t),
+                            Err(_) => break,
+                        }
+                    }
+                    feed.transitions(&batch);
+                    if changed.len() <= super::view::SUMMARY_ROWS {
+                        changed.extend(batch.iter().map(|t| t.node.as_str().to_owned()));
+                    }
+                    if !summary_due {
+                        summary_due = true;
+                        summary_timer.as_mut().reset(tokio::time::Instant::now() + SUMMARY_DELAY);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!("web: the event stream fell {missed} transitions behind; open pages resync");
+                    events = events.resubscribe();
+                    lagged.send_modify(|n| *n += 1);
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            () = &mut summary_timer, if summary_due => {
+                summary_due = false;
+                // Nobody listening: no snapshot to take for them.
+                let names = std::mem::take(&mut changed);
+                if listeners() {
+                    let snap = snapshots.fresh().await;
+                    feed.summary(&Summary::new(&snap, Some(&names)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(frames: &[Bytes]) -> String {
+        frames
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn resumes_inside_and_across_batches_and_forgets_the_oldest() {
+        let feed = EventFeed::new();
+        feed.push(&[1, 2, 3], "n", |n| n.to_string());
+        feed.push(&[4], "n", |n| n.to_string());
+        let run = feed.run;
+        assert_eq!(feed.latest(), EventId { run, seq: 4 });
+        let Since::Frames(f, last) = feed.since(2) else {
+            panic!("gone")
+        };
+        assert_eq!(last, 4);
+        assert_eq!(
+            text(&f),
+            format!("id: {run}-3\nevent: n\ndata: 3\n\nid: {run}-4\nevent: n\ndata: 4\n\n")
+        );
+        let Since::Frames(f, _) = feed.since(4) else {
+            panic!("gone")
+        };
+        assert!(f.is_empty());
+        assert!(matches!(feed.since(5), Since::Gone), "from the future");
+        for chunk in (0..RING_EVENTS).collect::<Vec<_>>().chunks(1000) {
+            feed.push(chunk, "n", |n| n.to_string());
+        }
+        assert!(matches!(feed.since(0), Since::Gone), "fell out of the ring");
+        let Since::Frames(f, _) = feed.since(4 + 1000) else {
+            panic!("a recent id is still there")
+        };
+        assert_eq!(f.len(), RING_EVENTS / 1000 - 1);
+    }
+
+    #[test]
+    fn ids_round_trip_and_junk_is_refused() {
+        let id = EventId { run: 17, seq: 42 };
+        assert_eq!(EventId::parse(&id.to_string()), Some(id));
+        for junk in [
+            "",
+            "17",
+            "a-1",
+            "1-",
+            "-1",
+            "1-2-3",
+            "99999999999999999999999-1",
+        ] {
+            assert_eq!(EventId::parse(junk), None, "{junk:?}");
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! What the web page shows, computed once from a snapshot: the verdict headline and
+//! one tile per sync group. Pure; the templates and the event stream's `summary`
+//! event both read it, so the page and its live updates cannot disagree.
+
+use serde::Serialize;
+
+use crate::model::{GroupHealth, Status, Verdict};
+use crate::present::{self, schema::checked_at};
+use crate::state::{NodeView, Snapshot};
+
+/// One sync group (or the nodes in none) as a tile.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Tile {
+    /// `None`: the nodes that belong to no group.
+    pub group: Option<String>,
+    /// The worst status among the members: the tile's colour.
+    pub status: Status,
+    /// `healthy`, `unhealthy` or `pending`: the sync-group rule, which can fail
+    /// with every member synced (no master, two masters).
+    pub health: &'static str,
+    pub members: usize,
+    pub in_lock: usize,
+    /// The group's problem in words, if any.
+    pub problem: Option<String>,
+}
+
+impl Tile {
+    /// The label people read: the group, or `no group`.
+    pub fn label(&self) -> String {
+        self.group
+            .as_deref()
+            .map_or_else(|| "no group".to_owned(), present::name)
+    }
+
+    fn rank(&self) -> (u8, u8) {
+        let health = match self.health {
+            "unhealthy" => 0,
+            "pending" => 1,
+            _ => 2,
+        };
+        (present::severity(self.status), health)
+    }
+}
+
+/// Tiles in config order; [`worst_first`] sorts them for the wall.
+pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
+    let mut out: Vec<Tile> = snap
+        .groups
+        .iter()
+        .map(|g| {
+            let members = g.members.iter().filter_map(|k| snap.node(k.as_str()));
+            let (status, in_lock) = worst(members);
+            Tile {
+                group: Some(g.name.to_string()),
+                status,
+                health: match &g.health {
+                    GroupHealth::Healthy => "healthy",
+                    GroupHealth::Pending => "pending",
+                    GroupHealth::Unhealthy(_) => "unhealthy",
+                },
+                members: g.members.len(),
+                in_lock,
+                problem: present::group_health(&g.health),
+            }
+        })
+        .collect();
+    let loose: Vec<&NodeView> = snap.nodes.iter().filter(|n| n.group.is_none()).collect();
+    if !loose.is_empty() {
+        let (status, in_lock) = worst(loose.iter().copied());
+        let unhealthy = loose.iter().filter(|n| n.status.is_problem()).count();
+        out.push(Tile {
+            group: None,
+            status,
+            health: if unhealthy > 0 {
+                "unhealthy"
+            } else if in_lock < loose.len() {
+                "pending"
+            } else {
+                "healthy"
+            },
+            members: loose.len(),
+            in_lock,
+            problem: (unhealthy > 0)
+                .then(|| format!("{unhealthy} of {} nodes unhealthy", loose.len())),
+        });
+    }
+    out
+}
+
+/// Worst first: by the worst member's status, then unhealthy before pending
+/// before healthy, then by name.
+pub fn worst_first(tiles: &mut [Tile]) {
+    tiles.sort_by(|a, b| a.rank().cmp(&b.rank()).then_with(|| a.group.cmp(&b.group)));
+}
+
+fn worst<'a>(members: impl Iterator<Item = &'a NodeView>) -> (Status, usize) {
+    members.fold((Status::Synced, 0), |(w, ok), n| {
+        let w = if present::severity(n.status) < present::severity(w) {
+            n.status
+        } else {
+            w
+        };
+        (w, ok + usize::from(n.status.is_healthy()))
+    })
+}
+
+/// `CRITICAL · 3 of 28 nodes unhealthy · 1 group unhealthy`.
+pub fn headline(snap: &Snapshot) -> String {
+    let total = snap.counts.total();
+    let unhealthy = unhealthy_nodes(snap);
+    let mut out = snap.verdict.as_str().to_owned();
+    if unhealthy == 0 {
+        out.push_str(&format!(" · all {total} nodes"));
+        if snap.counts.get(Status::Pending) > 0 {
+            out.push_str(&format!(
+                " · {} waiting for a first result",
+                snap.counts.get(Status::Pending)
+            ));
+        }
+    } else {
+        out.push_str(&format!(" · {unhealthy} of {total} nodes unhealthy"));
+    }
+    let bad_groups = snap
+        .groups
+        .iter()
+        .filter(|g| matches!(g.health, GroupHealth::Unhealthy(_)))
+        .count();
+    match bad_groups {
+        0 => {}
+        1 => out.push_str(" · 1 group unhealthy"),
+        n => out.push_str(&format!(" · {n} groups unhealthy")),
+    }
+    out
+}
+
+/// One node's row as text, exactly as the page shows it: the server renders the
+/// table from these, and the `summary` event carries them for changed nodes, so
+/// the page's script formats nothing itself.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Cells {
+    pub node: String,
+    pub group: Option<String>,
+    pub status: Status,
+    /// `✖ free`.
+    pub status_word: String,
+    /// `Master (state2)`, or empty.
+    pub role: String,
+    pub since: String,
+    /// `0.4ms`, or empty.
+    pub latency: String,
+    pub error: String,
+    pub flapping: bool,
+}
+
+impl Cells {
+    pub fn new(n: &NodeView) -> Cells {
+        Cells {
+            node: n.name().to_owned(),
+            group: n.group().map(str::to_owned),
+            status: n.status,
+            status_word: present::status_word(n.status),
+            role: present::role_code(n),
+            since: present::rfc3339(n.since),
+            latency: n.latency().map(present::format_latency).unwrap_or_default(),
+            error: n.error().unwrap_or_default(),
+            flapping: n.flapping,
+        }
+    }
+}
+
+/// Rows a `summary` carries at most; past that (a storm) the page keeps the
+/// statuses from the transitions and the other cells until it is reloaded.
+pub const SUMMARY_ROWS: usize = 2000;
+
+/// The `summary` event: the verdict, counts, tiles and the changed nodes' rows,
+/// for the page to patch after a batch of transitions.
+#[derive(Serialize)]
+pub struct Summary {
+    pub checked_at: String,
+    pub verdict: Verdict,
+    pub headline: String,
+    pub counts: String,
+    pub total: usize,
+    /// Nodes in a problem status (not pending): what the alarm sounds for.
+    pub unhealthy: usize,
+    pub tiles: Vec<Tile>,
+    pub rows: Vec<Cells>,
+    /// More nodes changed than [`SUMMARY_ROWS`].
+    pub rows_truncated: bool,
+}
+
+impl Summary {
+    /// `changed`: the nodes whose rows to include (`None`: every node).
+    pub fn new(snap: &Snapshot, changed: Option<&std::collections::HashSet<String>>) -> Summary {
+        let total = snap.counts.total();
+        let mut rows: Vec<Cells> = snap
+            .nodes
+            .iter()
+            .filter(|n| changed.is_none_or(|c| c.contains(n.name())))
+            .take(SUMMARY_ROWS + 1)
+            .map(Cells::new)
+            .collect();
+        let rows_truncated = changed.is_some() && rows.len() > SUMMARY_ROWS;
+        if changed.is_some() {
+            rows.truncate(SUMMARY_ROWS);
+        }
+        Summary {
+            checked_at: checked_at(snap.taken_at),
+            verdict: snap.verdict,
+            headline: headline(snap),
+            counts: present::summary_line(&snap.counts),
+            total,
+            unhealthy: unhealthy_nodes(snap),
+            tiles: tiles(snap),
+            rows,
+            rows_truncated,
+        }
+    }
+}
+
+/// Nodes in a problem status (pending is not one).
+pub fn unhealthy_nodes(snap: &Snapshot) -> usize {
+    let total = snap.counts.total();
+    total - snap.counts.healthy() - snap.counts.get(Status::Pending)
+}
+
+/// The status words and symbols, for the page's script: it shows what the server
+/// says a status looks like instead of keeping a copy of the rule.
+pub fn status_words() -> String {
+    let mut map = serde_json::Map::new();
+    for s in Status::ALL {
+        map.insert(
+            s.as_str().into(),
+            serde_json::json!({ "symbol": present::symbol(s), "severity": present::severity(s) }),
+        );
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::state::Fleet;
+
+    fn snap(text: &str) -> Snapshot {
+        let config = Config::parse(text, "t").expect("valid");
+        Fleet::new(&config, SystemTime::now()).snapshot(SystemTime::now())
+    }
+
+    #[test]
+    fn a_pending_fleet_has_pending_tiles_and_an_ok_headline() {
+        let s = snap(
+            "[[node]]\nname=\"a\"\nhost=\"h\"\ngroup=\"g\"\n[[node]]\nname=\"b\"\nhost=\"h\"\n",
+        );
+        let t = tiles(&s);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].group.as_deref(), Some("g"));
+        assert_eq!((t[0].status, t[0].health), (Status::Pending, "pending"));
+        assert_eq!((t[1].group.as_deref(), t[1].members), (None, 1));
+        assert_eq!(t[1].label(), "no group");
+        assert_eq!(
+            headline(&s),
+            "OK · all 2 nodes · 2 waiting for a first result"
+        );
+        let words: serde_json::Value = serde_json::from_str(&status_words()).expect("json");
+        assert_eq!(words["free"]["symbol"], "✖");
+        assert_eq!(words["synced"]["severity"], 6);
+    }
+}
