@@ -9,13 +9,21 @@
 # that ratio into the runtime's share and the monitor's own. Criterion medians
 # are collected too. The history store's reader is timed as well: `uptime --since
 # 30d` over a generated file of 10,000 nodes and 10 M transitions (examples/
-# history_fill.rs). The results table is written into BENCHMARKS.md.
+# history_fill.rs). The web server of `watch --http` is measured at 10,000 nodes:
+# /api/v1/status with curl, the fleet page's first render in headless Chromium
+# (scripts/page_render.py, through chromedriver), and the CPU that 100 open event
+# streams add during a storm. The results table is written into BENCHMARKS.md.
 #
-#   scripts/bench.sh               full run (about 15 minutes), rewrites BENCHMARKS.md
+#   scripts/bench.sh               full run (about 45 minutes), rewrites BENCHMARKS.md
 #   scripts/bench.sh --quick       200 nodes, checks correctness only (CI smoke test)
 #   scripts/bench.sh --continuous  only continuous poll and listen at 10,000 nodes
 #                                  with their floors; prints the results, leaves
 #                                  BENCHMARKS.md alone (about 6 minutes)
+#   scripts/bench.sh --web         only the web server at 10,000 nodes; prints the
+#                                  results and replaces the web rows and the web
+#                                  section of BENCHMARKS.md, nothing else (about
+#                                  10 minutes; the page needs chromium and
+#                                  chromedriver, else it prints SKIPPED)
 #
 # Every process it starts is stopped on exit; every load is bounded in time.
 set -euo pipefail
@@ -23,11 +31,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 QUICK=0
 CONTINUOUS=0
+WEB=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
         --continuous) CONTINUOUS=1 ;;
-        *) echo "usage: scripts/bench.sh [--quick | --continuous]" >&2; exit 3 ;;
+        --web) WEB=1 ;;
+        *) echo "usage: scripts/bench.sh [--quick | --continuous | --web]" >&2; exit 3 ;;
     esac
 done
 
@@ -54,6 +64,15 @@ cleanup() {
     rm -rf "$W"
 }
 trap cleanup EXIT
+# Measure a copy: another build in the same checkout during a long run must not
+# swap the binary under a measurement half done.
+cp "$BIN" "$W/syncguard-fleet"
+BIN="$W/syncguard-fleet"
+# What was built: the commit, and whether the source differed from it.
+SOURCE="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+    SOURCE="$SOURCE+uncommitted changes in src/"
+fi
 
 # Each simulated node and each monitored node needs an open file.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -68,7 +87,7 @@ command -v hyperfine >/dev/null 2>&1 || need_pkgs+=(hyperfine)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 [ -x /usr/bin/time ] || need_pkgs+=(time)
 CHECK_TCP=/usr/lib/nagios/plugins/check_tcp
-[ "$QUICK" = 1 ] || [ -x "$CHECK_TCP" ] || need_pkgs+=(monitoring-plugins-basic)
+[ "$QUICK" = 1 ] || [ "$WEB" = 1 ] || [ -x "$CHECK_TCP" ] || need_pkgs+=(monitoring-plugins-basic)
 if [ "${#need_pkgs[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${need_pkgs[*]}"
     apt-get install -y -qq "${need_pkgs[@]}" >/dev/null 2>&1 ||
@@ -102,6 +121,7 @@ with_defaults() {
 }
 
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+medr() { python3 -c 'import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 2))' "$@"; }
 
 # check_json FILE KEY=VALUE...: asserts summary counts in a --once JSON report.
 check_json() {
@@ -462,7 +482,338 @@ continuous_10000() {
     tokio_ratio push_10000
 }
 
-build_floors
+# ---- The web server of `watch --http` ----------------------------------------
+
+# group_fleet FILE MODE: puts a sim fleet file's nodes in sync groups of 8, as a
+# fleet is run: `contiguous` (nodes 1-8, 9-16, ...) or `spread` (node i in group
+# i mod N/8: a run of unhealthy nodes at the end of the file touches every group).
+group_fleet() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+path, mode = sys.argv[1], sys.argv[2]
+head, *nodes = open(path).read().split("[[node]]")
+groups = max(1, len(nodes) // 8)
+out = [head]
+for i, body in enumerate(nodes):
+    g = i // 8 if mode == "contiguous" else i % groups
+    out.append("[[node]]" + body.rstrip("\n") + f'\ngroup = "g{g:05d}"\n\n')
+open(path, "w").write("".join(out))
+PY
+}
+
+# web_start LABEL GROUPING SIM-ARGS...: a simulator, its nodes in groups of 8
+# (group_fleet GROUPING), and `watch --http` on a free port with the history off;
+# waits (about a minute at most) until every node has a first result. Sets
+# WEB_PID, WEB_SIM_PID, WEB_PORT and WEB_URL; the status document it waited for
+# is $W/LABEL.status.json, the transitions it printed $W/LABEL.events.
+web_start() {
+    local label="$1" grouping="$2"; shift 2
+    start_sim "$label" "$@"
+    WEB_SIM_PID="$SIM_PID"
+    group_fleet "$W/$label.toml" "$grouping"
+    local n
+    n="$(grep -c '^\[\[node\]\]' "$W/$label.toml")"
+    WEB_PORT="$(free_port)"
+    WEB_URL="http://127.0.0.1:$WEB_PORT"
+    "$BIN" watch --config "$W/$label.toml" --http "127.0.0.1:$WEB_PORT" --no-history \
+        >"$W/$label.events" 2>"$W/$label.watch.err" &
+    WEB_PID=$!
+    PIDS+=("$WEB_PID")
+    for _ in $(seq 1 120); do
+        kill -0 "$WEB_PID" 2>/dev/null || { cat "$W/$label.watch.err" >&2; die "$label: watch exited"; }
+        if curl -s --max-time 10 -o "$W/$label.status.json" "$WEB_URL/api/v1/status" &&
+            python3 - "$W/$label.status.json" "$n" 2>/dev/null <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["summary"]
+sys.exit(0 if s["total"] == int(sys.argv[2]) and s["by_status"]["pending"] == 0 else 1)
+PY
+        then
+            return 0
+        fi
+        sleep 0.5
+    done
+    die "$label: not every one of $n nodes had a first result within a minute"
+}
+web_stop() { stop "$WEB_PID" TERM; stop "$WEB_SIM_PID"; }
+
+# web_status LABEL RUNS CHECKS...: GET /api/v1/status RUNS times as a script does
+# (no Accept-Encoding: the pretty-printed document as it is), then RUNS times as
+# a browser does (Accept-Encoding: gzip), each on a new connection, 0.2 s apart,
+# timed by curl: time_total, and time_starttransfer (the document is built
+# before its first byte goes out). The plain document is checked with CHECKS
+# (check_json), the compressed one for its encoding and its node count.
+web_status() {
+    local label="$1" runs="$2"; shift 2
+    local plain=() plain_ttfb=() gz=() gz_ttfb=() code ttfb total size gz_size
+    for _ in $(seq 1 "$runs"); do
+        read -r code ttfb total size < <(curl -s -o "$W/$label.plain" \
+            -w '%{http_code} %{time_starttransfer} %{time_total} %{size_download}\n' "$WEB_URL/api/v1/status")
+        [ "$code" = 200 ] || die "$label: /api/v1/status answered $code"
+        plain+=("$total"); plain_ttfb+=("$ttfb")
+        sleep 0.2
+    done
+    check_json "$W/$label.plain" "$@" || die "$label: wrong /api/v1/status document"
+    for _ in $(seq 1 "$runs"); do
+        read -r code ttfb total gz_size < <(curl -s -o "$W/$label.gz" -D "$W/$label.gz.head" \
+            -H 'Accept-Encoding: gzip' \
+            -w '%{http_code} %{time_starttransfer} %{time_total} %{size_download}\n' "$WEB_URL/api/v1/status")
+        [ "$code" = 200 ] || die "$label: /api/v1/status (gzip) answered $code"
+        gz+=("$total"); gz_ttfb+=("$ttfb")
+        sleep 0.2
+    done
+    grep -qi '^content-encoding: *gzip' "$W/$label.gz.head" || die "$label: gzip was asked for but not sent"
+    python3 -c 'import gzip, sys; sys.stdout.buffer.write(gzip.decompress(open(sys.argv[1], "rb").read()))' \
+        "$W/$label.gz" >"$W/$label.gz.json" || die "$label: the gzip answer does not decompress"
+    check_json "$W/$label.gz.json" "$@" || die "$label: wrong /api/v1/status document (gzip)"
+    record "${label}_runs" "$runs"
+    record "${label}_plain_median_s" "$(median "${plain[@]}")"
+    record "${label}_plain_ttfb_median_s" "$(median "${plain_ttfb[@]}")"
+    record "${label}_plain_runs_s" "$(IFS=,; echo "${plain[*]}")"
+    record "${label}_plain_bytes" "$size"
+    record "${label}_gzip_median_s" "$(median "${gz[@]}")"
+    record "${label}_gzip_ttfb_median_s" "$(median "${gz_ttfb[@]}")"
+    record "${label}_gzip_runs_s" "$(IFS=,; echo "${gz[*]}")"
+    record "${label}_gzip_bytes" "$gz_size"
+    say "$label: plain median $(median "${plain[@]}") s ($size bytes), gzip median $(median "${gz[@]}") s ($gz_size bytes), $runs runs each (target 0.02 s)"
+}
+
+# find_browser: sets CHROMIUM, and NO_BROWSER to why the page cannot be rendered
+# here (empty: it can).
+find_browser() {
+    CHROMIUM="$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)"
+    NO_BROWSER=""
+    if [ -z "$CHROMIUM" ]; then
+        NO_BROWSER="no chromium"
+    elif ! command -v chromedriver >/dev/null 2>&1; then
+        NO_BROWSER="no chromedriver"
+    fi
+}
+
+# web_page LABEL LOADS ROWS TILES: the fleet page's first render in headless
+# Chromium, LOADS cold loads (scripts/page_render.py: a fresh browser profile each,
+# timings from the page's Navigation Timing and Paint Timing entries), each checked
+# to list ROWS rows and TILES tiles. Without chromium or chromedriver: SKIPPED.
+web_page() {
+    local label="$1" loads="$2" rows="$3" tiles="$4"
+    find_browser
+    if [ -n "$NO_BROWSER" ]; then
+        echo "SKIPPED: $label: the fleet page in headless Chromium ($NO_BROWSER)"
+        record "${label}_skipped" "$NO_BROWSER"
+        return 0
+    fi
+    python3 scripts/page_render.py "$WEB_URL/" --loads "$loads" --chromium "$CHROMIUM" \
+        --expect-rows "$rows" --expect-tiles "$tiles" >"$W/$label.json" 2>"$W/$label.log" ||
+        { cat "$W/$label.log" >&2; die "$label: page_render.py failed"; }
+    python3 - "$W/$label.json" "$label" >>"$RESULTS" <<'PY'
+import json, sys
+d, label = json.load(open(sys.argv[1])), sys.argv[2]
+for k, v in d["median"].items():
+    print(f"{label}_{k}={v}")
+for k in ("rendered_ms", "load_end_ms", "dcl_end_ms", "fcp_ms", "response_start_ms"):
+    print(f"{label}_{k}_runs=" + ",".join(str(round(x[k], 1)) for x in d["loads"]))
+print(f"{label}_loads={len(d['loads'])}")
+for k in ("rows", "tiles", "transfer_bytes", "decoded_bytes"):
+    print(f"{label}_{k}={d[k]}")
+PY
+    say "$label: $(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["median"])' "$W/$label.json") (medians of $loads loads, ms; target 1500 ms)"
+}
+
+# cpu_windows PID WINDOWS SECS: the CPU % of one core of PID in each window, one a line.
+cpu_windows() {
+    local t0 t1
+    for _ in $(seq 1 "$2"); do
+        t0="$(cpu_ticks "$1")"
+        sleep "$3"
+        t1="$(cpu_ticks "$1")"
+        python3 -c "print(round(($t1 - $t0) / $CLK_TCK / $3 * 100, 2))"
+    done
+}
+
+# stream_phase LABEL PHASE COUNT WINDOWS SECS [RAW]: COUNT event streams open (or
+# none) while the monitor's CPU is sampled (cpu_windows); appends the windows to
+# $W/LABEL.PHASE.cpu and "transitions milliseconds" to $W/LABEL.PHASE.rate. With
+# RAW, the first client writes what it receives, HTTP chunks and all, to RAW, and
+# the transitions the monitor printed while it was connected go to $W/LABEL.client.
+stream_phase() {
+    local label="$1" phase="$2" count="$3" windows="$4" secs="$5" raw="${6:-}"
+    local clients=() life=$((windows * secs + 30)) l0 l1 m0 m1 t0 t1 open
+    l0="$(wc -l <"$W/$label.events")"
+    for i in $(seq 1 "$count"); do
+        if [ "$i" = 1 ] && [ -n "$raw" ]; then
+            timeout "$life" curl -sN --raw -o "$raw" "$WEB_URL/api/v1/events" &
+        else
+            timeout "$life" curl -sN -o /dev/null "$WEB_URL/api/v1/events" &
+        fi
+        clients+=($!)
+    done
+    if [ "$count" -gt 0 ]; then
+        PIDS+=("${clients[@]}")
+        sleep 3
+        open="$(ss -Htn state established "( sport = :$WEB_PORT )" | wc -l)"
+        [ "$open" -ge "$count" ] || die "$label: $open of $count event streams open"
+    fi
+    t0="$(date +%s%N)"; m0="$(wc -l <"$W/$label.events")"
+    cpu_windows "$WEB_PID" "$windows" "$secs" >>"$W/$label.$phase.cpu"
+    t1="$(date +%s%N)"; m1="$(wc -l <"$W/$label.events")"
+    echo "$((m1 - m0)) $(((t1 - t0) / 1000000))" >>"$W/$label.$phase.rate"
+    for c in "${clients[@]}"; do kill "$c" 2>/dev/null || true; done
+    for c in "${clients[@]}"; do wait "$c" 2>/dev/null || true; done
+    l1="$(wc -l <"$W/$label.events")"
+    [ -z "$raw" ] || echo "$((l1 - l0))" >>"$W/$label.client"
+    say "$label, streams open: $count; CPU $(tail -n "$windows" "$W/$label.$phase.cpu" | tr '\n' ' ')% per window, $((m1 - m0)) transitions"
+}
+
+# web_streams LABEL STREAMS WARMUP ROUNDS WINDOWS SECS: what open event streams
+# add to a storm. 10,000 `flap` nodes (all switch between Synced and Free every
+# 10 s, and each is polled every 5-10 s: about 1,000 shown transitions a second,
+# without end) under `watch --http`, in groups of 8. After WARMUP s, ROUNDS
+# rounds of three phases of WINDOWS windows of SECS s: no stream open, one, then
+# STREAMS (`curl -sN` to /dev/null; the first of them `--raw` to a file, whose
+# HTTP chunks are the server's writes to that client). CPU of the monitor from
+# /proc/PID/stat as in sample_cpu; its stdout (a line per transition) counts the
+# transitions.
+web_streams() {
+    local label="$1" streams="$2" warmup="$3" rounds="$4" windows="$5" secs="$6"
+    web_start "$label" contiguous flap=10000 --flap-period 10s --shared-port
+    # Lag warnings from here on happen under measurement, not at the start.
+    local err0
+    err0="$(wc -l <"$W/$label.watch.err")"
+    sleep "$warmup"
+    for round in $(seq 1 "$rounds"); do
+        stream_phase "$label" off 0 "$windows" "$secs"
+        stream_phase "$label" one 1 "$windows" "$secs"
+        stream_phase "$label" many "$streams" "$windows" "$secs" "$W/$label.raw.$round"
+    done
+    kill -0 "$WEB_PID" 2>/dev/null || { cat "$W/$label.watch.err" >&2; die "$label: watch exited"; }
+    record "${label}_rss_kb" "$(rss_kb "$WEB_PID")"
+    web_stop
+    record "${label}_streams" "$streams"
+    record "${label}_rounds" "$rounds"
+    record "${label}_windows_s" "$secs"
+    local phase
+    for phase in off one many; do
+        mapfile -t pcts <"$W/$label.$phase.cpu"
+        record "${label}_${phase}_cpu_windows" "$(IFS=,; echo "${pcts[*]}")"
+        record "${label}_${phase}_cpu_median_pct" "$(medr "${pcts[@]}")"
+        record "${label}_${phase}_cpu_mean_pct" "$(python3 -c 'import statistics, sys; print(round(statistics.mean(map(float, sys.argv[1:])), 2))' "${pcts[@]}")"
+        record "${label}_${phase}_transitions_per_s" "$(awk '{n += $1; ms += $2} END {printf "%.1f", n / (ms / 1000)}' "$W/$label.$phase.rate")"
+    done
+    # The monitor's warnings that a reader fell behind the hub's transitions:
+    # stdout (which then skips to the current state) and the event feed (whose
+    # open streams then resync from a snapshot), at the start and while measured.
+    record "${label}_stdout_lags_start" "$(head -n "$err0" "$W/$label.watch.err" | grep -c 'stdout fell' || true)"
+    record "${label}_feed_lags_start" "$(head -n "$err0" "$W/$label.watch.err" | grep -c 'event stream fell' || true)"
+    record "${label}_stdout_lags" "$(tail -n +"$((err0 + 1))" "$W/$label.watch.err" | grep -c 'stdout fell' || true)"
+    record "${label}_feed_lags" "$(tail -n +"$((err0 + 1))" "$W/$label.watch.err" | grep -c 'event stream fell' || true)"
+    # The recorded client: what it was sent, in how many writes, against the
+    # transitions the monitor printed while it was connected.
+    python3 - "$label" "$(awk '{n += $1} END {print n}' "$W/$label.client")" "$W/$label.raw."* >>"$RESULTS" <<'PY'
+import collections, statistics, sys
+label, printed, paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+chunks = 0
+per_chunk = []
+count, size = collections.Counter(), collections.Counter()
+total = 0
+for path in paths:
+    data = open(path, "rb").read()
+    i = 0
+    while i < len(data):
+        j = data.find(b"\r\n", i)
+        if j < 0:
+            break
+        n = int(data[i:j].split(b";")[0], 16)
+        if n == 0 or j + 2 + n > len(data):
+            break  # the end, or cut off when the client was stopped
+        chunk = data[j + 2 : j + 2 + n]
+        i = j + 2 + n + 2
+        chunks += 1
+        total += n
+        per_chunk.append(chunk.count(b"\nevent: transition\n"))
+        for frame in chunk.split(b"\n\n"):
+            for line in frame.split(b"\n"):
+                if line.startswith(b"event: "):
+                    kind = line[7:].decode()
+                    count[kind] += 1
+                    size[kind] += len(frame) + 2
+with_t = [n for n in per_chunk if n]
+print(f"{label}_client_chunks={chunks}")
+print(f"{label}_client_bytes={total}")
+for kind in ("transition", "summary", "ping", "snapshot"):
+    print(f"{label}_client_{kind}s={count[kind]}")
+    print(f"{label}_client_{kind}_bytes={size[kind]}")
+print(f"{label}_client_chunks_with_transitions={len(with_t)}")
+print(f"{label}_client_transitions_per_chunk_median={statistics.median(with_t) if with_t else 0}")
+print(f"{label}_client_transitions_per_chunk_max={max(with_t) if with_t else 0}")
+print(f"{label}_client_monitor_transitions={printed}")
+PY
+    rm -f "$W/$label.raw."*
+    # Connected for the sampled windows and the 3 s before them, each round.
+    record "${label}_client_seconds" "$((rounds * (windows * secs + 3)))"
+    local off_m one_m many_m
+    off_m="$(sed -n "s/^${label}_off_cpu_median_pct=//p" "$RESULTS")"
+    one_m="$(sed -n "s/^${label}_one_cpu_median_pct=//p" "$RESULTS")"
+    many_m="$(sed -n "s/^${label}_many_cpu_median_pct=//p" "$RESULTS")"
+    record "${label}_added_pp" "$(python3 -c "print(round($many_m - $off_m, 2))")"
+    record "${label}_one_added_pp" "$(python3 -c "print(round($one_m - $off_m, 2))")"
+    say "$label: CPU median window $off_m% with no stream, $one_m% with one, $many_m% with $streams (target: at most +5 points)"
+    say "$label: the recorded client: $(grep "^${label}_client_" "$RESULTS" | tr '\n' ' ')"
+}
+
+# The web scenarios at 10,000 nodes.
+web_10000() {
+    record web_date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    record web_command "scripts/bench.sh${1:+ $1}"
+    record web_source "$SOURCE"
+    record web_version "$("$BIN" --version)"
+    record web_machine "$(nproc) cores: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo); Linux $(uname -r)"
+    find_browser
+    if [ -z "$NO_BROWSER" ]; then
+        record web_browser "$("$CHROMIUM" --version 2>/dev/null | tail -n 1); $(chromedriver --version | cut -d' ' -f1-2)"
+    fi
+    say "web: /api/v1/status and the fleet page, 10,000 healthy nodes in groups of 8"
+    web_start web_healthy contiguous synced=10000 --shared-port
+    web_status web_status 30 total=10000 synced=10000
+    web_page web_page_healthy 7 0 1250
+    web_stop
+    say "web: the fleet page, 10,000 nodes of which 2,000 free, spread over every group of 8"
+    web_start web_unhealthy spread synced=8000 free=2000 --shared-port
+    web_page web_page_storm 7 2000 1250
+    web_stop
+    say "web: 100 event streams during a storm of 10,000 flapping nodes"
+    web_streams web_streams 100 20 2 5 12
+}
+
+# The web server's correctness at 200 nodes, in seconds: the status document,
+# the page, /healthz, a replay of the event ring from its start, and a live stream.
+web_quick() {
+    web_start q_web contiguous synced=200
+    check_json "$W/q_web.status.json" total=200 synced=200 || die "q_web: wrong /api/v1/status"
+    local code rows id replayed distinct live
+    code="$(curl -s -o "$W/q_web.html" -w '%{http_code}' "$WEB_URL/")"
+    [ "$code" = 200 ] || die "q_web: / answered $code"
+    rows="$(grep -o '<tr data-node=' "$W/q_web.html" | wc -l)"
+    [ "$rows" = 200 ] || die "q_web: the fleet page lists $rows of 200 nodes"
+    code="$(curl -s -o "$W/q_web.health" -w '%{http_code}' "$WEB_URL/healthz")"
+    [ "$code" = 200 ] && grep -q '"status":"ok"' "$W/q_web.health" || die "q_web: /healthz answered $code: $(cat "$W/q_web.health")"
+    # The page carries the id of the newest event; its run, from sequence 0,
+    # replays the ring: every node's first transition.
+    id="$(sed -n 's/.*data-event-id="\([0-9]*\)-[0-9]*".*/\1/p' "$W/q_web.html" | head -n 1)"
+    [ -n "$id" ] || die "q_web: no data-event-id in the fleet page"
+    curl -sN --max-time 3 -o "$W/q_web.replay" "$WEB_URL/api/v1/events?since=$id-0" || true
+    replayed="$(grep -c '^event: transition$' "$W/q_web.replay" || true)"
+    distinct="$(grep '^data: ' "$W/q_web.replay" | grep -o '"node":"[^"]*"' | sort -u | wc -l)"
+    [ "$replayed" -ge 200 ] && [ "$distinct" = 200 ] ||
+        die "q_web: the event stream replayed $replayed transitions of $distinct nodes, expected 200 nodes"
+    # Live: the greeting, then the 2 s ping, within 5 s.
+    curl -sN --max-time 5 -o "$W/q_web.live" "$WEB_URL/api/v1/events" || true
+    live="$(grep -c -E '^event: (ping|transition|summary)$' "$W/q_web.live" || true)"
+    [ "$live" -ge 2 ] || die "q_web: the event stream sent $live events in 5 s, expected the greeting and a ping"
+    web_stop
+    say "q_web: /api/v1/status 200/200 synced, / lists 200 rows, /healthz ok, $replayed transitions replayed, $live live events in 5 s"
+}
+
+# The web scenarios need no floor.
+[ "$WEB" = 1 ] || build_floors
 
 if [ "$QUICK" = 1 ]; then
     say "quick mode: 200 nodes, correctness only"
@@ -481,7 +832,18 @@ if [ "$QUICK" = 1 ]; then
     FLOOR_BIN="$TOKIO_LISTEN_FLOOR" floor_push q_push_tokio 200 3 1 1
     # The history reader over a generated file: correctness only.
     history_uptime q_uptime 200 200000 400 0
+    # The web server: correctness only.
+    web_quick
     say "quick benchmark passed"
+    exit 0
+fi
+
+if [ "$WEB" = 1 ]; then
+    web_10000 --web
+    say "results"
+    cat "$RESULTS"
+    say "updating the web rows and the web section of BENCHMARKS.md"
+    python3 scripts/bench_report.py --merge-web "$RESULTS" BENCHMARKS.md
     exit 0
 fi
 
@@ -530,6 +892,9 @@ say "history: uptime --since 30d over 10,000 nodes and 10 M transitions spread o
 history_uptime uptime_10000 10000 10000000 400 7
 say "history: the worst case, all 10 M transitions within the last 30 days (3 runs)"
 history_uptime uptime_10000_30d 10000 10000000 30 3
+
+say "web server: /api/v1/status, the fleet page, event streams in a storm (10,000 nodes)"
+web_10000
 
 say "criterion benches"
 cargo bench --quiet --bench decode --bench fleet --bench render --bench metrics --bench store -- \

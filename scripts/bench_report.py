@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""Turns the key=value results of scripts/bench.sh into BENCHMARKS.md (stdout).
+"""Turns the key=value results of scripts/bench.sh into BENCHMARKS.md.
 
-Every number in the output comes from the results file; nothing is typed in by
+    bench_report.py RESULTS                       the whole file, on stdout (full run)
+    bench_report.py --merge-web RESULTS FILE      replaces only the web rows of the
+                                                  Targets table and the web section
+                                                  of FILE (BENCHMARKS.md) with those
+                                                  of RESULTS (a `bench.sh --web` run)
+
+Every number in the output comes from a results file; nothing is typed in by
 hand. Targets are from the performance issue; each row says met or missed, and by
-how much.
+how much. The web rows (their scenario starts with `web:`) and the section between
+the `web:begin` and `web:end` markers say which run and command measured them.
 """
 
 import sys
@@ -20,7 +27,231 @@ def load(path):
     return r
 
 
+def verdict(value, target, unit, lower_is_better=True):
+    ok = value <= target if lower_is_better else value >= target
+    if ok:
+        return "met"
+    over = (value - target) / target * 100.0 if lower_is_better else (target - value) / target * 100.0
+    return f"**missed** by {over:.0f}% ({value:.4g} {unit} vs {target:.4g} {unit})"
+
+
+# ---- The web server (`watch --http`): rows and section, for both modes ----
+
+WEB_BEGIN = "<!-- web:begin (written by scripts/bench_report.py from a bench.sh run; do not edit) -->"
+WEB_END = "<!-- web:end -->"
+WEB_LINK = "([web run](#web-server))"
+
+
+def web_rows(r):
+    """The Targets rows of the web scenarios, or none if the run had none."""
+    if "web_date" not in r:
+        return []
+    f = lambda k: float(r[k])  # noqa: E731
+    rows = []
+    if "web_status_plain_median_s" in r:
+        runs = r["web_status_runs"]
+        for kind, how in (("plain", "no `Accept-Encoding` (as a script asks)"), ("gzip", "`Accept-Encoding: gzip` (as a browser asks)")):
+            t = f(f"web_status_{kind}_median_s") * 1000
+            rows.append(
+                (
+                    f"web: `GET /api/v1/status`, 10,000 nodes, {how} {WEB_LINK}",
+                    "≤ 20 ms median",
+                    f"{t:.1f} ms median of {runs} (first byte {f(f'web_status_{kind}_ttfb_median_s') * 1000:.1f} ms; "
+                    f"{f(f'web_status_{kind}_bytes') / 1e6:.2f} MB sent)",
+                    verdict(t, 20, "ms"),
+                )
+            )
+    for label, what in (
+        ("web_page_healthy", "10,000 healthy nodes (1,250 tiles, no row listed)"),
+        ("web_page_storm", "10,000 nodes, 2,000 free in every group (table at its 2,000-row cap)"),
+    ):
+        scenario = f"web: fleet page `/`, {what}, first render in headless Chromium {WEB_LINK}"
+        target = "≤ 1.5 s, median of cold loads (rendered: load event ended and first contentful paint done)"
+        if f"{label}_skipped" in r:
+            rows.append((scenario, target, f"SKIPPED: {r[label + '_skipped']}", "not measured"))
+        elif f"{label}_rendered_ms" in r:
+            rendered = f(f"{label}_rendered_ms")
+            rows.append(
+                (
+                    scenario,
+                    target,
+                    f"rendered {rendered:.0f} ms median of {r[label + '_loads']} (first contentful paint "
+                    f"{f(label + '_fcp_ms'):.0f} ms, load event end {f(label + '_load_end_ms'):.0f} ms, first byte "
+                    f"{f(label + '_response_start_ms'):.0f} ms)",
+                    verdict(rendered, 1500, "ms"),
+                )
+            )
+    if "web_streams_added_pp" in r:
+        k = lambda x: f(f"web_streams_{x}")  # noqa: E731
+        rows.append(
+            (
+                f"web: {r['web_streams_streams']} open event streams during a storm of 10,000 flapping nodes "
+                f"(~{k('off_transitions_per_s'):,.0f} transitions/s) {WEB_LINK}",
+                "≤ +5 percentage points of a core",
+                f"{k('added_pp'):+.2f} pp ({k('off_cpu_median_pct'):.2f}% → {k('many_cpu_median_pct'):.2f}%, median "
+                f"{r['web_streams_windows_s']} s windows); one stream alone {k('one_added_pp'):+.2f} pp",
+                verdict(k("added_pp"), 5, "pp"),
+            )
+        )
+    return rows
+
+
+def web_section(r):
+    """The `## Web server` section, between its markers."""
+    out = [WEB_BEGIN, "## Web server", ""]
+    w = out.append
+    if "web_date" not in r:
+        w("Not measured in this run: `scripts/bench.sh --web` measures it.")
+        w(WEB_END)
+        return out
+    f = lambda k: float(r[k])  # noqa: E731
+    w(f"Measured by `{r['web_command']}` on {r['web_date']}: `{r['web_version']}`, source `{r['web_source']}`;")
+    w(f"{r['web_machine']}" + (f"; {r['web_browser']}." if "web_browser" in r else "."))
+    w("The monitor is `syncguard-fleet watch --config F --http 127.0.0.1:PORT --no-history` over")
+    w("`syncguard-fleet sim … --shared-port`, nodes in sync groups of 8, on the same two cores.")
+    w("")
+    if "web_status_plain_median_s" in r:
+        w(f"### `GET /api/v1/status`, 10,000 healthy nodes ({r['web_status_runs']} requests each, new connection each)")
+        w("")
+        w("| asked | median total | median first byte | sent | every run (s) |")
+        w("|---|---|---|---|---|")
+        for kind, how in (("plain", "no `Accept-Encoding`"), ("gzip", "`Accept-Encoding: gzip`")):
+            w(
+                f"| {how} | {f(f'web_status_{kind}_median_s') * 1000:.1f} ms | "
+                f"{f(f'web_status_{kind}_ttfb_median_s') * 1000:.1f} ms | {int(r[f'web_status_{kind}_bytes']):,} bytes | "
+                f"{r[f'web_status_{kind}_runs_s']} |"
+            )
+        w("")
+    pages = [(l, d) for l, d in (("web_page_healthy", "10,000 healthy nodes"), ("web_page_storm", "2,000 of 10,000 free, every group unhealthy")) if f"{l}_load_end_ms" in r or f"{l}_skipped" in r]
+    if pages:
+        w("### The fleet page `/`: cold first loads in headless Chromium (medians, ms from navigation start)")
+        w("")
+        w("| fleet | loads | first byte | first contentful paint | DOMContentLoaded end | load event end | rendered | rows, tiles | HTML sent (decoded) | rendered, every load (ms) |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        for label, desc in pages:
+            if f"{label}_skipped" in r:
+                w(f"| {desc} | SKIPPED: {r[label + '_skipped']} | | | | | | | | |")
+                continue
+            w(
+                f"| {desc} | {r[label + '_loads']} | {f(label + '_response_start_ms'):.0f} | {f(label + '_fcp_ms'):.0f} | "
+                f"{f(label + '_dcl_end_ms'):.0f} | {f(label + '_load_end_ms'):.0f} | **{f(label + '_rendered_ms'):.0f}** | "
+                f"{r[label + '_rows']}, {r[label + '_tiles']} | "
+                f"{int(r[label + '_transfer_bytes']):,} ({int(r[label + '_decoded_bytes']):,}) bytes | {r[label + '_rendered_ms_runs']} |"
+            )
+        w("")
+    if "web_streams_added_pp" in r:
+        k = lambda x: f(f"web_streams_{x}")  # noqa: E731
+        n = r["web_streams_streams"]
+        w(f"### Event streams during a storm: 10,000 `flap` nodes, `--flap-period 10s`")
+        w("")
+        rounds = int(r["web_streams_rounds"])
+        w(f"The monitor's CPU over {rounds} round{'s' if rounds != 1 else ''} of three phases, each of "
+          f"{len(r['web_streams_off_cpu_windows'].split(',')) // int(r['web_streams_rounds'])} windows of "
+          f"{r['web_streams_windows_s']} s: no stream, one, then {n} (`curl -sN` clients).")
+        w("")
+        w("| streams open | CPU, median window | mean | windows (%) | transitions/s (monitor's stdout) |")
+        w("|---|---|---|---|---|")
+        for phase, label in (("off", "0"), ("one", "1"), ("many", n)):
+            w(
+                f"| {label} | {k(phase + '_cpu_median_pct'):.2f}% | {k(phase + '_cpu_mean_pct'):.2f}% | "
+                f"{r['web_streams_' + phase + '_cpu_windows']} | {k(phase + '_transitions_per_s'):,.0f} |"
+            )
+        w("")
+        secs = k("client_seconds")
+        chunks = int(k("client_chunks"))
+        tr = int(k("client_transitions"))
+        summ = int(k("client_summarys"))
+        w(f"What one of the {n} clients received in its {secs:.0f} s connected (its HTTP chunks, one per server write):")
+        w("")
+        w(f"- {tr:,} `transition` events (the monitor printed {int(k('client_monitor_transitions')):,} transitions while it was")
+        w(f"  connected) in {int(k('client_chunks_with_transitions')):,} writes: a median of "
+          f"{k('client_transitions_per_chunk_median'):g} transitions per write, at most {int(k('client_transitions_per_chunk_max')):,}.")
+        w(f"- {summ} `summary` events ({summ / secs:.1f}/s), {k('client_summary_bytes') / max(summ, 1) / 1e3:,.0f} kB each on average;")
+        w(f"  {int(k('client_pings'))} `ping`, {int(k('client_snapshots'))} `snapshot` (resync) events.")
+        w(f"- {chunks:,} writes and {k('client_bytes') / 1e6:.1f} MB in all ({k('client_bytes') / secs / 1e3:,.0f} kB/s per client): "
+          f"transitions {k('client_transition_bytes') / 1e6:.1f} MB, summaries {k('client_summary_bytes') / 1e6:.1f} MB.")
+        w(f"- The monitor warned that a reader fell behind: stdout {r['web_streams_stdout_lags']}, event feed "
+          f"{r['web_streams_feed_lags']} times while measured ({r['web_streams_stdout_lags_start']} and "
+          f"{r['web_streams_feed_lags_start']} while the 10,000 first results came in). RSS at the end "
+          f"{k('rss_kb') / 1024:.1f} MB.")
+        w("")
+    w("How it is measured:")
+    w("")
+    w("- `/api/v1/status`: `curl -s -o FILE -w '%{time_starttransfer} %{time_total}' URL`, each request a new")
+    w("  connection 0.2 s after the last; the plain document is checked (10,000 nodes, all synced), the")
+    w("  compressed one for `Content-Encoding: gzip` and the same counts once decompressed.")
+    w("- The page: `scripts/page_render.py URL --loads N` drives chromedriver's W3C WebDriver API with")
+    w("  urllib: per load a new session with a fresh profile (`--headless=new --no-sandbox --disable-gpu")
+    w("  --disable-dev-shm-usage --disable-background-networking --disable-component-update --no-first-run`),")
+    w("  1 s on `about:blank`, then one navigation, which returns after the load event. Timings are")
+    w("  `performance.getEntriesByType('navigation')[0]` (responseStart, domContentLoadedEventEnd,")
+    w("  loadEventEnd) and the `first-contentful-paint` entry; *rendered*, the verdict's measure, is the")
+    w("  later of the load event's end and the first contentful paint (headless Chromium may paint after")
+    w("  the load event). Each load is checked for the rows and tiles the fleet should show. The healthy")
+    w("  fleet's groups are nodes 1–8, 9–16, …; in the unhealthy one,")
+    w("  node i is in group i mod 1,250, so the 2,000 free nodes (the last ones) make every group unhealthy")
+    w("  and all 10,000 nodes candidates for the table, which stops at 2,000 rows.")
+    w("- Streams: CPU from `/proc/PID/stat` (utime + stime) per window, as for the continuous loads. Each")
+    w("  phase's clients connect 3 s before its first window (`ss` checks they are open) and are stopped")
+    w("  after its last. One of the clients is `curl -sN --raw`, so its file keeps the HTTP chunk headers.")
+    w("")
+    if "web_raw" in r:
+        w("<details><summary>The web results of that run, as bench.sh recorded them</summary>")
+        w("")
+        w("```")
+        out.extend(r["web_raw"])
+        w("```")
+        w("")
+        w("</details>")
+        w("")
+    w(WEB_END)
+    return out
+
+
+def merge_web(results_path, doc_path):
+    """Replaces the web rows and the web section of an existing BENCHMARKS.md."""
+    r = load(results_path)
+    r["web_raw"] = web_raw(results_path)
+    rows = web_rows(r)
+    if not rows:
+        sys.exit(f"{results_path}: no web results")
+    lines = open(doc_path, encoding="utf-8").read().split("\n")
+    # The Targets table: its rows, less the old web rows, then the new ones.
+    start = lines.index("## Targets")
+    head = next(i for i in range(start, len(lines)) if lines[i].startswith("|---"))
+    end = head + 1
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    kept = [l for l in lines[head + 1 : end] if not l.startswith("| web: ")]
+    lines[head + 1 : end] = kept + ["| " + " | ".join(row) + " |" for row in rows]
+    section = web_section(r)
+    if WEB_BEGIN in lines:
+        a = lines.index(WEB_BEGIN)
+        b = lines.index(WEB_END, a)
+        lines[a : b + 1] = section
+    else:
+        # After the Targets table.
+        end = head + 1
+        while end < len(lines) and lines[end].startswith("|"):
+            end += 1
+        lines[end:end] = [""] + section
+    open(doc_path, "w", encoding="utf-8").write("\n".join(lines))
+
+
+def web_raw(path):
+    """The web lines of a results file, as recorded."""
+    with open(path, encoding="utf-8") as fh:
+        return [l.rstrip("\n") for l in fh if l.startswith("web_")]
+
+
+if len(sys.argv) == 4 and sys.argv[1] == "--merge-web":
+    merge_web(sys.argv[2], sys.argv[3])
+    sys.exit(0)
+if len(sys.argv) != 2:
+    sys.exit(__doc__)
+
 r = load(sys.argv[1])
+r["web_raw"] = web_raw(sys.argv[1])
 
 
 def num(key):
@@ -29,14 +260,6 @@ def num(key):
 
 def ms(key):
     return num(key) * 1000.0
-
-
-def verdict(value, target, unit, lower_is_better=True):
-    ok = value <= target if lower_is_better else value >= target
-    if ok:
-        return "met"
-    over = (value - target) / target * 100.0 if lower_is_better else (target - value) / target * 100.0
-    return f"**missed** by {over:.0f}% ({value:.4g} {unit} vs {target:.4g} {unit})"
 
 
 def floor_row(label, scenario, target):
@@ -161,6 +384,8 @@ rows = [
     ),
 ]
 
+rows += web_rows(r)
+
 # Per-node costs. Polls per second follow from the uniform 5–10 s wait (mean 7.5 s).
 polls_per_s_10k = 10_000 / 7.5
 cpu_s_per_s_10k = num("poll_10000_cpu_mean_pct") / 100.0
@@ -201,6 +426,8 @@ w("| scenario | target | measured (median) | verdict |")
 w("|---|---|---|---|")
 for row in rows:
     w("| " + " | ".join(row) + " |")
+w("")
+out.extend(web_section(r))
 w("")
 w("## The floor gap: runtime or monitor?")
 w("")

@@ -425,7 +425,7 @@ fn bad_files_and_bad_windows_exit_3_and_touch_nothing() {
                 "--to",
                 "2026-11-30T09:00:00Z",
             ],
-            "is not before --to",
+            "is not before to ",
         ),
         (vec!["--node", "nobody"], "no node named \"nobody\""),
         (vec!["--group", "wall-Z"], "no sync group named \"wall-Z\""),

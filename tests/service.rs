@@ -29,7 +29,7 @@ fn metrics_endpoint_serves_the_fleet_and_parses() {
         ),
     );
     let port = free_port();
-    let child = watch(&config, &["--metrics", &format!("127.0.0.1:{port}")]);
+    let child = watch(&config, &["--http", &format!("127.0.0.1:{port}")]);
     let mut response = String::new();
     wait_until(Duration::from_secs(10), || {
         if let Some(r) = http_get(port, "/metrics")
@@ -98,7 +98,8 @@ fn metrics_endpoint_serves_the_fleet_and_parses() {
     }
 }
 
-/// `[metrics] bind` in the file, with no `--metrics` flag, serves /metrics.
+/// `[metrics] bind` in the file, the deprecated alias of `[http] bind`, still
+/// serves /metrics, with a warning that says what to use instead.
 #[test]
 fn metrics_bind_from_the_file_is_served() {
     let lab = Lab::new(&[("ok", "synced", None), ("bad", "free", None)]);
@@ -122,6 +123,10 @@ fn metrics_bind_from_the_file_is_served() {
     assert!(
         served,
         "no fleet on /metrics at 127.0.0.1:{port}:\n{response}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("[metrics] bind is deprecated: use [http] bind"),
+        "{stderr}"
     );
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(

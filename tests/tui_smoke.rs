@@ -73,6 +73,18 @@ fn dashboard_shows_fleet_and_quits_cleanly() {
     let pos = |s: &str| screen.find(s).expect("on screen");
     assert!(pos("wall-a-05") < pos("✔ synced"), "{screen}");
 
+    // The demo serves its status page (8088, or the next free port) and says where.
+    let url = screen
+        .split("status page: http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|port| port.trim().parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no status page address on screen:\n{screen}"));
+    assert!((8088..8108).contains(&url), "{url}");
+    let status = common::net::http_get(url, "/api/v1/status").unwrap_or_default();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert!(status.contains("\"total\": 28"), "{status}");
+
     // Help overlay opens and closes.
     tmux.keys("?");
     let help = tmux.wait_for(&["re-poll all nodes now"], Duration::from_secs(5));
@@ -87,6 +99,7 @@ fn dashboard_shows_fleet_and_quits_cleanly() {
     // The alternate screen is gone: the dashboard is no longer shown.
     assert!(!after.contains("Recent transitions"), "{after}");
     assert!(after.contains("log: "), "{after}");
+    assert!(after.contains("status page: http://127.0.0.1:"), "{after}");
     assert!(Path::new(&log).exists());
     let logged = std::fs::read_to_string(&log).expect("log");
     assert!(
@@ -366,7 +379,12 @@ fn dashboard_after_a_restart_keeps_since_and_shows_the_record() {
         1,
         "{screen}"
     );
-    // The problem sorts first and is selected: open its detail.
+    // Filter to the problem (rather than trust which row is selected while the
+    // table may still be reordering on a loaded machine) and open its detail.
+    tmux.keys("/");
+    tmux.keys("bravo");
+    tmux.keys("Enter");
+    tmux.wait_for(&["filter: bravo"], Duration::from_secs(5));
     tmux.keys("Enter");
     let detail = tmux.wait_for(&["in lock", " open "], Duration::from_secs(15));
     let dashboard_age = dashboard_started.elapsed();

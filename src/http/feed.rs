@@ -152,6 +152,12 @@ impl EventFeed {
         self.latest.send_replace(seq);
     }
 
+    /// Raw frames, for tests that need volume.
+    #[cfg(test)]
+    pub fn push_for_test(&self, data: &[&str]) {
+        self.push(data, "test", |d| (*d).to_owned());
+    }
+
     /// Shown transitions, as `transition` events with the `watch --events json` line.
     pub fn transitions(&self, ts: &[Transition]) {
         self.push(ts, "transition", |t| to_line(&JsonEvent::new(t)));

@@ -180,9 +180,13 @@ pub fn router(web: Web) -> Router {
         .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
         .layer(
             // The path only: a query may carry `?token=`, which must never be logged.
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(|req: &Request, _: &tracing::Span| {
+                    tracing::debug!("http: {} {}", req.method(), req.uri().path());
+                }),
         )
         .with_state(web)
 }

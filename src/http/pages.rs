@@ -239,6 +239,7 @@ fn tile(t: &Tile, big: bool) -> Markup {
             span.tile-status { (present::status_word(t.status)) }
             span.tile-count { (t.in_lock) "/" (t.members) " in lock" }
             span.tile-problem { (t.problem.as_deref().unwrap_or("")) }
+            span.tile-down { (t.down) }
         }
     }
 }
@@ -343,6 +344,27 @@ fn fleet_page(snap: &Snapshot, source: &str, event_id: &str, query: &FleetQuery)
                 }
             }
         }
+        @if !snap.unlisted.is_empty() {
+            section #unlisted aria-label="Unlisted senders" {
+                h2 { "Unlisted senders" }
+                p.empty { "SyncGuard V3 nodes pushing to this monitor that are in no [[node]] list. As of the page's load." }
+                table #unlisted-table {
+                    thead { tr { th { "Reported IP" } th { "Peer" } th { "Status" } th { "Role / code" } th { "Last seen" } th { "Lines" } } }
+                    tbody {
+                        @for u in &snap.unlisted {
+                            tr data-unlisted=(u.reported_ip.to_string()) data-status=(u.status.as_str()) {
+                                td { (u.reported_ip.to_string()) }
+                                td { (u.peer.to_string()) }
+                                td.status { (present::status_word(u.status)) }
+                                td { (present::role_code_of(u.role(), u.code)) }
+                                td { span data-since=(present::rfc3339(u.last_seen)) { (age(u.last_seen, now)) } " ago" }
+                                td { (u.lines) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         footer { "Live: " span #live-state { "page rendered " (present::local_time(now)) } " · " a href="/metrics" { "metrics" } " · " a href="/healthz" { "health" } }
     };
     page("Fleet", source, event_id, "fleet", body)
@@ -353,7 +375,9 @@ fn wall_page(snap: &Snapshot, source: &str, event_id: &str) -> Markup {
     view::worst_first(&mut tiles);
     // Columns and rows so that every tile fits a 16:9 screen without scrolling.
     let n = tiles.len().max(1);
-    let cols = ((n as f64 * 16.0 / 9.0).sqrt().ceil() as usize).clamp(1, 12);
+    let cols = ((n as f64 * 16.0 / 9.0).sqrt().ceil() as usize)
+        .clamp(1, 12)
+        .min(n);
     let rows = n.div_ceil(cols);
     let body = html! {
         div.wall-top {
@@ -400,8 +424,8 @@ fn node_page(
                 Err(e) => p.record-off { (e) }
                 Ok(r) => {
                     table.shares {
-                        tr { th { "In lock" } @for (span, _) in &r.shares { th { (span) } } }
-                        tr { td {} @for (_, sh) in &r.shares { td { (present::in_lock_percent(sh)) } } }
+                        tr { th {} @for (span, _) in &r.shares { th { (span) } } }
+                        tr { th { "In lock" } @for (_, sh) in &r.shares { td { (present::in_lock_percent(sh)) } } }
                     }
                     @if r.incidents.is_empty() { p { "No incidents in 30 days." } }
                     @else {

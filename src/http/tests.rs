@@ -149,3 +149,104 @@ async fn the_token_guards_reads_when_asked() {
         .expect("infallible");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn healthz_turns_503_when_the_engine_stops() {
+    use crate::engine::Schedule;
+    use crate::hub::{Hub, HubOptions};
+    // A node on a port nothing listens on: refused at once, on loopback.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let config = Config::parse(
+        &format!("[[node]]\nname = \"a\"\nhost = \"127.0.0.1\"\nport = {port}\n"),
+        "t",
+    )
+    .expect("valid");
+    let options = HubOptions {
+        schedule: Schedule::Continuous,
+        config_path: None,
+        snapshot_every: None,
+        history: None,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let hub = Hub::start(&config, options, async {
+        let _ = stopped.await;
+    })
+    .await
+    .expect("hub");
+    let w = Web::new(hub.source(), Some(hub.liveness()), WebSettings::default());
+    let mut body = String::new();
+    for _ in 0..100 {
+        let (status, _, b) = get(&w, "/healthz", None).await;
+        assert_eq!(status, StatusCode::OK, "{b}");
+        body = b;
+        if !body.contains("\"last_result_age_s\":null") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(doc["status"], "ok");
+    assert!(doc["last_result_age_s"].as_f64().is_some(), "{doc}");
+    let _ = stop.send(());
+    let _ = hub.task.await;
+    let (status, _, body) = get(&w, "/healthz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("\"status\":\"stopped\""), "{body}");
+}
+
+/// A client that opens a stream and stops reading is dropped once a write has
+/// waited for it longer than the write deadline; its place is given back and
+/// nothing is buffered for it meanwhile beyond the shared ring.
+#[tokio::test]
+async fn a_stalled_stream_reader_is_dropped() {
+    use tokio::io::AsyncWriteExt;
+    let w = web(WebSettings {
+        max_streams: 4,
+        ..WebSettings::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(super::serve(listener, w.clone()));
+    // A small receive window, and never a read.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let mut client = socket.connect(addr).await.expect("connect");
+    client
+        .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("request");
+    let opened = async {
+        while w.streams.available_permits() == 4 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), opened)
+        .await
+        .expect("the stream opened");
+    // Far more than any socket buffers hold: 64 MiB of events, in batches.
+    let text = "x".repeat(4000);
+    let feed = w.feed.clone();
+    let pushed = tokio::spawn(async move {
+        for _ in 0..16 {
+            let batch: Vec<&str> = vec![text.as_str(); 1024];
+            feed.push_for_test(&batch);
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    let dropped = async {
+        while w.streams.available_permits() < 4 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(super::WRITE_TIMEOUT * 2, dropped)
+        .await
+        .expect("the stalled stream was dropped within twice the write deadline");
+    let _ = pushed.await;
+    server.abort();
+    drop(client);
+}

@@ -22,6 +22,9 @@ pub struct Tile {
     pub in_lock: usize,
     /// The group's problem in words, if any.
     pub problem: Option<String>,
+    /// Which members are out: `wall-a-05, wall-a-06 +3 more`, or empty. On a
+    /// wall, the name is what the person walking over needs.
+    pub down: String,
 }
 
 impl Tile {
@@ -48,8 +51,12 @@ pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
         .groups
         .iter()
         .map(|g| {
-            let members = g.members.iter().filter_map(|k| snap.node(k.as_str()));
-            let (status, in_lock) = worst(members);
+            let members: Vec<&NodeView> = g
+                .members
+                .iter()
+                .filter_map(|k| snap.node(k.as_str()))
+                .collect();
+            let (status, in_lock) = worst(members.iter().copied());
             Tile {
                 group: Some(g.name.to_string()),
                 status,
@@ -61,6 +68,7 @@ pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
                 members: g.members.len(),
                 in_lock,
                 problem: present::group_health(&g.health),
+                down: down(&members),
             }
         })
         .collect();
@@ -82,6 +90,7 @@ pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
             in_lock,
             problem: (unhealthy > 0)
                 .then(|| format!("{unhealthy} of {} nodes unhealthy", loose.len())),
+            down: down(&loose),
         });
     }
     out
@@ -91,6 +100,26 @@ pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
 /// before healthy, then by name.
 pub fn worst_first(tiles: &mut [Tile]) {
     tiles.sort_by(|a, b| a.rank().cmp(&b.rank()).then_with(|| a.group.cmp(&b.group)));
+}
+
+/// Members shown by name on a tile at most.
+const DOWN_NAMES: usize = 3;
+
+fn down(members: &[&NodeView]) -> String {
+    let out: Vec<&str> = members
+        .iter()
+        .filter(|n| n.status.is_problem())
+        .map(|n| n.name())
+        .collect();
+    let mut text: Vec<String> = out
+        .iter()
+        .take(DOWN_NAMES)
+        .map(|n| present::name(n))
+        .collect();
+    if out.len() > DOWN_NAMES {
+        text.push(format!("+{} more", out.len() - DOWN_NAMES));
+    }
+    text.join(", ")
 }
 
 fn worst<'a>(members: impl Iterator<Item = &'a NodeView>) -> (Status, usize) {

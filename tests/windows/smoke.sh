@@ -141,9 +141,10 @@ grep -qi 'AppData.Roaming.syncguard-fleet.config.fleet.toml' "$W/none.err" ||
 # --- watch, stopped by Ctrl-C ----------------------------------------------------
 # Wine turns SIGINT to a console process into CTRL_C_EVENT, which the .exe hears
 # through tokio::signal::windows: a clean stop prints watch's summary.
-say "watch prints transitions and stops cleanly on Ctrl-C"
+say "watch prints transitions, serves the status page and stops cleanly on Ctrl-C"
 start_sim watch synced=2
-(cd "$W" && exec timeout 120 "$WINE" ./syncguard-fleet.exe watch --config watch.toml \
+HTTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+(cd "$W" && exec timeout 120 "$WINE" ./syncguard-fleet.exe --http "127.0.0.1:$HTTP_PORT" watch --config watch.toml \
     >"$W/watch.out" 2>"$W/watch.err") &
 WATCH_PID=$!
 for _ in $(seq 1 600); do
@@ -152,6 +153,17 @@ for _ in $(seq 1 600); do
     sleep 0.1
 done
 [ "$(grep -c 'pending -> synced' "$W/watch.out")" = 2 ] || die "watch did not report both nodes: $(cat "$W/watch.out")"
+# The HTTP server (axum, tokio-io-timeout) on Windows: the page and the JSON.
+python3 - "$HTTP_PORT" <<'PY' || die "the status page under Wine: $(tail -5 "$W/watch.err")"
+import json, sys, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+doc = json.load(urllib.request.urlopen(base + "/api/v1/status", timeout=10))
+assert [n["status"] for n in doc["nodes"]] == ["synced", "synced"], doc["nodes"]
+page = urllib.request.urlopen(base + "/", timeout=10)
+assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+assert 'data-verdict="OK"' in page.read().decode(), "verdict"
+print("ok: the status page served by the .exe")
+PY
 EXE_PID="$(pgrep -f 'syncguard-fleet.exe watch --config watch.toml' | head -1)"
 [ -n "$EXE_PID" ] || die "cannot find the watch process"
 kill -INT "$EXE_PID"

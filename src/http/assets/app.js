@@ -152,6 +152,7 @@
     setText(el, ".tile-status", statusWord(t.status));
     setText(el, ".tile-count", t.in_lock + "/" + t.members + " in lock");
     setText(el, ".tile-problem", t.problem || "");
+    setText(el, ".tile-down", t.down || "");
     return true;
   }
 
@@ -255,8 +256,12 @@
     if (box && arm && silence) {
       box.hidden = false;
       if (localStorage.getItem("syncguard-alarm") === "armed") {
-        // The browser may still block sound until a click; the state says armed.
+        // Armed in an earlier visit: the browser may hold the sound until the
+        // first click on the page (below), but the state is right at once.
+        var AC0 = window.AudioContext || window.webkitAudioContext;
+        if (AC0) ctx = new AC0();
         setState("armed");
+        update(unhealthy);
       }
       arm.addEventListener("click", function () {
         if (state === "off") {
@@ -274,10 +279,9 @@
         silencedAt = unhealthy;
         stop("silenced");
       });
-      // A stored "armed" needs a context too; make one at the first click anywhere.
+      // A context made without a click starts suspended; any click resumes it.
       document.addEventListener("click", function () {
-        var AC = window.AudioContext || window.webkitAudioContext;
-        if (state !== "off" && AC && !ctx) ctx = new AC();
+        if (ctx && ctx.state === "suspended") ctx.resume();
       });
     }
     return { update: update };
@@ -323,6 +327,8 @@
     if (lost) {
       showUp();
       resync();
+    } else if (body.getAttribute("data-stream") !== "up") {
+      showUp();
     }
   }
 
