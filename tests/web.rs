@@ -526,3 +526,62 @@ fn the_metrics_flag_still_serves_with_a_deprecation_warning() {
         "{stderr}"
     );
 }
+
+/// The id a page was rendered with (`data-event-id`).
+fn page_event_id(port: u16) -> String {
+    let (code, _, page) = get(port, "/", "");
+    assert_eq!(code, 200);
+    page.split("data-event-id=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("data-event-id")
+        .to_owned()
+}
+
+/// A page whose stream was down while things changed resumes with the summaries
+/// too (verdict, tiles), not only the transitions: they are made whether or not
+/// anyone listens.
+#[test]
+fn a_page_that_was_away_gets_the_summaries_it_missed() {
+    let lab = Lab::with_flap(
+        &[("flap", "flap", Some("g")), ("ok", "synced", Some("g"))],
+        Duration::from_millis(500),
+    );
+    let (child, port) = flapping_monitor(&lab, "");
+    let rendered = page_event_id(port);
+    // Nobody listens while the node flaps a few times.
+    std::thread::sleep(Duration::from_millis(2500));
+    let now = page_event_id(port);
+    let seq = |id: &str| -> u64 {
+        id.rsplit('-')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .expect("run-seq")
+    };
+    assert!(
+        seq(&now) > seq(&rendered),
+        "no events meanwhile: {rendered} {now}"
+    );
+    let mut stream =
+        Stream::open_at(port, &format!("/api/v1/events?since={rendered}"), "").expect("stream");
+    let mut kinds = Vec::new();
+    loop {
+        let e = stream.next().expect("the missed events");
+        if e.event == "ping" {
+            continue;
+        }
+        let id = e.id.clone().expect("id");
+        assert!(
+            seq(&id) > seq(&rendered),
+            "resumed after the page's id: {id}"
+        );
+        kinds.push(e.event);
+        if seq(&id) >= seq(&now) {
+            break;
+        }
+    }
+    assert!(kinds.iter().any(|k| k == "transition"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "summary"), "{kinds:?}");
+    assert!(!kinds.iter().any(|k| k == "snapshot"), "{kinds:?}");
+    let _ = child.stop();
+}

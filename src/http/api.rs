@@ -22,12 +22,23 @@ pub fn status_document(snap: &Snapshot, at: SystemTime, pretty: bool) -> String 
     }
 }
 
+/// The header with the id of the newest event a status document includes: the
+/// page's script ignores a document older than the events it already applied.
+pub const EVENT_ID_HEADER: &str = "x-syncguard-event-id";
+
 pub async fn status(State(web): State<Web>) -> Response {
-    let snap = web.snapshots.fresh().await;
+    let fresh = web.snapshot().await;
+    let snap = fresh.snap;
     // 10,000 nodes serialise in milliseconds: off the runtime's thread all the same.
     match tokio::task::spawn_blocking(move || status_document(&snap, SystemTime::now(), true)).await
     {
-        Ok(doc) => json(StatusCode::OK, doc),
+        Ok(doc) => {
+            let mut r = json(StatusCode::OK, doc);
+            if let Ok(v) = HeaderValue::from_str(&fresh.event_id.to_string()) {
+                r.headers_mut().insert(EVENT_ID_HEADER, v);
+            }
+            r
+        }
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("the status could not be rendered: {e}"),
@@ -155,10 +166,25 @@ async fn answer(web: Web, query: Option<String>, question: Question) -> Response
         Ok(w) => w,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
+    // A question over a large file is seconds of CPU and memory: a few at once.
+    let Ok(permit) = web.questions.clone().try_acquire_owned() else {
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the history file is busy answering other questions; try again in a moment",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        return r;
+    };
     let filter = params.filter;
-    let done = tokio::task::spawn_blocking(move || read(&path, question, window, &filter, now))
-        .await
-        .unwrap_or_else(|e| Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())));
+    // The permit goes with the work: a handler timed out still holds it until
+    // the read it started is done.
+    let done = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        read(&path, question, window, &filter, now)
+    })
+    .await
+    .unwrap_or_else(|e| Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())));
     match done {
         Ok(doc) => json(StatusCode::OK, doc),
         Err((code, e)) => error(code, &e),

@@ -48,9 +48,14 @@ impl Token {
                 describe(source)
             );
         }
-        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        // A cookie value's characters (RFC 6265): printable ASCII without
+        // spaces, quotes, commas, semicolons or backslashes.
+        if !token
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\'))
+        {
             anyhow::bail!(
-                "http: the token from {} must be printable ASCII without spaces (it travels in a header and a cookie)",
+                "http: the token from {} must be printable ASCII without spaces, quotes, commas, semicolons or backslashes (it travels in a header and a cookie)",
                 describe(source)
             );
         }
@@ -137,9 +142,11 @@ pub async fn check(State(web): State<Web>, req: Request, next: Next) -> Response
         let rest: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "token"))
             .finish();
+        // One leading slash: `//host` would send the browser to another site.
+        let path = format!("/{}", req.uri().path().trim_start_matches('/'));
         let location = match rest.is_empty() {
-            true => req.uri().path().to_owned(),
-            false => format!("{}?{rest}", req.uri().path()),
+            true => path,
+            false => format!("{path}?{rest}"),
         };
         let mut r = StatusCode::SEE_OTHER.into_response();
         let h = r.headers_mut();
@@ -192,9 +199,11 @@ mod tests {
         std::fs::write(&p, "\n").expect("write");
         let e = Token::load(&TokenSource::File(p.clone())).expect_err("empty");
         assert!(e.to_string().contains("the token is empty"), "{e}");
-        std::fs::write(&p, "has space\n").expect("write");
-        let e = Token::load(&TokenSource::File(p)).expect_err("space");
-        assert!(e.to_string().contains("printable ASCII"), "{e}");
+        for bad in ["has space", "semi;colon", "quo\"te"] {
+            std::fs::write(&p, format!("{bad}\n")).expect("write");
+            let e = Token::load(&TokenSource::File(p.clone())).expect_err(bad);
+            assert!(e.to_string().contains("printable ASCII"), "{e}");
+        }
         let e = Token::load(&TokenSource::File(dir.path().join("missing"))).expect_err("missing");
         assert!(e.to_string().contains("cannot read"), "{e}");
         let e = Token::load(&TokenSource::Env("SYNCGUARD_TEST_SURELY_UNSET".into()))

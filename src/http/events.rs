@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
@@ -19,7 +19,7 @@ use super::feed::{EventFeed, EventId, Since, frame};
 
 /// A `ping` event this often, so a page notices a dead stream within seconds
 /// even when nothing changes (comments would not reach its script).
-const PING: Duration = Duration::from_secs(2);
+const PING: Duration = Duration::from_secs(1);
 /// What the browser waits before it reconnects on its own (the page's script
 /// does its own backoff; this is for other clients).
 const RETRY_MS: u32 = 2000;
@@ -36,14 +36,13 @@ pub async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Response {
     let Ok(permit) = web.streams.clone().try_acquire_owned() else {
-        let mut r = (
+        let mut r = super::api::error(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "too many event streams open (max_streams = {}); try again later\n",
+            &format!(
+                "too many event streams open (max_streams = {}); try again later",
                 web.max_streams
             ),
-        )
-            .into_response();
+        );
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
         return r;
@@ -139,6 +138,12 @@ impl EventStream {
                     self.cursor = Cursor::Snapshot;
                 }
                 () = &mut ping => {
+                    // The monitor stopped (its owner task ended): end the stream,
+                    // so the page says the connection is lost instead of showing
+                    // a frozen fleet as live.
+                    if !self.web.running() {
+                        return None;
+                    }
                     let mut out = BytesMut::new();
                     frame(&mut out, None, "ping", "{}");
                     return Some(out.freeze());
@@ -162,13 +167,9 @@ impl EventStream {
                     self.wake.borrow_and_update();
                     match self.feed.since(after) {
                         Since::Gone => self.cursor = Cursor::Snapshot,
-                        Since::Frames(frames, last) => {
+                        Since::Frames(batch, last) => {
                             self.cursor = Cursor::At(last);
-                            return match frames.len() {
-                                0 => None,
-                                1 => frames.into_iter().next(),
-                                _ => Some(frames.concat().into()),
-                            };
+                            return batch;
                         }
                     }
                 }
@@ -182,25 +183,20 @@ impl Web {
     /// event it includes. Rendered once per id and shared by every stream that
     /// needs it, so a hundred pages resyncing after a storm cost one render.
     pub(super) async fn snapshot_event(&self) -> (u64, Bytes) {
+        let mut cache = self.snapshot_event.lock().await;
         let seq = self.feed.latest().seq;
+        if let Some((s, at, body)) = &*cache
+            && *s == seq
+            && at.elapsed() < Duration::from_secs(1)
         {
-            let cache = self
-                .snapshot_cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some((s, at, body)) = &*cache
-                && *s == seq
-                && at.elapsed() < Duration::from_secs(1)
-            {
-                return (seq, body.clone());
-            }
+            return (seq, body.clone());
         }
         let snap = self.snapshots.fresh().await;
         let id = EventId {
             run: self.feed.run,
             seq,
         };
-        let body = tokio::task::spawn_blocking(move || {
+        let rendered = tokio::task::spawn_blocking(move || {
             // The document, then every row as the page shows it.
             let doc = super::api::status_document(&snap, SystemTime::now(), false);
             let mut out = BytesMut::new();
@@ -209,13 +205,19 @@ impl Web {
             frame(&mut out, None, "summary", &summary);
             out.freeze()
         })
-        .await
-        .unwrap_or_default();
-        *self
-            .snapshot_cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) =
-            Some((seq, std::time::Instant::now(), body.clone()));
-        (seq, body)
+        .await;
+        match rendered {
+            Ok(body) => {
+                *cache = Some((seq, std::time::Instant::now(), body.clone()));
+                (seq, body)
+            }
+            Err(e) => {
+                // Not cached: the next stream that needs one tries again.
+                tracing::error!("web: the snapshot event could not be rendered: {e}");
+                let mut out = BytesMut::new();
+                frame(&mut out, None, "error", "{\"error\":\"snapshot failed\"}");
+                (seq, out.freeze())
+            }
+        }
     }
 }

@@ -77,8 +77,11 @@ struct Ring {
 
 /// What a stream at `after` gets next.
 pub enum Since {
-    /// Frames after it (possibly none), as shared buffers.
-    Frames(Vec<Bytes>, u64),
+    /// The next batch's frames after it (a shared buffer, no copy), and the
+    /// sequence number of its last frame; `None` when there is nothing new. One
+    /// batch at a time: a stream behind by the whole ring holds one batch, not
+    /// a copy of the ring.
+    Frames(Option<Bytes>, u64),
     /// It fell out of the ring (or never was in it): resync from a snapshot.
     Gone,
 }
@@ -175,7 +178,7 @@ impl EventFeed {
             return Since::Gone;
         }
         if after == ring.seq {
-            return Since::Frames(Vec::new(), after);
+            return Since::Frames(None, after);
         }
         let Some(oldest) = ring.batches.front().map(|b| b.first) else {
             return Since::Gone;
@@ -183,17 +186,15 @@ impl EventFeed {
         if after + 1 < oldest {
             return Since::Gone;
         }
-        let mut out = Vec::new();
-        for b in ring.batches.iter().filter(|b| b.last() > after) {
-            if b.first > after {
-                out.push(b.body.clone());
-            } else {
+        match ring.batches.iter().find(|b| b.last() > after) {
+            Some(b) if b.first > after => Since::Frames(Some(b.body.clone()), b.last()),
+            Some(b) => {
                 // Resume inside the batch: skip the frames already seen.
                 let skip = (after - b.first) as usize;
-                out.push(b.body.slice(b.ends[skip]..));
+                Since::Frames(Some(b.body.slice(b.ends[skip]..)), b.last())
             }
+            None => Since::Frames(None, ring.seq),
         }
-        Since::Frames(out, ring.seq)
     }
 }
 
@@ -220,7 +221,6 @@ pub async fn run(
     mut events: broadcast::Receiver<Transition>,
     snapshots: SnapshotSource,
     lagged: watch::Sender<u64>,
-    listeners: impl Fn() -> bool,
 ) {
     let summary_timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(summary_timer);
@@ -257,11 +257,12 @@ pub async fn run(
             () = &mut summary_timer, if summary_due => {
                 summary_due = false;
                 // Nobody listening: no snapshot to take for them.
+                // Made whether or not a page listens now: one that reconnects
+                // later resumes from the ring and needs the tiles and verdict
+                // that went with the transitions it missed.
                 let names = std::mem::take(&mut changed);
-                if listeners() {
-                    let snap = snapshots.fresh().await;
-                    feed.summary(&Summary::new(&snap, Some(&names)));
-                }
+                let snap = snapshots.fresh().await;
+                feed.summary(&Summary::new(&snap, Some(&names)));
             }
         }
     }
@@ -285,27 +286,39 @@ mod tests {
         feed.push(&[4], "n", |n| n.to_string());
         let run = feed.run;
         assert_eq!(feed.latest(), EventId { run, seq: 4 });
-        let Since::Frames(f, last) = feed.since(2) else {
+        // Inside the first batch: its rest, one batch at a time.
+        let Since::Frames(Some(f), last) = feed.since(1) else {
             panic!("gone")
         };
-        assert_eq!(last, 4);
+        assert_eq!(last, 3);
         assert_eq!(
-            text(&f),
-            format!("id: {run}-3\nevent: n\ndata: 3\n\nid: {run}-4\nevent: n\ndata: 4\n\n")
+            text(&[f]),
+            format!("id: {run}-2\nevent: n\ndata: 2\n\nid: {run}-3\nevent: n\ndata: 3\n\n")
         );
+        let Since::Frames(Some(f), last) = feed.since(3) else {
+            panic!("gone")
+        };
+        assert_eq!(
+            (text(&[f]), last),
+            (format!("id: {run}-4\nevent: n\ndata: 4\n\n"), 4)
+        );
+        let Since::Frames(Some(f), _) = feed.since(0) else {
+            panic!("gone")
+        };
+        assert!(text(&[f]).starts_with(&format!("id: {run}-1\n")));
         let Since::Frames(f, _) = feed.since(4) else {
             panic!("gone")
         };
-        assert!(f.is_empty());
+        assert!(f.is_none());
         assert!(matches!(feed.since(5), Since::Gone), "from the future");
         for chunk in (0..RING_EVENTS).collect::<Vec<_>>().chunks(1000) {
             feed.push(chunk, "n", |n| n.to_string());
         }
         assert!(matches!(feed.since(0), Since::Gone), "fell out of the ring");
-        let Since::Frames(f, _) = feed.since(4 + 1000) else {
+        let Since::Frames(f, last) = feed.since(4 + 1000) else {
             panic!("a recent id is still there")
         };
-        assert_eq!(f.len(), RING_EVENTS / 1000 - 1);
+        assert_eq!((f.map(|b| b.is_empty()), last), (Some(false), 4 + 2000));
     }
 
     #[test]

@@ -85,8 +85,30 @@ pub struct WebInner {
     pub source: String,
     pub started: std::time::Instant,
     liveness: Option<crate::hub::Liveness>,
-    snapshot_cache: std::sync::Mutex<Option<(u64, std::time::Instant, bytes::Bytes)>>,
+    /// The last `snapshot` event rendered, by sequence number; the lock is held
+    /// while one is made, so streams resyncing together wait for one render.
+    snapshot_event: tokio::sync::Mutex<Option<(u64, std::time::Instant, bytes::Bytes)>>,
+    /// The last snapshot the pages and the API read, and when: requests within
+    /// [`SNAPSHOT_REUSE`] share it rather than each asking the hub for a copy of
+    /// the fleet (a reloading wall or a scripted loop cannot keep the owner busy).
+    snapshot: tokio::sync::Mutex<Option<Fresh>>,
+    /// History questions answered at once at most; more get 503.
+    pub questions: Arc<Semaphore>,
 }
+
+/// A snapshot for the pages and the API, with the id of the newest event it is
+/// sure to include: a page resumes its stream from there.
+#[derive(Clone)]
+pub struct Fresh {
+    pub snap: Arc<crate::state::Snapshot>,
+    pub event_id: feed::EventId,
+    taken: std::time::Instant,
+}
+
+/// How long a snapshot taken for one request serves the next ones.
+const SNAPSHOT_REUSE: Duration = Duration::from_millis(250);
+/// History and uptime questions running at once.
+const QUESTIONS: usize = 2;
 
 impl std::ops::Deref for Web {
     type Target = WebInner;
@@ -99,17 +121,11 @@ impl Web {
     /// For a running hub: the feed task follows its transitions.
     pub fn for_hub(hub: &HubHandle, settings: WebSettings) -> Web {
         let web = Web::new(hub.source(), Some(hub.liveness()), settings);
-        let listeners = {
-            let streams = web.streams.clone();
-            let max = web.max_streams;
-            move || streams.available_permits() < max
-        };
         tokio::spawn(feed::run(
             web.feed.clone(),
             hub.subscribe(),
             hub.source(),
             web.lagged.clone(),
-            listeners,
         ));
         web
     }
@@ -137,7 +153,9 @@ impl Web {
                 source: settings.source,
                 started: std::time::Instant::now(),
                 liveness,
-                snapshot_cache: std::sync::Mutex::new(None),
+                snapshot_event: tokio::sync::Mutex::new(None),
+                snapshot: tokio::sync::Mutex::new(None),
+                questions: Arc::new(Semaphore::new(QUESTIONS)),
             }),
         }
     }
@@ -149,6 +167,27 @@ impl Web {
 
     pub fn last_result(&self) -> Option<SystemTime> {
         self.liveness.as_ref().and_then(|l| l.last_result())
+    }
+
+    /// A snapshot for a page or an API answer: the one taken for an earlier
+    /// request if it is younger than [`SNAPSHOT_REUSE`], else a new one.
+    pub async fn snapshot(&self) -> Fresh {
+        let mut cached = self.snapshot.lock().await;
+        if let Some(f) = &*cached
+            && f.taken.elapsed() < SNAPSHOT_REUSE
+        {
+            return f.clone();
+        }
+        // The id first: an event published while the snapshot is taken is then
+        // sent again on the stream (harmless), never missed.
+        let event_id = self.feed.latest();
+        let fresh = Fresh {
+            snap: self.snapshots.fresh().await,
+            event_id,
+            taken: std::time::Instant::now(),
+        };
+        *cached = Some(fresh.clone());
+        fresh
     }
 }
 
@@ -208,6 +247,8 @@ pub async fn serve(listener: TcpListener, web: Web) {
             // Reap finished connections so the set does not grow.
             Some(_) = conns.join_next() => continue,
         };
+        // And any that finished meanwhile, so they do not count against the cap.
+        while conns.try_join_next().is_some() {}
         let stream = match accepted {
             Ok((stream, _peer)) => stream,
             Err(e) => {

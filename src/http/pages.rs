@@ -109,21 +109,22 @@ fn matches(n: &NodeView, q: &str) -> bool {
 }
 
 pub async fn fleet(State(web): State<Web>, Query(query): Query<FleetQuery>) -> Response {
-    let snap = web.snapshots.fresh().await;
-    let event_id = web.feed.latest().to_string();
+    let fresh = web.snapshot().await;
+    let (snap, event_id) = (fresh.snap, fresh.event_id.to_string());
     let source = web.source.clone();
     render(move || fleet_page(&snap, &source, &event_id, &query)).await
 }
 
 pub async fn wall(State(web): State<Web>) -> Response {
-    let snap = web.snapshots.fresh().await;
-    let event_id = web.feed.latest().to_string();
+    let fresh = web.snapshot().await;
+    let (snap, event_id) = (fresh.snap, fresh.event_id.to_string());
     let source = web.source.clone();
     render(move || wall_page(&snap, &source, &event_id)).await
 }
 
 pub async fn node(State(web): State<Web>, Path(name): Path<String>) -> Response {
-    let snap = web.snapshots.fresh().await;
+    let fresh = web.snapshot().await;
+    let (snap, event_id) = (fresh.snap, fresh.event_id.to_string());
     let Some(n) = snap.node(&name).cloned() else {
         return (
             StatusCode::NOT_FOUND,
@@ -151,7 +152,6 @@ pub async fn node(State(web): State<Web>, Path(name): Path<String>) -> Response 
             .unwrap_or_else(|e| Err(e.to_string()))
         }
     };
-    let event_id = web.feed.latest().to_string();
     let source = web.source.clone();
     render(move || node_page(&snap, &n, &record, &source, &event_id)).await
 }
@@ -234,7 +234,7 @@ fn tile(t: &Tile, big: bool) -> Markup {
         None => "/#nodes".to_owned(),
     };
     html! {
-        a.tile.big[big] href=(href) data-group=(t.group.as_deref().unwrap_or("")) data-status=(t.status.as_str()) data-health=(t.health) {
+        a.tile.big[big] href=(href) data-group=(t.group.as_deref().unwrap_or("")) data-status=(t.status.as_str()) data-health=(t.health) data-rank=(t.rank) {
             span.tile-name { (t.label()) }
             span.tile-status { (present::status_word(t.status)) }
             span.tile-count { (t.in_lock) "/" (t.members) " in lock" }
@@ -264,7 +264,7 @@ fn row(n: &NodeView, now: SystemTime) -> Markup {
             td.status { (c.status_word) }
             td.role { (c.role) }
             td.since data-since=(c.since) { (age(n.since, now)) }
-            td.latency { (c.latency) }
+            td.latency data-us=(c.latency_us) { (c.latency) }
             td.error { (c.error) }
         }
     }
@@ -316,7 +316,7 @@ fn fleet_page(snap: &Snapshot, source: &str, event_id: &str, query: &FleetQuery)
                     button type="submit" { "Filter" }
                     @if let Some(g) = group { " " span.chip { "group " (present::name(g)) " " a href="/" { "×" } } }
                 }
-                table #node-table data-folded=(folded) {
+                table #node-table data-folded=(folded) data-only-group=[group] {
                     thead { tr {
                         @for (key, word, label) in SortKey::ALL {
                             th data-sort=(word) aria-sort=(if key == sort { "ascending" } else { "none" }) {

@@ -25,6 +25,8 @@ pub struct Tile {
     /// Which members are out: `wall-a-05, wall-a-06 +3 more`, or empty. On a
     /// wall, the name is what the person walking over needs.
     pub down: String,
+    /// Its place on the wall, worst first (0 is the worst).
+    pub rank: usize,
 }
 
 impl Tile {
@@ -35,7 +37,7 @@ impl Tile {
             .map_or_else(|| "no group".to_owned(), present::name)
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank_key(&self) -> (u8, u8) {
         let health = match self.health {
             "unhealthy" => 0,
             "pending" => 1,
@@ -69,6 +71,7 @@ pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
                 in_lock,
                 problem: present::group_health(&g.health),
                 down: down(&members),
+                rank: 0,
             }
         })
         .collect();
@@ -91,15 +94,27 @@ pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
             problem: (unhealthy > 0)
                 .then(|| format!("{unhealthy} of {} nodes unhealthy", loose.len())),
             down: down(&loose),
+            rank: 0,
         });
     }
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    order.sort_by(|&a, &b| compare(&out[a], &out[b]));
+    for (rank, i) in order.into_iter().enumerate() {
+        out[i].rank = rank;
+    }
     out
+}
+
+fn compare(a: &Tile, b: &Tile) -> std::cmp::Ordering {
+    a.rank_key()
+        .cmp(&b.rank_key())
+        .then_with(|| a.group.cmp(&b.group))
 }
 
 /// Worst first: by the worst member's status, then unhealthy before pending
 /// before healthy, then by name.
 pub fn worst_first(tiles: &mut [Tile]) {
-    tiles.sort_by(|a, b| a.rank().cmp(&b.rank()).then_with(|| a.group.cmp(&b.group)));
+    tiles.sort_by_key(|t| t.rank);
 }
 
 /// Members shown by name on a tile at most.
@@ -177,6 +192,10 @@ pub struct Cells {
     pub since: String,
     /// `0.4ms`, or empty.
     pub latency: String,
+    /// For sorting by latency: microseconds, or -1 without one.
+    pub latency_us: i64,
+    /// The valid reply as text, or empty.
+    pub reply: String,
     pub error: String,
     pub flapping: bool,
 }
@@ -191,6 +210,10 @@ impl Cells {
             role: present::role_code(n),
             since: present::rfc3339(n.since),
             latency: n.latency().map(present::format_latency).unwrap_or_default(),
+            latency_us: n
+                .latency()
+                .map_or(-1, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+            reply: present::reply_text(n),
             error: n.error().unwrap_or_default(),
             flapping: n.flapping,
         }

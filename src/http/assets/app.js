@@ -23,9 +23,11 @@
   var table = document.getElementById("node-table");
   var tbody = table ? table.querySelector("tbody") : null;
 
-  // Seconds without any frame (events or the server's 2 s ping) before the
-  // stream counts as lost.
-  var SILENCE_MS = 5000;
+  // Time without any frame (events, or the server's ping every second) before
+  // the stream counts as lost; checked every 500 ms, so the banner is up
+  // within 5 s of the last frame however the stream died.
+  var SILENCE_MS = 3500;
+  var CHECK_MS = 500;
   var BACKOFF_MIN_MS = 1000;
   var BACKOFF_MAX_MS = 30000;
 
@@ -76,8 +78,12 @@
     tr.appendChild(td);
     return td;
   }
+  var onlyGroup = table ? table.getAttribute("data-only-group") : null;
+
   function newRow(name, group) {
     if (!tbody) return null;
+    // A page narrowed to one group lists only that group's nodes.
+    if (onlyGroup !== null && onlyGroup !== (group || "")) return null;
     var tr = document.createElement("tr");
     tr.setAttribute("data-node", name);
     tr.setAttribute("data-group", group || "");
@@ -99,6 +105,7 @@
     // New problems go to the top, where the worst are.
     tbody.insertBefore(tr, tbody.firstChild);
     nodes.set(name, tr);
+    if (filter) matchFilter(tr, filter.value.trim().toLowerCase());
     return tr;
   }
 
@@ -132,6 +139,9 @@
     setText(el, ".status", c.status_word);
     setText(el, ".role", c.role);
     setText(el, ".latency", c.latency);
+    var lat = el.querySelector(".latency");
+    if (lat) lat.setAttribute("data-us", String(c.latency_us));
+    setText(el, ".reply", c.reply);
     setText(el, ".error", c.error);
     var s = el.querySelector(".since");
     if (s) s.setAttribute("data-since", c.since);
@@ -149,6 +159,7 @@
     if (!el) return false;
     el.setAttribute("data-status", t.status);
     el.setAttribute("data-health", t.health);
+    el.setAttribute("data-rank", String(t.rank));
     setText(el, ".tile-status", statusWord(t.status));
     setText(el, ".tile-count", t.in_lock + "/" + t.members + " in lock");
     setText(el, ".tile-problem", t.problem || "");
@@ -164,11 +175,25 @@
     alarm.update(unhealthy);
   }
 
+  // The wall keeps its tiles worst first, in the server's order.
+  function orderWall() {
+    var wall = document.querySelector("#groups.wall");
+    if (!wall) return;
+    var tiles = Array.prototype.slice.call(wall.querySelectorAll(".tile"));
+    tiles.sort(function (a, b) {
+      return Number(a.getAttribute("data-rank")) - Number(b.getAttribute("data-rank"));
+    });
+    tiles.forEach(function (t, i) {
+      if (wall.children[i] !== t) wall.appendChild(t);
+    });
+  }
+
   function onSummary(s) {
     var missing = false;
     s.tiles.forEach(function (t) {
       if (!patchTile(t)) missing = true;
     });
+    orderWall();
     s.rows.forEach(patchCells);
     patchVerdict(s.verdict, s.headline, s.unhealthy);
     setText(document, "#counts", s.counts);
@@ -309,13 +334,25 @@
     if (liveState) liveState.textContent = "connected";
   }
 
+  // "1764582000123-42" -> [run, seq]
+  function parseId(id) {
+    var m = /^(\d+)-(\d+)$/.exec(id || "");
+    return m ? [Number(m[1]), Number(m[2])] : null;
+  }
+
   function resync() {
     return fetch("/api/v1/status", { cache: "no-store", credentials: "same-origin" })
       .then(function (r) {
         if (!r.ok) throw new Error("HTTP " + r.status);
-        return r.json();
+        var docId = parseId(r.headers.get("x-syncguard-event-id"));
+        return r.json().then(function (doc) {
+          // Older than the events already applied (the resumed stream was
+          // faster): it would put rows back. The stream has it right.
+          var have = parseId(lastId);
+          if (docId && have && docId[0] === have[0] && docId[1] < have[1]) return;
+          onStatusDocument(doc);
+        });
       })
-      .then(onStatusDocument)
       .catch(function () {
         /* the stream's own events keep the page right */
       });
@@ -372,20 +409,26 @@
     backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
   }
 
+  var lastTick = 0;
   setInterval(function () {
-    tickAges();
+    if (Date.now() - lastTick >= 1000) {
+      lastTick = Date.now();
+      tickAges();
+    }
     if (source && Date.now() - lastFrame > SILENCE_MS) {
       reconnect("no data for " + Math.round((Date.now() - lastFrame) / 1000) + "s");
     }
-  }, 1000);
+  }, CHECK_MS);
 
   // ---- the table: filter and sort in place (the links do the same on the server)
   var filter = document.getElementById("filter");
+  function matchFilter(tr, q) {
+    tr.hidden = q !== "" && tr.textContent.toLowerCase().indexOf(q) < 0;
+  }
   function applyFilter() {
     var q = filter.value.trim().toLowerCase();
     nodes.forEach(function (el) {
-      if (el.tagName !== "TR") return;
-      el.hidden = q !== "" && el.textContent.toLowerCase().indexOf(q) < 0;
+      if (el.tagName === "TR") matchFilter(el, q);
     });
     var url = new URL(location.href);
     if (q) url.searchParams.set("q", filter.value.trim());
@@ -411,6 +454,11 @@
     if (key === "since") {
       var el = tr.querySelector(".since");
       return el ? -Date.parse(el.getAttribute("data-since")) : 0;
+    }
+    if (key === "latency") {
+      // Slowest first, as the server sorts; no latency last.
+      var l = tr.querySelector(".latency");
+      return l ? -Number(l.getAttribute("data-us") || "-1") : 1;
     }
     var c = tr.querySelector("." + key);
     return c ? c.textContent.toLowerCase() : "";
