@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -26,11 +26,20 @@ pub fn status_document(snap: &Snapshot, at: SystemTime, pretty: bool) -> String 
 /// page's script ignores a document older than the events it already applied.
 pub const EVENT_ID_HEADER: &str = "x-syncguard-event-id";
 
-pub async fn status(State(web): State<Web>) -> Response {
+/// `?pretty`: indented, for a person with curl. Without it, one line: the same
+/// document in half the bytes and time (10,000 nodes), for scripts and pages.
+#[derive(serde::Deserialize)]
+pub struct StatusQuery {
+    pretty: Option<String>,
+}
+
+pub async fn status(State(web): State<Web>, Query(q): Query<StatusQuery>) -> Response {
     let fresh = web.snapshot().await;
     let snap = fresh.snap;
+    let pretty = q.pretty.is_some();
     // 10,000 nodes serialise in milliseconds: off the runtime's thread all the same.
-    match tokio::task::spawn_blocking(move || status_document(&snap, SystemTime::now(), true)).await
+    match tokio::task::spawn_blocking(move || status_document(&snap, SystemTime::now(), pretty))
+        .await
     {
         Ok(doc) => {
             let mut r = json(StatusCode::OK, doc);

@@ -49,15 +49,20 @@ impl Tile {
 
 /// Tiles in config order; [`worst_first`] sorts them for the wall.
 pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
+    // Members by group in one pass: looking each member up by name would be a
+    // scan of the fleet per member, quadratic in a 10,000-node fleet.
+    let mut by_group: std::collections::HashMap<&str, Vec<&NodeView>> =
+        std::collections::HashMap::with_capacity(snap.groups.len());
+    for n in &snap.nodes {
+        if let Some(g) = n.group() {
+            by_group.entry(g).or_default().push(n);
+        }
+    }
     let mut out: Vec<Tile> = snap
         .groups
         .iter()
         .map(|g| {
-            let members: Vec<&NodeView> = g
-                .members
-                .iter()
-                .filter_map(|k| snap.node(k.as_str()))
-                .collect();
+            let members: Vec<&NodeView> = by_group.remove(&*g.name).unwrap_or_default();
             let (status, in_lock) = worst(members.iter().copied());
             Tile {
                 group: Some(g.name.to_string()),
