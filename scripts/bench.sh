@@ -22,7 +22,7 @@
 #   scripts/bench.sh --web         only the web server at 10,000 nodes; prints the
 #                                  results and replaces the web rows and the web
 #                                  section of BENCHMARKS.md, nothing else (about
-#                                  10 minutes; the page needs chromium and
+#                                  11 minutes; the page needs chromium and
 #                                  chromedriver, else it prints SKIPPED)
 #
 # Every process it starts is stopped on exit; every load is bounded in time.
@@ -121,7 +121,8 @@ with_defaults() {
 }
 
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
-medr() { python3 -c 'import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 2))' "$@"; }
+# medr DIGITS VALUES...: the median, rounded.
+medr() { python3 -c 'import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[2:]), int(sys.argv[1])))' "$@"; }
 
 # check_json FILE KEY=VALUE...: asserts summary counts in a --once JSON report.
 check_json() {
@@ -501,6 +502,8 @@ open(path, "w").write("".join(out))
 PY
 }
 
+WEB_HOST=127.0.3.1
+
 # web_start LABEL GROUPING SIM-ARGS...: a simulator, its nodes in groups of 8
 # (group_fleet GROUPING), and `watch --http` on a free port with the history off;
 # waits (about a minute at most) until every node has a first result. Sets
@@ -513,9 +516,12 @@ web_start() {
     group_fleet "$W/$label.toml" "$grouping"
     local n
     n="$(grep -c '^\[\[node\]\]' "$W/$label.toml")"
+    # A loopback address of its own: a client elsewhere on this machine that
+    # retries 127.0.0.1:PORT (a browser left on a stopped monitor, say) cannot
+    # land on this one when PORT comes round again.
     WEB_PORT="$(free_port)"
-    WEB_URL="http://127.0.0.1:$WEB_PORT"
-    "$BIN" watch --config "$W/$label.toml" --http "127.0.0.1:$WEB_PORT" --no-history \
+    WEB_URL="http://$WEB_HOST:$WEB_PORT"
+    "$BIN" watch --config "$W/$label.toml" --http "$WEB_HOST:$WEB_PORT" --no-history \
         >"$W/$label.events" 2>"$W/$label.watch.err" &
     WEB_PID=$!
     PIDS+=("$WEB_PID")
@@ -536,8 +542,9 @@ PY
 }
 web_stop() { stop "$WEB_PID" TERM; stop "$WEB_SIM_PID"; }
 
-# web_status LABEL RUNS CHECKS...: GET /api/v1/status RUNS times as a script does
-# (no Accept-Encoding: the pretty-printed document as it is), then RUNS times as
+# web_status LABEL RUNS CHECKS...: after one untimed request, GET /api/v1/status
+# RUNS times as a script does
+# (no Accept-Encoding: the document as it is), then RUNS times as
 # a browser does (Accept-Encoding: gzip), each on a new connection, 0.2 s apart,
 # timed by curl: time_total, and time_starttransfer (the document is built
 # before its first byte goes out). The plain document is checked with CHECKS
@@ -545,6 +552,8 @@ web_stop() { stop "$WEB_PID" TERM; stop "$WEB_SIM_PID"; }
 web_status() {
     local label="$1" runs="$2"; shift 2
     local plain=() plain_ttfb=() gz=() gz_ttfb=() code ttfb total size gz_size
+    # One request first, not timed (as hyperfine's --warmup 1).
+    curl -s -o /dev/null "$WEB_URL/api/v1/status"
     for _ in $(seq 1 "$runs"); do
         read -r code ttfb total size < <(curl -s -o "$W/$label.plain" \
             -w '%{http_code} %{time_starttransfer} %{time_total} %{size_download}\n' "$WEB_URL/api/v1/status")
@@ -566,15 +575,17 @@ web_status() {
         "$W/$label.gz" >"$W/$label.gz.json" || die "$label: the gzip answer does not decompress"
     check_json "$W/$label.gz.json" "$@" || die "$label: wrong /api/v1/status document (gzip)"
     record "${label}_runs" "$runs"
-    record "${label}_plain_median_s" "$(median "${plain[@]}")"
-    record "${label}_plain_ttfb_median_s" "$(median "${plain_ttfb[@]}")"
+    record "${label}_plain_median_s" "$(medr 6 "${plain[@]}")"
+    record "${label}_plain_ttfb_median_s" "$(medr 6 "${plain_ttfb[@]}")"
     record "${label}_plain_runs_s" "$(IFS=,; echo "${plain[*]}")"
     record "${label}_plain_bytes" "$size"
-    record "${label}_gzip_median_s" "$(median "${gz[@]}")"
-    record "${label}_gzip_ttfb_median_s" "$(median "${gz_ttfb[@]}")"
+    # Pretty-printed (indented, as `--once --format json`) or on one line.
+    record "${label}_pretty" "$(python3 -c 'import sys; print("yes" if open(sys.argv[1], "rb").read(2) == b"{\n" else "no")' "$W/$label.plain")"
+    record "${label}_gzip_median_s" "$(medr 6 "${gz[@]}")"
+    record "${label}_gzip_ttfb_median_s" "$(medr 6 "${gz_ttfb[@]}")"
     record "${label}_gzip_runs_s" "$(IFS=,; echo "${gz[*]}")"
     record "${label}_gzip_bytes" "$gz_size"
-    say "$label: plain median $(median "${plain[@]}") s ($size bytes), gzip median $(median "${gz[@]}") s ($gz_size bytes), $runs runs each (target 0.02 s)"
+    say "$label: plain median $(medr 6 "${plain[@]}") s ($size bytes), gzip median $(medr 6 "${gz[@]}") s ($gz_size bytes), $runs runs each (target 0.02 s)"
 }
 
 # find_browser: sets CHROMIUM, and NO_BROWSER to why the page cannot be rendered
@@ -629,6 +640,19 @@ cpu_windows() {
     done
 }
 
+# connections: the connections open to the monitor's web server now.
+connections() { ss -Htn state established "( sport = :$WEB_PORT )" | wc -l; }
+
+# foreign LABEL PHASE COUNT: records (and says) that more than COUNT clients were
+# connected in a phase: its numbers are not what they claim, and the report says so.
+foreign() {
+    local who
+    # The client ends of the connections, and their processes.
+    who="$(ss -Htnp state established "( dport = :$WEB_PORT )" | grep -o 'users:(("[^"]*",pid=[0-9]*' | sort | uniq -c | tr -s ' \n' ' ')"
+    record "${1}_foreign" "phase $2: $(connections) connections, expected $3 ($who)"
+    echo "WARNING: $1: $(connections) connections to the monitor in phase $2, expected $3 ($who)" >&2
+}
+
 # stream_phase LABEL PHASE COUNT WINDOWS SECS [RAW]: COUNT event streams open (or
 # none) while the monitor's CPU is sampled (cpu_windows); appends the windows to
 # $W/LABEL.PHASE.cpu and "transitions milliseconds" to $W/LABEL.PHASE.rate. With
@@ -649,12 +673,18 @@ stream_phase() {
     if [ "$count" -gt 0 ]; then
         PIDS+=("${clients[@]}")
         sleep 3
-        open="$(ss -Htn state established "( sport = :$WEB_PORT )" | wc -l)"
-        [ "$open" -ge "$count" ] || die "$label: $open of $count event streams open"
     fi
+    open="$(connections)"
+    [ "$open" -ge "$count" ] || die "$label: $open of $count event streams open"
+    # Anyone else connected would make this phase measure something else.
+    [ "$open" = "$count" ] || foreign "$label" "$phase" "$count"
     t0="$(date +%s%N)"; m0="$(wc -l <"$W/$label.events")"
     cpu_windows "$WEB_PID" "$windows" "$secs" >>"$W/$label.$phase.cpu"
     t1="$(date +%s%N)"; m1="$(wc -l <"$W/$label.events")"
+    # The server drops a stream whose reader stalls: none may have been dropped.
+    open="$(connections)"
+    [ "$open" -ge "$count" ] || die "$label: only $open of $count event streams still open after the windows"
+    [ "$open" = "$count" ] || foreign "$label" "$phase" "$count"
     echo "$((m1 - m0)) $(((t1 - t0) / 1000000))" >>"$W/$label.$phase.rate"
     for c in "${clients[@]}"; do kill "$c" 2>/dev/null || true; done
     for c in "${clients[@]}"; do wait "$c" 2>/dev/null || true; done
@@ -669,11 +699,35 @@ stream_phase() {
 # without end) under `watch --http`, in groups of 8. After WARMUP s, ROUNDS
 # rounds of three phases of WINDOWS windows of SECS s: no stream open, one, then
 # STREAMS (`curl -sN` to /dev/null; the first of them `--raw` to a file, whose
-# HTTP chunks are the server's writes to that client). CPU of the monitor from
-# /proc/PID/stat as in sample_cpu; its stdout (a line per transition) counts the
-# transitions.
+# HTTP chunks are the server's writes to that client). First, as a reference,
+# the same storm under `watch` without --http, ROUNDS x WINDOWS windows. CPU of
+# the monitor from /proc/PID/stat as in sample_cpu; its stdout (a line per
+# transition) counts the transitions.
 web_streams() {
     local label="$1" streams="$2" warmup="$3" rounds="$4" windows="$5" secs="$6"
+    # The reference: the same storm under `watch` without --http (no web server).
+    start_sim "${label}_nohttp" flap=10000 --flap-period 10s --shared-port
+    group_fleet "$W/${label}_nohttp.toml" contiguous
+    "$BIN" watch --config "$W/${label}_nohttp.toml" --no-history \
+        >"$W/${label}_nohttp.events" 2>"$W/${label}_nohttp.watch.err" &
+    local ref=$!
+    PIDS+=("$ref")
+    for _ in $(seq 1 600); do
+        [ "$(wc -l <"$W/${label}_nohttp.events")" -ge 10000 ] && break
+        kill -0 "$ref" 2>/dev/null || { cat "$W/${label}_nohttp.watch.err" >&2; die "$label: watch exited"; }
+        sleep 0.1
+    done
+    [ "$(wc -l <"$W/${label}_nohttp.events")" -ge 10000 ] || die "$label: no first result from every node within a minute"
+    sleep "$warmup"
+    local m0 m1 t0 t1
+    t0="$(date +%s%N)"; m0="$(wc -l <"$W/${label}_nohttp.events")"
+    cpu_windows "$ref" "$((rounds * windows))" "$secs" >"$W/$label.nohttp.cpu"
+    t1="$(date +%s%N)"; m1="$(wc -l <"$W/${label}_nohttp.events")"
+    echo "$((m1 - m0)) $(((t1 - t0) / 1000000))" >"$W/$label.nohttp.rate"
+    say "$label, no web server: CPU $(tr '\n' ' ' <"$W/$label.nohttp.cpu")% per window, $((m1 - m0)) transitions"
+    stop "$ref" TERM
+    stop "$SIM_PID"
+
     web_start "$label" contiguous flap=10000 --flap-period 10s --shared-port
     # Lag warnings from here on happen under measurement, not at the start.
     local err0
@@ -691,10 +745,11 @@ web_streams() {
     record "${label}_rounds" "$rounds"
     record "${label}_windows_s" "$secs"
     local phase
-    for phase in off one many; do
+    for phase in nohttp off one many; do
+        local pcts
         mapfile -t pcts <"$W/$label.$phase.cpu"
         record "${label}_${phase}_cpu_windows" "$(IFS=,; echo "${pcts[*]}")"
-        record "${label}_${phase}_cpu_median_pct" "$(medr "${pcts[@]}")"
+        record "${label}_${phase}_cpu_median_pct" "$(medr 2 "${pcts[@]}")"
         record "${label}_${phase}_cpu_mean_pct" "$(python3 -c 'import statistics, sys; print(round(statistics.mean(map(float, sys.argv[1:])), 2))' "${pcts[@]}")"
         record "${label}_${phase}_transitions_per_s" "$(awk '{n += $1; ms += $2} END {printf "%.1f", n / (ms / 1000)}' "$W/$label.$phase.rate")"
     done
@@ -707,7 +762,8 @@ web_streams() {
     record "${label}_feed_lags" "$(tail -n +"$((err0 + 1))" "$W/$label.watch.err" | grep -c 'event stream fell' || true)"
     # The recorded client: what it was sent, in how many writes, against the
     # transitions the monitor printed while it was connected.
-    python3 - "$label" "$(awk '{n += $1} END {print n}' "$W/$label.client")" "$W/$label.raw."* >>"$RESULTS" <<'PY'
+    python3 - "$label" "$(awk '{n += $1} END {print n}' "$W/$label.client")" "$W/$label.raw."* \
+        >>"$RESULTS" <<'PY' || die "$label: the recorded client's stream is wrong"
 import collections, statistics, sys
 label, printed, paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 chunks = 0
@@ -745,6 +801,10 @@ print(f"{label}_client_chunks_with_transitions={len(with_t)}")
 print(f"{label}_client_transitions_per_chunk_median={statistics.median(with_t) if with_t else 0}")
 print(f"{label}_client_transitions_per_chunk_max={max(with_t) if with_t else 0}")
 print(f"{label}_client_monitor_transitions={printed}")
+# It connected a moment after the count began and was stopped a moment before
+# it ended: nearly every transition, not all.
+if count["transition"] < 0.9 * printed:
+    sys.exit(f"it got {count['transition']} transitions of the {printed} the monitor printed meanwhile")
 PY
     rm -f "$W/$label.raw."*
     # Connected for the sampled windows and the 3 s before them, each round.
@@ -755,7 +815,10 @@ PY
     many_m="$(sed -n "s/^${label}_many_cpu_median_pct=//p" "$RESULTS")"
     record "${label}_added_pp" "$(python3 -c "print(round($many_m - $off_m, 2))")"
     record "${label}_one_added_pp" "$(python3 -c "print(round($one_m - $off_m, 2))")"
-    say "$label: CPU median window $off_m% with no stream, $one_m% with one, $many_m% with $streams (target: at most +5 points)"
+    local nohttp_m
+    nohttp_m="$(sed -n "s/^${label}_nohttp_cpu_median_pct=//p" "$RESULTS")"
+    record "${label}_server_added_pp" "$(python3 -c "print(round($off_m - $nohttp_m, 2))")"
+    say "$label: CPU median window $nohttp_m% without the web server; with it, $off_m% with no stream, $one_m% with one, $many_m% with $streams (target: at most +5 points)"
     say "$label: the recorded client: $(grep "^${label}_client_" "$RESULTS" | tr '\n' ' ')"
 }
 
@@ -799,13 +862,16 @@ web_quick() {
     # replays the ring: every node's first transition.
     id="$(sed -n 's/.*data-event-id="\([0-9]*\)-[0-9]*".*/\1/p' "$W/q_web.html" | head -n 1)"
     [ -n "$id" ] || die "q_web: no data-event-id in the fleet page"
-    curl -sN --max-time 3 -o "$W/q_web.replay" "$WEB_URL/api/v1/events?since=$id-0" || true
+    # Both streams at once: the replay for 3 s, and live for 5 s.
+    curl -sN --max-time 3 -o "$W/q_web.replay" "$WEB_URL/api/v1/events?since=$id-0" &
+    local replay=$!
+    curl -sN --max-time 5 -o "$W/q_web.live" "$WEB_URL/api/v1/events" || true
+    wait "$replay" || true
     replayed="$(grep -c '^event: transition$' "$W/q_web.replay" || true)"
     distinct="$(grep '^data: ' "$W/q_web.replay" | grep -o '"node":"[^"]*"' | sort -u | wc -l)"
     [ "$replayed" -ge 200 ] && [ "$distinct" = 200 ] ||
         die "q_web: the event stream replayed $replayed transitions of $distinct nodes, expected 200 nodes"
     # Live: the greeting, then the 2 s ping, within 5 s.
-    curl -sN --max-time 5 -o "$W/q_web.live" "$WEB_URL/api/v1/events" || true
     live="$(grep -c -E '^event: (ping|transition|summary)$' "$W/q_web.live" || true)"
     [ "$live" -ge 2 ] || die "q_web: the event stream sent $live events in 5 s, expected the greeting and a ping"
     web_stop

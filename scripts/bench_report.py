@@ -57,7 +57,9 @@ def web_rows(r):
                     f"web: `GET /api/v1/status`, 10,000 nodes, {how} {WEB_LINK}",
                     "≤ 20 ms median",
                     f"{t:.1f} ms median of {runs} (first byte {f(f'web_status_{kind}_ttfb_median_s') * 1000:.1f} ms; "
-                    f"{f(f'web_status_{kind}_bytes') / 1e6:.2f} MB sent)",
+                    f"{f(f'web_status_{kind}_bytes') / 1e6:.2f} MB sent"
+                    + {"yes": ", pretty-printed", "no": ", on one line"}.get(r.get("web_status_pretty", ""), "")
+                    + ")",
                     verdict(t, 20, "ms"),
                 )
             )
@@ -90,7 +92,20 @@ def web_rows(r):
                 "≤ +5 percentage points of a core",
                 f"{k('added_pp'):+.2f} pp ({k('off_cpu_median_pct'):.2f}% → {k('many_cpu_median_pct'):.2f}%, median "
                 f"{r['web_streams_windows_s']} s windows); one stream alone {k('one_added_pp'):+.2f} pp",
-                verdict(k("added_pp"), 5, "pp"),
+                verdict(k("added_pp"), 5, "pp")
+                if "web_streams_foreign" not in r
+                else f"**not valid**: another client was connected ({r['web_streams_foreign']})",
+            )
+        )
+    if "web_streams_server_added_pp" in r:
+        k = lambda x: f(f"web_streams_{x}")  # noqa: E731
+        rows.append(
+            (
+                f"web: the same storm, `watch --http` with no client open vs `watch` without `--http` {WEB_LINK}",
+                "none set (what the server costs before any stream)",
+                f"{k('server_added_pp'):+.2f} pp ({k('nohttp_cpu_median_pct'):.2f}% → {k('off_cpu_median_pct'):.2f}%, median "
+                f"{r['web_streams_windows_s']} s windows)",
+                "no target",
             )
         )
     return rows
@@ -107,19 +122,21 @@ def web_section(r):
     f = lambda k: float(r[k])  # noqa: E731
     w(f"Measured by `{r['web_command']}` on {r['web_date']}: `{r['web_version']}`, source `{r['web_source']}`;")
     w(f"{r['web_machine']}" + (f"; {r['web_browser']}." if "web_browser" in r else "."))
-    w("The monitor is `syncguard-fleet watch --config F --http 127.0.0.1:PORT --no-history` over")
-    w("`syncguard-fleet sim … --shared-port`, nodes in sync groups of 8, on the same two cores.")
+    w("The monitor is `syncguard-fleet watch --config F --http 127.0.3.1:PORT --no-history` (a loopback")
+    w("address of its own, so no stray client elsewhere on the machine can reach it) over")
+    w("`syncguard-fleet sim … --shared-port`, nodes in sync groups of 8, all on the same two cores.")
     w("")
     if "web_status_plain_median_s" in r:
         w(f"### `GET /api/v1/status`, 10,000 healthy nodes ({r['web_status_runs']} requests each, new connection each)")
         w("")
-        w("| asked | median total | median first byte | sent | every run (s) |")
+        w("| asked | median total | median first byte | sent | every request, total (ms) |")
         w("|---|---|---|---|---|")
         for kind, how in (("plain", "no `Accept-Encoding`"), ("gzip", "`Accept-Encoding: gzip`")):
             w(
                 f"| {how} | {f(f'web_status_{kind}_median_s') * 1000:.1f} ms | "
                 f"{f(f'web_status_{kind}_ttfb_median_s') * 1000:.1f} ms | {int(r[f'web_status_{kind}_bytes']):,} bytes | "
-                f"{r[f'web_status_{kind}_runs_s']} |"
+                + ", ".join(f"{float(x) * 1000:.1f}" for x in r[f"web_status_{kind}_runs_s"].split(","))
+                + " |"
             )
         w("")
     pages = [(l, d) for l, d in (("web_page_healthy", "10,000 healthy nodes"), ("web_page_storm", "2,000 of 10,000 free, every group unhealthy")) if f"{l}_load_end_ms" in r or f"{l}_skipped" in r]
@@ -136,7 +153,9 @@ def web_section(r):
                 f"| {desc} | {r[label + '_loads']} | {f(label + '_response_start_ms'):.0f} | {f(label + '_fcp_ms'):.0f} | "
                 f"{f(label + '_dcl_end_ms'):.0f} | {f(label + '_load_end_ms'):.0f} | **{f(label + '_rendered_ms'):.0f}** | "
                 f"{r[label + '_rows']}, {r[label + '_tiles']} | "
-                f"{int(r[label + '_transfer_bytes']):,} ({int(r[label + '_decoded_bytes']):,}) bytes | {r[label + '_rendered_ms_runs']} |"
+                f"{int(r[label + '_transfer_bytes']):,} ({int(r[label + '_decoded_bytes']):,}) bytes | "
+                + ", ".join(f"{float(x):.0f}" for x in r[label + "_rendered_ms_runs"].split(","))
+                + " |"
             )
         w("")
     if "web_streams_added_pp" in r:
@@ -147,11 +166,15 @@ def web_section(r):
         rounds = int(r["web_streams_rounds"])
         w(f"The monitor's CPU over {rounds} round{'s' if rounds != 1 else ''} of three phases, each of "
           f"{len(r['web_streams_off_cpu_windows'].split(',')) // int(r['web_streams_rounds'])} windows of "
-          f"{r['web_streams_windows_s']} s: no stream, one, then {n} (`curl -sN` clients).")
+          f"{r['web_streams_windows_s']} s: no stream, one, then {n} (`curl -sN` clients); before them, as a")
+        w("reference, the same storm under a `watch` without `--http`.")
         w("")
         w("| streams open | CPU, median window | mean | windows (%) | transitions/s (monitor's stdout) |")
         w("|---|---|---|---|---|")
-        for phase, label in (("off", "0"), ("one", "1"), ("many", n)):
+        phases = [("off", "0"), ("one", "1"), ("many", n)]
+        if "web_streams_nohttp_cpu_median_pct" in r:
+            phases.insert(0, ("nohttp", "no web server (`watch` without `--http`), a run of its own"))
+        for phase, label in phases:
             w(
                 f"| {label} | {k(phase + '_cpu_median_pct'):.2f}% | {k(phase + '_cpu_mean_pct'):.2f}% | "
                 f"{r['web_streams_' + phase + '_cpu_windows']} | {k(phase + '_transitions_per_s'):,.0f} |"
@@ -177,9 +200,10 @@ def web_section(r):
         w("")
     w("How it is measured:")
     w("")
-    w("- `/api/v1/status`: `curl -s -o FILE -w '%{time_starttransfer} %{time_total}' URL`, each request a new")
-    w("  connection 0.2 s after the last; the plain document is checked (10,000 nodes, all synced), the")
-    w("  compressed one for `Content-Encoding: gzip` and the same counts once decompressed.")
+    w("- `/api/v1/status`: one untimed request, then `curl -s -o FILE -w '%{time_starttransfer} %{time_total}'")
+    w("  URL`, each request a new connection 0.2 s after the last; the plain document is checked (10,000")
+    w("  nodes, all synced), the compressed one for `Content-Encoding: gzip` and the same counts once")
+    w("  decompressed.")
     w("- The page: `scripts/page_render.py URL --loads N` drives chromedriver's W3C WebDriver API with")
     w("  urllib: per load a new session with a fresh profile (`--headless=new --no-sandbox --disable-gpu")
     w("  --disable-dev-shm-usage --disable-background-networking --disable-component-update --no-first-run`),")
