@@ -83,7 +83,7 @@ fn dashboard_shows_fleet_and_quits_cleanly() {
     assert!((8088..8108).contains(&url), "{url}");
     let status = common::net::http_get(url, "/api/v1/status").unwrap_or_default();
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
-    assert!(status.contains("\"total\": 28"), "{status}");
+    assert!(status.contains("\"total\":28"), "{status}");
 
     // Help overlay opens and closes.
     tmux.keys("?");
