@@ -144,7 +144,7 @@ grep -qi 'AppData.Roaming.syncguard-fleet.config.fleet.toml' "$W/none.err" ||
 say "watch prints transitions, serves the status page and stops cleanly on Ctrl-C"
 start_sim watch synced=2
 HTTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-(cd "$W" && exec timeout 120 "$WINE" ./syncguard-fleet.exe --http "127.0.0.1:$HTTP_PORT" watch --config watch.toml \
+(cd "$W" && exec timeout 120 "$WINE" ./syncguard-fleet.exe watch --config watch.toml --http "127.0.0.1:$HTTP_PORT" \
     >"$W/watch.out" 2>"$W/watch.err") &
 WATCH_PID=$!
 for _ in $(seq 1 600); do
