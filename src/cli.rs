@@ -103,6 +103,26 @@ pub enum Command {
     #[command(after_help = "Windows only. On Linux, use the systemd unit in \
         examples/syncguard-fleet.service (see docs/operations.md).")]
     Service(ServiceArgs),
+    /// Notification channels: `notify test` sends a test through each
+    #[command(after_help = "Channels and their settings: docs/notify.md.")]
+    Notify(NotifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    #[command(subcommand)]
+    pub action: NotifyAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum NotifyAction {
+    /// Send a test notification through each [[notify]] channel now, print one
+    /// line per channel, and exit 0 only if every one was delivered (1 if not)
+    Test {
+        /// Only this channel
+        #[arg(long, value_name = "NAME")]
+        channel: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::engine::{Engine, Schedule};
 use crate::hooks::{self, HookJob, HookRules};
 use crate::model::{CloseReason, Input, ListenEvent, NodeKey, Observation, Transition};
+use crate::notify::{self, NotifyHandle};
 use crate::present;
 use crate::state::fleet::Progress;
 use crate::state::{Fleet, HistoryStatus, ReloadDiff, Snapshot};
@@ -83,6 +84,9 @@ pub struct HubOptions {
     /// The history store to write, already started; `None`: history is off
     /// (`--once`, `--no-history`, `[history] enabled = false`).
     pub history: Option<Arc<History>>,
+    /// Where shown transitions go to become notifications; `None`: no
+    /// `[[notify]]` channels.
+    pub notify: Option<NotifyHandle>,
 }
 
 /// What the hub counted, for the summary on the way out.
@@ -193,6 +197,8 @@ pub struct Hub {
     dirty: bool,
     last_hook_warning: Option<std::time::Instant>,
     last_result: Arc<AtomicI64>,
+    /// The channels' state as last published.
+    notify_seen: Vec<crate::model::notification::ChannelStatus>,
 }
 
 impl Hub {
@@ -204,8 +210,10 @@ impl Hub {
     ) -> anyhow::Result<HubHandle> {
         let engine = Engine::start(config, options.schedule).await?;
         let mut fleet = Fleet::new(config, SystemTime::now());
-        if let Some(h) = &options.history {
+        if options.history.is_some() || options.notify.is_some() {
             fleet.track_group_changes();
+        }
+        if let Some(h) = &options.history {
             let before = h.take_resume();
             fleet.resume(&before.statuses);
             fleet.seed_events(before.recent);
@@ -242,6 +250,7 @@ impl Hub {
             dirty: false,
             last_hook_warning: None,
             last_result: last_result.clone(),
+            notify_seen: Vec::new(),
         };
         let task = tokio::spawn(hub.run(shutdown));
         Ok(HubHandle {
@@ -308,6 +317,15 @@ impl Hub {
                         self.dirty |= self.fleet.set_refusals(r);
                     }
                     self.resync_history();
+                    // A channel that starts or stops failing is news for the
+                    // displays even when no node changes.
+                    if let Some(n) = &self.options.notify {
+                        let now = n.status();
+                        if now != self.notify_seen {
+                            self.notify_seen = now;
+                            self.dirty = true;
+                        }
+                    }
                 }
                 () = tokio::time::sleep_until(next_publish), if self.dirty && self.options.snapshot_every.is_some() => {
                     self.publish_snapshot();
@@ -325,6 +343,12 @@ impl Hub {
     fn take_snapshot(&self) -> Arc<Snapshot> {
         let mut snap = self.fleet.snapshot(SystemTime::now());
         snap.hook_runs_dropped = self.report.hook_jobs_dropped;
+        snap.notify = self
+            .options
+            .notify
+            .as_ref()
+            .map(NotifyHandle::status)
+            .unwrap_or_default();
         snap.history = self.options.history.as_ref().map(|h| {
             let stats = h.stats();
             HistoryStatus {
@@ -347,6 +371,9 @@ impl Hub {
         present::log_transition(&t);
         if let Some(h) = &self.options.history {
             h.record(&t);
+        }
+        if let Some(n) = &self.options.notify {
+            n.send(notify::Input::Node(t.clone()));
         }
         self.hook_result(&t.node, t.to);
         let _ = self.events.send(t);
@@ -372,10 +399,17 @@ impl Hub {
         }
     }
 
-    /// Hands the sync groups' status changes to the history store.
+    /// Hands the sync groups' status changes to the history store and the
+    /// notifier.
     fn record_group_changes(&mut self) {
-        if let Some(h) = &self.options.history {
-            for g in self.fleet.take_group_changes() {
+        if self.options.history.is_none() && self.options.notify.is_none() {
+            return;
+        }
+        for g in self.fleet.take_group_changes() {
+            if let Some(n) = &self.options.notify {
+                n.send(notify::Input::Group(g.clone()));
+            }
+            if let Some(h) = &self.options.history {
                 h.record_group(g);
             }
         }
@@ -537,6 +571,12 @@ impl Hub {
             let (tx, rx) = mpsc::channel(HOOK_QUEUE);
             tokio::spawn(hooks::run_jobs(rx));
             self.hook_jobs = Some(tx);
+        }
+        if new.notify != self.config.notify || new.heartbeat != self.config.heartbeat {
+            // The channels' queues, windows and workers are built at start.
+            tracing::warn!(
+                "reload: [[notify]] and [heartbeat] changes take effect at the next start"
+            );
         }
         self.config = new;
         self.record_group_changes();

@@ -32,6 +32,7 @@ pub mod hub;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod once;
 pub mod platform;
 pub mod present;

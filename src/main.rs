@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use clap::Parser;
 
-use syncguard_fleet::cli::{Cli, Command, QueryArgs, SimArgs};
+use syncguard_fleet::cli::{Cli, Command, NotifyAction, QueryArgs, SimArgs};
 use syncguard_fleet::config::Config;
 use syncguard_fleet::model::Verdict;
 use syncguard_fleet::platform::limits;
@@ -101,6 +101,21 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
         Some(Command::Service(args)) => {
             system_service::act(args.action, &cli.config_path(), cli.watch_config)
                 .map(|()| Verdict::Ok)
+        }
+        Some(Command::Notify(args)) => {
+            let config = cli.load_config()?;
+            let NotifyAction::Test { channel } = &args.action;
+            let all_ok = syncguard_fleet::notify::send_test(
+                &config,
+                channel.as_deref(),
+                &mut std::io::stdout(),
+            )
+            .await?;
+            Ok(if all_ok {
+                Verdict::Ok
+            } else {
+                Verdict::Warning
+            })
         }
         Some(Command::Demo) => {
             let demo = demo::start().await?;

@@ -18,6 +18,7 @@ pub async fn check(config: &Config, wait: Duration) -> anyhow::Result<Arc<Snapsh
     let options = HubOptions {
         // `--once` never writes history.
         history: None,
+        notify: None,
         schedule: Schedule::Once,
         config_path: None,
         // Reports read only the final snapshot, taken on request.

@@ -7,11 +7,13 @@ use std::future::Future;
 use crate::config::Config;
 use crate::http::{self, HttpPlan, Web};
 use crate::hub::{Hub, HubHandle, HubOptions};
+use crate::notify::Notifier;
 
 /// A running hub and what serves from it.
 pub struct Service {
     pub hub: HubHandle,
     http: Option<tokio::task::JoinHandle<()>>,
+    notifier: Option<Notifier>,
     /// The page's address, when serving: `http://127.0.0.1:8088/`.
     pub url: Option<String>,
 }
@@ -21,7 +23,7 @@ impl Service {
     /// port is an error before anything starts).
     pub async fn start(
         config: &Config,
-        options: HubOptions,
+        mut options: HubOptions,
         http: Option<HttpPlan>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<Service> {
@@ -30,11 +32,25 @@ impl Service {
             None => None,
         };
         let history = options.history.as_ref().map(|h| h.path().to_path_buf());
+        let page_url = match &listener {
+            Some(l) => Some(format!("http://{}/", l.local_addr()?)),
+            None => None,
+        };
+        // Notifications link to the page; the outbox lives in the history file.
+        let notifier = Notifier::start(
+            config,
+            history.as_deref().map(|p| (p, config.history.retention)),
+            page_url.clone(),
+        )
+        .await?;
+        options.notify = notifier
+            .as_ref()
+            .filter(|_| !config.notify.is_empty())
+            .map(|n| n.handle.clone());
         let hub = Hub::start(config, options, shutdown).await?;
         let (http, url) = match (listener, http) {
             (Some(listener), Some(plan)) => {
-                let addr = listener.local_addr()?;
-                let url = format!("http://{addr}/");
+                let url = page_url.unwrap_or_default();
                 tracing::info!("serving the status page on {url} (metrics on {url}metrics)");
                 let mut settings = plan.settings;
                 settings.history = history;
@@ -43,7 +59,12 @@ impl Service {
             }
             _ => (None, None),
         };
-        Ok(Service { hub, http, url })
+        Ok(Service {
+            hub,
+            http,
+            notifier,
+            url,
+        })
     }
 
     /// Stops serving and waits for the hub (whose shutdown future must resolve).
@@ -51,6 +72,12 @@ impl Service {
         if let Some(m) = self.http.take() {
             m.abort();
         }
-        self.hub.join().await
+        let report = self.hub.join().await;
+        // The hub has stopped and closed the notifier's queue: its open windows
+        // go to the outbox now.
+        if let Some(n) = self.notifier.take() {
+            n.join().await;
+        }
+        report
     }
 }

@@ -84,6 +84,7 @@ pub async fn run(
         config_path: config_path.clone(),
         snapshot_every: None,
         history: options.history.clone(),
+        notify: None,
     };
     let service = Service::start(config, hub_options, options.http, async {
         let _ = stopped.await;

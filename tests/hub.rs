@@ -32,6 +32,7 @@ async fn a_stuck_subscriber_does_not_delay_polling_and_catches_up_from_the_snaps
         config_path: None,
         snapshot_every: Some(Duration::from_millis(50)),
         history: None,
+        notify: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let hub = Hub::start(&config, options, async {

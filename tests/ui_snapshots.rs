@@ -209,12 +209,21 @@ fn record() -> NodeRecord {
 }
 
 fn draw(fleet: &Fleet, view: &mut View, width: u16, height: u16) -> Terminal<TestBackend> {
-    let snap = fleet.snapshot(at(200));
+    draw_snap(fleet, &fleet.snapshot(at(200)), view, width, height)
+}
+
+fn draw_snap(
+    fleet: &Fleet,
+    snap: &syncguard_fleet::state::Snapshot,
+    view: &mut View,
+    width: u16,
+    height: u16,
+) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
     terminal
         .draw(|frame| {
-            view.refresh_order(&snap);
-            view.scroll_into_view(ui::render::table_rows(frame.area(), &snap));
+            view.refresh_order(snap);
+            view.scroll_into_view(ui::render::table_rows(frame.area(), snap));
             // The detail popup shows what the hub would answer for its node.
             let history: Vec<Observation> = match &view.overlay {
                 Overlay::Detail(key) => fleet
@@ -224,7 +233,7 @@ fn draw(fleet: &Fleet, view: &mut View, width: u16, height: u16) -> Terminal<Tes
                 _ => Vec::new(),
             };
             let screen = Screen {
-                snap: &snap,
+                snap,
                 history: &history,
                 record: syncguard_fleet::ui::RecordView::Ready(&record()),
                 view,
@@ -424,4 +433,47 @@ fn push_detail_shows_peer_and_conflict() {
         &with_push(),
         &[Action::Down, Action::Down, Action::ToggleDetail],
     );
+}
+
+#[test]
+fn a_failing_channel_is_named_in_the_footer() {
+    use syncguard_fleet::model::notification::ChannelStatus;
+    let fleet = mixed();
+    let mut snap = fleet.snapshot(at(200));
+    snap.notify = vec![
+        ChannelStatus {
+            name: "chat".into(),
+            kind: "slack",
+            delivered: 4,
+            ..ChannelStatus::default()
+        },
+        ChannelStatus {
+            name: "oncall".into(),
+            kind: "alertmanager",
+            failed: 7,
+            queue_depth: 3,
+            oldest_pending_ms: Some(1),
+            problem: Some("http://am-1:9093/api/v2/alerts: HTTP 503\u{1b}[2J".into()),
+            ..ChannelStatus::default()
+        },
+    ];
+    let mut view = View::new(true);
+    let terminal = draw_snap(&fleet, &snap, &mut view, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let last: String = (0..80)
+        .map(|x| buffer[(x, 23)].symbol().to_owned())
+        .collect();
+    assert!(
+        last.starts_with(" ⚠ notify oncall (3 waiting): http://am-1:9093/api/v2/alerts: HTTP 503"),
+        "{last:?}"
+    );
+    assert!(!last.contains('\u{1b}'), "escape reached the screen: {last:?}");
+    // Without a problem the footer is the key hints again.
+    snap.notify[1].problem = None;
+    let terminal = draw_snap(&fleet, &snap, &mut view, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let last: String = (0..80)
+        .map(|x| buffer[(x, 23)].symbol().to_owned())
+        .collect();
+    assert!(last.starts_with(" q quit"), "{last:?}");
 }

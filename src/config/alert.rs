@@ -39,7 +39,8 @@ impl Cx<'_> {
         })
     }
 
-    fn alert_on(
+    /// `on = ["unhealthy", "recovered"]`, for `[[alert]]` and `[[notify]]`.
+    pub(super) fn alert_on(
         &self,
         list: &Spanned<Vec<String>>,
         key: &str,

@@ -2,8 +2,13 @@
 //! line:column and the key, because the person reading it is fixing a file at 3 a.m.
 //!
 //! serde reads the text into the `raw` types; one validator per table (`defaults`,
-//! `listen`, `node`, `metrics`, `alert`, `dashboard`) turns them into the types
-//! below, `values` checks what tables share, and `error` turns spans into positions.
+//! `listen`, `node`, `metrics`, `http`, `alert`, `notify` with `[heartbeat]`,
+//! `dashboard`, `reload`, `history`) turns them into the types below, `values`
+//! checks what tables share, and `error` turns spans into positions.
+//!
+//! The secrets of `[[notify]]` and `[heartbeat]` (`*_env`, `*_file`) are read while
+//! validating, so an unset variable or a missing file is an error at its line
+//! when the file is loaded or reloaded, not a failed notification at 3 a.m.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -21,6 +26,7 @@ mod http;
 mod listen;
 mod metrics;
 mod node;
+mod notify;
 mod raw;
 mod reload;
 mod values;
@@ -29,6 +35,10 @@ pub use error::ConfigError;
 use error::Cx;
 pub use history::{HistoryConfig, RETENTION};
 pub use http::{HttpConfig, MAX_STREAMS, TokenSource};
+pub use notify::{
+    ChannelKind, EmailConfig, GIVE_UP_AFTER, GROUP_WAIT, HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT,
+    HeartbeatConfig, NOTIFY_TIMEOUT, NotifyChannel, Secret, SmtpTls, redact_url,
+};
 use raw::RawFile;
 
 /// Default for `[dashboard] flap_threshold`: more transitions than this in the window
@@ -164,6 +174,10 @@ pub struct Config {
     pub watch_config: bool,
     /// `[history]`: the history store.
     pub history: HistoryConfig,
+    /// `[[notify]]` channels, in file order.
+    pub notify: Vec<NotifyChannel>,
+    /// `[heartbeat]`: the dead-man's switch, if configured.
+    pub heartbeat: Option<HeartbeatConfig>,
 }
 
 /// Which changes an alert hook runs for.
@@ -277,11 +291,14 @@ impl Config {
                 hint,
             }
         })?;
-        let mut config = Config::parse(&text, &label)?;
         // A relative store path means "beside the fleet file", wherever the monitor
         // was started from.
-        // So is a relative token file.
+        // So is a relative token file, and so are the `*_file` secrets of
+        // `[[notify]]` and `[heartbeat]`. Those are read during validation (an
+        // unreadable one is an error at its line), so the directory goes in;
+        // the store and the token are only opened later and are joined here.
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let mut config = Config::parse_in(&text, &label, dir)?;
         if let Some(p) = config.history.path.as_mut().filter(|p| p.is_relative())
             && let Some(dir) = dir
         {
@@ -296,20 +313,28 @@ impl Config {
         Ok(config)
     }
 
-    /// Validates config text; `label` names it in errors.
+    /// Validates config text; `label` names it in errors. There is no file, so
+    /// relative `*_file` secret paths are read from the working directory.
     pub fn parse(text: &str, label: &str) -> Result<Config, ConfigError> {
+        Config::parse_in(text, label, None)
+    }
+
+    /// `dir`: where relative `*_file` secret paths are (the config file's
+    /// directory); `None` is the working directory. A parameter rather than a
+    /// field of `Cx`: only the secret readers need it.
+    fn parse_in(text: &str, label: &str, dir: Option<&Path>) -> Result<Config, ConfigError> {
         // A UTF-8 byte-order mark is harmless; TOML parsers reject it.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let cx = Cx { text, label };
         let raw: RawFile = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
-        cx.validate(raw)
+        cx.validate(raw, dir)
     }
 }
 
 impl Cx<'_> {
     /// One validator per table, in this order, so that of several mistakes the
     /// same one is reported first every time.
-    fn validate(&self, raw: RawFile) -> Result<Config, ConfigError> {
+    fn validate(&self, raw: RawFile, dir: Option<&Path>) -> Result<Config, ConfigError> {
         let defaults = self.defaults(raw.defaults.as_ref())?;
         let listen = self.listen(raw.listen.as_ref())?;
         let stale_after = listen
@@ -326,6 +351,9 @@ impl Cx<'_> {
         let metrics = self.metrics(raw.metrics.as_ref())?;
         let http = self.http(raw.http.as_ref(), metrics.bind)?;
         let alerts = self.alerts(&raw.alert)?;
+        // After the nodes: a channel's globs must each match a node or a group.
+        let notify = self.notify(&raw.notify, &nodes, dir)?;
+        let heartbeat = self.heartbeat(raw.heartbeat.as_ref(), dir)?;
         let dashboard = self.dashboard(raw.dashboard.as_ref())?;
         let watch_config = self.reload(raw.reload.as_ref())?;
         let history = self.history(raw.history.as_ref())?;
@@ -342,6 +370,8 @@ impl Cx<'_> {
             flap_window: dashboard.flap_window,
             watch_config,
             history,
+            notify,
+            heartbeat,
         })
     }
 }

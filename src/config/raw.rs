@@ -18,6 +18,9 @@ pub(super) struct RawFile {
     pub(super) alert: Vec<Spanned<RawAlert>>,
     pub(super) reload: Option<RawReload>,
     pub(super) history: Option<RawHistory>,
+    #[serde(default)]
+    pub(super) notify: Vec<Spanned<RawNotify>>,
+    pub(super) heartbeat: Option<Spanned<RawHeartbeat>>,
 }
 
 #[derive(Deserialize)]
@@ -110,5 +113,51 @@ pub(super) struct RawAlert {
     pub(super) command: Spanned<Vec<String>>,
     pub(super) on: Option<Spanned<Vec<String>>>,
     pub(super) after: Option<Spanned<i64>>,
+    pub(super) timeout: Option<Spanned<String>>,
+}
+
+/// One `[[notify]]` table. Every key of every type is here, so that a key of
+/// another type is refused by the validator with the type it belongs to rather
+/// than by serde as unknown. List elements keep their own spans so an error can
+/// point at the one bad URL or glob.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotify {
+    pub(super) name: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    pub(super) kind: Option<Spanned<String>>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) urls: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) url_env: Option<Spanned<String>>,
+    pub(super) url_file: Option<Spanned<String>>,
+    pub(super) groups: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) nodes: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) on: Option<Spanned<Vec<String>>>,
+    pub(super) group_wait: Option<Spanned<String>>,
+    pub(super) repeat_interval: Option<Spanned<String>>,
+    pub(super) give_up_after: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) secret_env: Option<Spanned<String>>,
+    pub(super) secret_file: Option<Spanned<String>>,
+    pub(super) token_env: Option<Spanned<String>>,
+    pub(super) token_file: Option<Spanned<String>>,
+    pub(super) priority: Option<Spanned<i64>>,
+    pub(super) watchdog: Option<Spanned<bool>>,
+    pub(super) smtp: Option<Spanned<String>>,
+    pub(super) tls: Option<Spanned<String>>,
+    pub(super) from: Option<Spanned<String>>,
+    pub(super) to: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) username: Option<Spanned<String>>,
+    pub(super) password_env: Option<Spanned<String>>,
+    pub(super) password_file: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHeartbeat {
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) url_env: Option<Spanned<String>>,
+    pub(super) url_file: Option<Spanned<String>>,
+    pub(super) interval: Option<Spanned<String>>,
     pub(super) timeout: Option<Spanned<String>>,
 }

@@ -213,7 +213,7 @@ fn read(
         q::QueryError::UnknownNode(_) | q::QueryError::UnknownGroup(_) => {
             (StatusCode::NOT_FOUND, e.to_string())
         }
-        q::QueryError::Sqlite(_) => unavailable(e.to_string()),
+        q::QueryError::Sqlite(_) | q::QueryError::Outbox(_) => unavailable(e.to_string()),
     };
     Ok(match question {
         Question::History => crate::report::history::history_json(

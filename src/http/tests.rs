@@ -169,6 +169,7 @@ async fn healthz_turns_503_when_the_engine_stops() {
         config_path: None,
         snapshot_every: None,
         history: None,
+        notify: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let hub = Hub::start(&config, options, async {

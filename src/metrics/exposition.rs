@@ -186,6 +186,58 @@ impl Exposition {
                 u64::from(h.problem.is_none()),
             )?;
         }
+        if !snap.notify.is_empty() {
+            self.notify_families(enc)?;
+        }
+        Ok(())
+    }
+
+    /// `[[notify]]` channels: deliveries by result, and what waits.
+    fn notify_families(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
+        let channels = &self.snap.notify;
+        let mut family = enc.encode_descriptor(
+            "syncguard_notifications",
+            "Notification delivery attempts by channel and result: delivered, failed (will be retried), given_up.",
+            None,
+            MetricType::Counter,
+        )?;
+        for c in channels {
+            for (result, n) in [
+                ("delivered", c.delivered),
+                ("failed", c.failed),
+                ("given_up", c.given_up),
+            ] {
+                ConstCounter::new(n).encode(
+                    family.encode_family(&[("channel", c.name.as_str()), ("result", result)])?,
+                )?;
+            }
+        }
+        let mut family = enc.encode_descriptor(
+            "syncguard_notify_queue_depth",
+            "Notifications stored and not yet delivered or given up, per channel.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for c in channels {
+            family
+                .encode_family(&[("channel", c.name.as_str())])?
+                .encode_gauge(&(c.queue_depth as i64))?;
+        }
+        let mut family = enc.encode_descriptor(
+            "syncguard_notify_oldest_pending",
+            "Age of the oldest notification waiting for delivery, per channel; 0 when none waits.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        let now = crate::store::ms(self.now);
+        for c in channels {
+            let age = c
+                .oldest_pending_ms
+                .map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
+            family
+                .encode_family(&[("channel", c.name.as_str())])?
+                .encode_gauge(&age)?;
+        }
         Ok(())
     }
 

@@ -1,5 +1,5 @@
 //! The model: the vocabulary every other layer speaks (node keys, statuses, results,
-//! transitions, group problems, listener counters). It imports nothing in the crate
+//! transitions, group problems, listener counters, notifications). It imports nothing in the crate
 //! but the pure protocol decoder, whose reply types an observation carries.
 
 pub mod event;
@@ -7,6 +7,7 @@ pub mod group;
 pub mod input;
 pub mod key;
 pub mod listen;
+pub mod notification;
 pub mod outcome;
 pub mod status;
 

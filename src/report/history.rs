@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::present;
+use crate::store::outbox::Stored;
 use crate::store::query::{HistoryAnswer, SubjectIncident, UptimeAnswer, UptimeEntry, Window};
 use crate::store::read::time;
 use crate::store::timeline::Gap;
@@ -29,6 +30,42 @@ struct JsonHistory {
     to: String,
     incidents: Vec<JsonIncident>,
     monitor_gaps: Vec<JsonGap>,
+    notifications: Vec<JsonNotification>,
+}
+
+#[derive(Serialize)]
+struct JsonNotification {
+    id: String,
+    channel: String,
+    created: String,
+    kind: &'static str,
+    title: String,
+    /// `pending`, `delivered` or `given_up`.
+    state: &'static str,
+    attempts: u32,
+    /// When it was delivered or given up.
+    done: Option<String>,
+    last_error: Option<String>,
+    /// The nodes and groups it names.
+    subjects: Vec<String>,
+}
+
+impl JsonNotification {
+    fn new(s: &Stored) -> JsonNotification {
+        let n = &s.notification;
+        JsonNotification {
+            id: n.id.clone(),
+            channel: n.channel.clone(),
+            created: stamp(n.created_ms),
+            kind: n.kind.as_str(),
+            title: n.title.clone(),
+            state: s.state.as_str(),
+            attempts: s.attempts,
+            done: s.done_ms.map(stamp),
+            last_error: s.last_error.clone(),
+            subjects: n.items.iter().map(|i| i.name.clone()).collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -96,6 +133,7 @@ pub fn history_json(a: &HistoryAnswer) -> String {
             .map(|i| JsonIncident::new(i, until))
             .collect(),
         monitor_gaps: a.gaps.iter().map(|g| JsonGap::new(g, until)).collect(),
+        notifications: a.notifications.iter().map(JsonNotification::new).collect(),
     };
     to_json(&doc)
 }
@@ -187,6 +225,20 @@ pub fn history_table(a: &HistoryAnswer) -> String {
             );
         }
     }
+    if !a.notifications.is_empty() {
+        out.push_str("Notifications\n");
+        for s in &a.notifications {
+            let n = &s.notification;
+            let _ = writeln!(
+                out,
+                "{:<19}  {:<10}  {:<9}  {}",
+                present::local_time(time(n.created_ms)),
+                fit(&n.channel, 10),
+                s.state.as_str(),
+                fit(&n.title, 80 - 45),
+            );
+        }
+    }
     if a.incidents.iter().any(|i| i.incident.end.is_none())
         || a.gaps.iter().any(|g| g.end.is_none())
     {
@@ -241,6 +293,28 @@ pub fn history_csv(a: &HistoryAnswer) -> String {
                 String::new(),
                 String::new(),
                 g.end.is_none().to_string(),
+            ]
+            .map(|c| safe_cell(&c)),
+        );
+    }
+    // A notification in the same columns: its state under `statuses`, its
+    // title under `first_reply`, its last error under `first_error`.
+    for s in &a.notifications {
+        let n = &s.notification;
+        let _ = w.write_record(
+            [
+                format!("notification_{}", n.channel),
+                String::new(),
+                String::new(),
+                stamp(n.created_ms),
+                s.done_ms.map(stamp).unwrap_or_default(),
+                s.done_ms
+                    .map(|d| seconds(d - n.created_ms).to_string())
+                    .unwrap_or_default(),
+                s.state.as_str().to_owned(),
+                n.title.clone(),
+                s.last_error.clone().unwrap_or_default(),
+                (s.state == crate::store::outbox::State::Pending).to_string(),
             ]
             .map(|c| safe_cell(&c)),
         );
@@ -495,6 +569,7 @@ mod tests {
                 end: Some(T0 + 130 * M),
                 after_crash: true,
             }],
+            notifications: Vec::new(),
         }
     }
 

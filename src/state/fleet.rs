@@ -789,6 +789,7 @@ impl Fleet {
             flap_window: self.flap_window,
             hook_runs_dropped: 0,
             history: None,
+            notify: Vec::new(),
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub hook_runs_dropped: u64,
     /// The history store, when it is on (set by the hub).
     pub history: Option<HistoryStatus>,
+    /// Each `[[notify]]` channel's deliveries (set by the hub).
+    pub notify: Vec<crate::model::notification::ChannelStatus>,
 }
 
 /// What the history store has done, as of the snapshot.
@@ -71,6 +73,7 @@ impl Snapshot {
             flap_window: Duration::ZERO,
             hook_runs_dropped: 0,
             history: None,
+            notify: Vec::new(),
         }
     }
 

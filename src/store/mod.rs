@@ -1,8 +1,10 @@
-//! The history store: every shown transition of every node and sync group, and
-//! every run of the monitor with its heartbeat, in an embedded SQLite file (WAL).
+//! The history store: every shown transition of every node and sync group, every
+//! run of the monitor with its heartbeat, and the notification outbox, in an
+//! embedded SQLite file (WAL).
 //! One writer thread per file, fed by a bounded queue from the hub; readers
 //! (`history`, `uptime`, the dashboard's detail) open the file read-only.
 
+pub mod outbox;
 pub mod query;
 pub mod read;
 pub mod schema;

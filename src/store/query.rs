@@ -69,6 +69,8 @@ pub enum QueryError {
     UnknownGroup(String),
     #[error("reading the history file: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("reading the notifications: {0}")]
+    Outbox(String),
 }
 
 /// One incident of a node (`node` set) or a sync group (`node` none).
@@ -86,6 +88,9 @@ pub struct HistoryAnswer {
     /// Oldest first.
     pub incidents: Vec<SubjectIncident>,
     pub gaps: Vec<Gap>,
+    /// Notifications made in the window, oldest first: about the chosen nodes
+    /// and groups when a filter is given.
+    pub notifications: Vec<super::outbox::Stored>,
 }
 
 /// One line of `uptime`.
@@ -189,10 +194,26 @@ pub fn history(
     incidents.sort_by(|a, b| {
         (a.incident.start, &a.group, &a.node).cmp(&(b.incident.start, &b.group, &b.node))
     });
+    let mut notifications =
+        super::outbox::read_window(conn, window.from, window.to).map_err(QueryError::Outbox)?;
+    if !filter.nodes.is_empty() || !filter.groups.is_empty() {
+        notifications.retain(|n| {
+            n.notification.items.iter().any(|i| {
+                let group = match i.kind {
+                    crate::model::notification::SubjectKind::Node => i.group.as_ref(),
+                    crate::model::notification::SubjectKind::Group => Some(&i.name),
+                };
+                (i.kind == crate::model::notification::SubjectKind::Node
+                    && filter.nodes.contains(&i.name))
+                    || group.is_some_and(|g| filter.groups.contains(g))
+            })
+        });
+    }
     Ok(HistoryAnswer {
         window,
         incidents,
         gaps: timeline::gaps(&runs, window.from, window.to),
+        notifications,
     })
 }
 

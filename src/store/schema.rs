@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 /// The schema this build writes and reads.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 /// `PRAGMA application_id`: "SGFH", so a stray SQLite file is not taken for ours.
 pub const APPLICATION_ID: i64 = 0x5347_4648;
 
@@ -55,9 +55,37 @@ CREATE INDEX transition_by_subject ON transition (subject, at_ms, status, run);
 PRAGMA application_id = 1397179976;
 ";
 
+/// Version 3: the notification outbox. A notification is written here before it
+/// is sent and marked when the receiver took it (or when it was given up), so a
+/// restart resumes what was pending. `notify_active` is what each channel was
+/// last told is unhealthy, so a recovery after a restart is still announced.
+const SCHEMA_V3: &str = "
+CREATE TABLE notification (
+    seq        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    channel    TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'given_up')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    done_ms    INTEGER,
+    last_error TEXT
+);
+CREATE INDEX notification_by_state ON notification (state, channel, seq);
+CREATE TABLE notify_active (
+    channel TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    item    TEXT NOT NULL,
+    PRIMARY KEY (channel, kind, name)
+) WITHOUT ROWID;
+";
+
 /// `MIGRATIONS[i]` takes a database from version `i` to `i + 1`; version 0 is an
 /// empty file.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 /// Why a history file cannot be used.
 #[derive(Debug, thiserror::Error)]

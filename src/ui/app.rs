@@ -52,6 +52,7 @@ pub async fn run(
     let db = history.as_ref().map(|h| h.path().to_path_buf());
     let options = HubOptions {
         history,
+        notify: None,
         schedule: Schedule::Continuous,
         config_path,
         snapshot_every: Some(FRAME_INTERVAL),

@@ -1,5 +1,6 @@
 //! The footer line: a reload notice when there is one, a history store that cannot
-//! write, the filter being typed, or as many key hints as fit, most important first.
+//! write, a notification channel that cannot deliver, the filter being typed, or
+//! as many key hints as fit, most important first.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -42,6 +43,18 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
         // A store that cannot write is said until it can again; monitoring goes on.
         Line::from(Span::styled(
             format!(" ⚠ {}", text::escape_str(problem)),
+            s.tone_style(Tone::Bad),
+        ))
+    } else if let Some(c) = s.snap.notify.iter().find(|c| c.problem.is_some()) {
+        // A channel that cannot deliver is said until it delivers again.
+        let problem = c.problem.as_deref().unwrap_or_default();
+        Line::from(Span::styled(
+            format!(
+                " ⚠ notify {} ({} waiting): {}",
+                text::escape_str(&c.name),
+                c.queue_depth,
+                text::escape_str(problem),
+            ),
             s.tone_style(Tone::Bad),
         ))
     } else if s.view.editing_filter {

@@ -1,0 +1,480 @@
+//! Notifications: shown transitions from the hub (after flap damping), through one
+//! router, to each `[[notify]]` channel's queue, stored in the outbox before they
+//! are sent.
+//!
+//! ```text
+//! hub ──bounded queue──▶ router task ──▶ outbox (history file or memory)
+//!                          │ windows, filters, reminders
+//!                          └──▶ one worker per channel ──▶ receiver
+//! ```
+//!
+//! The router and the message formats are pure ([`router`], [`message`]); the
+//! tasks here and in [`worker`] do the IO.
+
+pub mod deliver;
+pub mod heartbeat;
+pub mod message;
+pub mod router;
+pub mod stats;
+pub mod worker;
+
+/// The notification values live in the model (the outbox in the store reads
+/// them too); this is their name here.
+pub use crate::model::notification;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::{ChannelKind, Config, NotifyChannel};
+use crate::model::{GroupStatus, GroupTransition, Status, Transition};
+use crate::present;
+use crate::store::ms;
+use crate::store::outbox::{Outbox, State, Stored};
+use notification::{Item, Kind, Notification, SubjectKind};
+use router::{Change, Router};
+use stats::{ChannelStats, ChannelStatus};
+use worker::{Work, Worker};
+
+/// Changes the hub may queue before the router takes them: a storm of 10,000
+/// nodes and their groups fits several times.
+const INBOX: usize = 65_536;
+/// Notifications queued per worker; the router waits when one is full.
+const WORK_QUEUE: usize = 1024;
+
+/// What the hub hands the notifier.
+#[derive(Debug)]
+pub enum Input {
+    Node(Transition),
+    Group(GroupTransition),
+}
+
+/// The hub's side: where to send, and what to show.
+#[derive(Clone, Debug)]
+pub struct NotifyHandle {
+    inbox: mpsc::Sender<Input>,
+    stats: Arc<Vec<Arc<ChannelStats>>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl NotifyHandle {
+    /// Queues one change; never waits. A full queue (the router far behind) drops
+    /// it, counts it and says so.
+    pub fn send(&self, input: Input) {
+        if self.inbox.try_send(input).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == 1 || n.is_power_of_two() {
+                tracing::error!("notify: queue full ({INBOX}); {n} change(s) dropped so far");
+            }
+        }
+    }
+
+    /// Every channel's state now.
+    pub fn status(&self) -> Vec<ChannelStatus> {
+        self.stats.iter().map(|s| s.status()).collect()
+    }
+}
+
+/// The running notifier.
+pub struct Notifier {
+    pub handle: NotifyHandle,
+    task: JoinHandle<()>,
+    heartbeat: Option<JoinHandle<()>>,
+}
+
+impl Notifier {
+    /// Starts the router and one worker per channel; `None` when nothing is
+    /// configured. `history`: the history file to keep the outbox in (with its
+    /// retention), or `None` for an outbox in memory.
+    pub async fn start(
+        config: &Config,
+        history: Option<(&Path, Duration)>,
+        page_url: Option<String>,
+    ) -> anyhow::Result<Option<Notifier>> {
+        let heartbeat = config
+            .heartbeat
+            .as_ref()
+            .map(|h| tokio::spawn(heartbeat::run(h.clone())));
+        if config.notify.is_empty() {
+            return Ok(heartbeat.map(|hb| Notifier {
+                handle: idle_handle(),
+                task: tokio::spawn(async {}),
+                heartbeat: Some(hb),
+            }));
+        }
+        let outbox = Arc::new(open_outbox(history).await);
+        let names: Vec<&str> = config.notify.iter().map(|c| c.name.as_str()).collect();
+        match outbox.path() {
+            Some(p) => tracing::info!(
+                "notify: {} channel(s) ({}); outbox in {}",
+                names.len(),
+                names.join(", "),
+                p.display()
+            ),
+            None => tracing::warn!(
+                "notify: {} channel(s) ({}); the outbox is in memory because history is off: notifications not yet delivered are lost if the monitor stops",
+                names.len(),
+                names.join(", ")
+            ),
+        }
+        let (pending, active) = {
+            let o = outbox.clone();
+            tokio::task::spawn_blocking(move || (o.pending(), o.active()))
+                .await
+                .unwrap_or_else(|e| (Err(e.to_string()), Err(String::new())))
+        };
+        let pending = pending.unwrap_or_else(|e| {
+            tracing::error!("notify: cannot read the pending notifications: {e}");
+            Vec::new()
+        });
+        let active = active.unwrap_or_default();
+        let mut workers = HashMap::new();
+        let mut all_stats = Vec::new();
+        for c in &config.notify {
+            let stats = Arc::new(ChannelStats::new(&c.name, c.kind.as_str()));
+            let sender =
+                deliver::Sender::new(c).map_err(|e| anyhow::anyhow!("notify {}: {e}", c.name))?;
+            let (tx, rx) = mpsc::channel(WORK_QUEUE + pending.len());
+            let worker = Worker {
+                sender,
+                outbox: outbox.clone(),
+                stats: stats.clone(),
+                page_url: page_url.clone(),
+            };
+            tokio::spawn(worker.run(rx));
+            workers.insert(c.name.clone(), tx);
+            all_stats.push(stats);
+        }
+        let mut resumed: HashMap<&str, usize> = HashMap::new();
+        for p in pending {
+            let name = p.notification.channel.clone();
+            match workers.get(&name) {
+                Some(tx) => {
+                    *resumed.entry(config_name(config, &name)).or_default() += 1;
+                    let _ = tx.try_send(Work::Send(p));
+                }
+                None => tracing::warn!(
+                    "notify: {} \"{}\" is for channel {name:?}, which is no longer configured; it stays in the outbox",
+                    p.notification.id,
+                    p.notification.title
+                ),
+            }
+        }
+        for (name, n) in resumed {
+            tracing::info!("notify {name}: resuming {n} pending notification(s) from the outbox");
+        }
+        let router = Router::new(&config.notify, group_sizes(config), active, page_url);
+        for c in config
+            .notify
+            .iter()
+            .filter(|c| c.kind == ChannelKind::Alertmanager)
+        {
+            if let Some(tx) = workers.get(&c.name) {
+                let _ = tx.try_send(Work::Active(router.active(&c.name)));
+            }
+        }
+        let (inbox, rx) = mpsc::channel(INBOX);
+        let task = tokio::spawn(route(
+            router,
+            outbox,
+            workers,
+            rx,
+            alertmanagers(&config.notify),
+        ));
+        Ok(Some(Notifier {
+            handle: NotifyHandle {
+                inbox,
+                stats: Arc::new(all_stats),
+                dropped: Arc::new(AtomicU64::new(0)),
+            },
+            task,
+            heartbeat,
+        }))
+    }
+
+    /// Waits for the router to flush its windows into the outbox and the workers
+    /// to stop (the hub must have stopped, closing the queue).
+    pub async fn join(self) {
+        drop(self.handle);
+        if let Some(hb) = self.heartbeat {
+            hb.abort();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
+fn config_name<'a>(config: &'a Config, name: &str) -> &'a str {
+    config
+        .notify
+        .iter()
+        .find(|c| c.name == name)
+        .map_or("?", |c| c.name.as_str())
+}
+
+fn idle_handle() -> NotifyHandle {
+    let (inbox, _) = mpsc::channel(1);
+    NotifyHandle {
+        inbox,
+        stats: Arc::new(Vec::new()),
+        dropped: Arc::new(AtomicU64::new(0)),
+    }
+}
+
+fn alertmanagers(channels: &[NotifyChannel]) -> Vec<String> {
+    channels
+        .iter()
+        .filter(|c| c.kind == ChannelKind::Alertmanager)
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+async fn open_outbox(history: Option<(&Path, Duration)>) -> Outbox {
+    let Some((path, retention)) = history else {
+        return Outbox::memory();
+    };
+    let path = path.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || Outbox::open(&path, retention)).await;
+    match opened.map_err(|e| e.to_string()) {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) | Err(e) => {
+            tracing::error!(
+                "notify: cannot keep the outbox in the history file ({e}); it is in memory: notifications not yet delivered are lost if the monitor stops"
+            );
+            Outbox::memory()
+        }
+    }
+}
+
+/// Nodes per group, for "3 of 8 nodes".
+fn group_sizes(config: &Config) -> HashMap<String, usize> {
+    let mut sizes = HashMap::new();
+    for n in &config.nodes {
+        if let Some(g) = &n.group {
+            *sizes.entry(present::name(g)).or_insert(0) += 1;
+        }
+    }
+    sizes
+}
+
+/// A node's shown change as the router sees it.
+pub fn node_change(t: &Transition) -> Change {
+    let unhealthy = match t.to {
+        Status::Pending => None,
+        s => Some(s.is_problem()),
+    };
+    Change {
+        kind: SubjectKind::Node,
+        name: present::name(t.node.as_str()),
+        group: t.group.as_deref().map(present::name),
+        unhealthy,
+        status: t.to.as_str().to_owned(),
+        at_ms: ms(t.at),
+        detail: t.outcome.to_string(),
+    }
+}
+
+/// A group's change: only a wrong number of Masters is the group's own alarm
+/// (its members' problems are their own notifications).
+pub fn group_change(g: &GroupTransition) -> Change {
+    let unhealthy = match g.status {
+        GroupStatus::NoMaster | GroupStatus::MultipleMasters => Some(true),
+        _ => Some(false),
+    };
+    Change {
+        kind: SubjectKind::Group,
+        name: present::name(&g.group),
+        group: None,
+        unhealthy,
+        status: g.status.as_str().to_owned(),
+        at_ms: ms(g.at),
+        detail: present::group_health(&g.health).unwrap_or_default(),
+    }
+}
+
+/// The router task: takes changes, closes windows when due, stores what they
+/// make and hands it to the channel's worker.
+async fn route(
+    mut router: Router,
+    outbox: Arc<Outbox>,
+    workers: HashMap<String, mpsc::Sender<Work>>,
+    mut inbox: mpsc::Receiver<Input>,
+    alertmanagers: Vec<String>,
+) {
+    let mut buf = Vec::with_capacity(256);
+    loop {
+        let due = router.next_due_ms();
+        let wait = due.map(|d| {
+            let now = ms(SystemTime::now());
+            tokio::time::Instant::now() + Duration::from_millis((d - now).max(0) as u64)
+        });
+        tokio::select! {
+            n = inbox.recv_many(&mut buf, 4096) => {
+                if n == 0 {
+                    break;
+                }
+                for input in buf.drain(..) {
+                    let change = match &input {
+                        Input::Node(t) => node_change(t),
+                        Input::Group(g) => group_change(g),
+                    };
+                    router.change(&change);
+                }
+            }
+            () = async {
+                if let Some(at) = wait {
+                    tokio::time::sleep_until(at).await;
+                }
+            }, if wait.is_some() => {
+                let out = router.tick(ms(SystemTime::now()), false, new_id);
+                dispatch(out.notifications, &router, &outbox, &workers, &alertmanagers).await;
+            }
+        }
+    }
+    // The hub stopped: what is in an open window is stored now, not lost.
+    let out = router.tick(ms(SystemTime::now()), true, new_id);
+    dispatch(
+        out.notifications,
+        &router,
+        &outbox,
+        &workers,
+        &alertmanagers,
+    )
+    .await;
+}
+
+async fn dispatch(
+    notes: Vec<Notification>,
+    router: &Router,
+    outbox: &Arc<Outbox>,
+    workers: &HashMap<String, mpsc::Sender<Work>>,
+    alertmanagers: &[String],
+) {
+    if notes.is_empty() {
+        return;
+    }
+    for n in notes {
+        let o = outbox.clone();
+        let copy = n.clone();
+        let stored = tokio::task::spawn_blocking(move || o.put(&copy)).await;
+        if let Ok(Err(e)) | Err(e) = stored.map_err(|e| e.to_string()) {
+            tracing::error!(
+                "notify {}: could not store {} in the outbox ({e}); sending it anyway",
+                n.channel,
+                n.id
+            );
+        }
+        tracing::info!(
+            "notify {}: {} {} \"{}\"",
+            n.channel,
+            n.kind.as_str(),
+            n.id,
+            n.title
+        );
+        if let Some(tx) = workers.get(&n.channel) {
+            let _ = tx
+                .send(Work::Send(Stored {
+                    notification: n,
+                    attempts: 0,
+                    state: State::Pending,
+                    done_ms: None,
+                    last_error: None,
+                }))
+                .await;
+        }
+    }
+    for name in alertmanagers {
+        if let Some(tx) = workers.get(name) {
+            let _ = tx.send(Work::Active(router.active(name))).await;
+        }
+    }
+}
+
+/// A notification id: 128 random bits, so two monitors or two runs never reuse one.
+pub fn new_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// `notify test`: one test notification through each channel (or the one named),
+/// now, bypassing the outbox. One line per channel; true if all succeeded.
+pub async fn send_test(
+    config: &Config,
+    only: Option<&str>,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<bool> {
+    let channels: Vec<&NotifyChannel> = config
+        .notify
+        .iter()
+        .filter(|c| only.is_none_or(|o| o == c.name))
+        .collect();
+    if channels.is_empty() {
+        anyhow::bail!(match only {
+            Some(name) => format!("no [[notify]] channel named {name:?} in {}", config.source),
+            None => format!("{} has no [[notify]] channels", config.source),
+        });
+    }
+    let host = hostname();
+    let mut all_ok = true;
+    for c in channels {
+        let now = ms(SystemTime::now());
+        let n = Notification {
+            id: new_id(),
+            channel: c.name.clone(),
+            created_ms: now,
+            kind: Kind::Test,
+            title: format!("test notification from syncguard-fleet on {host}"),
+            items: vec![Item {
+                kind: SubjectKind::Node,
+                name: "test".into(),
+                group: None,
+                status: "test".into(),
+                firing: false,
+                since_ms: now,
+                started_ms: now,
+                detail: "sent by `syncguard-fleet notify test`".into(),
+                was: None,
+            }],
+            page_url: None,
+        };
+        let started = std::time::Instant::now();
+        let result = match deliver::Sender::new(c) {
+            Ok(s) => s
+                .send(&n, now, &mut Vec::new())
+                .await
+                .map_err(|f| f.why().to_owned()),
+            Err(e) => Err(e),
+        };
+        let took = present::format_latency(started.elapsed());
+        match result {
+            Ok(answer) => writeln!(
+                out,
+                "{}: ok ({}, {answer}, {took})",
+                c.name,
+                c.kind.as_str()
+            )?,
+            Err(why) => {
+                all_ok = false;
+                writeln!(out, "{}: FAILED ({}): {why}", c.name, c.kind.as_str())?;
+            }
+        }
+    }
+    Ok(all_ok)
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .map(|h| present::name(&h))
+        .unwrap_or_else(|| "this host".to_owned())
+}

@@ -1,0 +1,595 @@
+//! The router: shown transitions in, notifications out. Pure and time-injected;
+//! the notifier task feeds it and writes what it returns to the outbox.
+//!
+//! Per channel it keeps two things:
+//! - `active`: the subjects the channel has been told are unhealthy (restored from
+//!   the outbox at start, so a recovery after a restart is still announced and a
+//!   node still bad after it is not announced twice);
+//! - one open window (`group_wait`): everything that changed since it opened goes
+//!   out as one notification when it closes. A subject that recovers inside the
+//!   window it went bad in is dropped from it: a blip pages nobody.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use super::notification::{Item, Kind, Notification, SubjectKind};
+use crate::config::{AlertOn, NotifyChannel};
+
+/// A subject as the router keys it.
+pub type SubjectKey = (SubjectKind, String);
+
+/// One change the router is told of: a node's or a group's health.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub kind: SubjectKind,
+    pub name: String,
+    /// The node's group (node changes only).
+    pub group: Option<String>,
+    /// Unhealthy now; `None` for a change that says nothing about health (a node's
+    /// first result that is pending, a group that is pending again).
+    pub unhealthy: Option<bool>,
+    /// The status word it is in now.
+    pub status: String,
+    pub at_ms: i64,
+    pub detail: String,
+}
+
+/// Which nodes and groups a channel is about.
+#[derive(Debug)]
+struct Filter {
+    nodes: Option<GlobSet>,
+    groups: Option<GlobSet>,
+}
+
+impl Filter {
+    fn new(c: &NotifyChannel) -> Filter {
+        // The globs were compiled once by the config validator; one that fails
+        // here cannot happen, and is then ignored rather than match everything.
+        let set = |globs: &[String]| -> Option<GlobSet> {
+            if globs.is_empty() {
+                return None;
+            }
+            let mut b = GlobSetBuilder::new();
+            for g in globs {
+                if let Ok(g) = Glob::new(g) {
+                    b.add(g);
+                }
+            }
+            Some(b.build().unwrap_or_else(|_| GlobSet::empty()))
+        };
+        Filter {
+            nodes: set(&c.nodes),
+            groups: set(&c.groups),
+        }
+    }
+
+    fn wants(&self, change: &Change) -> bool {
+        let group = match change.kind {
+            SubjectKind::Node => {
+                if let Some(nodes) = &self.nodes
+                    && !nodes.is_match(&change.name)
+                {
+                    return false;
+                }
+                change.group.as_deref()
+            }
+            // A group is about its own name; a node filter does not exclude it.
+            SubjectKind::Group => Some(change.name.as_str()),
+        };
+        match (&self.groups, group) {
+            (None, _) => true,
+            (Some(g), Some(name)) => g.is_match(name),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// The window being collected.
+#[derive(Debug)]
+struct Window {
+    due_ms: i64,
+    items: BTreeMap<SubjectKey, Item>,
+}
+
+#[derive(Debug)]
+struct ChannelState {
+    config: Arc<NotifyChannel>,
+    filter: Filter,
+    active: BTreeMap<SubjectKey, Item>,
+    window: Option<Window>,
+    next_reminder_ms: Option<i64>,
+}
+
+/// What the router decided: notifications to store and send, and the active
+/// set of each channel they change (stored with them, in one transaction).
+#[derive(Debug, Default)]
+pub struct Output {
+    pub notifications: Vec<Notification>,
+}
+
+/// Every channel's state.
+#[derive(Debug)]
+pub struct Router {
+    channels: Vec<ChannelState>,
+    /// Nodes per group, for "200 of 200 nodes".
+    group_sizes: HashMap<String, usize>,
+    page_url: Option<String>,
+}
+
+impl Router {
+    /// `active`: what each channel (by name) was last told is unhealthy.
+    pub fn new(
+        channels: &[NotifyChannel],
+        group_sizes: HashMap<String, usize>,
+        mut active: HashMap<String, Vec<Item>>,
+        page_url: Option<String>,
+    ) -> Router {
+        let channels = channels
+            .iter()
+            .map(|c| ChannelState {
+                filter: Filter::new(c),
+                active: active
+                    .remove(&c.name)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|i| ((i.kind, i.name.clone()), i))
+                    .collect(),
+                config: Arc::new(c.clone()),
+                window: None,
+                next_reminder_ms: None,
+            })
+            .collect();
+        Router {
+            channels,
+            group_sizes,
+            page_url,
+        }
+    }
+
+    /// The channels' still-unhealthy subjects, for Alertmanager's re-sends.
+    pub fn active(&self, channel: &str) -> Vec<Item> {
+        self.channels
+            .iter()
+            .find(|c| c.config.name == channel)
+            .map(|c| c.active.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Takes one change into every channel it concerns.
+    pub fn change(&mut self, change: &Change) {
+        let Some(unhealthy) = change.unhealthy else {
+            return;
+        };
+        let key: SubjectKey = (change.kind, change.name.clone());
+        for ch in &mut self.channels {
+            if !ch.filter.wants(change) {
+                continue;
+            }
+            let was_active = ch.active.get(&key);
+            let pending = ch.window.as_ref().and_then(|w| w.items.get(&key));
+            // What the channel has been told, or will be told when the window
+            // closes: the pending item wins over the active set.
+            let told_unhealthy = match pending {
+                Some(item) => item.firing,
+                None => was_active.is_some(),
+            };
+            if told_unhealthy == unhealthy {
+                continue;
+            }
+            let (started_ms, was) = match (unhealthy, was_active) {
+                (false, Some(a)) => (a.started_ms, Some(a.status.clone())),
+                _ => (change.at_ms, None),
+            };
+            if pending.is_some() {
+                // It changed back within the window: nothing to say after all.
+                if let Some(w) = &mut ch.window {
+                    w.items.remove(&key);
+                }
+                continue;
+            }
+            let item = Item {
+                kind: change.kind,
+                name: change.name.clone(),
+                group: change.group.clone(),
+                status: change.status.clone(),
+                firing: unhealthy,
+                since_ms: change.at_ms,
+                started_ms,
+                detail: change.detail.clone(),
+                was,
+            };
+            let wait = ch.config.group_wait.as_millis() as i64;
+            ch.window
+                .get_or_insert_with(|| Window {
+                    due_ms: change.at_ms.saturating_add(wait),
+                    items: BTreeMap::new(),
+                })
+                .items
+                .insert(key.clone(), item);
+        }
+    }
+
+    /// When [`Router::tick`] has work next (a window closes, a reminder is due).
+    pub fn next_due_ms(&self) -> Option<i64> {
+        self.channels
+            .iter()
+            .flat_map(|c| [c.window.as_ref().map(|w| w.due_ms), c.next_reminder_ms])
+            .flatten()
+            .min()
+    }
+
+    /// Closes the windows that are due and makes the reminders that are due.
+    /// `flush`: close every window now (the monitor is stopping).
+    pub fn tick(&mut self, now_ms: i64, flush: bool, mut new_id: impl FnMut() -> String) -> Output {
+        let mut out = Output::default();
+        for ch in &mut self.channels {
+            if ch
+                .window
+                .as_ref()
+                .is_some_and(|w| flush || w.due_ms <= now_ms)
+                && let Some(w) = ch.window.take()
+            {
+                for (key, item) in &w.items {
+                    if item.firing {
+                        ch.active.insert(key.clone(), item.clone());
+                    } else {
+                        ch.active.remove(key);
+                    }
+                }
+                let wanted: Vec<Item> = w
+                    .items
+                    .into_values()
+                    .filter(|i| ch.config.on.contains(&event(i)))
+                    .collect();
+                if !wanted.is_empty() {
+                    out.notifications.push(make(
+                        &ch.config.name,
+                        new_id(),
+                        now_ms,
+                        None,
+                        wanted,
+                        &self.group_sizes,
+                        self.page_url.clone(),
+                    ));
+                }
+                ch.next_reminder_ms = match (ch.config.repeat_interval, ch.active.is_empty()) {
+                    (Some(r), false) => ch
+                        .next_reminder_ms
+                        .or(Some(now_ms.saturating_add(r.as_millis() as i64))),
+                    _ => None,
+                };
+            }
+            if !flush
+                && let (Some(due), Some(repeat)) = (ch.next_reminder_ms, ch.config.repeat_interval)
+                && due <= now_ms
+            {
+                ch.next_reminder_ms = Some(now_ms.saturating_add(repeat.as_millis() as i64));
+                if !ch.active.is_empty() && ch.config.on.contains(&AlertOn::Unhealthy) {
+                    out.notifications.push(make(
+                        &ch.config.name,
+                        new_id(),
+                        now_ms,
+                        Some(Kind::Reminder),
+                        ch.active.values().cloned().collect(),
+                        &self.group_sizes,
+                        self.page_url.clone(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn event(i: &Item) -> AlertOn {
+    if i.firing {
+        AlertOn::Unhealthy
+    } else {
+        AlertOn::Recovered
+    }
+}
+
+/// A notification from a window's items: firing first, each part in name order.
+fn make(
+    channel: &str,
+    id: String,
+    now_ms: i64,
+    kind: Option<Kind>,
+    mut items: Vec<Item>,
+    sizes: &HashMap<String, usize>,
+    page_url: Option<String>,
+) -> Notification {
+    items.sort_by(|a, b| (!a.firing, a.kind, &a.name).cmp(&(!b.firing, b.kind, &b.name)));
+    let kind = kind.unwrap_or(if items.iter().any(|i| i.firing) {
+        Kind::Firing
+    } else {
+        Kind::Resolved
+    });
+    let mut title = title(&items, sizes);
+    if kind == Kind::Reminder {
+        title = format!("still unhealthy: {title}");
+    }
+    Notification {
+        id,
+        channel: channel.to_owned(),
+        created_ms: now_ms,
+        kind,
+        title,
+        items,
+        page_url,
+    }
+}
+
+/// The one line that states a notification's verdict:
+/// `wall-B: 200 of 200 nodes unhealthy (timeout ×198, free ×2)`.
+pub fn title(items: &[Item], sizes: &HashMap<String, usize>) -> String {
+    let firing_nodes: Vec<&Item> = items
+        .iter()
+        .filter(|i| i.firing && i.kind == SubjectKind::Node)
+        .collect();
+    let firing_groups: Vec<&Item> = items
+        .iter()
+        .filter(|i| i.firing && i.kind == SubjectKind::Group)
+        .collect();
+    let recovered: Vec<&Item> = items.iter().filter(|i| !i.firing).collect();
+    let mut parts = Vec::new();
+    if !firing_nodes.is_empty() {
+        parts.push(nodes_phrase(&firing_nodes, sizes, "unhealthy", true));
+    }
+    match firing_groups.as_slice() {
+        [] => {}
+        [g] => parts.push(format!("{}: {}", g.name, group_status_words(&g.status))),
+        many => parts.push(format!("{} groups with a wrong Master count", many.len())),
+    }
+    if !recovered.is_empty() {
+        if parts.is_empty() {
+            parts.push(nodes_phrase(&recovered, sizes, "recovered", false));
+        } else {
+            parts.push(format!("{} recovered", recovered.len()));
+        }
+    }
+    parts.join("; ")
+}
+
+/// `wall-07 unhealthy: timeout`, `wall-B: 3 of 8 nodes unhealthy (timeout ×2,
+/// free ×1)`, `12 nodes unhealthy in 3 groups (…)`.
+fn nodes_phrase(
+    items: &[&Item],
+    sizes: &HashMap<String, usize>,
+    verb: &str,
+    with_statuses: bool,
+) -> String {
+    if let [one] = items {
+        let what = match one.kind {
+            SubjectKind::Node => one.name.clone(),
+            SubjectKind::Group => format!("group {}", one.name),
+        };
+        return if with_statuses {
+            format!("{what} {verb}: {}", one.status)
+        } else {
+            format!("{what} {verb}")
+        };
+    }
+    let statuses = if with_statuses {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for i in items {
+            *counts.entry(i.status.as_str()).or_default() += 1;
+        }
+        let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let list: Vec<String> = counts.iter().map(|(s, n)| format!("{s} ×{n}")).collect();
+        format!(" ({})", list.join(", "))
+    } else {
+        String::new()
+    };
+    let mut groups: Vec<Option<&str>> = items.iter().map(|i| i.group.as_deref()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let n = items.len();
+    match groups.as_slice() {
+        [Some(g)] => match sizes.get(*g) {
+            Some(size) => format!("{g}: {n} of {size} nodes {verb}{statuses}"),
+            None => format!("{g}: {n} nodes {verb}{statuses}"),
+        },
+        [None] => format!("{n} nodes {verb}{statuses}"),
+        many => {
+            let named = many.iter().filter(|g| g.is_some()).count();
+            format!("{n} nodes {verb} in {named} groups{statuses}")
+        }
+    }
+}
+
+/// A group's recorded status in words.
+pub fn group_status_words(status: &str) -> String {
+    match status {
+        "no_master" => "no Master".to_owned(),
+        "multiple_masters" => "more than one Master".to_owned(),
+        "healthy" => "one Master again".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{ChannelKind, NotifyChannel};
+
+    fn channel(name: &str, wait_s: u64) -> NotifyChannel {
+        NotifyChannel {
+            name: name.into(),
+            kind: ChannelKind::Webhook,
+            urls: vec![],
+            urls_secret: false,
+            nodes: vec![],
+            groups: vec![],
+            on: vec![AlertOn::Unhealthy, AlertOn::Recovered],
+            group_wait: Duration::from_secs(wait_s),
+            repeat_interval: None,
+            give_up_after: Duration::from_secs(3600),
+            timeout: Duration::from_secs(10),
+            secret: None,
+            token: None,
+            priority: None,
+            watchdog: false,
+            email: None,
+        }
+    }
+
+    fn node(name: &str, group: &str, status: &str, at_s: i64) -> Change {
+        Change {
+            kind: SubjectKind::Node,
+            name: name.into(),
+            group: (!group.is_empty()).then(|| group.to_owned()),
+            unhealthy: Some(status != "synced"),
+            status: status.into(),
+            at_ms: at_s * 1000,
+            detail: String::new(),
+        }
+    }
+
+    fn ids() -> impl FnMut() -> String {
+        let mut n = 0;
+        move || {
+            n += 1;
+            format!("id{n}")
+        }
+    }
+
+    fn router(channels: &[NotifyChannel]) -> Router {
+        let sizes = HashMap::from([("wall-B".to_owned(), 200), ("wall-A".to_owned(), 8)]);
+        Router::new(channels, sizes, HashMap::new(), None)
+    }
+
+    #[test]
+    fn a_storm_is_one_notification_per_window() {
+        let mut r = router(&[channel("a", 10), channel("b", 10)]);
+        for i in 0..200 {
+            let status = if i < 198 { "timeout" } else { "free" };
+            r.change(&node(&format!("n{i:03}"), "wall-B", status, 100));
+        }
+        assert_eq!(r.next_due_ms(), Some(110_000));
+        assert!(r.tick(109_999, false, ids()).notifications.is_empty());
+        let out = r.tick(110_000, false, ids()).notifications;
+        assert_eq!(out.len(), 2, "one per channel");
+        assert_eq!(
+            out[0].title,
+            "wall-B: 200 of 200 nodes unhealthy (timeout ×198, free ×2)"
+        );
+        assert_eq!(out[0].items.len(), 200);
+        assert_eq!(out[0].kind, Kind::Firing);
+        assert!(r.tick(200_000, false, ids()).notifications.is_empty());
+    }
+
+    #[test]
+    fn a_recovery_within_the_window_cancels_the_alert() {
+        let mut r = router(&[channel("a", 10)]);
+        r.change(&node("n1", "", "free", 0));
+        r.change(&node("n1", "", "synced", 5));
+        assert!(r.tick(20_000, false, ids()).notifications.is_empty());
+        // Nothing was said, so nothing recovers either.
+        r.change(&node("n1", "", "free", 30));
+        r.change(&node("n1", "", "timeout", 31));
+        let out = r.tick(45_000, false, ids()).notifications;
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].title, "n1 unhealthy: free");
+        r.change(&node("n1", "", "synced", 100));
+        let out = r.tick(200_000, false, ids()).notifications;
+        assert_eq!(out[0].kind, Kind::Resolved);
+        assert_eq!(out[0].title, "n1 recovered");
+        assert_eq!(out[0].items[0].started_ms, 30_000);
+        assert_eq!(out[0].items[0].since_ms, 100_000);
+    }
+
+    #[test]
+    fn filters_and_events_choose_what_a_channel_hears() {
+        let mut only_a = channel("only-a", 0);
+        only_a.groups = vec!["wall-A".into()];
+        only_a.on = vec![AlertOn::Recovered];
+        let mut r = router(&[only_a]);
+        r.change(&node("x", "wall-B", "free", 0));
+        r.change(&node("y", "wall-A", "free", 0));
+        r.change(&node("z", "", "free", 0));
+        // Unhealthy is not wanted: nothing goes out, but `y` is known to be bad.
+        assert!(r.tick(0, false, ids()).notifications.is_empty());
+        r.change(&node("y", "wall-A", "synced", 1));
+        r.change(&node("x", "wall-B", "synced", 1));
+        let out = r.tick(1000, false, ids()).notifications;
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].title, "y recovered");
+    }
+
+    #[test]
+    fn restored_active_subjects_recover_and_are_not_announced_again() {
+        let item = Item {
+            kind: SubjectKind::Node,
+            name: "n1".into(),
+            group: None,
+            status: "free".into(),
+            firing: true,
+            since_ms: 5,
+            started_ms: 5,
+            detail: String::new(),
+            was: None,
+        };
+        let active = HashMap::from([("a".to_owned(), vec![item])]);
+        let mut r = Router::new(&[channel("a", 0)], HashMap::new(), active, None);
+        r.change(&node("n1", "", "timeout", 10));
+        assert!(r.tick(10_000, false, ids()).notifications.is_empty());
+        r.change(&node("n1", "", "synced", 20));
+        let out = r.tick(20_000, false, ids()).notifications;
+        assert_eq!(out[0].items[0].started_ms, 5, "the incident began before");
+        assert_eq!(out[0].items[0].was.as_deref(), Some("free"));
+    }
+
+    #[test]
+    fn reminders_repeat_while_unhealthy() {
+        let mut c = channel("a", 0);
+        c.repeat_interval = Some(Duration::from_secs(3600));
+        let mut r = router(&[c]);
+        r.change(&node("n1", "wall-A", "free", 0));
+        assert_eq!(r.tick(0, false, ids()).notifications.len(), 1);
+        assert_eq!(r.next_due_ms(), Some(3_600_000));
+        let out = r.tick(3_600_000, false, ids()).notifications;
+        assert_eq!(out[0].kind, Kind::Reminder);
+        assert_eq!(out[0].title, "still unhealthy: n1 unhealthy: free");
+        r.change(&node("n1", "wall-A", "synced", 4000));
+        assert_eq!(
+            r.tick(4_000_000, false, ids()).notifications[0].kind,
+            Kind::Resolved
+        );
+        assert_eq!(r.next_due_ms(), None);
+    }
+
+    #[test]
+    fn titles_for_mixed_windows() {
+        let mut r = router(&[channel("a", 10)]);
+        r.change(&node("a1", "wall-A", "free", 0));
+        r.change(&node("b1", "wall-B", "timeout", 0));
+        r.change(&node("c1", "", "timeout", 0));
+        r.change(&Change {
+            kind: SubjectKind::Group,
+            name: "wall-A".into(),
+            group: None,
+            unhealthy: Some(true),
+            status: "no_master".into(),
+            at_ms: 0,
+            detail: String::new(),
+        });
+        let out = r.tick(10_000, false, ids()).notifications;
+        assert_eq!(
+            out[0].title,
+            "3 nodes unhealthy in 2 groups (timeout ×2, free ×1); wall-A: no Master"
+        );
+    }
+
+    #[test]
+    fn flush_closes_every_window() {
+        let mut r = router(&[channel("a", 600)]);
+        r.change(&node("n1", "", "free", 0));
+        assert_eq!(r.tick(1000, true, ids()).notifications.len(), 1);
+    }
+}
