@@ -159,16 +159,21 @@ pub struct HookJob {
     pub event: HookEvent,
 }
 
+/// Told how each run ended: `Ok` when the program exited 0, else why not. The
+/// notifier counts runs with it, like any channel's deliveries.
+pub type OnDone = std::sync::Arc<dyn Fn(&HookJob, Result<(), String>) + Send + Sync>;
+
 /// Runs hook jobs: one worker per node runs every hook's jobs for it in order, never
-/// two hook programs at once for the same node. Fed by its own bounded queue from
-/// the hub, so a slow hook never delays polling.
-pub async fn run_jobs(mut jobs: mpsc::Receiver<HookJob>) {
+/// two hook programs at once for the same node. Fed by a bounded queue (from the
+/// notifier's router, or the hub's own when nothing notifies), so a slow hook never
+/// delays polling.
+pub async fn run_jobs(mut jobs: mpsc::Receiver<HookJob>, on_done: OnDone) {
     let mut workers: HashMap<NodeKey, mpsc::Sender<HookJob>> = HashMap::new();
     let mut last_busy_warning: Option<std::time::Instant> = None;
     while let Some(job) = jobs.recv().await {
         let tx = workers.entry(job.node.clone()).or_insert_with(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(worker(rx));
+            tokio::spawn(worker(rx, on_done.clone()));
             tx
         });
         if let Err(e) = tx.try_send(job) {
@@ -187,10 +192,24 @@ pub async fn run_jobs(mut jobs: mpsc::Receiver<HookJob>) {
     }
 }
 
-async fn worker(mut rx: mpsc::Receiver<HookJob>) {
+async fn worker(mut rx: mpsc::Receiver<HookJob>, on_done: OnDone) {
     while let Some(job) = rx.recv().await {
-        run_once(&job.hook, &job.event).await;
+        let program = job.hook.command.first().cloned().unwrap_or_default();
+        let outcome = match run_once(&job.hook, &job.event).await {
+            Some(status) if status.success() => Ok(()),
+            Some(status) => Err(format!("{program:?} for {}: {status}", job.event.node)),
+            None => Err(format!(
+                "{program:?} for {} did not run to the end (could not start, or timed out)",
+                job.event.node
+            )),
+        };
+        on_done(&job, outcome);
     }
+}
+
+/// For runs nobody counts.
+pub fn uncounted() -> OnDone {
+    std::sync::Arc::new(|_, _| {})
 }
 
 /// Runs the hook program once, bounded by its timeout, and logs the outcome.
@@ -415,7 +434,7 @@ mod tests {
         let node = &fleet.nodes()[0].view;
         let mut rules = HookRules::new(cfg.alerts.clone());
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(run_jobs(rx));
+        tokio::spawn(run_jobs(rx, uncounted()));
         // Unhealthy, recovered, unhealthy: three runs, queued one after another.
         for raw in [Status::Free, Status::Synced, Status::Free] {
             for job in rules.on_result(node, raw) {

@@ -229,9 +229,11 @@ impl Hub {
         let (events, _) = broadcast::channel(EVENTS);
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let last_result = Arc::new(AtomicI64::new(0));
-        let hook_jobs = (!config.alerts.is_empty()).then(|| {
+        // With a notifier, hook runs go through its queue and are counted as
+        // its `alert` channel; without one (`--once`), through the hub's own.
+        let hook_jobs = (options.notify.is_none() && !config.alerts.is_empty()).then(|| {
             let (tx, rx) = mpsc::channel(HOOK_QUEUE);
-            tokio::spawn(hooks::run_jobs(rx));
+            tokio::spawn(hooks::run_jobs(rx, hooks::uncounted()));
             tx
         });
         let hub = Hub {
@@ -417,14 +419,19 @@ impl Hub {
 
     /// Counts one raw result for the alert hooks and queues what fires.
     fn hook_result(&mut self, key: &NodeKey, raw: crate::model::Status) {
-        let Some(tx) = &self.hook_jobs else {
+        if self.hook_jobs.is_none() && self.options.notify.is_none() {
             return;
-        };
+        }
         let Some(node) = self.fleet.node(key.as_str()) else {
             return;
         };
         for job in self.hooks.on_result(&node.view, raw) {
-            if tx.try_send(job).is_err() {
+            let queued = match (&self.options.notify, &self.hook_jobs) {
+                (Some(n), _) => n.send(notify::Input::Hook(job)),
+                (None, Some(tx)) => tx.try_send(job).is_ok(),
+                (None, None) => false,
+            };
+            if !queued {
                 self.report.hook_jobs_dropped += 1;
                 if self
                     .last_hook_warning
@@ -567,9 +574,9 @@ impl Hub {
         let rules = std::mem::take(&mut self.hooks);
         let fleet = &self.fleet;
         self.hooks = rules.reload(new.alerts.clone(), |k| fleet.node(k).is_some());
-        if self.hook_jobs.is_none() && !new.alerts.is_empty() {
+        if self.hook_jobs.is_none() && self.options.notify.is_none() && !new.alerts.is_empty() {
             let (tx, rx) = mpsc::channel(HOOK_QUEUE);
-            tokio::spawn(hooks::run_jobs(rx));
+            tokio::spawn(hooks::run_jobs(rx, hooks::uncounted()));
             self.hook_jobs = Some(tx);
         }
         if new.notify != self.config.notify || new.heartbeat != self.config.heartbeat {

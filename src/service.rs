@@ -45,7 +45,7 @@ impl Service {
         .await?;
         options.notify = notifier
             .as_ref()
-            .filter(|_| !config.notify.is_empty())
+            .filter(|_| !config.notify.is_empty() || !config.alerts.is_empty())
             .map(|n| n.handle.clone());
         let hub = Hub::start(config, options, shutdown).await?;
         let (http, url) = match (listener, http) {

@@ -467,7 +467,10 @@ fn a_failing_channel_is_named_in_the_footer() {
         last.starts_with(" ⚠ notify oncall (3 waiting): http://am-1:9093/api/v2/alerts: HTTP 503"),
         "{last:?}"
     );
-    assert!(!last.contains('\u{1b}'), "escape reached the screen: {last:?}");
+    assert!(
+        !last.contains('\u{1b}'),
+        "escape reached the screen: {last:?}"
+    );
     // Without a problem the footer is the key hints again.
     snap.notify[1].problem = None;
     let terminal = draw_snap(&fleet, &snap, &mut view, 80, 24);

@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::{ChannelKind, Config, NotifyChannel};
+use crate::hooks::{self, HookJob};
 use crate::model::{GroupStatus, GroupTransition, Status, Transition};
 use crate::present;
 use crate::store::ms;
@@ -52,6 +53,9 @@ const WORK_QUEUE: usize = 1024;
 pub enum Input {
     Node(Transition),
     Group(GroupTransition),
+    /// An `[[alert]]` program run: the hub decides when hooks fire (they count raw
+    /// results, `after` of them); the notifier runs them and counts the runs.
+    Hook(HookJob),
 }
 
 /// The hub's side: where to send, and what to show.
@@ -64,14 +68,16 @@ pub struct NotifyHandle {
 
 impl NotifyHandle {
     /// Queues one change; never waits. A full queue (the router far behind) drops
-    /// it, counts it and says so.
-    pub fn send(&self, input: Input) {
-        if self.inbox.try_send(input).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if n == 1 || n.is_power_of_two() {
-                tracing::error!("notify: queue full ({INBOX}); {n} change(s) dropped so far");
-            }
+    /// it, counts it and says so; the answer says whether it was queued.
+    pub fn send(&self, input: Input) -> bool {
+        if self.inbox.try_send(input).is_ok() {
+            return true;
         }
+        let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == 1 || n.is_power_of_two() {
+            tracing::error!("notify: queue full ({INBOX}); {n} change(s) dropped so far");
+        }
+        false
     }
 
     /// Every channel's state now.
@@ -84,6 +90,7 @@ impl NotifyHandle {
 pub struct Notifier {
     pub handle: NotifyHandle,
     task: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
     heartbeat: Option<JoinHandle<()>>,
 }
 
@@ -100,16 +107,23 @@ impl Notifier {
             .heartbeat
             .as_ref()
             .map(|h| tokio::spawn(heartbeat::run(h.clone())));
-        if config.notify.is_empty() {
+        if config.notify.is_empty() && config.alerts.is_empty() {
             return Ok(heartbeat.map(|hb| Notifier {
                 handle: idle_handle(),
                 task: tokio::spawn(async {}),
+                workers: Vec::new(),
                 heartbeat: Some(hb),
             }));
         }
-        let outbox = Arc::new(open_outbox(history).await);
+        let outbox = Arc::new(match config.notify.is_empty() {
+            // Hooks only: program runs are not stored (a run may have done its
+            // work before failing; it is not repeated).
+            true => Outbox::memory(),
+            false => open_outbox(history).await,
+        });
         let names: Vec<&str> = config.notify.iter().map(|c| c.name.as_str()).collect();
         match outbox.path() {
+            _ if names.is_empty() => {}
             Some(p) => tracing::info!(
                 "notify: {} channel(s) ({}); outbox in {}",
                 names.len(),
@@ -134,6 +148,7 @@ impl Notifier {
         });
         let active = active.unwrap_or_default();
         let mut workers = HashMap::new();
+        let mut worker_tasks = Vec::new();
         let mut all_stats = Vec::new();
         for c in &config.notify {
             let stats = Arc::new(ChannelStats::new(&c.name, c.kind.as_str()));
@@ -146,7 +161,7 @@ impl Notifier {
                 stats: stats.clone(),
                 page_url: page_url.clone(),
             };
-            tokio::spawn(worker.run(rx));
+            worker_tasks.push(tokio::spawn(worker.run(rx)));
             workers.insert(c.name.clone(), tx);
             all_stats.push(stats);
         }
@@ -178,14 +193,19 @@ impl Notifier {
                 let _ = tx.try_send(Work::Active(router.active(&c.name)));
             }
         }
+        // The `[[alert]]` programs, counted as one more channel.
+        let hook_stats = Arc::new(ChannelStats::new(HOOKS, "program"));
+        if !config.alerts.is_empty() {
+            all_stats.push(hook_stats.clone());
+        }
         let (inbox, rx) = mpsc::channel(INBOX);
-        let task = tokio::spawn(route(
-            router,
-            outbox,
+        let channels = Channels {
             workers,
-            rx,
-            alertmanagers(&config.notify),
-        ));
+            alertmanagers: alertmanagers(&config.notify),
+            hooks: None,
+            hook_stats,
+        };
+        let task = tokio::spawn(route(router, outbox, channels, rx));
         Ok(Some(Notifier {
             handle: NotifyHandle {
                 inbox,
@@ -193,6 +213,7 @@ impl Notifier {
                 dropped: Arc::new(AtomicU64::new(0)),
             },
             task,
+            workers: worker_tasks,
             heartbeat,
         }))
     }
@@ -205,6 +226,10 @@ impl Notifier {
             hb.abort();
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        // The router has ended and dropped the workers' queues: each tries what
+        // is due for a moment, then stops.
+        let stopping = futures::future::join_all(self.workers);
+        let _ = tokio::time::timeout(worker::STOP_GRACE + Duration::from_secs(2), stopping).await;
     }
 }
 
@@ -296,14 +321,55 @@ pub fn group_change(g: &GroupTransition) -> Change {
     }
 }
 
+/// The name the `[[alert]]` programs are counted under.
+pub const HOOKS: &str = "alert";
+
+/// Hook runs queued before new ones are dropped (counted as given up).
+const HOOK_QUEUE: usize = 1024;
+
+/// Where the router hands its work.
+struct Channels {
+    workers: HashMap<String, mpsc::Sender<Work>>,
+    alertmanagers: Vec<String>,
+    /// The hook runner, started at the first run.
+    hooks: Option<mpsc::Sender<HookJob>>,
+    hook_stats: Arc<ChannelStats>,
+}
+
+impl Channels {
+    fn hook(&mut self, job: HookJob) {
+        let stats = self.hook_stats.clone();
+        let tx = self.hooks.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(HOOK_QUEUE);
+            let on_done: hooks::OnDone = Arc::new(move |_, outcome| match outcome {
+                Ok(()) => {
+                    stats.count(&stats.delivered);
+                    stats.set_problem(None);
+                }
+                Err(why) => {
+                    stats.count(&stats.failed);
+                    stats.set_problem(Some(why));
+                }
+            });
+            tokio::spawn(hooks::run_jobs(rx, on_done));
+            tx
+        });
+        if tx.try_send(job).is_err() {
+            let n = self.hook_stats.given_up.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == 1 || n.is_power_of_two() {
+                tracing::warn!("alert hooks: queue full ({HOOK_QUEUE}); {n} run(s) dropped so far");
+            }
+        }
+    }
+}
+
 /// The router task: takes changes, closes windows when due, stores what they
 /// make and hands it to the channel's worker.
 async fn route(
     mut router: Router,
     outbox: Arc<Outbox>,
-    workers: HashMap<String, mpsc::Sender<Work>>,
+    mut channels: Channels,
     mut inbox: mpsc::Receiver<Input>,
-    alertmanagers: Vec<String>,
 ) {
     let mut buf = Vec::with_capacity(256);
     loop {
@@ -318,9 +384,13 @@ async fn route(
                     break;
                 }
                 for input in buf.drain(..) {
-                    let change = match &input {
-                        Input::Node(t) => node_change(t),
-                        Input::Group(g) => group_change(g),
+                    let change = match input {
+                        Input::Node(t) => node_change(&t),
+                        Input::Group(g) => group_change(&g),
+                        Input::Hook(job) => {
+                            channels.hook(job);
+                            continue;
+                        }
                     };
                     router.change(&change);
                 }
@@ -331,28 +401,20 @@ async fn route(
                 }
             }, if wait.is_some() => {
                 let out = router.tick(ms(SystemTime::now()), false, new_id);
-                dispatch(out.notifications, &router, &outbox, &workers, &alertmanagers).await;
+                dispatch(out.notifications, &router, &outbox, &channels).await;
             }
         }
     }
     // The hub stopped: what is in an open window is stored now, not lost.
     let out = router.tick(ms(SystemTime::now()), true, new_id);
-    dispatch(
-        out.notifications,
-        &router,
-        &outbox,
-        &workers,
-        &alertmanagers,
-    )
-    .await;
+    dispatch(out.notifications, &router, &outbox, &channels).await;
 }
 
 async fn dispatch(
     notes: Vec<Notification>,
     router: &Router,
     outbox: &Arc<Outbox>,
-    workers: &HashMap<String, mpsc::Sender<Work>>,
-    alertmanagers: &[String],
+    channels: &Channels,
 ) {
     if notes.is_empty() {
         return;
@@ -375,7 +437,7 @@ async fn dispatch(
             n.id,
             n.title
         );
-        if let Some(tx) = workers.get(&n.channel) {
+        if let Some(tx) = channels.workers.get(&n.channel) {
             let _ = tx
                 .send(Work::Send(Stored {
                     notification: n,
@@ -387,8 +449,8 @@ async fn dispatch(
                 .await;
         }
     }
-    for name in alertmanagers {
-        if let Some(tx) = workers.get(name) {
+    for name in &channels.alertmanagers {
+        if let Some(tx) = channels.workers.get(name) {
             let _ = tx.send(Work::Active(router.active(name))).await;
         }
     }

@@ -23,7 +23,7 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// When the monitor stops, what is due is tried for at most this long; the rest
 /// waits in the outbox for the next start.
-const STOP_GRACE: Duration = Duration::from_secs(3);
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// What the router hands a worker.
 #[derive(Debug)]

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod harness;
 pub mod lab;
 pub mod net;
+pub mod receiver;
 pub mod skip;
 pub mod tmux;
 
