@@ -345,12 +345,10 @@ impl Hub {
     fn take_snapshot(&self) -> Arc<Snapshot> {
         let mut snap = self.fleet.snapshot(SystemTime::now());
         snap.hook_runs_dropped = self.report.hook_jobs_dropped;
-        snap.notify = self
-            .options
-            .notify
-            .as_ref()
-            .map(NotifyHandle::status)
-            .unwrap_or_default();
+        if let Some(n) = &self.options.notify {
+            snap.notify = n.status();
+            snap.notify_dropped = n.dropped();
+        }
         snap.history = self.options.history.as_ref().map(|h| {
             let stats = h.stats();
             HistoryStatus {
@@ -547,17 +545,29 @@ impl Hub {
             Config::load(&path).map_err(|e| format!("reload rejected, old config kept: {e}"))?;
         let now = SystemTime::now();
         let old = std::mem::replace(&mut self.fleet, Fleet::new(&new, now));
-        let before = self.options.history.is_some().then(|| old.names());
+        let before =
+            (self.options.history.is_some() || self.options.notify.is_some()).then(|| old.names());
         let (fleet, diff) = old.reconcile(&new, now);
         self.fleet = fleet;
-        if let (Some(h), Some((nodes, groups))) = (&self.options.history, before) {
-            // What left the config is not watched any more, from now on.
+        if let Some((nodes, groups)) = before {
+            // What left the config is not watched any more, from now on; a
+            // channel told it was unhealthy is told it is gone.
             let (now_nodes, now_groups) = self.fleet.names();
-            for n in nodes.difference(&now_nodes) {
-                h.record_removed(n.clone(), false, now);
-            }
-            for g in groups.difference(&now_groups) {
-                h.record_removed(g.clone(), true, now);
+            let gone = nodes
+                .difference(&now_nodes)
+                .map(|n| (n, false))
+                .chain(groups.difference(&now_groups).map(|g| (g, true)));
+            for (name, group) in gone {
+                if let Some(h) = &self.options.history {
+                    h.record_removed(name.clone(), group, now);
+                }
+                if let Some(n) = &self.options.notify {
+                    n.send(notify::Input::Removed {
+                        group,
+                        name: name.clone(),
+                        at: now,
+                    });
+                }
             }
         }
         let receiver_restarted = match self.engine.reload(&self.config, &new).await {

@@ -32,15 +32,15 @@ impl Service {
             None => None,
         };
         let history = options.history.as_ref().map(|h| h.path().to_path_buf());
-        let page_url = match &listener {
-            Some(l) => Some(format!("http://{}/", l.local_addr()?)),
+        let bound = match &listener {
+            Some(l) => Some(l.local_addr()?),
             None => None,
         };
         // Notifications link to the page; the outbox lives in the history file.
         let notifier = Notifier::start(
             config,
             history.as_deref().map(|p| (p, config.history.retention)),
-            page_url.clone(),
+            bound.map(link_url),
         )
         .await?;
         options.notify = notifier
@@ -50,7 +50,7 @@ impl Service {
         let hub = Hub::start(config, options, shutdown).await?;
         let (http, url) = match (listener, http) {
             (Some(listener), Some(plan)) => {
-                let url = page_url.unwrap_or_default();
+                let url = bound.map(|a| format!("http://{a}/")).unwrap_or_default();
                 tracing::info!("serving the status page on {url} (metrics on {url}metrics)");
                 let mut settings = plan.settings;
                 settings.history = history;
@@ -79,5 +79,15 @@ impl Service {
             n.join().await;
         }
         report
+    }
+}
+
+/// The page's address as links in notifications give it: a server bound to
+/// every interface (`0.0.0.0`, `::`) is named by this host's name, which a
+/// reader elsewhere can reach, not by the address it listens on.
+fn link_url(addr: std::net::SocketAddr) -> String {
+    match crate::platform::hostname().filter(|_| addr.ip().is_unspecified()) {
+        Some(host) => format!("http://{host}:{}/", addr.port()),
+        None => format!("http://{addr}/"),
     }
 }

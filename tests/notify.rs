@@ -744,7 +744,7 @@ fn a_storm_of_200_nodes_is_one_message_per_channel() {
         specs.iter().map(|(n, b, g)| (n.as_str(), *b, *g)).collect();
     let lab = Lab::new(&specs);
     let rx = Receiver::start(lab.rt.handle(), Answer::Status(200));
-    let window = "group_wait = \"3s\"";
+    let window = "group_wait = \"5s\"";
     let fleet = lab
         .sim
         .fleet_toml("interval = \"500ms\"\nmax_interval = \"1s\"\ntimeout = \"1s\"");
@@ -1211,4 +1211,75 @@ fn alert_hook_runs_are_counted_as_a_channel() {
         "the first hook did not run once for b"
     );
     let _ = child.stop();
+}
+
+/// A node taken out of the config by a reload, after its channel was told it is
+/// unhealthy, is resolved as `removed`: its alert does not fire for ever.
+#[cfg(unix)]
+#[test]
+fn a_node_removed_by_reload_is_resolved() {
+    let lab = Lab::new(&[]);
+    let rx = Receiver::start(lab.rt.handle(), Answer::Status(200));
+    let hook = channel(
+        "hook",
+        "webhook",
+        &url(&rx.url("/hook")),
+        &format!("secret_env = \"{SECRET_VAR}\""),
+    );
+    let (a, b, config) = wall_of_two(&lab, ("Synced", "Free"), &hook);
+    let child = monitor(&config, &lab.path("history.db"), &[]);
+    rx.wait_for(LIMIT, "b's alarm", |r| !r.is_empty());
+    // The same file without b.
+    std::fs::write(
+        &config,
+        format!("{FAST}{}{hook}", a.node_toml("a", "group = \"wall\"")),
+    )
+    .expect("rewrite the config");
+    child.signal(rustix::process::Signal::HUP);
+    let got = rx.wait_for(LIMIT, "b resolved", |r| r.len() >= 2);
+    let _ = child.stop();
+    drop(b);
+    let body = checked_webhook(&got[1]);
+    assert_eq!(body["status"], "resolved", "{body:#}");
+    assert_eq!(body["title"], "b removed from the config", "{body:#}");
+    let alert = &body["alerts"][0];
+    // The labels of the alarm, so the receiver resolves that very alert.
+    assert_eq!(alert["labels"]["node"], "b", "{body:#}");
+    assert_eq!(alert["labels"]["status"], "free", "{body:#}");
+    assert_eq!(alert["status"], "resolved", "{body:#}");
+}
+
+/// Alertmanager: a notification taken by one member of two counts as delivered
+/// (the other gets the firing alerts with the next re-send), but `notify test`
+/// fails and names the member that did not take it.
+#[test]
+fn notify_test_fails_when_one_alertmanager_of_two_is_down() {
+    let rt = common::runtime();
+    let up = Receiver::start(rt.handle(), Answer::Status(200));
+    let down = Reserved::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::lab::write(
+        dir.path(),
+        "fleet.toml",
+        &format!(
+            "[[node]]\nname = \"a\"\nhost = \"192.168.0.201\"\n\
+             [[notify]]\nname = \"am\"\ntype = \"alertmanager\"\nurls = [\"{}\", \"{}\"]\ntimeout = \"2s\"\n",
+            up.url("/"),
+            down.url("/")
+        ),
+    );
+    let r = run(bin().arg("--config").arg(&config).args(["notify", "test"]));
+    assert_code(&r, 1);
+    assert!(
+        r.stdout.starts_with("am: FAILED (alertmanager)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("not taken by"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&down.url("/api/v2/alerts")),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(up.requests_to("/api/v2/alerts").len(), 1);
 }

@@ -141,6 +141,15 @@ pub struct NotifyChannel {
     pub email: Option<EmailConfig>,
 }
 
+impl NotifyChannel {
+    /// Whether logs must not show the URLs' paths: given by `url_env`/`url_file`,
+    /// or a Slack webhook (its path is its key) or an ntfy topic (whoever knows
+    /// it can read and post).
+    pub fn url_is_secret(&self) -> bool {
+        self.urls_secret || matches!(self.kind, ChannelKind::Slack | ChannelKind::Ntfy)
+    }
+}
+
 /// Defaults of a `[[notify]]` table.
 pub const GROUP_WAIT: Duration = Duration::from_secs(10);
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(3600);
@@ -1067,14 +1076,16 @@ impl Cx<'_> {
         Ok((host.to_owned(), port))
     }
 
-    /// A light check; lettre parses the mailbox when it sends. Control
-    /// characters are refused here because in a header they start a new one.
+    /// A mailbox as the email channel will send it. Control characters are
+    /// refused first, with their own message: in a header they start a new one.
     fn mailbox(&self, v: &Spanned<String>, key: &str) -> Result<String, ConfigError> {
         let text = v.get_ref();
         if text.chars().any(char::is_control) {
             return Err(self.err(v.span(), key, "must not contain control characters"));
         }
-        if !text.contains('@') {
+        // lettre's own parser, so an address it would refuse at send time is
+        // refused now, at the line that has it.
+        if !text.contains('@') || text.trim().parse::<lettre::message::Mailbox>().is_err() {
             return Err(self.err(
                 v.span(),
                 key,

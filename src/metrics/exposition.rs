@@ -195,6 +195,12 @@ impl Exposition {
     /// `[[notify]]` channels: deliveries by result, and what waits.
     fn notify_families(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
         let channels = &self.snap.notify;
+        single_counter(
+            enc,
+            "syncguard_notify_dropped",
+            "Changes the notifier's queue had no room for (the router far behind); polling never waits for it.",
+            self.snap.notify_dropped,
+        )?;
         let mut family = enc.encode_descriptor(
             "syncguard_notifications",
             "Notification delivery attempts by channel and result: delivered, failed (will be retried), given_up.",

@@ -87,6 +87,16 @@ pub struct Notification {
     pub page_url: Option<String>,
 }
 
+impl Item {
+    /// A recovered item for a subject a reload took out of the config.
+    pub fn is_removed(&self) -> bool {
+        !self.firing && self.status == REMOVED
+    }
+}
+
+/// The status of an item whose subject a reload took out of the config.
+pub const REMOVED: &str = "removed";
+
 impl Notification {
     pub fn firing(&self) -> impl Iterator<Item = &Item> {
         self.items.iter().filter(|i| i.firing)

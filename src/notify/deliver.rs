@@ -21,6 +21,8 @@ use crate::config::{ChannelKind, NotifyChannel, SmtpTls};
 const ERROR_BODY: usize = 256;
 /// Items above which a notification is rendered on the blocking pool.
 const BIG: usize = 100;
+/// The longest an Alertmanager request may take.
+const AM_TIMEOUT: Duration = Duration::from_secs(30);
 /// Redirects followed before a request fails.
 const REDIRECTS: usize = 3;
 
@@ -57,6 +59,14 @@ pub fn redact(url: &url::Url, secret: bool) -> String {
     format!("{}://{host}{port}{}{query}", url.scheme(), url.path())
 }
 
+/// A notification taken: what the receivers answered, and for Alertmanager the
+/// members that did not take it (yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    pub answer: String,
+    pub missed: Vec<String>,
+}
+
 /// What a channel sends with.
 pub struct Sender {
     channel: NotifyChannel,
@@ -66,9 +76,15 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(channel: &NotifyChannel) -> Result<Sender, String> {
+        // Alertmanager's firing alerts must be re-sent before their `endsAt`
+        // (4 minutes): a request may not take more than a fraction of that.
+        let timeout = match channel.kind {
+            ChannelKind::Alertmanager => channel.timeout.min(AM_TIMEOUT),
+            _ => channel.timeout,
+        };
         let client = reqwest::Client::builder()
-            .timeout(channel.timeout)
-            .connect_timeout(channel.timeout.min(Duration::from_secs(5)))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::limited(REDIRECTS))
             .user_agent(concat!("syncguard-fleet/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -90,13 +106,13 @@ impl Sender {
 
     /// One attempt at `n`. `done[i]` marks URLs that already took it (a retry goes
     /// only to the others); the result is `Ok` once it counts as delivered: every
-    /// URL took it, or for Alertmanager any one (a cluster shares its alerts).
+    /// URL took it, or for Alertmanager any one (see `send_http`).
     pub async fn send(
         &self,
         n: &Notification,
         now_ms: i64,
         done: &mut Vec<bool>,
-    ) -> Result<String, Failure> {
+    ) -> Result<Delivered, Failure> {
         // A storm's notification (10,000 alerts for Alertmanager) takes
         // milliseconds to render: off the runtime thread the engine polls on.
         let outgoing = if n.items.len() > BIG {
@@ -123,7 +139,7 @@ impl Sender {
         active: &[Item],
         page_url: Option<&str>,
         now_ms: i64,
-    ) -> Result<String, Failure> {
+    ) -> Result<Delivered, Failure> {
         let requests = if active.len() > BIG {
             let (channel, active) = (self.channel.clone(), active.to_vec());
             let page_url = page_url.map(str::to_owned);
@@ -146,22 +162,30 @@ impl Sender {
         &self,
         requests: Vec<HttpRequest>,
         done: &mut Vec<bool>,
-    ) -> Result<String, Failure> {
+    ) -> Result<Delivered, Failure> {
         done.resize(requests.len(), false);
-        let any_will_do = self.channel.kind == ChannelKind::Alertmanager;
-        let mut worst: Option<Failure> = None;
+        let secret = self.channel.url_is_secret();
+        // Every receiver at once: one that hangs costs its own timeout, not the
+        // others' turn.
+        let attempts = requests
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !done[*i])
+            .map(|(i, req)| async move {
+                let where_ = redact(&req.url, secret);
+                (i, where_, self.post(req).await)
+            });
         let mut answers = Vec::new();
-        for (i, req) in requests.into_iter().enumerate() {
-            if done[i] {
-                continue;
-            }
-            let where_ = redact(&req.url, self.channel.urls_secret);
-            match self.post(req).await {
+        let mut missed = Vec::new();
+        let mut worst: Option<Failure> = None;
+        for (i, where_, result) in futures::future::join_all(attempts).await {
+            match result {
                 Ok(status) => {
                     done[i] = true;
                     answers.push(format!("{status} from {where_}"));
                 }
                 Err(f) => {
+                    missed.push(format!("{where_}: {}", f.why()));
                     let f = match f {
                         Failure::Retry { after, why } => Failure::Retry {
                             after,
@@ -169,21 +193,35 @@ impl Sender {
                         },
                         Failure::Permanent(why) => Failure::Permanent(format!("{where_}: {why}")),
                     };
-                    // A permanent refusal outranks a passing one.
+                    // A permanent refusal outranks a passing one; of two
+                    // waits, the longer.
                     worst = match (worst, f) {
                         (Some(Failure::Permanent(w)), _) => Some(Failure::Permanent(w)),
+                        (
+                            Some(Failure::Retry { after: a, .. }),
+                            Failure::Retry { after: b, why },
+                        ) => Some(Failure::Retry {
+                            after: a.max(b),
+                            why,
+                        }),
                         (_, f) => Some(f),
                     };
                 }
             }
         }
-        let delivered = if any_will_do {
+        // Alertmanager: one member of a cluster taking it is enough for now;
+        // the others get the firing alerts with the next re-send, a minute
+        // later, and a resolve they missed ends by itself at its `endsAt`.
+        let delivered = if self.channel.kind == ChannelKind::Alertmanager {
             done.iter().any(|d| *d)
         } else {
             done.iter().all(|d| *d)
         };
         match (delivered, worst) {
-            (true, _) => Ok(answers.join(", ")),
+            (true, _) => Ok(Delivered {
+                answer: answers.join(", "),
+                missed,
+            }),
             (false, Some(f)) => Err(f),
             (false, None) => Err(Failure::Permanent("nothing to send to".into())),
         }
@@ -230,13 +268,16 @@ impl Sender {
         }
     }
 
-    async fn send_email(&self, email: Email) -> Result<String, Failure> {
+    async fn send_email(&self, email: Email) -> Result<Delivered, Failure> {
         let (Some(mailer), Some(cfg)) = (&self.mailer, &self.channel.email) else {
             return Err(Failure::Permanent("no SMTP settings".into()));
         };
         let message = build_email(cfg, email).map_err(Failure::Permanent)?;
         match mailer.send(message).await {
-            Ok(resp) => Ok(format!("SMTP {}", resp.code())),
+            Ok(resp) => Ok(Delivered {
+                answer: format!("SMTP {}", resp.code()),
+                missed: Vec::new(),
+            }),
             Err(e) if e.is_permanent() => Err(Failure::Permanent(chain(&e))),
             Err(e) => Err(Failure::Retry {
                 after: None,

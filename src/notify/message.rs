@@ -190,6 +190,13 @@ fn item_line(item: &Item, stamp: Stamp) -> String {
 /// Alertmanager's `description`.
 fn state_text(item: &Item, stamp: Stamp) -> String {
     let state = state_words(item);
+    if item.is_removed() {
+        // Its detail says the same; it is not repeated.
+        return format!(
+            "removed from the config (it was {})",
+            item.was.as_deref().unwrap_or("unhealthy")
+        );
+    }
     let mut out = if item.firing {
         format!("{state} since {}", time_text(item.since_ms, stamp))
     } else {
@@ -216,18 +223,16 @@ fn state_text(item: &Item, stamp: Stamp) -> String {
 fn state_words(item: &Item) -> String {
     match item.kind {
         SubjectKind::Node => item.status.clone(),
-        SubjectKind::Group => match item.status.as_str() {
-            "no_master" => "no Master".to_owned(),
-            "multiple_masters" => "more than one Master".to_owned(),
-            "healthy" => "one Master".to_owned(),
-            other => other.replace('_', " "),
-        },
+        SubjectKind::Group => crate::present::group_status_words(&item.status),
     }
 }
 
 /// Alertmanager's one-line `summary`: `wall-07 is timeout`, `wall-B has no Master`,
 /// and `… again` once recovered.
 fn summary(item: &Item) -> String {
+    if item.is_removed() {
+        return format!("{} was removed from the config", item.name);
+    }
     let again = if item.firing { "" } else { " again" };
     let verb = match item.kind {
         SubjectKind::Node => "is",

@@ -16,11 +16,13 @@ pub mod heartbeat;
 pub mod message;
 pub mod router;
 pub mod stats;
+pub mod test_send;
 pub mod worker;
 
 /// The notification values live in the model (the outbox in the store reads
 /// them too); this is their name here.
 pub use crate::model::notification;
+pub use test_send::send_test;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -37,7 +39,7 @@ use crate::model::{GroupStatus, GroupTransition, Status, Transition};
 use crate::present;
 use crate::store::ms;
 use crate::store::outbox::{Outbox, State, Stored};
-use notification::{Item, Kind, Notification, SubjectKind};
+use notification::SubjectKind;
 use router::{Change, Router};
 use stats::{ChannelStats, ChannelStatus};
 use worker::{Work, Worker};
@@ -56,6 +58,12 @@ pub enum Input {
     /// An `[[alert]]` program run: the hub decides when hooks fire (they count raw
     /// results, `after` of them); the notifier runs them and counts the runs.
     Hook(HookJob),
+    /// A node (or group) taken out of the config by a reload.
+    Removed {
+        group: bool,
+        name: Arc<str>,
+        at: SystemTime,
+    },
 }
 
 /// The hub's side: where to send, and what to show.
@@ -78,6 +86,11 @@ impl NotifyHandle {
             tracing::error!("notify: queue full ({INBOX}); {n} change(s) dropped so far");
         }
         false
+    }
+
+    /// Changes dropped because the router's queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Every channel's state now.
@@ -165,12 +178,12 @@ impl Notifier {
             workers.insert(c.name.clone(), tx);
             all_stats.push(stats);
         }
-        let mut resumed: HashMap<&str, usize> = HashMap::new();
+        let mut resumed: HashMap<String, usize> = HashMap::new();
         for p in pending {
             let name = p.notification.channel.clone();
             match workers.get(&name) {
                 Some(tx) => {
-                    *resumed.entry(config_name(config, &name)).or_default() += 1;
+                    *resumed.entry(name.clone()).or_default() += 1;
                     let _ = tx.try_send(Work::Send(p));
                 }
                 None => tracing::warn!(
@@ -183,7 +196,13 @@ impl Notifier {
         for (name, n) in resumed {
             tracing::info!("notify {name}: resuming {n} pending notification(s) from the outbox");
         }
-        let router = Router::new(&config.notify, group_sizes(config), active, page_url);
+        let router = Router::new(
+            &config.notify,
+            group_sizes(config),
+            active,
+            page_url,
+            ms(SystemTime::now()),
+        );
         for c in config
             .notify
             .iter()
@@ -205,7 +224,8 @@ impl Notifier {
             hooks: None,
             hook_stats,
         };
-        let task = tokio::spawn(route(router, outbox, channels, rx));
+        let retention = history.map_or(crate::config::RETENTION, |(_, r)| r);
+        let task = tokio::spawn(route(router, outbox, channels, rx, retention));
         Ok(Some(Notifier {
             handle: NotifyHandle {
                 inbox,
@@ -231,14 +251,6 @@ impl Notifier {
         let stopping = futures::future::join_all(self.workers);
         let _ = tokio::time::timeout(worker::STOP_GRACE + Duration::from_secs(2), stopping).await;
     }
-}
-
-fn config_name<'a>(config: &'a Config, name: &str) -> &'a str {
-    config
-        .notify
-        .iter()
-        .find(|c| c.name == name)
-        .map_or("?", |c| c.name.as_str())
 }
 
 fn idle_handle() -> NotifyHandle {
@@ -370,8 +382,12 @@ async fn route(
     outbox: Arc<Outbox>,
     mut channels: Channels,
     mut inbox: mpsc::Receiver<Input>,
+    retention: Duration,
 ) {
     let mut buf = Vec::with_capacity(256);
+    let mut prune = tokio::time::interval(PRUNE_EVERY);
+    prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    prune.tick().await;
     loop {
         let due = router.next_due_ms();
         let wait = due.map(|d| {
@@ -379,6 +395,9 @@ async fn route(
             tokio::time::Instant::now() + Duration::from_millis((d - now).max(0) as u64)
         });
         tokio::select! {
+            // Changes first: a recovery already queued must reach its window
+            // before the window closes, or the blip it cancels is sent.
+            biased;
             n = inbox.recv_many(&mut buf, 4096) => {
                 if n == 0 {
                     break;
@@ -387,6 +406,11 @@ async fn route(
                     let change = match input {
                         Input::Node(t) => node_change(&t),
                         Input::Group(g) => group_change(&g),
+                        Input::Removed { group, name, at } => {
+                            let kind = if group { SubjectKind::Group } else { SubjectKind::Node };
+                            router.remove(kind, &present::name(&name), ms(at));
+                            continue;
+                        }
                         Input::Hook(job) => {
                             channels.hook(job);
                             continue;
@@ -401,35 +425,52 @@ async fn route(
                 }
             }, if wait.is_some() => {
                 let out = router.tick(ms(SystemTime::now()), false, new_id);
-                dispatch(out.notifications, &router, &outbox, &channels).await;
+                dispatch(out, &router, &outbox, &channels).await;
+            }
+            _ = prune.tick() => {
+                let cut = ms(SystemTime::now()).saturating_sub(retention.as_millis() as i64);
+                let o = outbox.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || o.prune(cut)).await {
+                    tracing::warn!("notify: pruning old notifications failed: {e}");
+                }
             }
         }
     }
     // The hub stopped: what is in an open window is stored now, not lost.
     let out = router.tick(ms(SystemTime::now()), true, new_id);
-    dispatch(out.notifications, &router, &outbox, &channels).await;
+    dispatch(out, &router, &outbox, &channels).await;
 }
 
-async fn dispatch(
-    notes: Vec<Notification>,
-    router: &Router,
-    outbox: &Arc<Outbox>,
-    channels: &Channels,
-) {
-    if notes.is_empty() {
+/// Finished notifications older than the history's retention are removed this
+/// often (and at start).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Stores what closed windows decided, then hands each notification to its
+/// channel's worker; Alertmanager workers get their new active set, which they
+/// re-send every minute.
+async fn dispatch(out: router::Output, router: &Router, outbox: &Arc<Outbox>, channels: &Channels) {
+    if out.closed.is_empty() {
         return;
     }
-    for n in notes {
+    let mut changed = std::collections::HashSet::new();
+    for closed in out.closed {
+        if !closed.changes.is_empty() {
+            changed.insert(closed.channel.clone());
+        }
         let o = outbox.clone();
+        let (channel, n, changes) = (closed.channel, closed.notification, closed.changes);
         let copy = n.clone();
-        let stored = tokio::task::spawn_blocking(move || o.put(&copy)).await;
+        let name = channel.clone();
+        let stored =
+            tokio::task::spawn_blocking(move || o.put(&name, copy.as_ref(), &changes)).await;
         if let Ok(Err(e)) | Err(e) = stored.map_err(|e| e.to_string()) {
             tracing::error!(
-                "notify {}: could not store {} in the outbox ({e}); sending it anyway",
-                n.channel,
-                n.id
+                "notify {channel}: could not store in the outbox ({e}); sending anyway, but a restart will not know of it"
             );
         }
+        let Some(n) = n else {
+            continue;
+        };
         tracing::info!(
             "notify {}: {} {} \"{}\"",
             n.channel,
@@ -449,7 +490,11 @@ async fn dispatch(
                 .await;
         }
     }
-    for name in &channels.alertmanagers {
+    for name in channels
+        .alertmanagers
+        .iter()
+        .filter(|n| changed.contains(*n))
+    {
         if let Some(tx) = channels.workers.get(name) {
             let _ = tx.send(Work::Active(router.active(name))).await;
         }
@@ -459,84 +504,4 @@ async fn dispatch(
 /// A notification id: 128 random bits, so two monitors or two runs never reuse one.
 pub fn new_id() -> String {
     format!("{:032x}", rand::random::<u128>())
-}
-
-/// `notify test`: one test notification through each channel (or the one named),
-/// now, bypassing the outbox. One line per channel; true if all succeeded.
-pub async fn send_test(
-    config: &Config,
-    only: Option<&str>,
-    out: &mut impl std::io::Write,
-) -> anyhow::Result<bool> {
-    let channels: Vec<&NotifyChannel> = config
-        .notify
-        .iter()
-        .filter(|c| only.is_none_or(|o| o == c.name))
-        .collect();
-    if channels.is_empty() {
-        anyhow::bail!(match only {
-            Some(name) => format!("no [[notify]] channel named {name:?} in {}", config.source),
-            None => format!("{} has no [[notify]] channels", config.source),
-        });
-    }
-    let host = hostname();
-    let mut all_ok = true;
-    for c in channels {
-        let now = ms(SystemTime::now());
-        let n = Notification {
-            id: new_id(),
-            channel: c.name.clone(),
-            created_ms: now,
-            kind: Kind::Test,
-            title: format!("test notification from syncguard-fleet on {host}"),
-            items: vec![Item {
-                kind: SubjectKind::Node,
-                name: "test".into(),
-                group: None,
-                status: "test".into(),
-                firing: false,
-                since_ms: now,
-                started_ms: now,
-                detail: "sent by `syncguard-fleet notify test`".into(),
-                was: None,
-            }],
-            page_url: None,
-        };
-        let started = std::time::Instant::now();
-        let result = match deliver::Sender::new(c) {
-            Ok(s) => s
-                .send(&n, now, &mut Vec::new())
-                .await
-                .map_err(|f| f.why().to_owned()),
-            Err(e) => Err(e),
-        };
-        let took = present::format_latency(started.elapsed());
-        match result {
-            Ok(answer) => writeln!(
-                out,
-                "{}: ok ({}, {answer}, {took})",
-                c.name,
-                c.kind.as_str()
-            )?,
-            Err(why) => {
-                all_ok = false;
-                writeln!(out, "{}: FAILED ({}): {why}", c.name, c.kind.as_str())?;
-            }
-        }
-    }
-    Ok(all_ok)
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_owned())
-        })
-        .filter(|h| !h.is_empty())
-        .map(|h| present::name(&h))
-        .unwrap_or_else(|| "this host".to_owned())
 }

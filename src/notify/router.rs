@@ -102,11 +102,28 @@ struct ChannelState {
     next_reminder_ms: Option<i64>,
 }
 
-/// What the router decided: notifications to store and send, and the active
-/// set of each channel they change (stored with them, in one transaction).
+/// What a closed window decided for one channel: the notification to store and
+/// send (none when `on` filtered everything out), and every change to what the
+/// channel has been told is unhealthy, which is stored with it in one
+/// transaction even when nothing is sent, so a restart remembers it.
+#[derive(Debug)]
+pub struct Closed {
+    pub channel: String,
+    pub notification: Option<Notification>,
+    /// Firing items become active; recovered ones stop being.
+    pub changes: Vec<Item>,
+}
+
+/// What a tick decided.
 #[derive(Debug, Default)]
 pub struct Output {
-    pub notifications: Vec<Notification>,
+    pub closed: Vec<Closed>,
+}
+
+impl Output {
+    pub fn notifications(&self) -> impl Iterator<Item = &Notification> {
+        self.closed.iter().filter_map(|c| c.notification.as_ref())
+    }
 }
 
 /// Every channel's state.
@@ -119,26 +136,36 @@ pub struct Router {
 }
 
 impl Router {
-    /// `active`: what each channel (by name) was last told is unhealthy.
+    /// `active`: what each channel (by name) was last told is unhealthy. A
+    /// channel that still has unhealthy subjects gets its next reminder one
+    /// `repeat_interval` after `now_ms`.
     pub fn new(
         channels: &[NotifyChannel],
         group_sizes: HashMap<String, usize>,
         mut active: HashMap<String, Vec<Item>>,
         page_url: Option<String>,
+        now_ms: i64,
     ) -> Router {
         let channels = channels
             .iter()
-            .map(|c| ChannelState {
-                filter: Filter::new(c),
-                active: active
+            .map(|c| {
+                let active: BTreeMap<SubjectKey, Item> = active
                     .remove(&c.name)
                     .unwrap_or_default()
                     .into_iter()
                     .map(|i| ((i.kind, i.name.clone()), i))
-                    .collect(),
-                config: Arc::new(c.clone()),
-                window: None,
-                next_reminder_ms: None,
+                    .collect();
+                let next_reminder_ms = c
+                    .repeat_interval
+                    .filter(|_| !active.is_empty())
+                    .map(|r| now_ms.saturating_add(r.as_millis() as i64));
+                ChannelState {
+                    filter: Filter::new(c),
+                    active,
+                    config: Arc::new(c.clone()),
+                    window: None,
+                    next_reminder_ms,
+                }
             })
             .collect();
         Router {
@@ -178,9 +205,11 @@ impl Router {
             if told_unhealthy == unhealthy {
                 continue;
             }
-            let (started_ms, was) = match (unhealthy, was_active) {
-                (false, Some(a)) => (a.started_ms, Some(a.status.clone())),
-                _ => (change.at_ms, None),
+            // A recovery names what the channel was told: the group and status
+            // the alarm carried, so it resolves that very alert.
+            let (started_ms, was, group) = match (unhealthy, was_active) {
+                (false, Some(a)) => (a.started_ms, Some(a.status.clone()), a.group.clone()),
+                _ => (change.at_ms, None, change.group.clone()),
             };
             if pending.is_some() {
                 // It changed back within the window: nothing to say after all.
@@ -192,7 +221,7 @@ impl Router {
             let item = Item {
                 kind: change.kind,
                 name: change.name.clone(),
-                group: change.group.clone(),
+                group,
                 status: change.status.clone(),
                 firing: unhealthy,
                 since_ms: change.at_ms,
@@ -220,6 +249,42 @@ impl Router {
             .min()
     }
 
+    /// A node or group taken out of the config by a reload: a channel told it was
+    /// unhealthy is told it is gone (`removed`), which resolves its alert; one not
+    /// told forgets it.
+    pub fn remove(&mut self, kind: SubjectKind, name: &str, at_ms: i64) {
+        let key: SubjectKey = (kind, name.to_owned());
+        for ch in &mut self.channels {
+            // Whatever was waiting for it in the window (an alarm not sent yet,
+            // or a recovery) gives way to `removed`.
+            if let Some(w) = ch.window.as_mut() {
+                w.items.remove(&key);
+            }
+            let Some(a) = ch.active.get(&key) else {
+                continue;
+            };
+            let item = Item {
+                kind,
+                name: name.to_owned(),
+                group: a.group.clone(),
+                status: crate::model::notification::REMOVED.to_owned(),
+                firing: false,
+                since_ms: at_ms,
+                started_ms: a.started_ms,
+                detail: "removed from the config".to_owned(),
+                was: Some(a.status.clone()),
+            };
+            let wait = ch.config.group_wait.as_millis() as i64;
+            ch.window
+                .get_or_insert_with(|| Window {
+                    due_ms: at_ms.saturating_add(wait),
+                    items: BTreeMap::new(),
+                })
+                .items
+                .insert(key.clone(), item);
+        }
+    }
+
     /// Closes the windows that are due and makes the reminders that are due.
     /// `flush`: close every window now (the monitor is stopping).
     pub fn tick(&mut self, now_ms: i64, flush: bool, mut new_id: impl FnMut() -> String) -> Output {
@@ -238,13 +303,14 @@ impl Router {
                         ch.active.remove(key);
                     }
                 }
-                let wanted: Vec<Item> = w
-                    .items
-                    .into_values()
+                let changes: Vec<Item> = w.items.into_values().collect();
+                let wanted: Vec<Item> = changes
+                    .iter()
                     .filter(|i| ch.config.on.contains(&event(i)))
+                    .cloned()
                     .collect();
-                if !wanted.is_empty() {
-                    out.notifications.push(make(
+                let notification = (!wanted.is_empty()).then(|| {
+                    make(
                         &ch.config.name,
                         new_id(),
                         now_ms,
@@ -252,8 +318,13 @@ impl Router {
                         wanted,
                         &self.group_sizes,
                         self.page_url.clone(),
-                    ));
-                }
+                    )
+                });
+                out.closed.push(Closed {
+                    channel: ch.config.name.clone(),
+                    notification,
+                    changes,
+                });
                 ch.next_reminder_ms = match (ch.config.repeat_interval, ch.active.is_empty()) {
                     (Some(r), false) => ch
                         .next_reminder_ms
@@ -267,15 +338,19 @@ impl Router {
             {
                 ch.next_reminder_ms = Some(now_ms.saturating_add(repeat.as_millis() as i64));
                 if !ch.active.is_empty() && ch.config.on.contains(&AlertOn::Unhealthy) {
-                    out.notifications.push(make(
-                        &ch.config.name,
-                        new_id(),
-                        now_ms,
-                        Some(Kind::Reminder),
-                        ch.active.values().cloned().collect(),
-                        &self.group_sizes,
-                        self.page_url.clone(),
-                    ));
+                    out.closed.push(Closed {
+                        channel: ch.config.name.clone(),
+                        notification: Some(make(
+                            &ch.config.name,
+                            new_id(),
+                            now_ms,
+                            Some(Kind::Reminder),
+                            ch.active.values().cloned().collect(),
+                            &self.group_sizes,
+                            self.page_url.clone(),
+                        )),
+                        changes: Vec::new(),
+                    });
                 }
             }
         }
@@ -333,21 +408,35 @@ pub fn title(items: &[Item], sizes: &HashMap<String, usize>) -> String {
         .iter()
         .filter(|i| i.firing && i.kind == SubjectKind::Group)
         .collect();
-    let recovered: Vec<&Item> = items.iter().filter(|i| !i.firing).collect();
+    let recovered: Vec<&Item> = items
+        .iter()
+        .filter(|i| !i.firing && !i.is_removed())
+        .collect();
+    let removed: Vec<&Item> = items.iter().filter(|i| i.is_removed()).collect();
     let mut parts = Vec::new();
     if !firing_nodes.is_empty() {
         parts.push(nodes_phrase(&firing_nodes, sizes, "unhealthy", true));
     }
     match firing_groups.as_slice() {
         [] => {}
-        [g] => parts.push(format!("{}: {}", g.name, group_status_words(&g.status))),
+        [g] => parts.push(format!(
+            "{}: {}",
+            g.name,
+            crate::present::group_status_words(&g.status)
+        )),
         many => parts.push(format!("{} groups with a wrong Master count", many.len())),
     }
-    if !recovered.is_empty() {
+    for (list, verb) in [
+        (recovered, "recovered"),
+        (removed, "removed from the config"),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
         if parts.is_empty() {
-            parts.push(nodes_phrase(&recovered, sizes, "recovered", false));
+            parts.push(nodes_phrase(&list, sizes, verb, false));
         } else {
-            parts.push(format!("{} recovered", recovered.len()));
+            parts.push(format!("{} {verb}", list.len()));
         }
     }
     parts.join("; ")
@@ -401,16 +490,6 @@ fn nodes_phrase(
     }
 }
 
-/// A group's recorded status in words.
-pub fn group_status_words(status: &str) -> String {
-    match status {
-        "no_master" => "no Master".to_owned(),
-        "multiple_masters" => "more than one Master".to_owned(),
-        "healthy" => "one Master again".to_owned(),
-        other => other.replace('_', " "),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -459,9 +538,16 @@ mod tests {
         }
     }
 
+    fn sent(o: Output) -> Vec<Notification> {
+        o.closed
+            .into_iter()
+            .filter_map(|c| c.notification)
+            .collect()
+    }
+
     fn router(channels: &[NotifyChannel]) -> Router {
         let sizes = HashMap::from([("wall-B".to_owned(), 200), ("wall-A".to_owned(), 8)]);
-        Router::new(channels, sizes, HashMap::new(), None)
+        Router::new(channels, sizes, HashMap::new(), None, 0)
     }
 
     #[test]
@@ -472,8 +558,8 @@ mod tests {
             r.change(&node(&format!("n{i:03}"), "wall-B", status, 100));
         }
         assert_eq!(r.next_due_ms(), Some(110_000));
-        assert!(r.tick(109_999, false, ids()).notifications.is_empty());
-        let out = r.tick(110_000, false, ids()).notifications;
+        assert!(sent(r.tick(109_999, false, ids())).is_empty());
+        let out = sent(r.tick(110_000, false, ids()));
         assert_eq!(out.len(), 2, "one per channel");
         assert_eq!(
             out[0].title,
@@ -481,7 +567,7 @@ mod tests {
         );
         assert_eq!(out[0].items.len(), 200);
         assert_eq!(out[0].kind, Kind::Firing);
-        assert!(r.tick(200_000, false, ids()).notifications.is_empty());
+        assert!(sent(r.tick(200_000, false, ids())).is_empty());
     }
 
     #[test]
@@ -489,15 +575,15 @@ mod tests {
         let mut r = router(&[channel("a", 10)]);
         r.change(&node("n1", "", "free", 0));
         r.change(&node("n1", "", "synced", 5));
-        assert!(r.tick(20_000, false, ids()).notifications.is_empty());
+        assert!(sent(r.tick(20_000, false, ids())).is_empty());
         // Nothing was said, so nothing recovers either.
         r.change(&node("n1", "", "free", 30));
         r.change(&node("n1", "", "timeout", 31));
-        let out = r.tick(45_000, false, ids()).notifications;
+        let out = sent(r.tick(45_000, false, ids()));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].title, "n1 unhealthy: free");
         r.change(&node("n1", "", "synced", 100));
-        let out = r.tick(200_000, false, ids()).notifications;
+        let out = sent(r.tick(200_000, false, ids()));
         assert_eq!(out[0].kind, Kind::Resolved);
         assert_eq!(out[0].title, "n1 recovered");
         assert_eq!(out[0].items[0].started_ms, 30_000);
@@ -514,10 +600,10 @@ mod tests {
         r.change(&node("y", "wall-A", "free", 0));
         r.change(&node("z", "", "free", 0));
         // Unhealthy is not wanted: nothing goes out, but `y` is known to be bad.
-        assert!(r.tick(0, false, ids()).notifications.is_empty());
+        assert!(sent(r.tick(0, false, ids())).is_empty());
         r.change(&node("y", "wall-A", "synced", 1));
         r.change(&node("x", "wall-B", "synced", 1));
-        let out = r.tick(1000, false, ids()).notifications;
+        let out = sent(r.tick(1000, false, ids()));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].title, "y recovered");
     }
@@ -536,11 +622,11 @@ mod tests {
             was: None,
         };
         let active = HashMap::from([("a".to_owned(), vec![item])]);
-        let mut r = Router::new(&[channel("a", 0)], HashMap::new(), active, None);
+        let mut r = Router::new(&[channel("a", 0)], HashMap::new(), active, None, 0);
         r.change(&node("n1", "", "timeout", 10));
-        assert!(r.tick(10_000, false, ids()).notifications.is_empty());
+        assert!(sent(r.tick(10_000, false, ids())).is_empty());
         r.change(&node("n1", "", "synced", 20));
-        let out = r.tick(20_000, false, ids()).notifications;
+        let out = sent(r.tick(20_000, false, ids()));
         assert_eq!(out[0].items[0].started_ms, 5, "the incident began before");
         assert_eq!(out[0].items[0].was.as_deref(), Some("free"));
     }
@@ -551,14 +637,14 @@ mod tests {
         c.repeat_interval = Some(Duration::from_secs(3600));
         let mut r = router(&[c]);
         r.change(&node("n1", "wall-A", "free", 0));
-        assert_eq!(r.tick(0, false, ids()).notifications.len(), 1);
+        assert_eq!(sent(r.tick(0, false, ids())).len(), 1);
         assert_eq!(r.next_due_ms(), Some(3_600_000));
-        let out = r.tick(3_600_000, false, ids()).notifications;
+        let out = sent(r.tick(3_600_000, false, ids()));
         assert_eq!(out[0].kind, Kind::Reminder);
         assert_eq!(out[0].title, "still unhealthy: n1 unhealthy: free");
         r.change(&node("n1", "wall-A", "synced", 4000));
         assert_eq!(
-            r.tick(4_000_000, false, ids()).notifications[0].kind,
+            sent(r.tick(4_000_000, false, ids()))[0].kind,
             Kind::Resolved
         );
         assert_eq!(r.next_due_ms(), None);
@@ -579,7 +665,7 @@ mod tests {
             at_ms: 0,
             detail: String::new(),
         });
-        let out = r.tick(10_000, false, ids()).notifications;
+        let out = sent(r.tick(10_000, false, ids()));
         assert_eq!(
             out[0].title,
             "3 nodes unhealthy in 2 groups (timeout ×2, free ×1); wall-A: no Master"
@@ -590,6 +676,49 @@ mod tests {
     fn flush_closes_every_window() {
         let mut r = router(&[channel("a", 600)]);
         r.change(&node("n1", "", "free", 0));
-        assert_eq!(r.tick(1000, true, ids()).notifications.len(), 1);
+        assert_eq!(sent(r.tick(1000, true, ids())).len(), 1);
+    }
+
+    #[test]
+    fn filtered_changes_are_still_remembered_and_reminders_survive_a_restart() {
+        let mut c = channel("a", 0);
+        c.on = vec![AlertOn::Unhealthy];
+        c.repeat_interval = Some(Duration::from_secs(60));
+        let mut r = router(std::slice::from_ref(&c));
+        r.change(&node("n1", "", "free", 0));
+        r.change(&node("n2", "", "free", 0));
+        let out = r.tick(0, false, ids());
+        assert_eq!(out.closed[0].changes.len(), 2);
+        r.change(&node("n1", "", "synced", 1));
+        let out = r.tick(1000, false, ids());
+        // Nothing is sent (recoveries are not wanted), but the change is kept.
+        assert!(out.closed[0].notification.is_none());
+        assert_eq!(out.closed[0].changes.len(), 1);
+        assert_eq!(r.active("a").len(), 1);
+        // A restart with n2 still active schedules the next reminder.
+        let active = HashMap::from([("a".to_owned(), r.active("a"))]);
+        let r2 = Router::new(&[c], HashMap::new(), active, None, 5_000);
+        assert_eq!(r2.next_due_ms(), Some(65_000));
+    }
+
+    #[test]
+    fn a_removed_node_resolves_what_was_said_of_it() {
+        let mut r = router(&[channel("a", 0)]);
+        r.change(&node("n1", "wall-A", "timeout", 0));
+        r.change(&node("n2", "wall-A", "timeout", 0));
+        let _ = r.tick(0, false, ids());
+        r.remove(SubjectKind::Node, "n1", 5_000);
+        r.remove(SubjectKind::Node, "never-told", 5_000);
+        let out = sent(r.tick(5_000, false, ids()));
+        assert_eq!(out.len(), 1);
+        let item = &out[0].items[0];
+        assert_eq!(
+            (item.name.as_str(), item.status.as_str(), item.firing),
+            ("n1", "removed", false)
+        );
+        assert_eq!(item.was.as_deref(), Some("timeout"));
+        assert_eq!(out[0].title, "n1 removed from the config");
+        assert_eq!(item.group.as_deref(), Some("wall-A"));
+        assert_eq!(r.active("a").len(), 1);
     }
 }

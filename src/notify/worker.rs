@@ -60,6 +60,9 @@ impl Worker {
             self.publish(&queue);
             let head_at = queue.front().map(|w| w.next);
             tokio::select! {
+                // New work first: a newer active set must replace the old one
+                // before a re-send, or a resolved alert is posted as firing.
+                biased;
                 w = work.recv() => match w {
                     Some(Work::Send(stored)) => queue.push_back(Waiting {
                         stored,
@@ -143,9 +146,23 @@ impl Worker {
         let attempts = w.stored.attempts;
         let now = ms(SystemTime::now());
         match result {
-            Ok(answer) => {
+            Ok(delivered) => {
                 self.stats.count(&self.stats.delivered);
-                self.stats.set_problem(None);
+                let answer = delivered.answer;
+                if delivered.missed.is_empty() {
+                    self.stats.set_problem(None);
+                } else {
+                    // Delivered, but a member of the cluster did not take it:
+                    // said, so a dead Alertmanager does not go unnoticed.
+                    let missed = delivered.missed.join("; ");
+                    tracing::warn!(
+                        "notify {}: {} not taken by {missed} (the others took it)",
+                        self.stats.name,
+                        n.id
+                    );
+                    self.stats
+                        .set_problem(Some(format!("not taken by {missed}")));
+                }
                 tracing::info!(
                     "notify {}: delivered {} \"{}\" ({answer}{})",
                     self.stats.name,
@@ -167,7 +184,6 @@ impl Worker {
                 true
             }
             Err(Failure::Retry { after, why }) => {
-                self.stats.count(&self.stats.failed);
                 let give_up_at = n
                     .created_ms
                     .saturating_add(self.sender.channel().give_up_after.as_millis() as i64);
@@ -175,6 +191,8 @@ impl Worker {
                     self.give_up(n, attempts, now, &why).await;
                     return true;
                 }
+                // Counted only when another try follows; the last is `given_up`.
+                self.stats.count(&self.stats.failed);
                 let backoff = BACKOFF_MIN
                     .saturating_mul(1u32 << (attempts - 1).min(16))
                     .min(BACKOFF_MAX);

@@ -3,9 +3,11 @@
 //! crate is neutral.
 
 pub mod files;
+mod host;
 pub mod limits;
 pub mod memory;
 pub mod paths;
 mod signals;
 
+pub use host::hostname;
 pub use signals::{Signal, Signals, shutdown};

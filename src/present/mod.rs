@@ -135,6 +135,17 @@ pub fn group_problem_short(h: &GroupHealth) -> String {
     out
 }
 
+/// A sync group's recorded status (`GroupStatus::as_str`) in a notification's
+/// words: `no Master`, `more than one Master`, `one Master` (healthy).
+pub fn group_status_words(status: &str) -> String {
+    match status {
+        "no_master" => "no Master".to_owned(),
+        "multiple_masters" => "more than one Master".to_owned(),
+        "healthy" => "one Master".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
 /// The transition line of the log and `watch --events text`:
 /// `wall-07 synced -> free (reply "Free")`.
 pub fn transition_line(t: &Transition) -> String {

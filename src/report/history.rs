@@ -297,28 +297,6 @@ pub fn history_csv(a: &HistoryAnswer) -> String {
             .map(|c| safe_cell(&c)),
         );
     }
-    // A notification in the same columns: its state under `statuses`, its
-    // title under `first_reply`, its last error under `first_error`.
-    for s in &a.notifications {
-        let n = &s.notification;
-        let _ = w.write_record(
-            [
-                format!("notification_{}", n.channel),
-                String::new(),
-                String::new(),
-                stamp(n.created_ms),
-                s.done_ms.map(stamp).unwrap_or_default(),
-                s.done_ms
-                    .map(|d| seconds(d - n.created_ms).to_string())
-                    .unwrap_or_default(),
-                s.state.as_str().to_owned(),
-                n.title.clone(),
-                s.last_error.clone().unwrap_or_default(),
-                (s.state == crate::store::outbox::State::Pending).to_string(),
-            ]
-            .map(|c| safe_cell(&c)),
-        );
-    }
     csv_text(w)
 }
 

@@ -790,6 +790,7 @@ impl Fleet {
             hook_runs_dropped: 0,
             history: None,
             notify: Vec::new(),
+            notify_dropped: 0,
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct Snapshot {
     pub history: Option<HistoryStatus>,
     /// Each `[[notify]]` channel's deliveries (set by the hub).
     pub notify: Vec<crate::model::notification::ChannelStatus>,
+    /// Changes the notifier's queue had no room for (set by the hub).
+    pub notify_dropped: u64,
 }
 
 /// What the history store has done, as of the snapshot.
@@ -74,6 +76,7 @@ impl Snapshot {
             hook_runs_dropped: 0,
             history: None,
             notify: Vec::new(),
+            notify_dropped: 0,
         }
     }
 

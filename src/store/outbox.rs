@@ -14,7 +14,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::schema;
-use crate::model::notification::{Item, Kind, Notification, SubjectKind};
+use crate::model::notification::{Item, Notification, SubjectKind};
 
 /// What a notification's life ended as, or that it has not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,17 +83,16 @@ impl Outbox {
     /// Finished notifications older than `retention` are removed.
     pub fn open(path: &Path, retention: Duration) -> Result<Outbox, String> {
         let conn = schema::open_for_writing(path).map_err(|e| e.to_string())?;
-        let cut = crate::store::ms(std::time::SystemTime::now())
-            .saturating_sub(retention.as_millis() as i64);
-        conn.execute(
-            "DELETE FROM notification WHERE state != 'pending' AND done_ms < ?1",
-            [cut],
-        )
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Outbox {
+        let outbox = Outbox {
             backend: Mutex::new(Backend::Sqlite(conn)),
             path: Some(path.to_path_buf()),
-        })
+        };
+        let cut = crate::store::ms(std::time::SystemTime::now())
+            .saturating_sub(retention.as_millis() as i64);
+        outbox
+            .prune(cut)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(outbox)
     }
 
     /// An outbox that lasts as long as the process: history is off.
@@ -120,61 +119,80 @@ impl Outbox {
         f(&mut guard)
     }
 
-    /// Stores a new notification as pending, and the channel's changed active set
-    /// (its firing items become active, its recovered ones stop being), in one
-    /// transaction.
-    pub fn put(&self, n: &Notification) -> Result<(), String> {
+    /// Stores what one closed window decided for `channel`, in one transaction:
+    /// its notification as pending (when there is one), and the changes to what
+    /// the channel has been told is unhealthy (firing items become active,
+    /// recovered ones stop being), which are kept even when nothing is sent.
+    pub fn put(
+        &self,
+        channel: &str,
+        n: Option<&Notification>,
+        changes: &[Item],
+    ) -> Result<(), String> {
         self.with(|b| match b {
             Backend::Sqlite(conn) => {
-                let body = serde_json::to_string(n).map_err(|e| e.to_string())?;
                 let tx = conn.transaction().map_err(|e| e.to_string())?;
-                tx.execute(
-                    "INSERT OR IGNORE INTO notification \
-                     (id, channel, created_ms, kind, title, body, state) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
-                    params![n.id, n.channel, n.created_ms, n.kind.as_str(), n.title, body],
-                )
-                .map_err(|e| e.to_string())?;
-                if n.kind != Kind::Reminder {
-                    for i in &n.items {
-                        if i.firing {
-                            let item = serde_json::to_string(i).map_err(|e| e.to_string())?;
-                            tx.execute(
-                                "INSERT OR REPLACE INTO notify_active (channel, kind, name, item) \
-                                 VALUES (?1, ?2, ?3, ?4)",
-                                params![n.channel, kind_str(i.kind), i.name, item],
-                            )
-                        } else {
-                            tx.execute(
-                                "DELETE FROM notify_active WHERE channel = ?1 AND kind = ?2 AND name = ?3",
-                                params![n.channel, kind_str(i.kind), i.name],
-                            )
-                        }
-                        .map_err(|e| e.to_string())?;
+                if let Some(n) = n {
+                    let body = serde_json::to_string(n).map_err(|e| e.to_string())?;
+                    tx.execute(
+                        "INSERT OR IGNORE INTO notification \
+                         (id, channel, created_ms, kind, title, body, state) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+                        params![n.id, n.channel, n.created_ms, n.kind.as_str(), n.title, body],
+                    )
+                    .map_err(|e| e.to_string())?;
+                }
+                for i in changes {
+                    if i.firing {
+                        let item = serde_json::to_string(i).map_err(|e| e.to_string())?;
+                        tx.execute(
+                            "INSERT OR REPLACE INTO notify_active (channel, kind, name, item) \
+                             VALUES (?1, ?2, ?3, ?4)",
+                            params![channel, kind_str(i.kind), i.name, item],
+                        )
+                    } else {
+                        tx.execute(
+                            "DELETE FROM notify_active WHERE channel = ?1 AND kind = ?2 AND name = ?3",
+                            params![channel, kind_str(i.kind), i.name],
+                        )
                     }
+                    .map_err(|e| e.to_string())?;
                 }
                 tx.commit().map_err(|e| e.to_string())
             }
             Backend::Memory { rows, active } => {
-                if n.kind != Kind::Reminder {
-                    for i in &n.items {
-                        let key = (n.channel.clone(), i.kind, i.name.clone());
-                        if i.firing {
-                            active.insert(key, i.clone());
-                        } else {
-                            active.remove(&key);
-                        }
+                for i in changes {
+                    let key = (channel.to_owned(), i.kind, i.name.clone());
+                    if i.firing {
+                        active.insert(key, i.clone());
+                    } else {
+                        active.remove(&key);
                     }
                 }
-                rows.push(Stored {
-                    notification: n.clone(),
-                    attempts: 0,
-                    state: State::Pending,
-                    done_ms: None,
-                    last_error: None,
-                });
+                if let Some(n) = n {
+                    rows.push(Stored {
+                        notification: n.clone(),
+                        attempts: 0,
+                        state: State::Pending,
+                        done_ms: None,
+                        last_error: None,
+                    });
+                }
                 Ok(())
             }
+        })
+    }
+
+    /// Removes delivered and given-up notifications finished before `cut_ms`.
+    pub fn prune(&self, cut_ms: i64) -> Result<usize, String> {
+        self.with(|b| match b {
+            Backend::Sqlite(conn) => conn
+                .execute(
+                    "DELETE FROM notification WHERE state != 'pending' AND done_ms < ?1",
+                    [cut_ms],
+                )
+                .map_err(|e| e.to_string()),
+            Backend::Memory { .. } => Ok(0),
         })
     }
 
@@ -345,6 +363,7 @@ fn read_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::notification::Kind;
 
     fn item(name: &str, firing: bool) -> Item {
         Item {
@@ -373,9 +392,13 @@ mod tests {
     }
 
     fn exercise(o: &Outbox) {
-        o.put(&note("a", vec![item("n1", true), item("n2", true)]))
-            .expect("put");
-        o.put(&note("b", vec![item("n1", false)])).expect("put");
+        let a = note("a", vec![item("n1", true), item("n2", true)]);
+        o.put("c", Some(&a), &a.items).expect("put");
+        let b = note("b", vec![item("n1", false)]);
+        o.put("c", Some(&b), &b.items).expect("put");
+        // A change nothing was sent for is remembered too.
+        o.put("c", None, &[item("n3", true)]).expect("put");
+        o.put("c", None, &[item("n3", false)]).expect("put");
         let active = o.active().expect("active");
         assert_eq!(active["c"].len(), 1);
         assert_eq!(active["c"][0].name, "n2");
