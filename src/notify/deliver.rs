@@ -19,8 +19,6 @@ use crate::config::{ChannelKind, NotifyChannel, SmtpTls};
 
 /// Bytes of an error answer quoted in the log.
 const ERROR_BODY: usize = 256;
-/// Items above which a notification is rendered on the blocking pool.
-const BIG: usize = 100;
 /// The longest an Alertmanager request may take.
 const AM_TIMEOUT: Duration = Duration::from_secs(30);
 /// Redirects followed before a request fails.
@@ -113,19 +111,9 @@ impl Sender {
         now_ms: i64,
         done: &mut Vec<bool>,
     ) -> Result<Delivered, Failure> {
-        // A storm's notification (10,000 alerts for Alertmanager) takes
-        // milliseconds to render: off the runtime thread the engine polls on.
-        let outgoing = if n.items.len() > BIG {
-            let (channel, n) = (self.channel.clone(), n.clone());
-            tokio::task::spawn_blocking(move || message::render(&channel, &n, now_ms))
-                .await
-                .map_err(|e| Failure::Retry {
-                    after: None,
-                    why: format!("rendering failed: {e}"),
-                })?
-        } else {
-            message::render(&self.channel, n, now_ms)
-        };
+        // Rendered here, on the notifier's own thread (see `lane`): a storm's
+        // 10,000 alerts delay other channels a little, never a poll.
+        let outgoing = message::render(&self.channel, n, now_ms);
         match outgoing {
             Outgoing::Http(requests) => self.send_http(requests, done).await,
             Outgoing::Email(email) => self.send_email(email).await,
@@ -140,20 +128,7 @@ impl Sender {
         page_url: Option<&str>,
         now_ms: i64,
     ) -> Result<Delivered, Failure> {
-        let requests = if active.len() > BIG {
-            let (channel, active) = (self.channel.clone(), active.to_vec());
-            let page_url = page_url.map(str::to_owned);
-            tokio::task::spawn_blocking(move || {
-                message::alertmanager_refresh(&channel, &active, page_url.as_deref(), now_ms)
-            })
-            .await
-            .map_err(|e| Failure::Retry {
-                after: None,
-                why: format!("rendering failed: {e}"),
-            })?
-        } else {
-            message::alertmanager_refresh(&self.channel, active, page_url, now_ms)
-        };
+        let requests = message::alertmanager_refresh(&self.channel, active, page_url, now_ms);
         let mut done = Vec::new();
         self.send_http(requests, &mut done).await
     }

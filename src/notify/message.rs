@@ -520,22 +520,17 @@ fn webhook(channel: &NotifyChannel, n: &Notification, now_ms: i64) -> Vec<HttpRe
         "title": n.title,
     });
     let body = serde_json::to_vec(&body).unwrap_or_default();
-    let mut headers = headers(channel, "application/json", &n.id);
+    let mut requests = http_each(channel, "application/json", &n.id, &body);
     // Signed over the exact bytes sent, so the receiver checks before parsing.
     if let Some(secret) = &channel.secret
         && let Some(mac) = hmac_sha256_hex(secret.expose().as_bytes(), &body)
     {
-        headers.push(("X-Syncguard-Signature", format!("sha256={mac}")));
+        for r in &mut requests {
+            r.headers
+                .push(("X-Syncguard-Signature", format!("sha256={mac}")));
+        }
     }
-    channel
-        .urls
-        .iter()
-        .map(|url| HttpRequest {
-            url: url.clone(),
-            headers: headers.clone(),
-            body: body.clone(),
-        })
-        .collect()
+    requests
 }
 
 /// The entries every map shares (same key, same value), as Alertmanager's
@@ -831,21 +826,10 @@ mod tests {
 
     /// What `notify test` makes: one stand-in item.
     fn test_notification() -> Notification {
+        let n = small();
         Notification {
-            kind: Kind::Test,
-            title: "test notification from syncguard-fleet on mon".into(),
-            items: vec![Item {
-                kind: SubjectKind::Node,
-                name: "test".into(),
-                group: None,
-                status: "test".into(),
-                firing: false,
-                since_ms: NOW,
-                started_ms: NOW,
-                detail: "sent by `syncguard-fleet notify test`".into(),
-                was: None,
-            }],
-            ..small()
+            page_url: n.page_url,
+            ..super::super::test_send::notification(&n.channel, "mon", n.id, NOW)
         }
     }
 

@@ -13,6 +13,7 @@
 
 pub mod deliver;
 pub mod heartbeat;
+mod lane;
 pub mod message;
 pub mod router;
 pub mod stats;
@@ -105,6 +106,8 @@ pub struct Notifier {
     task: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
     heartbeat: Option<JoinHandle<()>>,
+    /// The thread all of it runs on; ended after the join.
+    lane: lane::Lane,
 }
 
 impl Notifier {
@@ -116,16 +119,21 @@ impl Notifier {
         history: Option<(&Path, Duration)>,
         page_url: Option<String>,
     ) -> anyhow::Result<Option<Notifier>> {
+        if config.notify.is_empty() && config.alerts.is_empty() && config.heartbeat.is_none() {
+            return Ok(None);
+        }
+        let lane = lane::Lane::start("notify")?;
         let heartbeat = config
             .heartbeat
             .as_ref()
-            .map(|h| tokio::spawn(heartbeat::run(h.clone())));
+            .map(|h| lane.spawn(heartbeat::run(h.clone())));
         if config.notify.is_empty() && config.alerts.is_empty() {
             return Ok(heartbeat.map(|hb| Notifier {
                 handle: idle_handle(),
-                task: tokio::spawn(async {}),
+                task: lane.spawn(async {}),
                 workers: Vec::new(),
                 heartbeat: Some(hb),
+                lane,
             }));
         }
         let outbox = Arc::new(match config.notify.is_empty() {
@@ -174,7 +182,7 @@ impl Notifier {
                 stats: stats.clone(),
                 page_url: page_url.clone(),
             };
-            worker_tasks.push(tokio::spawn(worker.run(rx)));
+            worker_tasks.push(lane.spawn(worker.run(rx)));
             workers.insert(c.name.clone(), tx);
             all_stats.push(stats);
         }
@@ -225,7 +233,7 @@ impl Notifier {
             hook_stats,
         };
         let retention = history.map_or(crate::config::RETENTION, |(_, r)| r);
-        let task = tokio::spawn(route(router, outbox, channels, rx, retention));
+        let task = lane.spawn(route(router, outbox, channels, rx, retention));
         Ok(Some(Notifier {
             handle: NotifyHandle {
                 inbox,
@@ -235,6 +243,7 @@ impl Notifier {
             task,
             workers: worker_tasks,
             heartbeat,
+            lane,
         }))
     }
 
@@ -250,6 +259,7 @@ impl Notifier {
         // is due for a moment, then stops.
         let stopping = futures::future::join_all(self.workers);
         let _ = tokio::time::timeout(worker::STOP_GRACE + Duration::from_secs(2), stopping).await;
+        drop(self.lane);
     }
 }
 
@@ -458,16 +468,28 @@ async fn dispatch(out: router::Output, router: &Router, outbox: &Arc<Outbox>, ch
             changed.insert(closed.channel.clone());
         }
         let o = outbox.clone();
-        let (channel, n, changes) = (closed.channel, closed.notification, closed.changes);
-        let copy = n.clone();
+        let channel = closed.channel;
         let name = channel.clone();
-        let stored =
-            tokio::task::spawn_blocking(move || o.put(&name, copy.as_ref(), &changes)).await;
-        if let Ok(Err(e)) | Err(e) = stored.map_err(|e| e.to_string()) {
-            tracing::error!(
-                "notify {channel}: could not store in the outbox ({e}); sending anyway, but a restart will not know of it"
-            );
-        }
+        // The notification goes to the disk thread and comes back: a storm's
+        // (10,000 items) is not copied for it.
+        let stored = tokio::task::spawn_blocking(move || {
+            let result = o.put(&name, closed.notification.as_ref(), &closed.changes);
+            (result, closed.notification)
+        })
+        .await;
+        let n = match stored {
+            Ok((Ok(()), n)) => n,
+            Ok((Err(e), n)) => {
+                tracing::error!(
+                    "notify {channel}: could not store in the outbox ({e}); sending anyway, but a restart will not know of it"
+                );
+                n
+            }
+            Err(e) => {
+                tracing::error!("notify {channel}: storing failed ({e}); this window is lost");
+                None
+            }
+        };
         let Some(n) = n else {
             continue;
         };

@@ -9,6 +9,29 @@ use crate::config::{Config, NotifyChannel};
 use crate::present;
 use crate::store::ms;
 
+/// The test notification for `channel`, sent from `host`: one stand-in item.
+pub fn notification(channel: &str, host: &str, id: String, now_ms: i64) -> Notification {
+    Notification {
+        id,
+        channel: channel.to_owned(),
+        created_ms: now_ms,
+        kind: Kind::Test,
+        title: format!("test notification from syncguard-fleet on {host}"),
+        items: vec![Item {
+            kind: SubjectKind::Node,
+            name: "test".into(),
+            group: None,
+            status: "test".into(),
+            firing: false,
+            since_ms: now_ms,
+            started_ms: now_ms,
+            detail: "sent by `syncguard-fleet notify test`".into(),
+            was: None,
+        }],
+        page_url: None,
+    }
+}
+
 /// `notify test`: one test notification through each channel (or the one named),
 /// now, bypassing the outbox. One line per channel; true if all succeeded.
 pub async fn send_test(
@@ -32,25 +55,7 @@ pub async fn send_test(
     let mut all_ok = true;
     for c in channels {
         let now = ms(SystemTime::now());
-        let n = Notification {
-            id: new_id(),
-            channel: c.name.clone(),
-            created_ms: now,
-            kind: Kind::Test,
-            title: format!("test notification from syncguard-fleet on {host}"),
-            items: vec![Item {
-                kind: SubjectKind::Node,
-                name: "test".into(),
-                group: None,
-                status: "test".into(),
-                firing: false,
-                since_ms: now,
-                started_ms: now,
-                detail: "sent by `syncguard-fleet notify test`".into(),
-                was: None,
-            }],
-            page_url: None,
-        };
+        let n = notification(&c.name, &host, new_id(), now);
         let started = std::time::Instant::now();
         let result = match deliver::Sender::new(c) {
             // A test passes only when every receiver took it, Alertmanager's too.
