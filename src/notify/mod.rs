@@ -39,7 +39,7 @@ use crate::hooks::{self, HookJob};
 use crate::model::{GroupStatus, GroupTransition, Status, Transition};
 use crate::present;
 use crate::store::ms;
-use crate::store::outbox::{Outbox, State, Stored};
+use crate::store::outbox::{Outbox, State, Stored, Window};
 use notification::SubjectKind;
 use router::{Change, Router};
 use stats::{ChannelStats, ChannelStatus};
@@ -462,37 +462,43 @@ async fn dispatch(out: router::Output, router: &Router, outbox: &Arc<Outbox>, ch
     if out.closed.is_empty() {
         return;
     }
-    let mut changed = std::collections::HashSet::new();
-    for closed in out.closed {
-        if !closed.changes.is_empty() {
-            changed.insert(closed.channel.clone());
+    let changed: std::collections::HashSet<String> = out
+        .closed
+        .iter()
+        .filter(|c| !c.changes.is_empty())
+        .map(|c| c.channel.clone())
+        .collect();
+    // Every channel's window in one transaction, on the disk thread, and back:
+    // a storm's notifications (10,000 items each) are not copied for it.
+    let o = outbox.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let windows: Vec<Window<'_>> = out
+            .closed
+            .iter()
+            .map(|c| Window {
+                channel: &c.channel,
+                notification: c.notification.as_ref(),
+                changes: &c.changes,
+            })
+            .collect();
+        let result = o.put_all(&windows);
+        (result, out.closed)
+    })
+    .await;
+    let closed = match stored {
+        Ok((Ok(()), closed)) => closed,
+        Ok((Err(e), closed)) => {
+            tracing::error!(
+                "notify: could not store in the outbox ({e}); sending anyway, but a restart will not know of it"
+            );
+            closed
         }
-        let o = outbox.clone();
-        let channel = closed.channel;
-        let name = channel.clone();
-        // The notification goes to the disk thread and comes back: a storm's
-        // (10,000 items) is not copied for it.
-        let stored = tokio::task::spawn_blocking(move || {
-            let result = o.put(&name, closed.notification.as_ref(), &closed.changes);
-            (result, closed.notification)
-        })
-        .await;
-        let n = match stored {
-            Ok((Ok(()), n)) => n,
-            Ok((Err(e), n)) => {
-                tracing::error!(
-                    "notify {channel}: could not store in the outbox ({e}); sending anyway, but a restart will not know of it"
-                );
-                n
-            }
-            Err(e) => {
-                tracing::error!("notify {channel}: storing failed ({e}); this window is lost");
-                None
-            }
-        };
-        let Some(n) = n else {
-            continue;
-        };
+        Err(e) => {
+            tracing::error!("notify: storing failed ({e}); these windows are lost");
+            Vec::new()
+        }
+    };
+    for n in closed.into_iter().filter_map(|c| c.notification) {
         tracing::info!(
             "notify {}: {} {} \"{}\"",
             n.channel,
