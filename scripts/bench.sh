@@ -12,7 +12,11 @@
 # history_fill.rs). The web server of `watch --http` is measured at 10,000 nodes:
 # /api/v1/status with curl, the fleet page's first render in headless Chromium
 # (scripts/page_render.py, through chromedriver), and the CPU that 100 open event
-# streams add during a storm. The results table is written into BENCHMARKS.md.
+# streams add during a storm. Notifications are measured in the same storm: three
+# [[notify]] channels posting to a local receiver (scripts/notify_receiver.py),
+# how long after a transition its notification arrives, and the monitor's CPU
+# and poll start delay with the channels and without (tcpdump of its requests,
+# scripts/poll_starts.py). The results table is written into BENCHMARKS.md.
 #
 #   scripts/bench.sh               full run (about 45 minutes), rewrites BENCHMARKS.md
 #   scripts/bench.sh --quick       200 nodes, checks correctness only (CI smoke test)
@@ -24,6 +28,12 @@
 #                                  section of BENCHMARKS.md, nothing else (about
 #                                  11 minutes; the page needs chromium and
 #                                  chromedriver, else it prints SKIPPED)
+#   scripts/bench.sh --notify      only notifications in a storm of 10,000 nodes,
+#                                  without and with three channels; prints the
+#                                  results and replaces the notify rows and the
+#                                  notify section of BENCHMARKS.md, nothing else
+#                                  (about 6 minutes; needs tcpdump, installed
+#                                  with apt-get when missing)
 #
 # Every process it starts is stopped on exit; every load is bounded in time.
 set -euo pipefail
@@ -32,12 +42,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 QUICK=0
 CONTINUOUS=0
 WEB=0
+NOTIFY=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
         --continuous) CONTINUOUS=1 ;;
         --web) WEB=1 ;;
-        *) echo "usage: scripts/bench.sh [--quick | --continuous | --web]" >&2; exit 3 ;;
+        --notify) NOTIFY=1 ;;
+        *) echo "usage: scripts/bench.sh [--quick | --continuous | --web | --notify]" >&2; exit 3 ;;
     esac
 done
 
@@ -87,7 +99,9 @@ command -v hyperfine >/dev/null 2>&1 || need_pkgs+=(hyperfine)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 [ -x /usr/bin/time ] || need_pkgs+=(time)
 CHECK_TCP=/usr/lib/nagios/plugins/check_tcp
-[ "$QUICK" = 1 ] || [ "$WEB" = 1 ] || [ -x "$CHECK_TCP" ] || need_pkgs+=(monitoring-plugins-basic)
+[ "$QUICK" = 1 ] || [ "$WEB" = 1 ] || [ "$NOTIFY" = 1 ] || [ -x "$CHECK_TCP" ] || need_pkgs+=(monitoring-plugins-basic)
+# --notify captures the monitor's poll requests.
+[ "$NOTIFY" = 0 ] || command -v tcpdump >/dev/null 2>&1 || need_pkgs+=(tcpdump)
 if [ "${#need_pkgs[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${need_pkgs[*]}"
     apt-get install -y -qq "${need_pkgs[@]}" >/dev/null 2>&1 ||
@@ -878,8 +892,160 @@ web_quick() {
     say "q_web: /api/v1/status 200/200 synced, / lists 200 rows, /healthz ok, $replayed transitions replayed, $live live events in 5 s"
 }
 
+# ---- Notifications under a storm ---------------------------------------------
+
+# The channels of the runs with notifications: name:type, each pointed at the
+# receiver; and their group_wait.
+NOTIFY_CHANNELS=(hook:webhook chat:slack phone:ntfy)
+NOTIFY_WAIT_S=10
+
+# notify_receiver_start: scripts/notify_receiver.py on a free port of 127.0.0.1,
+# one JSON line per request to $W/notify.recv. Sets RECV_PID and RECV_URL.
+notify_receiver_start() {
+    rm -f "$W/notify.recv.port"
+    python3 scripts/notify_receiver.py --out "$W/notify.recv" --port-file "$W/notify.recv.port" \
+        2>"$W/notify.recv.err" &
+    RECV_PID=$!
+    PIDS+=("$RECV_PID")
+    for _ in $(seq 1 100); do
+        [ -s "$W/notify.recv.port" ] && break
+        kill -0 "$RECV_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -s "$W/notify.recv.port" ] || { cat "$W/notify.recv.err" >&2; die "the notification receiver did not start"; }
+    RECV_URL="http://127.0.0.1:$(cat "$W/notify.recv.port")"
+}
+
+# notify_run LABEL CHANNELS WARMUP WINDOWS SECS: one run of the storm: 10,000
+# `flap` nodes (`--flap-period 10s`: about 1,000 shown transitions a second) in
+# groups of 8 under `watch --http` with the history file on, and with CHANNELS=1
+# the three [[notify]] channels of NOTIFY_CHANNELS (group_wait NOTIFY_WAIT_S),
+# each posting to the receiver under /LABEL/NAME. Its poll requests are captured
+# on loopback (tcpdump: one packet per request, the packet's time is when the
+# request left); after WARMUP s, WINDOWS windows of SECS s of the monitor's CPU
+# (cpu_windows), with /metrics read just before and just after them. Writes
+# $W/LABEL.span: "t0_ns t1_ns transitions rss_kb receiver_cpu_ticks".
+notify_run() {
+    local label="$1" with="$2" warmup="$3" windows="$4" secs="$5"
+    start_sim "$label" flap=10000 --flap-period 10s --shared-port
+    local sim_pid="$SIM_PID"
+    group_fleet "$W/$label.toml" contiguous
+    if [ "$with" = 1 ]; then
+        local ch
+        for ch in "${NOTIFY_CHANNELS[@]}"; do
+            printf '\n[[notify]]\nname = "%s"\ntype = "%s"\nurl = "%s/%s/%s"\ngroup_wait = "%ss"\n' \
+                "${ch%%:*}" "${ch#*:}" "$RECV_URL" "$label" "${ch%%:*}" "$NOTIFY_WAIT_S" >>"$W/$label.toml"
+        done
+    fi
+    # Every node of a --shared-port simulator listens on the same port.
+    local simport
+    simport="$(awk '/^port = /{print $3; exit}' "$W/$label.toml")"
+    [ -n "$simport" ] || die "$label: no port in the fleet file"
+    # Only what the monitor writes to the nodes, with data (the requests; a
+    # connection's SYN and ACKs carry none).
+    tcpdump -i lo -n -s 64 -B 32768 -w "$W/$label.pcap" \
+        "tcp dst port $simport and (tcp[tcpflags] & tcp-push != 0)" 2>"$W/$label.tcpdump.err" &
+    local cap=$!
+    PIDS+=("$cap")
+    for _ in $(seq 1 100); do
+        grep -q 'listening on' "$W/$label.tcpdump.err" 2>/dev/null && break
+        kill -0 "$cap" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q 'listening on' "$W/$label.tcpdump.err" || { cat "$W/$label.tcpdump.err" >&2; die "$label: tcpdump did not start"; }
+    local hport
+    hport="$(free_port)"
+    # The log has the monitor's own lines at info (the notifications made and
+    # delivered); the transitions are its stdout already.
+    RUST_LOG="info,transitions=off" "$BIN" watch --config "$W/$label.toml" --http "$WEB_HOST:$hport" \
+        --history "$W/$label.db" --log-file "$W/$label.log" \
+        >"$W/$label.events" 2>"$W/$label.watch.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 1 600); do
+        [ "$(wc -l <"$W/$label.events")" -ge 10000 ] && break
+        kill -0 "$pid" 2>/dev/null || { cat "$W/$label.watch.err" >&2; die "$label: watch exited"; }
+        sleep 0.1
+    done
+    [ "$(wc -l <"$W/$label.events")" -ge 10000 ] || die "$label: no first result from every node within a minute"
+    sleep "$warmup"
+    curl -s --max-time 10 -o "$W/$label.m0" "http://$WEB_HOST:$hport/metrics" || die "$label: /metrics did not answer"
+    # The scrape's own work stays out of the windows.
+    sleep 1
+    local t0 t1 e0 e1 r0=0 r1=0
+    [ "$with" = 1 ] && r0="$(cpu_ticks "$RECV_PID")"
+    t0="$(date +%s%N)"; e0="$(wc -l <"$W/$label.events")"
+    cpu_windows "$pid" "$windows" "$secs" >"$W/$label.cpu"
+    t1="$(date +%s%N)"; e1="$(wc -l <"$W/$label.events")"
+    [ "$with" = 1 ] && r1="$(cpu_ticks "$RECV_PID")"
+    sleep 1
+    curl -s --max-time 10 -o "$W/$label.m1" "http://$WEB_HOST:$hport/metrics" || die "$label: /metrics did not answer"
+    kill -0 "$pid" 2>/dev/null || { cat "$W/$label.watch.err" >&2; die "$label: watch exited"; }
+    echo "$t0 $t1 $((e1 - e0)) $(rss_kb "$pid") $((r1 - r0))" >"$W/$label.span"
+    stop "$pid" TERM
+    stop "$cap" TERM
+    stop "$sim_pid"
+    rm -f "$W/$label.db" "$W/$label.db-wal" "$W/$label.db-shm" "$W/$label.db.lock"
+    say "$label ($([ "$with" = 1 ] && echo "${#NOTIFY_CHANNELS[@]} channels" || echo "no [[notify]]")): CPU $(tr '\n' ' ' <"$W/$label.cpu")% per window, $((e1 - e0)) transitions; $(grep -o '[0-9]* packets dropped by kernel' "$W/$label.tcpdump.err" || echo 'capture: no count')"
+}
+
+# notify_starts OUT SECS RUN...: the poll start delays of the runs' captures over
+# their measured windows (scripts/poll_starts.py, windows of SECS s), to OUT.
+notify_starts() {
+    local out="$1" secs="$2" r t0 t1 args=()
+    shift 2
+    for r in "$@"; do
+        read -r t0 t1 _ <"$W/notify_$r.span"
+        args+=("$W/notify_$r.pcap" "${t0:0:-9}.${t0: -9}" "${t1:0:-9}.${t1: -9}")
+    done
+    python3 scripts/poll_starts.py --window "$secs" "${args[@]}" >"$out" || die "notify: poll_starts.py failed"
+}
+
+# notify_10000 COMMAND: the storm without and with notifications, in the order
+# off, on, on, off (a drift over the run weighs on both alike), each run 20 s of
+# warm-up and 5 windows of 12 s; then what it measured, to $RESULTS.
+notify_10000() {
+    local warmup=20 windows=5 secs=12 order=(off1 on1 on2 off2)
+    record notify_date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    record notify_command "scripts/bench.sh${1:+ $1}"
+    record notify_source "$SOURCE"
+    record notify_version "$("$BIN" --version)"
+    record notify_machine "$(nproc) cores: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo); Linux $(uname -r)"
+    record notify_capture "$(tcpdump --version 2>&1 | sed -n 1p)"
+    record notify_order "$(IFS=,; echo "${order[*]}")"
+    record notify_warmup_s "$warmup"
+    record notify_windows "$windows"
+    record notify_windows_s "$secs"
+    record notify_group_wait_s "$NOTIFY_WAIT_S"
+    record notify_channels "$(IFS=,; echo "${NOTIFY_CHANNELS[*]}")"
+    : >"$W/notify.recv"
+    notify_receiver_start
+    local run
+    for run in "${order[@]}"; do
+        notify_run "notify_$run" "$([ "${run#on}" != "$run" ] && echo 1 || echo 0)" "$warmup" "$windows" "$secs"
+    done
+    stop "$RECV_PID" TERM
+    local c
+    for c in off on; do
+        notify_starts "$W/notify_$c.starts.json" "$secs" "${c}1" "${c}2"
+        notify_starts "$W/notify_${c}1.starts.json" "$secs" "${c}1"
+        notify_starts "$W/notify_${c}2.starts.json" "$secs" "${c}2"
+    done
+    python3 scripts/notify_results.py "$W" "$NOTIFY_WAIT_S" "${NOTIFY_CHANNELS[@]}" >>"$RESULTS" ||
+        die "notify: the results do not hold"
+    # The verdicts' inputs, said.
+    local k line=""
+    for k in off_cpu_median_pct on_cpu_median_pct added_pp off_start_p99_ms on_start_p99_ms \
+        off1_start_p99_ms off2_start_p99_ms on1_start_p99_ms on2_start_p99_ms off_reply_p99_ms on_reply_p99_ms \
+        hook_delay_median_s hook_delay_max_s chat_delay_max_s phone_delay_max_s made delivered late; do
+        line="$line $k=$(sed -n "s/^notify_$k=//p" "$RESULTS")"
+    done
+    say "notify:$line"
+    rm -f "$W"/notify_*.pcap
+}
+
 # The web scenarios need no floor.
-[ "$WEB" = 1 ] || build_floors
+[ "$WEB" = 1 ] || [ "$NOTIFY" = 1 ] || build_floors
 
 if [ "$QUICK" = 1 ]; then
     say "quick mode: 200 nodes, correctness only"
@@ -910,6 +1076,17 @@ if [ "$WEB" = 1 ]; then
     cat "$RESULTS"
     say "updating the web rows and the web section of BENCHMARKS.md"
     python3 scripts/bench_report.py --merge-web "$RESULTS" BENCHMARKS.md
+    exit 0
+fi
+
+if [ "$NOTIFY" = 1 ]; then
+    command -v tcpdump >/dev/null 2>&1 || die "tcpdump is missing (apt-get install tcpdump)"
+    say "notifications: a storm of 10,000 flapping nodes, without [[notify]] and with three channels"
+    notify_10000 --notify
+    say "results"
+    cat "$RESULTS"
+    say "updating the notify rows and the notify section of BENCHMARKS.md"
+    python3 scripts/bench_report.py --merge-notify "$RESULTS" BENCHMARKS.md
     exit 0
 fi
 

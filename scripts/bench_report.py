@@ -6,11 +6,17 @@
                                                   Targets table and the web section
                                                   of FILE (BENCHMARKS.md) with those
                                                   of RESULTS (a `bench.sh --web` run)
+    bench_report.py --merge-notify RESULTS FILE   the same for the notify rows and
+                                                  the notify section (a `bench.sh
+                                                  --notify` run)
 
 Every number in the output comes from a results file; nothing is typed in by
 hand. Targets are from the performance issue; each row says met or missed, and by
 how much. The web rows (their scenario starts with `web:`) and the section between
-the `web:begin` and `web:end` markers say which run and command measured them.
+the `web:begin` and `web:end` markers say which run and command measured them;
+so do the notify rows (`notify:`) and the section between `notify:begin` and
+`notify:end`. A full run does not measure notifications: its file has the notify
+section's markers with a note, for `bench.sh --notify` to fill.
 """
 
 import sys
@@ -268,14 +274,268 @@ def web_raw(path):
         return [l.rstrip("\n") for l in fh if l.startswith("web_")]
 
 
+# ---- Notifications in a storm (`bench.sh --notify`): rows and section ----
+
+NOTIFY_BEGIN = "<!-- notify:begin (written by scripts/bench_report.py from a bench.sh run; do not edit) -->"
+NOTIFY_END = "<!-- notify:end -->"
+NOTIFY_LINK = "([notify run](#notifications-in-a-storm))"
+CHANNEL_TYPES = {"webhook": "webhook", "slack": "Slack", "ntfy": "ntfy"}
+
+
+def notify_channels(r):
+    """[(name, type)] of the run's channels, the webhook first."""
+    return [tuple(c.split(":", 1)) for c in r["notify_channels"].split(",")]
+
+
+def notify_noise(r):
+    """The start-delay p99's run-to-run spread within each set-up (ms), and the
+    difference between the set-ups (pooled p99s)."""
+    f = lambda k: float(r[f"notify_{k}"])  # noqa: E731
+    noise = max(abs(f("off1_start_p99_ms") - f("off2_start_p99_ms")), abs(f("on1_start_p99_ms") - f("on2_start_p99_ms")))
+    return noise, f("on_start_p99_ms") - f("off_start_p99_ms")
+
+
+def notify_rows(r):
+    """The Targets rows of the notification scenario, or none if the run had none."""
+    if "notify_date" not in r:
+        return []
+    f = lambda k: float(r[f"notify_{k}"])  # noqa: E731
+    gw = f("group_wait_s")
+    chans = notify_channels(r)
+    types = ", ".join(CHANNEL_TYPES.get(t, t) for _, t in chans)
+    rows = []
+    if "notify_delay_max_s" in r:
+        hook = chans[0][0]
+        others = "; ".join(f"{CHANNEL_TYPES.get(t, t)} max {f(n + '_delay_max_s'):.2f} s" for n, t in chans[1:])
+        per = ", ".join(f"{f(n + '_per_window'):.2f}" for n, _ in chans)
+        late = int(f("late"))
+        rows.append(
+            (
+                f"notify: a storm of 10,000 flapping nodes (~{f('on_transitions_per_s'):,.0f} transitions/s), "
+                f"{len(chans)} channels ({types}), `group_wait = \"{gw:g}s\"`: transition → notification received {NOTIFY_LINK}",
+                f"≤ group_wait + 1 s ({gw + 1:g} s), every notification",
+                f"max {f('delay_max_s'):.2f} s over {int(f('notifications'))} notifications (webhook median "
+                f"{f(hook + '_delay_median_s'):.2f} s, p99 {f(hook + '_delay_p99_s'):.2f} s; {others}); "
+                f"{per} per channel per {gw:g} s window",
+                verdict(f("delay_max_s"), gw + 1, "s") + (f"; {late} late" if late else ""),
+            )
+        )
+    mw_p = f("start_p99_mw_p")
+    rows.append(
+        (
+            f"notify: the same storm, poll start delay p99 with the {len(chans)} channels vs without {NOTIFY_LINK}",
+            "unchanged within noise (the windows' p99s of the two set-ups not told apart: Mann-Whitney, p ≥ 0.05)",
+            f"{f('off_start_p99_ms'):.2f} → {f('on_start_p99_ms'):.2f} ms pooled (×{f('on_start_p99_ms') / f('off_start_p99_ms'):.2f}); "
+            f"median window {f('off_start_window_p99_median_ms'):.2f} → {f('on_start_window_p99_median_ms'):.2f} ms; p = {mw_p:.3g}",
+            "met" if mw_p >= 0.05 else "**missed**: "
+            + ("higher" if f("on_start_window_p99_median_ms") > f("off_start_window_p99_median_ms") else "lower")
+            + f" with the channels beyond noise (p = {mw_p:.3g})",
+        )
+    )
+    rows.append(
+        (
+            f"notify: the same storm, the monitor's CPU with the {len(chans)} channels vs without {NOTIFY_LINK}",
+            "none set",
+            f"{f('added_pp'):+.2f} pp ({f('off_cpu_median_pct'):.2f}% → {f('on_cpu_median_pct'):.2f}%, median "
+            f"{r['notify_windows_s']} s windows)",
+            "no target",
+        )
+    )
+    return rows
+
+
+def notify_section(r):
+    """The `## Notifications in a storm` section, between its markers."""
+    out = [NOTIFY_BEGIN, "## Notifications in a storm", ""]
+    w = out.append
+    if "notify_date" not in r:
+        w("Not measured in this run: `scripts/bench.sh --notify` measures it (and writes this section).")
+        w(NOTIFY_END)
+        return out
+    f = lambda k: float(r[f"notify_{k}"])  # noqa: E731
+    gw = f("group_wait_s")
+    chans = notify_channels(r)
+    runs = r["notify_order"].split(",")
+    per_run = int(r["notify_windows"])
+    secs = r["notify_windows_s"]
+    w(f"Measured by `{r['notify_command']}` on {r['notify_date']}: `{r['notify_version']}`, source `{r['notify_source']}`;")
+    w(f"{r['notify_machine']}; {r['notify_capture']}.")
+    w("The monitor is `syncguard-fleet watch --config F --http 127.0.3.1:PORT --history FILE --log-file LOG`")
+    w("over `syncguard-fleet sim flap=10000 --flap-period 10s --shared-port` (every node switches between")
+    w("Synced and Free every 10 s and is polled every 5–10 s), nodes in sync groups of 8, all on the same two")
+    w(f"cores. Four runs, in the order {', '.join(runs)}: *off* without `[[notify]]`, *on* with {len(chans)} channels,")
+    w(f"{', '.join(f'`{n}` ({t})' for n, t in chans)}, each `group_wait = \"{gw:g}s\"` and posting to a local receiver")
+    w(f"(`scripts/notify_receiver.py`). Each run: {r['notify_warmup_s']} s of warm-up after every node's first result,")
+    w(f"then {per_run} windows of {secs} s.")
+    w("")
+    w("| set-up | CPU, median window | mean | windows (%) | transitions/s | poll requests/s | poll start delay p50 / p99 / p99.9 / max (ms) | start delay p99 per window (ms) | reply latency p50 / p99 (ms, `/metrics`) | RSS |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for c, name in (("off", "without `[[notify]]`"), ("on", f"{len(chans)} channels")):
+        w(
+            f"| {name} | {f(c + '_cpu_median_pct'):.2f}% | {f(c + '_cpu_mean_pct'):.2f}% | {r['notify_' + c + '_cpu_windows'].replace(',', ', ')} | "
+            f"{f(c + '_transitions_per_s'):,.0f} | {f(c + '_start_requests_per_s'):,.0f} | "
+            f"{f(c + '_start_p50_ms'):.2f} / **{f(c + '_start_p99_ms'):.2f}** / {f(c + '_start_p999_ms'):.2f} / {f(c + '_start_max_ms'):.2f} | "
+            f"{r['notify_' + c + '_start_window_p99s'].replace(',', ', ')} | "
+            f"{f(c + '_reply_p50_ms'):.2f} / {f(c + '_reply_p99_ms'):.2f} | {f(c + '_rss_kb') / 1024:.1f} MB |"
+        )
+    ratio = lambda k: f"×{f('on_' + k) / f('off_' + k):.2f}" if f("off_" + k) > 0 else "–"  # noqa: E731
+    w(
+        f"| on ÷ off | {ratio('cpu_median_pct')} | {ratio('cpu_mean_pct')} | | {ratio('transitions_per_s')} | "
+        f"{ratio('start_requests_per_s')} | {ratio('start_p50_ms')} / **{ratio('start_p99_ms')}** / {ratio('start_p999_ms')} / "
+        f"{ratio('start_max_ms')} | median window {ratio('start_window_p99_median_ms')} | {ratio('reply_p50_ms')} / {ratio('reply_p99_ms')} | |"
+    )
+    w("")
+    noise, diff = notify_noise(r)
+    n_off = len(r["notify_off_start_window_p99s"].split(","))
+    n_on = len(r["notify_on_start_window_p99s"].split(","))
+    w(f"Poll start delay p99 of each run: off {f('off1_start_p99_ms'):.2f} and {f('off2_start_p99_ms'):.2f} ms, on "
+      f"{f('on1_start_p99_ms'):.2f} and {f('on2_start_p99_ms'):.2f} ms (the same set-up differs by up to {noise:.2f} ms")
+    w(f"between its runs; the set-ups' pooled p99s by {diff:+.2f} ms). The {n_on} windows' p99s with the channels against the")
+    w(f"{n_off} without, two-sided exact Mann-Whitney test: U = {f('start_p99_mw_u'):g}, p = {f('start_p99_mw_p'):.3g}: "
+      + ("no difference beyond noise." if f("start_p99_mw_p") >= 0.05 else "**a difference beyond noise**."))
+    w("")
+    stalled_on = int(f("on_start_stalled_slots"))
+    near = sum(int(f(f"{x}_stalled_slots_near_notifications")) for x in ("on1", "on2") if f"notify_{x}_stalled_slots_near_notifications" in r)
+    w(f"Poll slots (100 ms each, about {f('on_start_requests_per_s') / 10:.0f} polls due in each) whose last request left more than 20 ms late:")
+    w(f"{int(f('off_start_stalled_slots'))} without channels, {stalled_on} with them, {near} of which in the second before one of the")
+    w(f"run's notifications arrived at the receiver (or 0.2 s after). Slots with no request at all (a stall of 100 ms or")
+    w(f"more, which the delays above would alias): {int(f('off_start_empty_slots'))} without channels, {int(f('on_start_empty_slots'))} with.")
+    w("")
+    if "notify_delay_max_s" in r:
+        w(f"The notifications that arrived while the windows ran ({f('window_count'):.0f} group_wait windows of {gw:g} s"
+          " over the two *on* runs); the delay is from the earliest transition the notification reports (a firing")
+        w("alert's `startsAt`, a resolved one's `endsAt`, read from the webhook body; Slack and ntfy bodies are text, so")
+        w("theirs is the webhook notification of the same window, which closes for every channel at once) to its arrival:")
+        w("")
+        w("| channel | received | per window | delay median | p99 | max | body, median |")
+        w("|---|---|---|---|---|---|---|")
+        for n, t in chans:
+            if f"notify_{n}_delay_max_s" not in r:
+                w(f"| `{n}` ({t}) | 0 | | | | | |")
+                continue
+            w(
+                f"| `{n}` ({t}) | {int(f(n + '_count'))} | {f(n + '_per_window'):.2f} | {f(n + '_delay_median_s'):.2f} s | "
+                f"{f(n + '_delay_p99_s'):.2f} s | **{f(n + '_delay_max_s'):.2f} s** | {int(f(n + '_bytes_median')):,} bytes |"
+            )
+        w("")
+        hook = chans[0][0]
+        w(f"- Webhook notifications: {int(f(hook + '_firing'))} firing, {int(f(hook + '_resolved'))} resolved; "
+          f"{int(f(hook + '_alerts_median')):,} alerts in the median one, at most {int(f(hook + '_alerts_max')):,}."
+          + (f" Counted from the earliest *firing* alert's `startsAt` only (a window may open with a recovery): median "
+             f"{f(hook + '_firing_delay_median_s'):.2f} s, max {f(hook + '_firing_delay_max_s'):.2f} s." if f"notify_{hook}_firing_delay_max_s" in r else ""))
+        w(f"- The monitors' logs over the two *on* runs (start to stop): {int(f('made'))} notifications made, "
+          f"{int(f('delivered'))} delivered, {int(f('not_delivered'))} attempts failed, {int(f('gave_up'))} given up;")
+        w(f"  {int(f('late'))} of the {int(f('notifications'))} measured arrived later than {gw + 1:g} s.")
+        recv = [r[k] for k in ("notify_on1_receiver_cpu_pct", "notify_on2_receiver_cpu_pct") if k in r]
+        if recv:
+            w(f"- The receiver (Python, on the same two cores) used {' and '.join(x + '%' for x in recv)} of a core while measured.")
+    warn = []
+    for c, name in (("off", "without"), ("on", "with")):
+        n = int(f(c + "_log_warnings"))
+        inside = int(f(c + "_log_warnings_measured")) if f"notify_{c}_log_warnings_measured" in r else None
+        shown = [r[k] for k in (f"notify_{c}_log_warning_{i}" for i in range(1, 6)) if k in r]
+        warn.append(
+            f"{name} channels {n}"
+            + (f" ({inside} while measured)" if inside is not None else "")
+            + (": " + "; ".join(f"`{s}`" for s in shown) if shown else "")
+        )
+    w(f"- Warnings and errors in the monitor's log and stderr: {'; '.join(warn)}.")
+    w(f"- Requests the capture dropped: {int(f('off_capture_dropped'))} without channels, {int(f('on_capture_dropped'))} with.")
+    w("")
+    w("How it is measured:")
+    w("")
+    w("- CPU: utime + stime of the monitor from `/proc/PID/stat` per window, as for the continuous loads; medians")
+    w("  over both runs of a set-up. Transitions/s: lines the monitor printed on stdout during the windows.")
+    w("- Poll start delay, measured directly: `tcpdump -i lo` captures every poll request as it leaves (the filter")
+    w("  keeps the packets with data sent to the simulator's port: one per poll, since the monitor keeps its")
+    w("  connections). The monitor starts polls on a 100 ms grid (`src/engine/timetable.rs`, `POLL_TICK`): every")
+    w("  poller due in a slot is woken at the slot's instant. A request's time modulo 100 ms, less the grid's phase,")
+    w("  is how late it left after its slot: the timer's wake-up, the pollers ahead of it in the slot, and")
+    w("  whatever else the single runtime thread was doing (the notifier's router, rendering and sending included).")
+    w("  The grid's phase is not visible from outside, so `scripts/poll_starts.py` finds it per window: most")
+    w("  requests leave within a few ms of their slot, so their times modulo 100 ms pile up just after it, and the")
+    w("  least delayed request of that pile is taken as 0 (nothing leaves before its slot). The delays are thus")
+    w("  beyond the window's best case (the timer's wake-up, about 0–1 ms, alike in every run). A delay of a whole")
+    w("  tick or more would alias to a short one; it would leave a slot with no request, and those are counted.")
+    w("- Reply latency (the proxy the monitor exposes): `syncguard_reply_latency_seconds` from `/metrics`, read 1 s before")
+    w("  the first window and 1 s after the last (outside them); the increase of its buckets, both runs added, and")
+    w("  p50/p99 interpolated within buckets as `histogram_quantile` does. It runs from the request's write to the")
+    w("  reply's read, so it includes the runtime thread's delay in reading the reply, but not the start delay.")
+    w("- Noise: each set-up has a p99 per 12 s window (about 16,000 polls each); the verdict is a two-sided exact")
+    w("  Mann-Whitney test of the windows with channels against those without (p ≥ 0.05: the set-ups cannot be told")
+    w("  apart). The runs go off, on, on, off, so a drift of the machine over the run weighs on both alike.")
+    w(f"- Notifications: the receiver (`ThreadingHTTPServer`, 127.0.0.1) answers 200 to every POST and writes a")
+    w("  line per request: its arrival time, the path (each run and channel has its own), the `Idempotency-Key`")
+    w("  (the notification id) and, for the webhook's JSON, the number of alerts and the earliest transition in it.")
+    w("  Only the notifications that arrived within the windows count.")
+    w("- The monitor's log (`--log-file`, `RUST_LOG=info,transitions=off`: its own lines, not the transitions it")
+    w("  prints) is searched for `[WARN]` and `[ERROR]`; the notifications made and delivered are counted from its")
+    w("  `notify NAME: firing|resolved ID` and `notify NAME: delivered ID` lines.")
+    w("")
+    if "notify_raw" in r:
+        w("<details><summary>The notify results of that run, as bench.sh recorded them</summary>")
+        w("")
+        w("```")
+        out.extend(r["notify_raw"])
+        w("```")
+        w("")
+        w("</details>")
+        w("")
+    w(NOTIFY_END)
+    return out
+
+
+def notify_raw(path):
+    """The notify lines of a results file, as recorded."""
+    with open(path, encoding="utf-8") as fh:
+        return [l.rstrip("\n") for l in fh if l.startswith("notify_")]
+
+
+def merge_notify(results_path, doc_path):
+    """Replaces the notify rows and the notify section of an existing BENCHMARKS.md."""
+    r = load(results_path)
+    r["notify_raw"] = notify_raw(results_path)
+    rows = notify_rows(r)
+    if not rows:
+        sys.exit(f"{results_path}: no notify results")
+    lines = open(doc_path, encoding="utf-8").read().split("\n")
+    start = lines.index("## Targets")
+    head = next(i for i in range(start, len(lines)) if lines[i].startswith("|---"))
+    end = head + 1
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    kept = [l for l in lines[head + 1 : end] if not l.startswith("| notify: ")]
+    lines[head + 1 : end] = kept + ["| " + " | ".join(row) + " |" for row in rows]
+    section = notify_section(r)
+    if NOTIFY_BEGIN in lines:
+        a = lines.index(NOTIFY_BEGIN)
+        b = lines.index(NOTIFY_END, a)
+        lines[a : b + 1] = section
+    elif WEB_END in lines:
+        # After the web section.
+        at = lines.index(WEB_END) + 1
+        lines[at:at] = [""] + section
+    else:
+        # After the Targets table.
+        end = head + 1
+        while end < len(lines) and lines[end].startswith("|"):
+            end += 1
+        lines[end:end] = [""] + section
+    open(doc_path, "w", encoding="utf-8").write("\n".join(lines))
+
+
 if len(sys.argv) == 4 and sys.argv[1] == "--merge-web":
     merge_web(sys.argv[2], sys.argv[3])
+    sys.exit(0)
+if len(sys.argv) == 4 and sys.argv[1] == "--merge-notify":
+    merge_notify(sys.argv[2], sys.argv[3])
     sys.exit(0)
 if len(sys.argv) != 2:
     sys.exit(__doc__)
 
 r = load(sys.argv[1])
 r["web_raw"] = web_raw(sys.argv[1])
+r["notify_raw"] = notify_raw(sys.argv[1])
 
 
 def num(key):
@@ -409,6 +669,7 @@ rows = [
 ]
 
 rows += web_rows(r)
+rows += notify_rows(r)
 
 # Per-node costs. Polls per second follow from the uniform 5–10 s wait (mean 7.5 s).
 polls_per_s_10k = 10_000 / 7.5
@@ -452,6 +713,8 @@ for row in rows:
     w("| " + " | ".join(row) + " |")
 w("")
 out.extend(web_section(r))
+w("")
+out.extend(notify_section(r))
 w("")
 w("## The floor gap: runtime or monitor?")
 w("")

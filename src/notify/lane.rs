@@ -19,12 +19,15 @@ impl Lane {
     pub fn start(name: &str) -> std::io::Result<Lane> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            // The blocking pool too: it writes the outbox.
+            .on_thread_start(crate::platform::priority::background)
             .build()?;
         let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
+                crate::platform::priority::background();
                 // Tasks spawned through the handle run while this waits.
                 runtime.block_on(async {
                     let _ = stopped.await;

@@ -7,6 +7,7 @@ mod host;
 pub mod limits;
 pub mod memory;
 pub mod paths;
+pub mod priority;
 mod signals;
 
 pub use host::hostname;
