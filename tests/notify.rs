@@ -40,6 +40,17 @@ fn channel(name: &str, kind: &str, target: &str, extra: &str) -> String {
     )
 }
 
+/// The webhook channel `hook` to `target`, signed with the test secret (what
+/// `checked_webhook` verifies), with `extra` keys.
+fn signed_hook(target: &str, extra: &str) -> String {
+    channel(
+        "hook",
+        "webhook",
+        &url(target),
+        &format!("secret_env = \"{SECRET_VAR}\"\n{extra}"),
+    )
+}
+
 /// `url = "<url>"`.
 fn url(u: &str) -> String {
     format!("url = \"{u}\"")
@@ -212,12 +223,7 @@ fn webhook_is_signed_v4_json_counted_in_metrics_and_recorded_as_delivered() {
     let (_a, b, config) = wall_of_two(
         &lab,
         ("Synced", "Free"),
-        &channel(
-            "hook",
-            "webhook",
-            &url(&rx.url("/hook")),
-            &format!("secret_env = \"{SECRET_VAR}\"\ntoken_env = \"{TOKEN_VAR}\""),
-        ),
+        &signed_hook(&rx.url("/hook"), &format!("token_env = \"{TOKEN_VAR}\"")),
     );
     let db = lab.path("history.db");
     let port = free_port();
@@ -366,12 +372,7 @@ fn a_receiver_down_for_30s_and_a_restart_lose_nothing_and_repeat_nothing() {
     let (a, b, config) = wall_of_two(
         &lab,
         ("Synced", "Synced"),
-        &channel(
-            "hook",
-            "webhook",
-            &url(&port.url("/hook")),
-            &format!("secret_env = \"{SECRET_VAR}\""),
-        ),
+        &signed_hook(&port.url("/hook"), ""),
     );
     let db = lab.path("history.db");
     let started = Instant::now();
@@ -1220,12 +1221,7 @@ fn alert_hook_runs_are_counted_as_a_channel() {
 fn a_node_removed_by_reload_is_resolved() {
     let lab = Lab::new(&[]);
     let rx = Receiver::start(lab.rt.handle(), Answer::Status(200));
-    let hook = channel(
-        "hook",
-        "webhook",
-        &url(&rx.url("/hook")),
-        &format!("secret_env = \"{SECRET_VAR}\""),
-    );
+    let hook = signed_hook(&rx.url("/hook"), "");
     let (a, b, config) = wall_of_two(&lab, ("Synced", "Free"), &hook);
     let child = monitor(&config, &lab.path("history.db"), &[]);
     rx.wait_for(LIMIT, "b's alarm", |r| !r.is_empty());
