@@ -5,9 +5,9 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
-use chrono::FixedOffset;
 use common::{fleet_config, node_name};
 use criterion::{Criterion, criterion_group, criterion_main};
+use jiff::tz::TimeZone;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use syncguard_fleet::model::{Observation, Outcome};
@@ -47,7 +47,6 @@ fn frame(c: &mut Criterion) {
     let mut view = View::new(true);
     view.refresh_order(&fleet);
     let mut terminal = Terminal::new(TestBackend::new(160, 48)).expect("terminal");
-    let tz = FixedOffset::east_opt(0).expect("utc");
     let now = SystemTime::now();
     c.bench_function("render_frame_10k_160x48", |b| {
         b.iter(|| {
@@ -61,7 +60,7 @@ fn frame(c: &mut Criterion) {
                         view: &view,
                         source: "bench.toml",
                         now,
-                        tz,
+                        tz: TimeZone::UTC,
                         color: true,
                     };
                     ui::render(frame, &screen);

@@ -16,7 +16,9 @@ Exit codes (Nagios convention, for --once):
   1  WARNING   only unreachable/timeout/invalid/stale nodes, with unreachable = \"warning\"
   2  CRITICAL  a node is free (out of lock), a sync group without exactly one Master,
                or unreachable/timeout/invalid/stale by default
-  3  UNKNOWN   config or usage error, or interrupted";
+  3  UNKNOWN   config or usage error, or interrupted
+Nodes in a [[maintenance]] window never raise the verdict; acknowledged nodes
+still do, unless --ignore-acked. `ack` and `unack` exit 0 when done, 3 when not.";
 
 /// Watch NVIDIA Quadro Sync health across a fleet of SyncGuard nodes.
 #[derive(Debug, Parser)]
@@ -47,6 +49,11 @@ pub struct Cli {
     /// With --once: how long to wait for every push node to report
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
     pub wait: Duration,
+
+    /// With --once: acknowledged nodes and groups leave the verdict and their
+    /// groups' health, as nodes in maintenance do (by default an ack still counts)
+    #[arg(long, global = true)]
+    pub ignore_acked: bool,
 
     /// Serve the status page, the JSON API and /metrics on ADDR, in watch, the
     /// dashboard and demo; overrides `[http] bind`
@@ -106,6 +113,91 @@ pub enum Command {
     /// Notification channels: `notify test` sends a test through each
     #[command(after_help = "Channels and their settings: docs/notify.md.")]
     Notify(NotifyArgs),
+    /// Acknowledge an unhealthy node (NAME) or sync group (@GROUP) in the running
+    /// monitor (`watch` or the dashboard, with `[http] bind` and a token)
+    #[command(after_help = ACK_HELP)]
+    Ack(AckArgs),
+    /// Remove the acknowledgement of a node (NAME) or sync group (@GROUP) in the
+    /// running monitor
+    #[command(after_help = ACK_HELP)]
+    Unack(UnackArgs),
+}
+
+const ACK_HELP: &str = "\
+The monitor is found at --url, else at the [http] bind of the fleet file (0.0.0.0 and
+:: become 127.0.0.1 and ::1). The token is the first line of --token-file, else
+$SYNCGUARD_TOKEN: the token the monitor reads from its [http] token_env or token_file.
+Exit 0 when done, 3 when not (with one line saying why).";
+
+/// `ack NODE|@GROUP`: what to acknowledge, for how long and why.
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// A node by name, or a sync group as @GROUP
+    #[arg(value_name = "NODE|@GROUP", value_parser = parse_target)]
+    pub target: crate::model::ack::Target,
+
+    /// How long the ack lasts (2h, 90m, 3d; at most 30d) [default: 24h]
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_ack_for)]
+    pub lasts: Option<AckFor>,
+
+    /// Why (required): shown with the node wherever it is shown
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `unack NODE|@GROUP`.
+#[derive(Debug, Args)]
+pub struct UnackArgs {
+    /// A node by name, or a sync group as @GROUP
+    #[arg(value_name = "NODE|@GROUP", value_parser = parse_target)]
+    pub target: crate::model::ack::Target,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Where the running monitor is and how to prove who may change it.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// The monitor's address, http://HOST:PORT [default: the fleet file's [http] bind]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Read the token from the first line of FILE [default: $SYNCGUARD_TOKEN]
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// An ack's length as given (sent as written) and as understood.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AckFor {
+    pub text: String,
+    pub duration: Duration,
+}
+
+/// `NAME` or `@GROUP`.
+pub fn parse_target(s: &str) -> Result<crate::model::ack::Target, String> {
+    crate::model::ack::Target::parse(s)
+}
+
+/// A duration of more than zero and at most [`crate::model::ack::MAX_FOR`].
+pub fn parse_ack_for(s: &str) -> Result<AckFor, String> {
+    let max = crate::model::ack::MAX_FOR;
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if d.is_zero() => Err("must be more than zero".into()),
+        Ok(d) if d > max => Err(format!(
+            "must be at most {}d (for longer, plan a [[maintenance]] window)",
+            max.as_secs() / 86_400
+        )),
+        Ok(d) => Ok(AckFor {
+            text: s.trim().to_owned(),
+            duration: d,
+        }),
+        Err(e) => Err(format!("{e} (expected a duration such as 2h, 90m, 3d)")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -192,8 +284,8 @@ pub fn parse_span(s: &str) -> Result<Duration, String> {
 
 /// An RFC 3339 time with an offset or `Z`.
 pub fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc).into())
+    s.parse::<jiff::Timestamp>()
+        .map(std::time::SystemTime::from)
         .map_err(|e| format!("{e} (expected RFC 3339, such as 2026-11-30T18:00:00+01:00)"))
 }
 

@@ -19,11 +19,17 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::engine::{Engine, Schedule};
 use crate::hooks::{self, HookJob, HookRules};
-use crate::model::{CloseReason, Input, ListenEvent, NodeKey, Observation, Transition};
+use crate::model::{
+    Ack, AckEnd, AckEvent, CloseReason, Input, ListenEvent, NodeKey, Observation, Target,
+    Transition,
+};
 use crate::notify::{self, NotifyHandle};
 use crate::present;
 use crate::state::fleet::Progress;
-use crate::state::{Fleet, HistoryStatus, ReloadDiff, Snapshot};
+use crate::state::maintenance::Windows;
+use crate::state::{
+    AckRefusal, AckRequest, Fleet, HistoryStatus, QuietEvent, ReloadDiff, Snapshot,
+};
 use crate::store::History;
 
 /// Shown transitions buffered per display subscriber before it lags.
@@ -51,6 +57,75 @@ pub enum Command {
     /// `--once`: mark push nodes that never reported `stale` and answer with the
     /// final snapshot.
     Finish(oneshot::Sender<Arc<Snapshot>>),
+    /// Acknowledge an unhealthy node or group.
+    Ack(AckRequest, oneshot::Sender<Result<Arc<Ack>, AckRefusal>>),
+    /// Remove an ack; `by` says who.
+    Unack {
+        target: Target,
+        by: String,
+        reply: oneshot::Sender<Result<Arc<Ack>, AckRefusal>>,
+    },
+}
+
+/// Where the dashboard and the API give and remove acks: through the hub, the
+/// one owner, like every other change.
+#[derive(Clone, Debug)]
+pub struct AckDesk {
+    commands: mpsc::Sender<Command>,
+}
+
+/// Why an ack did not happen.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AckError {
+    #[error(transparent)]
+    Refused(#[from] AckRefusal),
+    #[error("the monitor stopped")]
+    Stopped,
+}
+
+impl AckDesk {
+    /// Acknowledges `target` for `lasts` (see [`crate::model::ack`]).
+    pub async fn ack(
+        &self,
+        target: Target,
+        by: String,
+        reason: String,
+        lasts: Duration,
+    ) -> Result<Arc<Ack>, AckError> {
+        let req = AckRequest {
+            id: new_ack_id(),
+            target,
+            by,
+            reason,
+            lasts,
+        };
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Ack(req, tx))
+            .await
+            .map_err(|_| AckError::Stopped)?;
+        Ok(rx.await.map_err(|_| AckError::Stopped)??)
+    }
+
+    /// Removes the ack of `target`.
+    pub async fn unack(&self, target: Target, by: String) -> Result<Arc<Ack>, AckError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Unack {
+                target,
+                by,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| AckError::Stopped)?;
+        Ok(rx.await.map_err(|_| AckError::Stopped)??)
+    }
+}
+
+/// A short id, unique enough to name an ack in the store and in an
+/// Alertmanager silence's comment.
+fn new_ack_id() -> String {
+    format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
 
 /// A reload that took effect.
@@ -87,6 +162,11 @@ pub struct HubOptions {
     /// Where shown transitions go to become notifications; `None`: no
     /// `[[notify]]` channels.
     pub notify: Option<NotifyHandle>,
+    /// Acks in force from elsewhere (`--once` reads them from the store); the
+    /// history store's own are added to these.
+    pub acks: Vec<Ack>,
+    /// Acknowledged nodes and groups do not count towards the verdict.
+    pub ignore_acked: bool,
 }
 
 /// What the hub counted, for the summary on the way out.
@@ -166,6 +246,13 @@ impl HubHandle {
         }
     }
 
+    /// Where acks are given and removed.
+    pub fn acks(&self) -> AckDesk {
+        AckDesk {
+            commands: self.commands.clone(),
+        }
+    }
+
     pub fn liveness(&self) -> Liveness {
         Liveness {
             commands: self.commands.clone(),
@@ -199,6 +286,8 @@ pub struct Hub {
     last_result: Arc<AtomicI64>,
     /// The channels' state as last published.
     notify_seen: Vec<crate::model::notification::ChannelStatus>,
+    /// `[[maintenance]]` windows, compiled.
+    windows: Windows,
 }
 
 impl Hub {
@@ -213,11 +302,18 @@ impl Hub {
         if options.history.is_some() || options.notify.is_some() {
             fleet.track_group_changes();
         }
+        fleet.set_ignore_acked(options.ignore_acked);
+        let mut acks = options.acks.clone();
         if let Some(h) = &options.history {
             let before = h.take_resume();
             fleet.resume(&before.statuses);
             fleet.seed_events(before.recent);
+            acks.extend(before.acks);
         }
+        let windows = Windows::new(&config.maintenance);
+        let now = SystemTime::now();
+        fleet.resume_acks(acks, now);
+        set_maintenance(&mut fleet, &windows, now);
         // A driver that draws gets the whole fleet at once; one that only asks now and
         // then starts with an empty snapshot rather than keep a copy nobody reads.
         let first = match options.snapshot_every {
@@ -236,7 +332,7 @@ impl Hub {
             tokio::spawn(hooks::run_jobs(rx, hooks::uncounted()));
             tx
         });
-        let hub = Hub {
+        let mut hub = Hub {
             fleet,
             engine,
             config: config.clone(),
@@ -253,7 +349,9 @@ impl Hub {
             last_hook_warning: None,
             last_result: last_result.clone(),
             notify_seen: Vec::new(),
+            windows,
         };
+        hub.take_quiet();
         let task = tokio::spawn(hub.run(shutdown));
         Ok(HubHandle {
             commands: cmd_tx,
@@ -276,7 +374,19 @@ impl Hub {
         let stale = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(stale);
         let mut stale_armed: Option<SystemTime> = None;
+        // One timer for the next maintenance boundary or ack expiry, likewise.
+        let quiet = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(quiet);
+        let mut quiet_armed: Option<SystemTime> = None;
         loop {
+            let next_quiet = self.next_quiet_change();
+            if next_quiet != quiet_armed {
+                quiet_armed = next_quiet;
+                if let Some(at) = next_quiet {
+                    let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+                    quiet.as_mut().reset(Instant::now() + wait);
+                }
+            }
             let next_stale = self.fleet.next_stale_at();
             if next_stale != stale_armed {
                 stale_armed = next_stale;
@@ -301,9 +411,14 @@ impl Hub {
                         }
                     }
                     self.record_group_changes();
+                    self.take_quiet();
                     self.last_result.store(crate::store::ms(SystemTime::now()), Ordering::Relaxed);
                     let pending = self.fleet.pending();
                     self.progress.send_if_modified(|p| std::mem::replace(p, pending) != pending);
+                }
+                () = &mut quiet, if quiet_armed.is_some() => {
+                    quiet_armed = None;
+                    self.requiet(SystemTime::now());
                 }
                 () = &mut stale, if stale_armed.is_some() => {
                     // Re-armed at the top of the loop from what is due next.
@@ -312,6 +427,7 @@ impl Hub {
                         self.publish_transition(t);
                     }
                     self.record_group_changes();
+                    self.take_quiet();
                 }
                 _ = refusals.tick() => {
                     // Counted by the receiver with atomics; copied in once a second.
@@ -372,10 +488,19 @@ impl Hub {
         if let Some(h) = &self.options.history {
             h.record(&t);
         }
-        if let Some(n) = &self.options.notify {
+        // A node in maintenance is recorded and shown, but tells nobody.
+        let quiet = self
+            .fleet
+            .node(t.node.as_str())
+            .is_some_and(|n| n.view.maintenance.is_some());
+        if let Some(n) = &self.options.notify
+            && !quiet
+        {
             n.send(notify::Input::Node(t.clone()));
         }
-        self.hook_result(&t.node, t.to);
+        if !quiet {
+            self.hook_result(&t.node, t.to);
+        }
         let _ = self.events.send(t);
         self.dirty = true;
     }
@@ -406,7 +531,14 @@ impl Hub {
             return;
         }
         for g in self.fleet.take_group_changes() {
-            if let Some(n) = &self.options.notify {
+            let quiet = self
+                .fleet
+                .groups()
+                .iter()
+                .any(|x| x.name == g.group && x.maintenance.is_some());
+            if let Some(n) = &self.options.notify
+                && !quiet
+            {
                 n.send(notify::Input::Group(g.clone()));
             }
             if let Some(h) = &self.options.history {
@@ -531,6 +663,179 @@ impl Hub {
                 self.publish_snapshot();
                 let _ = reply.send(self.snapshots.borrow().clone());
             }
+            Command::Ack(req, reply) => {
+                let result = self.fleet.ack(req, SystemTime::now());
+                self.after_quiet_command(result, reply);
+            }
+            Command::Unack { target, by, reply } => {
+                let result = self.fleet.unack(&target, &by, SystemTime::now());
+                self.after_quiet_command(result, reply);
+            }
+        }
+    }
+
+    fn after_quiet_command(
+        &mut self,
+        result: Result<Arc<Ack>, AckRefusal>,
+        reply: oneshot::Sender<Result<Arc<Ack>, AckRefusal>>,
+    ) {
+        self.record_group_changes();
+        self.take_quiet();
+        if self.options.snapshot_every.is_some() {
+            self.publish_snapshot();
+        }
+        let _ = reply.send(result);
+    }
+
+    /// When maintenance next starts or ends, or an ack runs out.
+    fn next_quiet_change(&self) -> Option<SystemTime> {
+        let window = jiff::Timestamp::try_from(SystemTime::now())
+            .ok()
+            .and_then(|now| self.windows.next_change(now))
+            .map(SystemTime::from);
+        match (window, self.fleet.next_ack_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Ends the acks that ran out and moves nodes in and out of maintenance.
+    fn requiet(&mut self, now: SystemTime) {
+        self.fleet.expire_acks(now);
+        set_maintenance(&mut self.fleet, &self.windows, now);
+        self.record_group_changes();
+        self.take_quiet();
+    }
+
+    /// Hands maintenance and ack changes to the log, the store and the notifier.
+    fn take_quiet(&mut self) {
+        let events = self.fleet.take_quiet_events();
+        if events.is_empty() {
+            return;
+        }
+        self.dirty = true;
+        for e in events {
+            match e {
+                QuietEvent::Ack(a) => {
+                    tracing::info!("{}", present::quiet::ack_event(&a));
+                    if let Some(h) = &self.options.history {
+                        h.record_ack(&a);
+                    }
+                    if let Some(n) = &self.options.notify {
+                        let worse = match &a {
+                            AckEvent::Ended {
+                                ack,
+                                why: AckEnd::Worse,
+                                at,
+                                ..
+                            } => self.current(&ack.target, *at),
+                            _ => None,
+                        };
+                        n.send(notify::Input::Ack(a));
+                        if let Some(w) = worse {
+                            n.send(notify::Input::Worse(w));
+                        }
+                    }
+                }
+                QuietEvent::Maintenance {
+                    target,
+                    window,
+                    was,
+                    at,
+                } => {
+                    tracing::info!(
+                        "{}",
+                        present::quiet::maintenance_change(
+                            &target,
+                            window.as_deref(),
+                            was.as_deref()
+                        )
+                    );
+                    if let Some(h) = &self.options.history {
+                        h.record_maintenance(&target, window.clone(), at);
+                    }
+                    if let Some(n) = &self.options.notify {
+                        let left = window.is_none();
+                        n.send(notify::Input::Maintenance {
+                            target: target.clone(),
+                            window,
+                            at,
+                        });
+                        // Still unhealthy when the window ends: a new incident.
+                        if left {
+                            match self.current(&target, at) {
+                                Some(notify::Worse::Node(t)) => {
+                                    n.send(notify::Input::Node(t));
+                                }
+                                Some(notify::Worse::Group(g)) => {
+                                    n.send(notify::Input::Group(g));
+                                }
+                                None => {}
+                            }
+                        }
+                    }
+                }
+                QuietEvent::Covered { target, acked } => {
+                    if let Some(n) = &self.options.notify {
+                        // A member a group ack covered, uncovered while that ack
+                        // holds: it got worse than acknowledged, which is news.
+                        let worse = match &target {
+                            Target::Node(name) if !acked => self
+                                .fleet
+                                .node(name)
+                                .and_then(|node| node.view.group.clone())
+                                .filter(|g| {
+                                    self.fleet
+                                        .acks()
+                                        .any(|a| a.target == Target::Group(g.to_string()))
+                                })
+                                .and_then(|_| self.current(&target, SystemTime::now())),
+                            _ => None,
+                        };
+                        n.send(notify::Input::Covered { target, acked });
+                        if let Some(w) = worse {
+                            n.send(notify::Input::Worse(w));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A node's or group's current unhealthy state as a change from nothing: what
+    /// the notifier is told when it left maintenance or got worse than acked.
+    fn current(&self, target: &Target, at: SystemTime) -> Option<notify::Worse> {
+        match target {
+            Target::Node(name) => {
+                let node = self.fleet.node(name)?;
+                let last = node.view.last.as_ref()?;
+                node.view.status.is_problem().then(|| {
+                    notify::Worse::Node(Transition {
+                        at,
+                        node: node.view.key.clone(),
+                        group: node.view.group.clone(),
+                        from: crate::model::Status::Pending,
+                        to: node.view.status,
+                        outcome: last.outcome.clone(),
+                    })
+                })
+            }
+            Target::Group(name) => {
+                let g = self
+                    .fleet
+                    .groups()
+                    .iter()
+                    .find(|g| &*g.name == name.as_str())?;
+                let status = g.status?;
+                g.health.is_unhealthy().then(|| {
+                    notify::Worse::Group(crate::model::GroupTransition {
+                        at,
+                        group: g.name.clone(),
+                        status,
+                        health: g.health.clone(),
+                    })
+                })
+            }
         }
     }
 
@@ -595,8 +900,11 @@ impl Hub {
                 "reload: [[notify]] and [heartbeat] changes take effect at the next start"
             );
         }
+        self.windows = Windows::new(&new.maintenance);
         self.config = new;
+        set_maintenance(&mut self.fleet, &self.windows, now);
         self.record_group_changes();
+        self.take_quiet();
         if self.options.snapshot_every.is_some() {
             self.publish_snapshot();
         }
@@ -606,6 +914,21 @@ impl Hub {
             receiver_restarted,
         })
     }
+}
+
+/// Puts nodes and groups in the maintenance windows in force at `now`.
+fn set_maintenance(fleet: &mut Fleet, windows: &Windows, now: SystemTime) {
+    let Ok(at) = jiff::Timestamp::try_from(now) else {
+        return;
+    };
+    // Which windows are in force is decided once; each node is then a glob
+    // match against those few.
+    let in_force = windows.at(at);
+    fleet.set_maintenance(
+        |name, group| in_force.node(name, group).map(Arc::from),
+        |group| in_force.group(group).map(Arc::from),
+        now,
+    );
 }
 
 /// Snapshots for a consumer that reads now and then: taken fresh by the hub on

@@ -14,7 +14,8 @@
 //! - [`present`]: how statuses, roles, groups and transitions are said; one schema.
 //! - [`report`]: `--once` output (table, JSON, Nagios).
 //! - [`ui`]: the dashboard (terminal loop in `ui::app`; pure view, keys, render).
-//! - [`watch`]: headless mode; [`once`]: the one-shot check.
+//! - [`watch`]: headless mode; [`once`]: the one-shot check; [`ack_client`]: the
+//!   `ack` and `unack` commands, a client of the running monitor's API.
 //! - [`http`]: the status page, the JSON API, the event stream, `/metrics`.
 //! - [`metrics`]: Prometheus exposition from the snapshot.
 //! - [`hooks`]: `[[alert]]` programs, fed by their own queue.
@@ -22,6 +23,7 @@
 //! - [`sim`] and [`demo`]: simulated nodes for the demo and the tests.
 //! - [`logging`]: log set-up in SyncGuard's line style.
 
+pub mod ack_client;
 pub mod cli;
 pub mod config;
 pub mod demo;

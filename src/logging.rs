@@ -24,7 +24,7 @@ where
         mut w: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
+        let now = jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S");
         write!(w, "[{now}] [{}] ", event.metadata().level())?;
         ctx.field_format().format_fields(w.by_ref(), event)?;
         writeln!(w)

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use clap::Parser;
 
+use syncguard_fleet::ack_client::Remote;
 use syncguard_fleet::cli::{Cli, Command, NotifyAction, QueryArgs, SimArgs};
 use syncguard_fleet::config::Config;
 use syncguard_fleet::model::Verdict;
@@ -117,6 +118,20 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                 Verdict::Warning
             })
         }
+        Some(Command::Ack(args)) => {
+            let remote = Remote::new(&args.remote, &cli.config_path(), || cli.load_config())?;
+            let line = remote
+                .ack(&args.target, args.lasts.as_ref(), &args.reason)
+                .await?;
+            print_stdout(&(line + "\n"))?;
+            Ok(Verdict::Ok)
+        }
+        Some(Command::Unack(args)) => {
+            let remote = Remote::new(&args.remote, &cli.config_path(), || cli.load_config())?;
+            let line = remote.unack(&args.target).await?;
+            print_stdout(&(line + "\n"))?;
+            Ok(Verdict::Ok)
+        }
         Some(Command::Demo) => {
             let demo = demo::start().await?;
             run_fleet(&cli, demo.config.clone()).await
@@ -223,7 +238,15 @@ async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
             Some(path) => Some(logging::to_file(path)?),
             None => None,
         };
-        return run_once(&config, cli.format, cli.wait).await;
+        let options = once::OnceOptions {
+            acks: match cli.command {
+                // The demo's fleet is new every time: nobody acknowledged it.
+                Some(Command::Demo) => Vec::new(),
+                _ => once_acks(cli, &config),
+            },
+            ignore_acked: cli.ignore_acked,
+        };
+        return run_once(&config, cli.format, cli.wait, options).await;
     }
     let config_path = cli.command.is_none().then(|| cli.config_path());
     let log_path = cli.log_file.clone().unwrap_or_else(|| {
@@ -306,18 +329,45 @@ fn start_history(
     }
 }
 
+/// The acks in force for `--once`, from the history file the monitor writes
+/// (`--history`, else `[history] path`, else the default place), read only. No
+/// history (`--no-history`, `[history] enabled = false`), no file, or a file
+/// that cannot be read: no acks, never an error.
+fn once_acks(cli: &Cli, config: &Config) -> Vec<syncguard_fleet::model::Ack> {
+    if cli.no_history || (!config.history.enabled && cli.history.is_none()) {
+        return Vec::new();
+    }
+    let path = cli
+        .history
+        .clone()
+        .or_else(|| config.history.path.clone())
+        .unwrap_or_else(|| {
+            syncguard_fleet::platform::paths::history_path(Some(&cli.config_path()))
+        });
+    if !path.is_file() {
+        return Vec::new();
+    }
+    syncguard_fleet::store::active_acks(&path)
+}
+
 /// `--once`: check every node concurrently, print, and return the verdict.
-async fn run_once(config: &Config, format: Format, wait: Duration) -> anyhow::Result<Verdict> {
+async fn run_once(
+    config: &Config,
+    format: Format,
+    wait: Duration,
+    options: once::OnceOptions,
+) -> anyhow::Result<Verdict> {
     let started = SystemTime::now();
+    let ignore_acked = options.ignore_acked;
     // Interrupted is UNKNOWN (exit 3): the check did not finish, so it says nothing.
     let snap = tokio::select! {
-        r = once::check(config, wait) => r?,
+        r = once::check_with(config, wait, options) => r?,
         () = syncguard_fleet::platform::shutdown() => anyhow::bail!("interrupted"),
     };
     let out = match format {
         Format::Table => report::table(&snap, use_color()),
         Format::Json => report::json(&snap, started) + "\n",
-        Format::Nagios => report::nagios(&snap) + "\n",
+        Format::Nagios => report::nagios(&snap, ignore_acked) + "\n",
         Format::Csv => anyhow::bail!(
             "--format csv is for history and uptime; --once prints table, json or nagios"
         ),

@@ -10,10 +10,30 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::engine::Schedule;
 use crate::hub::{Command, Hub, HubOptions};
+use crate::model::Ack;
 use crate::state::Snapshot;
 
-/// Runs the one-shot check and returns the final snapshot.
+/// What `--once` knows besides the config: maintenance windows come from the
+/// config itself; acks are recorded by the monitor that writes the history file.
+#[derive(Clone, Debug, Default)]
+pub struct OnceOptions {
+    /// The acks in force (read from the history file, never written).
+    pub acks: Vec<Ack>,
+    /// `--ignore-acked`: acknowledged nodes and groups leave the verdict.
+    pub ignore_acked: bool,
+}
+
+/// Runs the one-shot check, without acks, and returns the final snapshot.
 pub async fn check(config: &Config, wait: Duration) -> anyhow::Result<Arc<Snapshot>> {
+    check_with(config, wait, OnceOptions::default()).await
+}
+
+/// Runs the one-shot check with the acks in `once`, and returns the final snapshot.
+pub async fn check_with(
+    config: &Config,
+    wait: Duration,
+    once: OnceOptions,
+) -> anyhow::Result<Arc<Snapshot>> {
     let (stop, stopped) = oneshot::channel::<()>();
     let options = HubOptions {
         // `--once` never writes history.
@@ -23,6 +43,8 @@ pub async fn check(config: &Config, wait: Duration) -> anyhow::Result<Arc<Snapsh
         config_path: None,
         // Reports read only the final snapshot, taken on request.
         snapshot_every: None,
+        acks: once.acks,
+        ignore_acked: once.ignore_acked,
     };
     let hub = Hub::start(config, options, async {
         let _ = stopped.await;

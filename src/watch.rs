@@ -85,6 +85,8 @@ pub async fn run(
         snapshot_every: None,
         history: options.history.clone(),
         notify: None,
+        acks: Vec::new(),
+        ignore_acked: false,
     };
     let service = Service::start(config, hub_options, options.http, async {
         let _ = stopped.await;

@@ -99,7 +99,7 @@ fn json_report_has_fixed_keys_and_right_values() {
         ("gone", "refused", None),
         ("junk", "garbage", None),
     ]);
-    let before = chrono::Utc::now();
+    let before = jiff::Timestamp::now();
     let r = once(&lab.fleet("f.toml", FAST), &["--format", "json"]);
     assert_code(&r, 2);
     let doc: Value = serde_json::from_str(&r.stdout).expect("stdout is one JSON document");
@@ -126,8 +126,8 @@ fn json_report_has_fixed_keys_and_right_values() {
     assert_eq!(doc["exit_code"], Value::from(r.code));
     assert_eq!(doc["verdict"], "CRITICAL");
     let checked_at = doc["checked_at"].as_str().expect("checked_at is a string");
-    let checked_at = chrono::DateTime::parse_from_rfc3339(checked_at).expect("RFC 3339 time");
-    let skew = checked_at.signed_duration_since(before).num_seconds();
+    let checked_at: jiff::Timestamp = checked_at.parse().expect("RFC 3339 time");
+    let skew = checked_at.duration_since(before).as_secs();
     assert!((-5..=30).contains(&skew), "checked_at {checked_at}");
 
     let summary = &doc["summary"];
@@ -159,7 +159,7 @@ fn json_report_has_fixed_keys_and_right_values() {
         ["ok", "out", "master", "broken", "mute", "gone", "junk"],
         "config order"
     );
-    const NODE_KEYS: [&str; 15] = [
+    const NODE_KEYS: [&str; 17] = [
         "name",
         "address",
         "group",
@@ -175,8 +175,10 @@ fn json_report_has_fixed_keys_and_right_values() {
         "since",
         "silent_connects",
         "note",
+        "maintenance",
+        "ack",
     ];
-    const NULLABLE: [&str; 7] = [
+    const NULLABLE: [&str; 9] = [
         "group",
         "code",
         "role",
@@ -184,6 +186,8 @@ fn json_report_has_fixed_keys_and_right_values() {
         "latency_ms",
         "error",
         "note",
+        "maintenance",
+        "ack",
     ];
     for n in nodes {
         let name = n["name"].as_str().unwrap_or("?");
@@ -198,6 +202,8 @@ fn json_report_has_fixed_keys_and_right_values() {
         assert_eq!(n["latency_ms"].is_number(), n["error"].is_null(), "{name}");
         let healthy = n["status"] == "synced";
         assert_eq!(n["healthy"], healthy, "{name}.healthy");
+        // No windows and no history file here.
+        assert!(n["maintenance"].is_null() && n["ack"].is_null(), "{name}");
     }
     let by_name = |name: &str| {
         nodes
@@ -254,6 +260,21 @@ fn json_report_has_fixed_keys_and_right_values() {
     assert_eq!(group("wall-B")["healthy"], true);
     assert_eq!(group("wall-B")["masters"], 1);
     assert_eq!(group("wall-B")["problem"], Value::Null);
+    for g in groups {
+        assert_eq!(
+            keys(g),
+            sorted(&[
+                "name",
+                "healthy",
+                "masters",
+                "members",
+                "problem",
+                "maintenance",
+                "ack"
+            ])
+        );
+        assert!(g["maintenance"].is_null() && g["ack"].is_null(), "{g}");
+    }
 }
 
 #[test]
@@ -288,8 +309,8 @@ fn nagios_is_one_line_with_names_and_perfdata() {
                 invalid=0;;;0;4 stale=0;;;0;4 pending=0;;;0;4 latency_max=";
     assert!(perf.starts_with(want), "perfdata: {perf}");
     let latency = perf[want.len()..]
-        .strip_suffix("s;;;0")
-        .expect("latency_max in seconds");
+        .strip_suffix("s;;;0 acknowledged=0;;;0;4 maintenance=0;;;0;4")
+        .expect("latency_max in seconds, then the acknowledged and maintenance counts");
     let latency: f64 = latency.parse().expect("latency_max is a number");
     assert!(latency > 0.0 && latency < 1.0, "latency_max {latency}");
 }
@@ -628,4 +649,392 @@ fn service_outside_windows_points_to_systemd() {
             r.stderr
         );
     }
+}
+
+/// A moment `hours` from now, RFC 3339 with `Z`, to the second.
+fn hours_from_now(hours: i64) -> String {
+    (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(hours))
+        .round(jiff::Unit::Second)
+        .expect("round to the second")
+        .to_string()
+}
+
+/// A one-off `[[maintenance]]` table from `from` to `to` hours from now, for
+/// `targets` (`nodes = [...]` or `groups = [...]`).
+fn window(name: &str, targets: &str, from: i64, to: i64) -> String {
+    format!(
+        "\n[[maintenance]]\nname = \"{name}\"\n{targets}\nstart = \"{}\"\nend = \"{}\"\n",
+        hours_from_now(from),
+        hours_from_now(to)
+    )
+}
+
+/// The lab's fleet file with `extra` after it.
+fn fleet_with(lab: &Lab, file: &str, extra: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(lab.fleet(file, FAST)).expect("fleet file");
+    lab.write(file, &format!("{text}{extra}"))
+}
+
+/// The Nagios line's text and perfdata.
+fn nagios_parts(r: &common::bin::Run) -> (String, String) {
+    assert_eq!(r.stdout.lines().count(), 1, "{:?}", r.stdout);
+    let (text, perf) = r
+        .stdout
+        .trim_end()
+        .split_once(" | ")
+        .expect("perfdata after ` | `");
+    (text.to_owned(), perf.to_owned())
+}
+
+fn json_node<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().find(|n| n["name"] == name))
+        .unwrap_or_else(|| panic!("node {name} in {doc}"))
+}
+
+fn json_group<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["groups"]
+        .as_array()
+        .and_then(|gs| gs.iter().find(|g| g["name"] == name))
+        .unwrap_or_else(|| panic!("group {name} in {doc}"))
+}
+
+#[test]
+fn a_maintenance_window_keeps_a_node_out_of_the_verdict() {
+    let lab = Lab::new(&[("ok", "synced", None), ("out", "free", None)]);
+
+    let bare = fleet_with(&lab, "bare.toml", "");
+    assert_code(&once(&bare, &[]), 2);
+
+    let now = fleet_with(
+        &lab,
+        "now.toml",
+        &window("re-imaging", "nodes = [\"out\"]", -1, 1),
+    );
+    let r = once(&now, &["--format", "json"]);
+    assert_code(&r, 0);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(doc["verdict"], "OK");
+    assert_eq!(json_node(&doc, "out")["maintenance"], "re-imaging");
+    assert_eq!(
+        json_node(&doc, "out")["status"],
+        "free",
+        "still shown as it is"
+    );
+    assert!(json_node(&doc, "out")["ack"].is_null());
+    assert!(json_node(&doc, "ok")["maintenance"].is_null());
+    let r = once(&now, &["--format", "nagios"]);
+    assert_code(&r, 0);
+    let (text, perf) = nagios_parts(&r);
+    assert_eq!(text, "SYNCGUARD OK - 1/2 nodes synced; 1 in maintenance");
+    assert!(
+        perf.starts_with("synced=1;;;0;2 free=1;;;0;2 ")
+            && perf.ends_with("s;;;0 acknowledged=0;;;0;2 maintenance=1;;;0;2"),
+        "{perf}"
+    );
+    let r = once(&now, &[]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("MAINT/ACK"), "{}", r.stdout);
+    assert!(r.stdout.contains("⚒ re-imaging"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("2 nodes · 1 synced · 1 free · ⚒ 1 in maintenance — OK"),
+        "{}",
+        r.stdout
+    );
+    // Without windows the table has no such column.
+    assert!(!once(&bare, &[]).stdout.contains("MAINT/ACK"));
+
+    for (file, from, to) in [("past.toml", -3, -2), ("future.toml", 2, 3)] {
+        let cfg = fleet_with(
+            &lab,
+            file,
+            &window("re-imaging", "nodes = [\"out\"]", from, to),
+        );
+        let r = once(&cfg, &["--format", "json"]);
+        assert_code(&r, 2);
+        let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+        assert!(json_node(&doc, "out")["maintenance"].is_null(), "{file}");
+        let r = once(&cfg, &["--format", "nagios"]);
+        assert_eq!(
+            nagios_parts(&r).0,
+            "SYNCGUARD CRITICAL - 1 of 2 nodes unhealthy: out free (Free)",
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn a_group_whose_only_bad_member_is_in_maintenance_is_healthy() {
+    let lab = Lab::new(&[
+        ("m", "state2", Some("wall-A")),
+        ("s", "state1", Some("wall-A")),
+        ("bad", "state0", Some("wall-A")),
+    ]);
+    let bare = fleet_with(&lab, "bare.toml", "");
+    let r = once(&bare, &["--format", "json"]);
+    assert_code(&r, 2);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(json_group(&doc, "wall-A")["healthy"], false);
+
+    let cfg = fleet_with(&lab, "f.toml", &window("swap", "nodes = [\"bad\"]", -1, 1));
+    let r = once(&cfg, &["--format", "json"]);
+    assert_code(&r, 0);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let g = json_group(&doc, "wall-A");
+    assert_eq!(g["healthy"], true, "{g}");
+    assert_eq!(g["problem"], Value::Null, "{g}");
+    assert!(
+        g["maintenance"].is_null(),
+        "only a member is in the window: {g}"
+    );
+    assert_eq!(json_node(&doc, "bad")["maintenance"], "swap");
+    let r = once(&cfg, &["--format", "nagios"]);
+    assert_code(&r, 0);
+    assert_eq!(
+        nagios_parts(&r).0,
+        "SYNCGUARD OK - 2/3 nodes synced; 1 in maintenance"
+    );
+
+    // The whole group in a window: the group and every member say so.
+    let cfg = fleet_with(
+        &lab,
+        "g.toml",
+        &window("rehearsal", "groups = [\"wall-A\"]", -1, 1),
+    );
+    let r = once(&cfg, &["--format", "json"]);
+    assert_code(&r, 0);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(json_group(&doc, "wall-A")["maintenance"], "rehearsal");
+    for n in ["m", "s", "bad"] {
+        assert_eq!(json_node(&doc, n)["maintenance"], "rehearsal", "{n}");
+    }
+    let r = once(&cfg, &["--format", "nagios"]);
+    assert_eq!(
+        nagios_parts(&r).0,
+        "SYNCGUARD OK - 2/3 nodes synced; 3 in maintenance"
+    );
+    let r = once(&cfg, &[]);
+    assert!(
+        r.stdout.contains("SYNC GROUP  HEALTH     MAINT/ACK"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// Writes acks into a history file as a monitor would have, and stops.
+fn store_acks(path: &std::path::Path, acks: Vec<syncguard_fleet::model::Ack>) {
+    use syncguard_fleet::model::AckEvent;
+    let history = syncguard_fleet::store::History::start(path, Duration::from_secs(3600))
+        .expect("start the history writer");
+    for a in acks {
+        history.record_ack(&AckEvent::Added(std::sync::Arc::new(a)));
+    }
+    // Dropping it writes what is queued and stops the writer.
+    drop(history);
+}
+
+fn an_ack(
+    target: syncguard_fleet::model::Target,
+    baseline: syncguard_fleet::model::Baseline,
+) -> syncguard_fleet::model::Ack {
+    let now = std::time::SystemTime::now();
+    syncguard_fleet::model::Ack {
+        id: format!("t{}", target.name()),
+        target,
+        by: "alice (api)".into(),
+        reason: "re-imaging".into(),
+        at: now - Duration::from_secs(60),
+        until: now + Duration::from_secs(7200),
+        baseline,
+    }
+}
+
+#[test]
+fn acks_in_the_history_file_count_unless_ignored() {
+    use syncguard_fleet::model::{Baseline, GroupStatus, NodeKey, Status, Target};
+    let lab = Lab::new(&[
+        ("wall-01", "synced", None),
+        ("wall-02", "free", None),
+        ("wall-03", "free", None),
+        ("wall-04", "silent", None),
+        ("b-01", "synced", Some("wall-B")),
+        ("b-02", "free", Some("wall-B")),
+    ]);
+    let history = lab.path("history.db");
+    store_acks(
+        &history,
+        vec![
+            an_ack(Target::Node("wall-03".into()), Baseline::Node(Status::Free)),
+            an_ack(
+                Target::Group("wall-B".into()),
+                Baseline::Group {
+                    status: Some(GroupStatus::MembersFree),
+                    members: vec![(NodeKey::new("b-02"), Status::Free)],
+                },
+            ),
+        ],
+    );
+    let extra = format!(
+        "\n[history]\npath = \"{}\"\n{}",
+        history.display(),
+        window("re-imaging", "nodes = [\"wall-02\"]", -1, 1)
+    );
+    let cfg = fleet_with(&lab, "f.toml", &extra);
+
+    // Acks still count: named among the unhealthy, and counted.
+    let r = once(&cfg, &["--format", "nagios"]);
+    assert_code(&r, 2);
+    let (text, perf) = nagios_parts(&r);
+    assert_eq!(
+        text,
+        "SYNCGUARD CRITICAL - 3 of 6 nodes unhealthy: wall-03 free (Free), wall-04 timeout, \
+         b-02 free (Free); 2 acknowledged, 1 in maintenance"
+    );
+    assert!(
+        perf.ends_with("s;;;0 acknowledged=2;;;0;6 maintenance=1;;;0;6"),
+        "{perf}"
+    );
+    // --ignore-acked: a node's own ack is only counted (a group's ack with
+    // --ignore-acked: see a_group_ack_counts_as_handled_with_ignore_acked).
+    let r = once(&cfg, &["--format", "nagios", "--ignore-acked"]);
+    assert_code(&r, 2);
+    assert!(
+        nagios_parts(&r).0.starts_with("SYNCGUARD CRITICAL - ")
+            && !nagios_parts(&r).0.contains("wall-03"),
+        "{}",
+        r.stdout
+    );
+
+    let r = once(&cfg, &["--format", "json"]);
+    assert_code(&r, 2);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let ack = &json_node(&doc, "wall-03")["ack"];
+    assert_eq!(ack["target"], "wall-03", "{doc}");
+    assert_eq!(ack["by"], "alice (api)");
+    assert_eq!(ack["reason"], "re-imaging");
+    assert_eq!(json_node(&doc, "b-02")["ack"]["target"], "@wall-B");
+    assert_eq!(json_group(&doc, "wall-B")["ack"]["target"], "@wall-B");
+    assert!(
+        json_node(&doc, "b-01")["ack"].is_null(),
+        "healthy: not covered"
+    );
+    assert!(json_node(&doc, "wall-02")["ack"].is_null());
+    assert_eq!(json_node(&doc, "wall-02")["maintenance"], "re-imaging");
+    let r = once(&cfg, &[]);
+    for want in [
+        "✓ ack alice (api) 1h 59m left",
+        "✓ @wall-B: ack alice (api) 1h 59m left",
+        "⚒ re-imaging",
+        "· ⚒ 1 in maintenance · ✓ 2 acknowledged — CRITICAL",
+    ] {
+        assert!(r.stdout.contains(want), "{want}:\n{}", r.stdout);
+    }
+
+    // --no-history, or history off: no acks read.
+    for extra in [
+        &["--no-history"][..],
+        &["--history", "/nonexistent/h.db"][..],
+    ] {
+        let r = once(&cfg, &[&["--format", "nagios"], extra].concat());
+        assert_code(&r, 2);
+        assert!(
+            nagios_parts(&r).1.contains("acknowledged=0;"),
+            "{extra:?}: {}",
+            r.stdout
+        );
+        assert!(r.stderr.is_empty(), "{extra:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn an_acked_node_alone_exits_2_and_0_when_ignored() {
+    use syncguard_fleet::model::{Baseline, Status, Target};
+    let lab = Lab::new(&[("wall-01", "synced", None), ("wall-03", "free", None)]);
+    let history = lab.path("history.db");
+    store_acks(
+        &history,
+        vec![an_ack(
+            Target::Node("wall-03".into()),
+            Baseline::Node(Status::Free),
+        )],
+    );
+    let cfg = fleet_with(
+        &lab,
+        "f.toml",
+        &format!("\n[history]\npath = \"{}\"\n", history.display()),
+    );
+    let r = once(&cfg, &["--format", "nagios"]);
+    assert_code(&r, 2);
+    assert_eq!(
+        nagios_parts(&r).0,
+        "SYNCGUARD CRITICAL - 1 of 2 nodes unhealthy: wall-03 free (Free); 1 acknowledged"
+    );
+    let r = once(&cfg, &["--format", "nagios", "--ignore-acked"]);
+    assert_code(&r, 0);
+    assert_eq!(
+        nagios_parts(&r).0,
+        "SYNCGUARD OK - 1/2 nodes synced; 1 acknowledged"
+    );
+    // A history file that is off in the config is not read.
+    let off = fleet_with(
+        &lab,
+        "off.toml",
+        &format!(
+            "\n[history]\nenabled = false\npath = \"{}\"\n",
+            history.display()
+        ),
+    );
+    assert_code(&once(&off, &["--ignore-acked"]), 2);
+}
+
+/// A group's ack covers the members that were bad when it was given; with
+/// --ignore-acked they leave the verdict and the group's health, as a node's
+/// own ack does.
+#[test]
+fn a_group_ack_counts_as_handled_with_ignore_acked() {
+    use syncguard_fleet::model::{Baseline, GroupStatus, NodeKey, Status, Target};
+    let lab = Lab::new(&[
+        ("b-01", "synced", Some("wall-B")),
+        ("b-02", "free", Some("wall-B")),
+    ]);
+    let history = lab.path("history.db");
+    store_acks(
+        &history,
+        vec![an_ack(
+            Target::Group("wall-B".into()),
+            Baseline::Group {
+                status: Some(GroupStatus::MembersFree),
+                members: vec![(NodeKey::new("b-02"), Status::Free)],
+            },
+        )],
+    );
+    let cfg = fleet_with(
+        &lab,
+        "f.toml",
+        &format!("\n[history]\npath = \"{}\"\n", history.display()),
+    );
+    let r = once(&cfg, &["--format", "nagios"]);
+    assert_code(&r, 2);
+    assert_eq!(
+        nagios_parts(&r).0,
+        "SYNCGUARD CRITICAL - 1 of 2 nodes unhealthy: b-02 free (Free); 1 acknowledged"
+    );
+    let r = once(&cfg, &["--format", "json", "--ignore-acked"]);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(json_node(&doc, "b-02")["ack"]["target"], "@wall-B", "{doc}");
+    assert_eq!(
+        json_group(&doc, "wall-B")["ack"]["target"],
+        "@wall-B",
+        "{doc}"
+    );
+    assert_eq!(json_group(&doc, "wall-B")["healthy"], true, "{doc}");
+    assert_code(&r, 0);
+    let r = once(&cfg, &["--format", "nagios", "--ignore-acked"]);
+    assert_code(&r, 0);
+    assert_eq!(
+        nagios_parts(&r).0,
+        "SYNCGUARD OK - 1/2 nodes synced; 1 acknowledged"
+    );
 }

@@ -61,9 +61,9 @@ fn now_ms() -> i64 {
 
 fn ms_of(rfc3339: &serde_json::Value) -> i64 {
     let s = rfc3339.as_str().expect("a time");
-    chrono::DateTime::parse_from_rfc3339(s)
+    s.parse::<jiff::Timestamp>()
         .expect("RFC 3339")
-        .timestamp_millis()
+        .as_millisecond()
 }
 
 /// A node free before a kill -9 and after the restart has one incident, not two;

@@ -33,6 +33,8 @@ async fn a_stuck_subscriber_does_not_delay_polling_and_catches_up_from_the_snaps
         snapshot_every: Some(Duration::from_millis(50)),
         history: None,
         notify: None,
+        acks: Vec::new(),
+        ignore_acked: false,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let hub = Hub::start(&config, options, async {

@@ -1279,3 +1279,79 @@ fn notify_test_fails_when_one_alertmanager_of_two_is_down() {
     );
     assert_eq!(up.requests_to("/api/v2/alerts").len(), 1);
 }
+
+/// An acknowledged node that gets worse than acknowledged (`timeout`, then
+/// `free`: out of lock) is alarmed again with its new status, although the
+/// channel was told it is unhealthy: the webhook gets the new alert firing and
+/// the old one (its labels) resolved.
+#[cfg(unix)]
+#[test]
+fn worse_than_acknowledged_is_an_alarm_again() {
+    let lab = Lab::new(&[]);
+    let rx = Receiver::start(lab.rt.handle(), Answer::Status(200));
+    // Never answers: `timeout`.
+    let b = lab.fake(None);
+    let port = free_port();
+    let config = lab.write(
+        "fleet.toml",
+        &format!(
+            "{FAST}[http]\nbind = \"127.0.0.1:{port}\"\ntoken_env = \"{TOKEN_VAR}\"\n{}{}",
+            b.node_toml("b", "group = \"wall\""),
+            signed_hook(&rx.url("/hook"), "")
+        ),
+    );
+    let child = monitor(&config, &lab.path("history.db"), &[]);
+    let got = rx.wait_for(LIMIT, "b's alarm", |r| !r.is_empty());
+    let first = checked_webhook(&got[0]);
+    assert_eq!(
+        first["alerts"][0]["labels"]["status"], "timeout",
+        "{first:#}"
+    );
+
+    let (status, answer) = lab.rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/v1/ack"))
+            .header("Authorization", format!("Bearer {TOKEN}"))
+            .json(&serde_json::json!({"target": "b", "reason": "cable", "for": "1h"}))
+            .send()
+            .await
+            .expect("POST /api/v1/ack");
+        (
+            resp.status().as_u16(),
+            resp.text().await.unwrap_or_default(),
+        )
+    });
+    assert_eq!(status, 201, "{answer}");
+
+    b.set_reply(Some("Free"));
+    wait_shown(&child, "b", "free");
+    let got = rx.wait_for(LIMIT, "the alarm again", |r| r.len() >= 2);
+    let _ = child.stop();
+    let body = checked_webhook(&got[1]);
+    assert_eq!(body["status"], "firing", "{body:#}");
+    assert_eq!(body["title"], "b unhealthy: free", "{body:#}");
+    let alerts: Vec<(&str, &str)> = body["alerts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["labels"]["status"].as_str().unwrap_or(""),
+                        x["status"].as_str().unwrap_or(""),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        alerts,
+        [("free", "firing"), ("timeout", "resolved")],
+        "{body:#}"
+    );
+    assert_eq!(
+        got.len(),
+        2,
+        "one alarm, nothing else: {:#?}",
+        got.iter().map(Request::json).collect::<Vec<_>>()
+    );
+}

@@ -1,7 +1,9 @@
 //! The `alertmanager` channel against a real Alertmanager (Debian's
 //! `prometheus-alertmanager`) on loopback: alerts for unhealthy nodes with their
 //! labels, none for healthy ones, one alert for two monitors of the same nodes,
-//! the watchdog, and the alert resolved when the node recovers.
+//! the watchdog, and the alert resolved when the node recovers; an ack given over
+//! the HTTP API becomes a silence of the node's alert, expired when the ack is
+//! removed or the node recovers.
 
 mod common;
 
@@ -63,7 +65,16 @@ impl Alertmanager {
     /// `GET /api/v2/alerts<query>` as JSON (Alertmanager may answer chunked, so
     /// through a real HTTP client).
     fn alerts(&self, lab: &Lab, query: &str) -> Vec<Value> {
-        let url = format!("{}/api/v2/alerts{query}", self.url());
+        self.get(lab, &format!("/api/v2/alerts{query}"))
+    }
+
+    /// `GET /api/v2/silences`: every silence, expired ones too.
+    fn silences(&self, lab: &Lab) -> Vec<Value> {
+        self.get(lab, "/api/v2/silences")
+    }
+
+    fn get(&self, lab: &Lab, path: &str) -> Vec<Value> {
+        let url = format!("{}{path}", self.url());
         let body = lab
             .rt
             .block_on(async { reqwest::get(&url).await?.error_for_status()?.text().await })
@@ -221,4 +232,198 @@ fn alertmanager_gets_one_alert_per_unhealthy_node_from_two_monitors_and_resolves
     );
     let _ = one.stop();
     let _ = two.stop();
+}
+
+const TOKEN_VAR: &str = "SG_AM_SILENCE_TEST_TOKEN";
+const TOKEN: &str = "silence-test-token";
+
+/// A request to the monitor's API with the token: (status, JSON body).
+fn api(lab: &Lab, method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
+    lab.rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut req = client
+            .request(method, url)
+            .header("Authorization", format!("Bearer {TOKEN}"));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    })
+}
+
+/// The silences of ack `id` (by the tag in their comment).
+fn silences_of<'a>(silences: &'a [Value], id: &str) -> Vec<&'a Value> {
+    let tag = format!("syncguard ack {id}");
+    silences
+        .iter()
+        .filter(|s| s["comment"].as_str().is_some_and(|c| c.contains(&tag)))
+        .collect()
+}
+
+/// Waits until the ack's one silence is in `state`; returns it.
+fn wait_silence(lab: &Lab, am: &Alertmanager, mon: &Proc, id: &str, state: &str) -> Value {
+    let mut all = Vec::new();
+    let held = wait_until(LIMIT, || {
+        all = am.silences(lab);
+        let ours = silences_of(&all, id);
+        ours.len() == 1 && ours[0]["status"]["state"] == state
+    });
+    assert!(
+        held,
+        "no {state} silence of ack {id}: {all:#?}\nmonitor:\n{}",
+        mon.stderr()
+    );
+    silences_of(&all, id)[0].clone()
+}
+
+/// Acknowledges `target` over the API; the ack's id and who it is by.
+fn ack(lab: &Lab, port: u16, target: &str) -> (String, String) {
+    let (status, body) = api(
+        lab,
+        reqwest::Method::POST,
+        &format!("http://127.0.0.1:{port}/api/v1/ack"),
+        Some(serde_json::json!({"target": target, "reason": "re-imaging", "for": "2h"})),
+    );
+    assert_eq!(status, 201, "{body:#}");
+    let id = body["id"].as_str().expect("the ack's id").to_owned();
+    let by = body["by"].as_str().expect("who").to_owned();
+    (id, by)
+}
+
+#[test]
+fn an_ack_silences_the_node_in_alertmanager_until_it_ends() {
+    const TEST: &str = "an_ack_silences_the_node_in_alertmanager_until_it_ends";
+    if !skip::require(
+        TEST,
+        have_alertmanager(),
+        "prometheus-alertmanager not installed",
+    ) {
+        return;
+    }
+    let lab = Lab::new(&[]);
+    let am = Alertmanager::start(&lab);
+    let bad = lab.fake(Some("Free"));
+    let fine = lab.fake(Some("Synced"));
+    let port = free_port();
+    let config = lab.write(
+        "fleet.toml",
+        &format!(
+            "{FAST}[http]\nbind = \"127.0.0.1:{port}\"\ntoken_env = \"{TOKEN_VAR}\"\n{}{}\n\
+             [[notify]]\nname = \"oncall\"\ntype = \"alertmanager\"\nurls = [\"{}\"]\ngroup_wait = \"1s\"\n",
+            bad.node_toml("wall-03", "group = \"wall\""),
+            fine.node_toml("wall-04", "group = \"wall\""),
+            am.url(),
+        ),
+    );
+    let db = lab.path("one.db");
+    let log = lab.path("monitor.log");
+    let mon = Proc::spawn(
+        bin()
+            .env(TOKEN_VAR, TOKEN)
+            .arg("--config")
+            .arg(&config)
+            .arg("--history")
+            .arg(&db)
+            .arg("--log-file")
+            .arg(&log)
+            .args(["watch", "--events", "json"]),
+    );
+    wait_delivered(&[&db], "firing");
+    let alert_state = |lab: &Lab| -> Value {
+        am.alerts(lab, "")
+            .into_iter()
+            .find(|a| a["labels"]["node"] == "wall-03")
+            .map(|a| a["status"].clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_until(LIMIT, || alert_state(&lab)["state"] == "active"),
+        "no active alert for wall-03: {:#?}",
+        am.alerts(&lab, "")
+    );
+
+    // The ack: a silence of the node's alerts, for as long as the ack lasts.
+    let (id, by) = ack(&lab, port, "wall-03");
+    let silence = wait_silence(&lab, &am, &mon, &id, "active");
+    assert_eq!(
+        silence["matchers"],
+        serde_json::json!([{"name": "node", "value": "wall-03", "isRegex": false, "isEqual": true}]),
+        "{silence:#}"
+    );
+    assert_eq!(silence["createdBy"], by.as_str(), "{silence:#}");
+    assert_eq!(
+        silence["comment"],
+        format!("re-imaging (syncguard ack {id})"),
+        "{silence:#}"
+    );
+    let ends = silence["endsAt"]
+        .as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .expect("endsAt");
+    let left = ends.duration_since(jiff::Timestamp::now());
+    assert!(
+        left > jiff::SignedDuration::from_mins(115) && left <= jiff::SignedDuration::from_mins(120),
+        "ends when the ack does, in 2h: {silence:#}"
+    );
+    // Alertmanager applies it: the alert is suppressed by that silence.
+    let sid = silence["id"].as_str().expect("silence id").to_owned();
+    assert!(
+        wait_until(LIMIT, || {
+            let st = alert_state(&lab);
+            st["state"] == "suppressed"
+                && st["silencedBy"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|x| x == sid.as_str()))
+        }),
+        "the alert is not silenced: {:#}",
+        alert_state(&lab)
+    );
+
+    // The ack removed: the silence is expired, the alert active again.
+    let (status, body) = api(
+        &lab,
+        reqwest::Method::DELETE,
+        &format!("http://127.0.0.1:{port}/api/v1/ack/wall-03"),
+        None,
+    );
+    assert_eq!(status, 200, "{body:#}");
+    wait_silence(&lab, &am, &mon, &id, "expired");
+    assert!(
+        wait_until(LIMIT, || alert_state(&lab)["state"] == "active"),
+        "{:#}",
+        alert_state(&lab)
+    );
+
+    // Acknowledged again, then the node recovers: that ack ends, and so does
+    // its silence.
+    let (id2, _) = ack(&lab, port, "wall-03");
+    assert_ne!(id2, id);
+    wait_silence(&lab, &am, &mon, &id2, "active");
+    bad.set_reply(Some("Synced"));
+    wait_silence(&lab, &am, &mon, &id2, "expired");
+    let _ = mon.stop();
+    // Info lines go to the log file (stderr has warnings only).
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        logged.contains(&format!(
+            "notify oncall: silenced node=\"wall-03\" (ack {id})"
+        )),
+        "{logged}"
+    );
+    assert!(
+        logged.contains(&format!(
+            "notify oncall: expired the silence of node=\"wall-03\" (ack {id2})"
+        )),
+        "{logged}"
+    );
+    assert!(
+        !logged.contains("could not silence") && !logged.contains("could not expire"),
+        "{logged}"
+    );
 }

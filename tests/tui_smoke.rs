@@ -452,3 +452,95 @@ fn a_closed_terminal_window_is_a_clean_stop() {
         .expect("the run");
     assert!(stopped.is_some(), "the run is recorded as a crash");
 }
+
+/// `a` on an unhealthy node: a reason, Enter, `2h`, Enter; the row shows ✓ and
+/// the detail popup who acknowledged it and why. `A` then `y` removes the ack.
+#[test]
+fn a_node_is_acknowledged_and_unacknowledged_from_the_dashboard() {
+    if !tmux_for("a_node_is_acknowledged_and_unacknowledged_from_the_dashboard") {
+        return;
+    }
+    let lab = Lab::new(&[("alpha", "synced", None), ("bravo", "free", None)]);
+    let fleet = lab.write(
+        "fleet.toml",
+        &format!(
+            "[defaults]\ninterval = \"300ms\"\nmax_interval = \"400ms\"\n{}",
+            lab.nodes_toml(&["alpha", "bravo"])
+        ),
+    );
+    let tmux = Tmux::new("ack");
+    tmux.start(&format!(
+        "env USER=smoke-op NO_COLOR=1 '{BIN}' --config '{}' --log-file '{}'",
+        fleet.display(),
+        lab.path("dash.log").display()
+    ));
+    // The table row of a node, not its transition in the events pane.
+    let row = |screen: &str, name: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(name) && !l.contains(" → "))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let screen = tmux.wait_for(&["✖ free", "✔ synced"], Duration::from_secs(15));
+    assert!(row(&screen, "bravo").contains("✖ free"), "{screen}");
+    // Problems sort first and the selection stays on the top row: bravo.
+    tmux.keys("a");
+    let form = tmux.wait_for(&["Acknowledge bravo", "Why?"], Duration::from_secs(5));
+    assert!(form.contains("Why?"), "no ack form:\n{form}");
+    // Keys are text in the form: `q` does not quit.
+    tmux.run(&["send-keys", "-t", "smoke", "-l", "re-imaging, q by smoke"]);
+    tmux.wait_for(&["re-imaging, q by smoke"], Duration::from_secs(5));
+    tmux.keys("Enter");
+    let asked = tmux.wait_for(&["For how long?"], Duration::from_secs(5));
+    assert!(asked.contains("24h (Enter keeps it)"), "{asked}");
+    tmux.keys("2h");
+    tmux.keys("Enter");
+    let acked = common::wait_until(Duration::from_secs(10), || {
+        row(&tmux.screen(), "bravo").contains("✓")
+    });
+    let screen = tmux.screen();
+    assert!(acked, "no ✓ on bravo's row:\n{screen}");
+    assert!(
+        screen.contains("ack: bravo acknowledged by smoke-op: re-imaging, q by smoke"),
+        "no answer in the footer:\n{screen}"
+    );
+    assert!(screen.contains("✓ 1 acknowledged"), "{screen}");
+    assert!(!row(&screen, "alpha").contains("✓"), "{screen}");
+    // The detail popup says who, why and until when.
+    tmux.keys("Enter");
+    let detail = tmux.wait_for(&["free since"], Duration::from_secs(5));
+    let line = detail
+        .lines()
+        .find(|l| l.contains("✓ acknowledged by smoke-op: re-imaging, q by smoke"))
+        .unwrap_or_else(|| panic!("no ack line in the detail:\n{detail}"));
+    assert!(
+        line.contains("(at ") && detail.contains("until "),
+        "{detail}"
+    );
+    assert!(detail.contains("A removes the ack"), "{detail}");
+    tmux.keys("Escape");
+
+    // `A` asks first; `y` removes it.
+    tmux.keys("A");
+    let ask = tmux.wait_for(&["Remove the acknowledgement?"], Duration::from_secs(5));
+    assert!(ask.contains("y removes the ack of bravo"), "{ask}");
+    tmux.keys("y");
+    let removed = common::wait_until(Duration::from_secs(10), || {
+        let s = tmux.screen();
+        !row(&s, "bravo").contains("✓") && s.contains("no longer acknowledged")
+    });
+    let screen = tmux.screen();
+    assert!(removed, "the ack stayed:\n{screen}");
+    assert!(
+        screen.contains("ack: bravo no longer acknowledged: removed by smoke-op"),
+        "{screen}"
+    );
+    assert!(row(&screen, "bravo").contains("✖ free"), "{screen}");
+    let logged = std::fs::read_to_string(lab.path("dash.log")).unwrap_or_default();
+    assert!(
+        logged.contains("ack: bravo acknowledged by smoke-op: re-imaging, q by smoke"),
+        "{logged}"
+    );
+    tmux.keys("q");
+}

@@ -2,16 +2,17 @@
 //! render is a pure function of state and clock, so these are exact.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use chrono::FixedOffset;
+use jiff::tz::TimeZone;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use syncguard_fleet::config::Config;
-use syncguard_fleet::model::{IoFailure, Observation, Outcome, TimeoutPhase, Unreachable};
+use syncguard_fleet::model::{IoFailure, Observation, Outcome, Target, TimeoutPhase, Unreachable};
 use syncguard_fleet::protocol::{Decode, InvalidReply, Reply, ReportedIp, decode_reply};
-use syncguard_fleet::state::Fleet;
+use syncguard_fleet::state::{AckRequest, Fleet};
 use syncguard_fleet::store::query::NodeRecord;
 use syncguard_fleet::store::timeline::{Incident, Shares};
 use syncguard_fleet::ui::{self, Action, Overlay, Screen, View};
@@ -239,7 +240,7 @@ fn draw_snap(
                 view,
                 source: "fleet.toml",
                 now: at(200),
-                tz: FixedOffset::east_opt(0).expect("utc"),
+                tz: TimeZone::UTC,
                 color: true,
             };
             ui::render(frame, &screen);
@@ -479,4 +480,164 @@ fn a_failing_channel_is_named_in_the_footer() {
         .map(|x| buffer[(x, 23)].symbol().to_owned())
         .collect();
     assert!(last.starts_with(" q quit"), "{last:?}");
+}
+
+/// `mixed()`, quieted: wall-03 (out of lock) acknowledged by alice, wall-B (through
+/// wall-07) acknowledged as a group by bob, and stage-02 (timeout) in the
+/// maintenance window `weekly-reboots`.
+fn quiet() -> Fleet {
+    let mut f = mixed();
+    f.set_maintenance(
+        |node, _| (node == name(8)).then(|| Arc::from("weekly-reboots")),
+        |_| None,
+        at(70),
+    );
+    let ack = |target, by: &str, reason: &str, hours: u64| AckRequest {
+        id: format!("{by}-1"),
+        target,
+        by: by.into(),
+        reason: reason.into(),
+        lasts: Duration::from_secs(hours * 3600),
+    };
+    f.ack(
+        ack(
+            Target::Node(name(2).into()),
+            "alice",
+            "re-imaging the render node",
+            2,
+        ),
+        at(100),
+    )
+    .expect("ack wall-03");
+    f.ack(
+        ack(
+            Target::Group("wall-B".into()),
+            "bob",
+            "genlock cable swap",
+            24,
+        ),
+        at(110),
+    )
+    .expect("ack wall-B");
+    f
+}
+
+/// Draws `fleet` after `actions`, applied as the dashboard applies them (`a` and
+/// `A` look at the snapshot), at each size.
+fn quiet_sizes(label: &str, fleet: &Fleet, actions: &[Action], sizes: &[(u16, u16)]) {
+    let snap = fleet.snapshot(at(200));
+    for (w, h) in sizes {
+        let mut view = View::new(true);
+        view.refresh_order(&snap);
+        for a in actions {
+            view.handle(*a, &snap);
+            view.refresh_order(&snap);
+        }
+        let terminal = draw(fleet, &mut view, *w, *h);
+        insta::assert_snapshot!(format!("{label}_{w}x{h}"), terminal.backend());
+    }
+}
+
+fn typed(text: &str) -> Vec<Action> {
+    text.chars().map(Action::Type).collect()
+}
+
+const SMALL: &[(u16, u16)] = &[(80, 24)];
+const BOTH: &[(u16, u16)] = &[(80, 24), (160, 48)];
+
+#[test]
+fn acknowledged_and_maintenance_nodes_are_marked() {
+    // Rows: wall-03 ✓, wall-07 ✓ (its group's ack), stage-01, stage-02 ⚒ (dimmed).
+    quiet_sizes("quiet", &quiet(), &[], BOTH);
+    let snap = quiet().snapshot(at(200));
+    let mut view = View::new(true);
+    let terminal = draw_snap(&quiet(), &snap, &mut view, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let row = |y: u16| -> (String, Vec<ratatui::style::Modifier>) {
+        let text = (0..80)
+            .map(|x| buffer[(x, y)].symbol().to_owned())
+            .collect();
+        let mods = (0..80).map(|x| buffer[(x, y)].modifier).collect();
+        (text, mods)
+    };
+    let (stage02, mods) = (4..14)
+        .map(row)
+        .find(|(t, _)| t.contains("stage-02"))
+        .expect("stage-02 row");
+    assert!(stage02.contains("⚒"), "{stage02}");
+    assert!(
+        mods.iter()
+            .all(|m| m.contains(ratatui::style::Modifier::DIM)),
+        "the maintenance row is dimmed"
+    );
+    let (wall03, mods) = row(4);
+    assert!(
+        wall03.contains("wall-03") && wall03.contains("✓"),
+        "{wall03}"
+    );
+    assert!(
+        !mods
+            .iter()
+            .any(|m| m.contains(ratatui::style::Modifier::DIM)),
+        "an acked row is not dimmed"
+    );
+}
+
+#[test]
+fn detail_shows_the_ack_and_the_maintenance_window() {
+    // wall-03's own ack; wall-07 covered by wall-B's; stage-02 in its window.
+    quiet_sizes("quiet_detail_ack", &quiet(), &[Action::ToggleDetail], BOTH);
+    quiet_sizes(
+        "quiet_detail_group_ack",
+        &quiet(),
+        &[Action::Down, Action::ToggleDetail],
+        SMALL,
+    );
+    quiet_sizes(
+        "quiet_detail_maintenance",
+        &quiet(),
+        &[
+            Action::Down,
+            Action::Down,
+            Action::Down,
+            Action::ToggleDetail,
+        ],
+        SMALL,
+    );
+}
+
+#[test]
+fn ack_form_at_each_step() {
+    // stage-01 (unreachable), in the unhealthy group stage: this node or the group?
+    let f = quiet();
+    let to_stage01 = [Action::Down, Action::Down];
+    let mut actions = to_stage01.to_vec();
+    actions.push(Action::StartAck);
+    quiet_sizes("ack_form_target", &f, &actions, SMALL);
+    actions.push(Action::Type('n'));
+    quiet_sizes("ack_form_reason_empty", &f, &actions, SMALL);
+    actions.extend(typed(
+        "switch port 14 replaced; Kim re-cables the rack after lunch, back by 14:00",
+    ));
+    quiet_sizes("ack_form_reason", &f, &actions, SMALL);
+    actions.push(Action::Submit);
+    quiet_sizes("ack_form_duration", &f, &actions, SMALL);
+    actions.extend(typed("2 hours-ish"));
+    actions.push(Action::Submit);
+    quiet_sizes("ack_form_duration_invalid", &f, &actions, SMALL);
+    // The whole group, asked from the same node.
+    let mut group = to_stage01.to_vec();
+    group.extend([Action::StartAck, Action::Type('g')]);
+    quiet_sizes("ack_form_group_reason", &f, &group, SMALL);
+}
+
+#[test]
+fn unack_asks_first() {
+    // wall-07 is covered by its group's ack: `A` names that one.
+    quiet_sizes(
+        "unack_confirm",
+        &quiet(),
+        &[Action::Down, Action::StartUnack],
+        SMALL,
+    );
 }

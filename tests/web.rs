@@ -66,9 +66,15 @@ fn settled(port: u16, child: &Proc) -> serde_json::Value {
 }
 
 /// The parts of a status document that are the same whoever took it: times and
-/// latencies differ between two checks of the same fleet.
+/// latencies differ between two checks of the same fleet. The web's own keys
+/// (`alarming`, `acks`, `maintenance`) are not in `--once`'s document.
 fn comparable(mut doc: serde_json::Value) -> serde_json::Value {
     doc["checked_at"] = serde_json::Value::Null;
+    if let Some(o) = doc.as_object_mut() {
+        for key in ["alarming", "acks", "maintenance"] {
+            o.remove(key);
+        }
+    }
     if let Some(nodes) = doc["nodes"].as_array_mut() {
         for n in nodes {
             n["since"] = serde_json::Value::Null;
@@ -107,7 +113,18 @@ fn every_route_answers_and_the_status_is_the_once_document() {
             history.to_str().expect("utf-8 path"),
         ],
     );
-    let served = comparable(settled(port, &child));
+    let served = settled(port, &child);
+    // What the web adds: two nodes and their group are unhealthy, nobody acked.
+    assert_eq!(
+        (&served["alarming"], &served["acks"], &served["maintenance"]),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!([]),
+            &serde_json::json!([])
+        ),
+        "{served}"
+    );
+    let served = comparable(served);
     let checked = once(&config, &["--format", "json", "--no-history"]);
     let once_doc: serde_json::Value = serde_json::from_str(&checked.stdout).expect("--once JSON");
     assert_eq!(served, comparable(once_doc));
@@ -584,4 +601,139 @@ fn a_page_that_was_away_gets_the_summaries_it_missed() {
     assert!(kinds.iter().any(|k| k == "summary"), "{kinds:?}");
     assert!(!kinds.iter().any(|k| k == "snapshot"), "{kinds:?}");
     let _ = child.stop();
+}
+
+/// Status code, lower-cased head and body of any request.
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head.to_ascii_lowercase(), body.to_owned())
+}
+
+/// The real binary: `[http] token_name`, an ack and an unack over HTTP, the
+/// maintenance windows of the config file in the status, the ack in the log,
+/// and the token in neither.
+#[test]
+fn acks_over_http_reach_the_monitor_and_its_log() {
+    let token = "web-ack-token-8d2e41b7";
+    let lab = Lab::new(&[
+        ("ok", "synced", Some("wall-A")),
+        ("bad", "free", Some("wall-A")),
+        ("quiet", "free", None),
+    ]);
+    let config = lab.write(
+        "fleet.toml",
+        &format!(
+            "{FAST}[http]\ntoken_env = \"SG_WEB_ACK_TOKEN\"\ntoken_name = \"ops-desk\"\n{}{}{}\
+             [[maintenance]]\nname = \"rehearsal\"\nnodes = [\"quiet\"]\n\
+             start = \"2020-01-01T00:00:00Z\"\nend = \"2099-01-01T00:00:00Z\"\n",
+            lab.node_toml("ok", "group = \"wall-A\""),
+            lab.node_toml("bad", "group = \"wall-A\""),
+            lab.node_toml("quiet", ""),
+        ),
+    );
+    let port = free_port();
+    let log = lab.path("monitor.log");
+    let child = Proc::spawn(
+        common::bin::bin()
+            .env("SG_WEB_ACK_TOKEN", token)
+            .env("RUST_LOG", "debug")
+            .arg("--config")
+            .arg(&config)
+            .args([
+                "--http",
+                &format!("127.0.0.1:{port}"),
+                "--no-history",
+                "--log-file",
+            ])
+            .arg(&log)
+            .arg("watch"),
+    );
+    let doc = settled(port, &child);
+    assert_eq!(doc["alarming"], 2, "bad and wall-A: {doc}");
+    let windows = doc["maintenance"].as_array().expect("windows");
+    assert_eq!(windows.len(), 1, "{doc}");
+    assert_eq!(
+        (&windows[0]["name"], &windows[0]["active"]),
+        (&serde_json::json!("rehearsal"), &serde_json::json!(true))
+    );
+    let quiet = doc["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["name"] == "quiet"))
+        .expect("quiet");
+    assert_eq!(quiet["maintenance"], "rehearsal", "{doc}");
+
+    let json = "Content-Type: application/json\r\n";
+    let ack =
+        r#"{"target": "bad", "reason": "swapping the sync card", "for": "90m", "user": "alice"}"#;
+    let (code, head, body) = request(port, "POST", "/api/v1/ack", json, ack);
+    assert_eq!(code, 401, "{body}");
+    assert!(head.contains("www-authenticate: bearer\r\n"), "{head}");
+    let wrong = format!("{json}Authorization: Bearer wrong\r\n");
+    let (code, head, body) = request(port, "POST", "/api/v1/ack", &wrong, ack);
+    assert_eq!(code, 401, "{body}");
+    assert!(head.contains("error=\"invalid_token\""), "{head}");
+    let auth = format!("{json}Authorization: Bearer {token}\r\n");
+    let (code, head, body) = request(port, "POST", "/api/v1/ack", &auth, ack);
+    assert_eq!(code, 201, "{head}\n{body}");
+    assert!(head.contains("location: /api/v1/ack/bad\r\n"), "{head}");
+    let a: serde_json::Value = serde_json::from_str(&body).expect("ack JSON");
+    assert_eq!(a["by"], "alice (ops-desk)", "{a}");
+    let doc = json_body(port, "/api/v1/status");
+    assert_eq!(doc["alarming"], 1, "{doc}");
+    assert_eq!(doc["acks"][0]["id"], a["id"], "{doc}");
+    assert_eq!(doc["acks"][0]["reason"], "swapping the sync card");
+    let (code, _, page) = get(port, "/", &format!("Authorization: Bearer {token}\r\n"));
+    assert_eq!(code, 200);
+    assert!(page.contains(r#"data-acked="bad""#), "{page}");
+    assert!(page.contains(r#"data-alarming="1""#), "{page}");
+
+    let (code, _, body) = request(
+        port,
+        "DELETE",
+        "/api/v1/ack/bad",
+        &auth,
+        r#"{"user": "bob"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let doc = json_body(port, "/api/v1/status");
+    assert_eq!(
+        (&doc["alarming"], &doc["acks"]),
+        (&2.into(), &serde_json::json!([]))
+    );
+
+    let (_, stderr) = child.stop();
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        logged.contains("ack: bad acknowledged by alice (ops-desk): swapping the sync card"),
+        "the ack is logged: {logged}"
+    );
+    assert!(
+        logged.contains("ack: bad no longer acknowledged: removed by bob (ops-desk)"),
+        "the unack is logged: {logged}"
+    );
+    assert!(!logged.contains(token), "the token is in the log");
+    assert!(!stderr.contains(token), "the token is on stderr");
 }

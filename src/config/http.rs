@@ -13,6 +13,10 @@ use super::raw::RawHttp;
 pub const MAX_STREAMS: usize = 256;
 /// More streams than this is a typo, not a plan: each is a task and a socket.
 const MAX_STREAMS_LIMIT: i64 = 65_536;
+/// Who an ack given with the token is by, unless `token_name` says otherwise.
+pub const TOKEN_NAME: &str = "api";
+/// The longest `token_name`, in characters: it goes into every ack's "by".
+pub const MAX_TOKEN_NAME: usize = 32;
 
 /// Where the bearer token comes from. It is read when the server starts, never
 /// stored in the config, so a config printed or compared never carries it.
@@ -36,6 +40,8 @@ pub struct HttpConfig {
     /// The token is required for reading too, not only for changes.
     pub protect_read: bool,
     pub max_streams: usize,
+    /// Who acks given with the token are by (`alice (api)` with a user).
+    pub token_name: String,
 }
 
 impl Default for HttpConfig {
@@ -46,6 +52,7 @@ impl Default for HttpConfig {
             token: None,
             protect_read: false,
             max_streams: MAX_STREAMS,
+            token_name: TOKEN_NAME.to_owned(),
         }
     }
 }
@@ -110,6 +117,9 @@ impl Cx<'_> {
                 }
                 config.max_streams = n as usize;
             }
+            if let Some(t) = &h.token_name {
+                config.token_name = self.token_name(t)?;
+            }
         }
         if let Some((addr, span)) = metrics_bind {
             match config.bind {
@@ -131,6 +141,30 @@ impl Cx<'_> {
             }
         }
         Ok(config)
+    }
+
+    /// `token_name`: a short name on one line, shown as who gave an ack.
+    fn token_name(&self, value: &Spanned<String>) -> Result<String, ConfigError> {
+        let name = value.get_ref().trim();
+        let len = name.chars().count();
+        let bad = if name.is_empty() {
+            Some("must not be empty".to_owned())
+        } else if len > MAX_TOKEN_NAME {
+            Some(format!(
+                "is {len} characters long; at most {MAX_TOKEN_NAME}"
+            ))
+        } else if name
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '(' | ')'))
+        {
+            Some("must be plain text on one line, without parentheses (acks show it as \"user (name)\")".to_owned())
+        } else {
+            None
+        };
+        match bad {
+            Some(why) => Err(self.err(value.span(), "http.token_name", why)),
+            None => Ok(name.to_owned()),
+        }
     }
 
     /// `IP:PORT`, or an error that shows an example.
@@ -158,7 +192,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::super::{ONE, assert_errors, parse};
-    use super::{MAX_STREAMS, TokenSource};
+    use super::{MAX_STREAMS, TOKEN_NAME, TokenSource};
 
     #[test]
     fn http_parses_with_defaults() {
@@ -175,6 +209,9 @@ mod tests {
         let c = parse(&format!("{ONE}[http]\ntoken_file = \"token.txt\"\n")).expect("valid");
         assert_eq!(c.http.token, Some(TokenSource::File("token.txt".into())));
         assert_eq!((c.http.bind, c.http.max_streams), (None, MAX_STREAMS));
+        assert_eq!(c.http.token_name, TOKEN_NAME);
+        let c = parse(&format!("{ONE}[http]\ntoken_name = \" ops-desk \"\n")).expect("valid");
+        assert_eq!(c.http.token_name, "ops-desk");
     }
 
     #[test]
@@ -212,6 +249,25 @@ mod tests {
             (
                 "[[node]]\nname=\"a\"\nhost=\"h\"\n[http]\nmax_streams=0\n",
                 "fleet.toml:5:13: http.max_streams: must be between 1 and 65536, got 0",
+            ),
+            (
+                "[[node]]\nname=\"a\"\nhost=\"h\"\n[http]\ntoken_name=\" \"\n",
+                "fleet.toml:5:12: http.token_name: must not be empty",
+            ),
+            (
+                "[[node]]\nname=\"a\"\nhost=\"h\"\n[http]\ntoken_name=\"a\\u001bb\"\n",
+                "fleet.toml:5:12: http.token_name: must be plain text on one line",
+            ),
+            (
+                "[[node]]\nname=\"a\"\nhost=\"h\"\n[http]\ntoken_name=\"(x)\"\n",
+                "fleet.toml:5:12: http.token_name: must be plain text on one line",
+            ),
+            (
+                &format!(
+                    "[[node]]\nname=\"a\"\nhost=\"h\"\n[http]\ntoken_name=\"{}\"\n",
+                    "x".repeat(33)
+                ),
+                "fleet.toml:5:12: http.token_name: is 33 characters long; at most 32",
             ),
             (
                 "[[node]]\nname=\"a\"\nhost=\"h\"\n[http]\ntoken=\"x\"\n",

@@ -3,8 +3,9 @@
 //!
 //! serde reads the text into the `raw` types; one validator per table (`defaults`,
 //! `listen`, `node`, `metrics`, `http`, `alert`, `notify` with `[heartbeat]`,
-//! `dashboard`, `reload`, `history`) turns them into the types below, `values`
-//! checks what tables share, and `error` turns spans into positions.
+//! `dashboard`, `reload`, `history`, `maintenance`) turns them into the types
+//! below, `values` checks what tables share, and `error` turns spans into
+//! positions.
 //!
 //! The secrets of `[[notify]]` and `[heartbeat]` (`*_env`, `*_file`) are read while
 //! validating, so an unset variable or a missing file is an error at its line
@@ -24,6 +25,7 @@ mod error;
 mod history;
 mod http;
 mod listen;
+mod maintenance;
 mod metrics;
 mod node;
 mod notify;
@@ -35,6 +37,7 @@ pub use error::ConfigError;
 use error::Cx;
 pub use history::{HistoryConfig, RETENTION};
 pub use http::{HttpConfig, MAX_STREAMS, TokenSource};
+pub use maintenance::{MAX_MAINTENANCE, MaintenanceWindow, WindowTime};
 pub use notify::{
     ChannelKind, EmailConfig, GIVE_UP_AFTER, GROUP_WAIT, HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT,
     HeartbeatConfig, NOTIFY_TIMEOUT, NotifyChannel, Secret, SmtpTls, redact_url,
@@ -178,6 +181,9 @@ pub struct Config {
     pub notify: Vec<NotifyChannel>,
     /// `[heartbeat]`: the dead-man's switch, if configured.
     pub heartbeat: Option<HeartbeatConfig>,
+    /// `[[maintenance]]` windows, in file order: when listed nodes and groups are
+    /// under planned work (one-off or weekly). Empty: none.
+    pub maintenance: Vec<MaintenanceWindow>,
 }
 
 /// Which changes an alert hook runs for.
@@ -357,6 +363,8 @@ impl Cx<'_> {
         let dashboard = self.dashboard(raw.dashboard.as_ref())?;
         let watch_config = self.reload(raw.reload.as_ref())?;
         let history = self.history(raw.history.as_ref())?;
+        // After the nodes: a window's globs must each match a node or a group.
+        let maintenance = self.maintenance(&raw.maintenance, &nodes)?;
         Ok(Config {
             source: self.label.to_owned(),
             defaults,
@@ -372,6 +380,7 @@ impl Cx<'_> {
             history,
             notify,
             heartbeat,
+            maintenance,
         })
     }
 }

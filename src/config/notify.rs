@@ -16,6 +16,7 @@ use toml::Spanned;
 
 use super::error::{ConfigError, Cx};
 use super::raw::{RawHeartbeat, RawNotify};
+use super::values::fleet_names;
 use super::{AlertOn, NodeConfig};
 
 /// What a channel speaks.
@@ -459,14 +460,8 @@ impl Cx<'_> {
         if raw.is_empty() {
             return Ok(Vec::new());
         }
-        let mut groups: Vec<&str> = nodes.iter().filter_map(|n| n.group.as_deref()).collect();
-        groups.sort_unstable();
-        groups.dedup();
-        let fleet = Fleet {
-            nodes: nodes.iter().map(|n| n.name.as_str()).collect(),
-            groups,
-            dir,
-        };
+        let (nodes, groups) = fleet_names(nodes);
+        let fleet = Fleet { nodes, groups, dir };
         let mut names = HashMap::with_capacity(raw.len());
         raw.iter()
             .enumerate()
@@ -877,33 +872,7 @@ impl Cx<'_> {
                 format!("must list at least one glob (leave it out for every {what})"),
             ));
         }
-        let mut globs = Vec::with_capacity(list.get_ref().len());
-        for (j, g) in list.get_ref().iter().enumerate() {
-            let key = format!("{key}[{j}]");
-            let matcher = globset::Glob::new(g.get_ref())
-                .map_err(|e| {
-                    self.err(
-                        g.span(),
-                        &key,
-                        format!("invalid glob {:?}: {}", g.get_ref(), e.kind()),
-                    )
-                })?
-                .compile_matcher();
-            if !names.iter().any(|n| matcher.is_match(n)) {
-                let hint = if names.is_empty() {
-                    format!(" (no node has a {what})")
-                } else {
-                    String::new()
-                };
-                return Err(self.err(
-                    g.span(),
-                    key,
-                    format!("glob {:?} matches no {what}{hint}", g.get_ref()),
-                ));
-            }
-            globs.push(g.get_ref().clone());
-        }
-        Ok(globs)
+        self.globs(list.get_ref(), key, what, names)
     }
 
     /// The words and messages of `[[alert]] on` (whose parser is private to

@@ -21,6 +21,8 @@ pub(super) struct RawFile {
     #[serde(default)]
     pub(super) notify: Vec<Spanned<RawNotify>>,
     pub(super) heartbeat: Option<Spanned<RawHeartbeat>>,
+    #[serde(default)]
+    pub(super) maintenance: Vec<Spanned<RawMaintenance>>,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +107,7 @@ pub(super) struct RawHttp {
     pub(super) token_file: Option<Spanned<String>>,
     pub(super) protect_read: Option<bool>,
     pub(super) max_streams: Option<Spanned<i64>>,
+    pub(super) token_name: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -160,4 +163,64 @@ pub(super) struct RawHeartbeat {
     pub(super) url_file: Option<Spanned<String>>,
     pub(super) interval: Option<Spanned<String>>,
     pub(super) timeout: Option<Spanned<String>>,
+}
+
+/// One `[[maintenance]]` table. Both forms' keys are here (one-off: `start`,
+/// `end`; weekly: `every`, `at`, `duration`, `timezone`) so that mixing them is
+/// refused by the validator with the form each key belongs to.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMaintenance {
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) nodes: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) groups: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) start: Option<Spanned<RawWhen>>,
+    pub(super) end: Option<Spanned<RawWhen>>,
+    pub(super) every: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) at: Option<Spanned<RawWhen>>,
+    pub(super) duration: Option<Spanned<String>>,
+    pub(super) timezone: Option<Spanned<String>>,
+}
+
+/// A time of day or a moment, written as a string (`"03:00"`) or as a bare TOML
+/// date-time (`start = 2026-12-01T18:00:00+01:00`, `at = 03:00`), which people
+/// write as readily and TOML would otherwise refuse as "not a string". Kept as
+/// text: the validator parses both the same way, so a TOML local date-time (no
+/// offset) gets the same message as the string.
+pub(super) struct RawWhen {
+    pub(super) text: String,
+    /// Written as a TOML date-time rather than a string.
+    pub(super) toml: bool,
+}
+
+impl<'de> Deserialize<'de> for RawWhen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawWhen;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a TOML date-time")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawWhen, E> {
+                Ok(RawWhen {
+                    text: v.to_owned(),
+                    toml: false,
+                })
+            }
+
+            // toml hands a date-time over as a one-entry map.
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawWhen, A::Error> {
+                let d = toml::value::Datetime::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(RawWhen {
+                    text: d.to_string(),
+                    toml: true,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::MAX_DURATION;
 use super::error::{ConfigError, Cx};
+use super::{MAX_DURATION, NodeConfig};
 
 impl Cx<'_> {
     /// A whole number of results, at least 1.
@@ -174,6 +174,114 @@ impl Cx<'_> {
     }
 }
 
+/// Node names in file order and the groups they are in (sorted, each once):
+/// what the `nodes` and `groups` globs of `[[notify]]` and `[[maintenance]]`
+/// are checked against.
+pub(super) fn fleet_names(nodes: &[NodeConfig]) -> (Vec<&str>, Vec<&str>) {
+    let mut groups: Vec<&str> = nodes.iter().filter_map(|n| n.group.as_deref()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    (nodes.iter().map(|n| n.name.as_str()).collect(), groups)
+}
+
+impl Cx<'_> {
+    /// The globs of a `nodes` or `groups` list (`key`, naming a `what`). Each
+    /// must compile and match one of `names` now: a typo would otherwise make
+    /// the list silently match nothing. A plain name (no glob characters) that
+    /// matches nothing is answered with the closest of `names`, when one is near.
+    pub(super) fn globs(
+        &self,
+        list: &[Spanned<String>],
+        key: &str,
+        what: &str,
+        names: &[&str],
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut globs = Vec::with_capacity(list.len());
+        for (j, g) in list.iter().enumerate() {
+            let key = format!("{key}[{j}]");
+            let text = g.get_ref();
+            let matcher = globset::Glob::new(text)
+                .map_err(|e| {
+                    self.err(
+                        g.span(),
+                        &key,
+                        format!("invalid glob {text:?}: {}", e.kind()),
+                    )
+                })?
+                .compile_matcher();
+            if !names.iter().any(|n| matcher.is_match(n)) {
+                let plain = !text.contains(['*', '?', '[', ']', '{', '}', '\\']);
+                let message = if names.is_empty() {
+                    format!("{text:?} matches no {what} (no node has a {what})")
+                } else if !plain {
+                    format!("{text:?} matches no {what}")
+                } else if let Some(near) = closest(text, names.iter().copied()) {
+                    format!("{text:?} matches no {what}; did you mean {near:?}?")
+                } else {
+                    format!("{text:?} matches no {what}")
+                };
+                let message = if plain {
+                    message
+                } else {
+                    format!("glob {message}")
+                };
+                return Err(self.err(g.span(), key, message));
+            }
+            globs.push(text.clone());
+        }
+        Ok(globs)
+    }
+}
+
+/// The candidate closest to `word`, case ignored, when near enough to be the
+/// one meant: at most a third of `word`'s characters (at least one) to add,
+/// drop, change or swap. Of equally near ones, the first.
+pub(super) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let word: Vec<char> = word.chars().flat_map(char::to_lowercase).collect();
+    let limit = (word.len() / 3).max(1);
+    let mut best: Option<(usize, &str)> = None;
+    let mut other = Vec::new();
+    for c in candidates {
+        other.clear();
+        other.extend(c.chars().flat_map(char::to_lowercase));
+        // Lengths alone may already rule it out.
+        if other.len().abs_diff(word.len()) > limit {
+            continue;
+        }
+        let d = edit_distance(&word, &other);
+        if d <= limit && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`:
+/// the optimal string alignment distance.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    // Three rows of the table: two back (for swaps), one back, this one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    let mut row: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        row[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            row[j] = d;
+        }
+        std::mem::swap(&mut before, &mut last);
+        std::mem::swap(&mut last, &mut row);
+    }
+    last[b.len()]
+}
+
 /// Turns `\r`, `\n`, `\0` and `\\` written literally (as in a TOML literal string
 /// `'GET_STATUS\r\n'`) into bytes. Basic strings already arrive unescaped by TOML.
 fn unescape(s: &str) -> Result<Vec<u8>, String> {
@@ -204,6 +312,32 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::super::assert_errors;
+    use super::{closest, edit_distance};
+
+    #[test]
+    fn edit_distance_counts_edits_and_swaps() {
+        let d = |a: &str, b: &str| {
+            let a: Vec<char> = a.chars().collect();
+            let b: Vec<char> = b.chars().collect();
+            edit_distance(&a, &b)
+        };
+        assert_eq!(d("", ""), 0);
+        assert_eq!(d("abc", ""), 3);
+        assert_eq!(d("", "ab"), 2);
+        assert_eq!(d("wall-b-3", "wall-b-03"), 1);
+        assert_eq!(d("Eruope", "Europe"), 1);
+        assert_eq!(d("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn closest_only_when_near() {
+        let names = ["wall-b-03", "wall-b-04", "stage-c"];
+        assert_eq!(closest("wall-b-3", names), Some("wall-b-03"));
+        assert_eq!(closest("WALL-B-04", names), Some("wall-b-04"));
+        assert_eq!(closest("stage-x", names), Some("stage-c"));
+        assert_eq!(closest("render-01", names), None);
+        assert_eq!(closest("x", ["y", "xyz"]), Some("y"));
+    }
 
     #[test]
     fn value_errors_name_file_line_and_key() {

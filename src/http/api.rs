@@ -9,17 +9,77 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Web;
+use crate::config::MaintenanceWindow;
 use crate::state::Snapshot;
 use crate::store::{query as q, schema};
 
-/// `--once --format json`'s document for a snapshot (pretty for people who curl
-/// it; one line for the event stream).
-pub fn status_document(snap: &Snapshot, at: SystemTime, pretty: bool) -> String {
-    if pretty {
-        crate::report::json(snap, at) + "\n"
-    } else {
-        crate::report::json_line(snap, at)
+/// `--once --format json`'s document for a snapshot, with what the web adds at
+/// its end: `alarming`, `acks` and the `maintenance` windows (pretty for people
+/// who curl it; one line for the event stream).
+pub fn status_document(
+    snap: &Snapshot,
+    windows: &[MaintenanceWindow],
+    at: SystemTime,
+    pretty: bool,
+) -> String {
+    let doc = match pretty {
+        true => crate::report::json(snap, at),
+        false => crate::report::json_line(snap, at),
+    };
+    let doc = append_members(
+        doc,
+        &super::ack::StatusExtras::new(snap, windows, at),
+        pretty,
+    );
+    match pretty {
+        true => doc + "\n",
+        false => doc,
     }
+}
+
+/// `doc` (a JSON object) with the members of `extra` (one too) added at its end,
+/// without parsing `doc` again: the document of 10,000 nodes is megabytes.
+fn append_members(doc: String, extra: &impl serde::Serialize, pretty: bool) -> String {
+    let members = match pretty {
+        true => serde_json::to_string_pretty(extra),
+        false => serde_json::to_string(extra),
+    };
+    let (Some(end), Ok(members)) = (doc.rfind('}'), members) else {
+        return doc;
+    };
+    let inner = members
+        .trim()
+        .strip_prefix('{')
+        .and_then(|m| m.strip_suffix('}'))
+        .unwrap_or("")
+        .trim_end();
+    let head = doc[..end].trim_end();
+    if inner.trim().is_empty() {
+        return doc;
+    }
+    // An empty object gets no comma before the first member.
+    let comma = if head.ends_with('{') { "" } else { "," };
+    let close = if pretty { "\n}" } else { "}" };
+    format!("{head}{comma}{inner}{close}")
+}
+
+/// Errors answered by a layer rather than a handler (a body over the limit)
+/// are JSON too, like every other error.
+pub async fn json_errors(r: Response) -> Response {
+    let is_json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "the request body is larger than {} KiB",
+                super::BODY_LIMIT >> 10
+            ),
+        );
+    }
+    r
 }
 
 /// The header with the id of the newest event a status document includes: the
@@ -37,9 +97,12 @@ pub async fn status(State(web): State<Web>, Query(q): Query<StatusQuery>) -> Res
     let fresh = web.snapshot().await;
     let snap = fresh.snap;
     let pretty = q.pretty.is_some();
+    let windows = web.maintenance.clone();
     // 10,000 nodes serialise in milliseconds: off the runtime's thread all the same.
-    match tokio::task::spawn_blocking(move || status_document(&snap, SystemTime::now(), pretty))
-        .await
+    match tokio::task::spawn_blocking(move || {
+        status_document(&snap, &windows, SystemTime::now(), pretty)
+    })
+    .await
     {
         Ok(doc) => {
             let mut r = json(StatusCode::OK, doc);
@@ -254,6 +317,27 @@ pub fn text(code: StatusCode, body: &'static str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::parse_params;
+
+    #[test]
+    fn members_are_appended_to_both_forms() {
+        let extra = serde_json::json!({"b": [1], "c": null});
+        let one = super::append_members("{\"a\":1}".into(), &extra, false);
+        assert_eq!(one, r#"{"a":1,"b":[1],"c":null}"#);
+        let pretty =
+            serde_json::to_string_pretty(&serde_json::json!({"a": {"x": 1}})).expect("json");
+        let both = super::append_members(pretty, &extra, true);
+        let parsed: serde_json::Value = serde_json::from_str(&both).expect(&both);
+        assert_eq!(
+            parsed,
+            serde_json::json!({"a": {"x": 1}, "b": [1], "c": null})
+        );
+        assert!(
+            both.ends_with("\n}") && both.contains("\n  \"b\": [\n    1\n  ]"),
+            "{both}"
+        );
+        let empty = super::append_members("{}".into(), &extra, false);
+        assert_eq!(empty, r#"{"b":[1],"c":null}"#);
+    }
 
     #[test]
     fn params_parse_like_the_flags() {

@@ -1,6 +1,10 @@
 //! The bearer token: read once at start from `token_env` or `token_file`, compared
 //! in constant time, never logged. A browser, which cannot set a header on a page
 //! load or an event stream, presents it once as `?token=` and keeps a cookie.
+//!
+//! Acks are stricter than the other routes: they need a token to be configured at
+//! all (403 without one), and a missing or wrong one is 401 (`error="invalid_token"`
+//! for a wrong one), as RFC 6750 has it; [`for_acks`] checks them in the handler.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -111,23 +115,108 @@ fn presented(headers: &HeaderMap) -> Presented<'_> {
 }
 
 /// Whether a request needs the token: anything that changes state always; reads
-/// with `protect_read`. `/healthz` is for load balancers and never needs it.
+/// with `protect_read`. `/healthz` is for load balancers and never needs it. The
+/// ack routes check it themselves ([`for_acks`]).
 fn needs_token(web: &Web, method: &Method, path: &str) -> bool {
-    if path == "/healthz" || path.starts_with("/assets/") {
+    if path == "/healthz" || path.starts_with("/assets/") || is_ack_route(method, path) {
         return false;
     }
     let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     !reads || web.protect_read
 }
 
+/// A `GET` with `?token=`: a browser signing in.
+fn asks_to_sign_in(req: &Request) -> bool {
+    req.method() == Method::GET
+        && req
+            .uri()
+            .query()
+            .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "token"))
+}
+
+/// `POST /api/v1/ack` and `DELETE /api/v1/ack/{target}`, exactly.
+fn is_ack_route(method: &Method, path: &str) -> bool {
+    match *method {
+        Method::POST => path == "/api/v1/ack",
+        Method::DELETE => path
+            .strip_prefix("/api/v1/ack/")
+            .is_some_and(|t| !t.is_empty() && !t.contains('/')),
+        _ => false,
+    }
+}
+
+/// Whether the page was asked for with the token: its ack buttons then work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignIn {
+    /// No token is configured: no acks from the web.
+    Off,
+    /// A token is configured and this request did not present it.
+    SignedOut,
+    /// It did (header or cookie).
+    SignedIn,
+}
+
+impl SignIn {
+    /// `off`, `signed-out`, `on`: the page's `body[data-acks]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignIn::Off => "off",
+            SignIn::SignedOut => "signed-out",
+            SignIn::SignedIn => "on",
+        }
+    }
+}
+
+pub fn sign_in(web: &Web, headers: &HeaderMap) -> SignIn {
+    let Some(token) = &web.token else {
+        return SignIn::Off;
+    };
+    match presented(headers) {
+        Presented::Some(t) if token.matches(t) => SignIn::SignedIn,
+        _ => SignIn::SignedOut,
+    }
+}
+
+/// The ack routes' check: 403 when no token is configured (acks are never open
+/// to anyone who can reach the port), 401 for a missing or wrong token.
+#[allow(clippy::result_large_err)] // the answer itself, as axum's extractors do
+pub fn for_acks(web: &Web, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = &web.token else {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "acks need [http] token_env or token_file: without a token nobody may give or remove one over HTTP",
+        ));
+    };
+    let (message, challenge) = match presented(headers) {
+        Presented::Some(t) if token.matches(t) => return Ok(()),
+        Presented::Some(_) => (
+            "the token is wrong",
+            r#"Bearer error="invalid_token", error_description="the token is wrong""#,
+        ),
+        Presented::None => (
+            "a token is required: send Authorization: Bearer <token>, or open the page once with ?token=<token>",
+            "Bearer",
+        ),
+    };
+    let mut r = error(StatusCode::UNAUTHORIZED, message);
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    Err(r)
+}
+
 /// The middleware: 401 without a token, 403 with a wrong one. A page opened with
 /// `?token=` gets the cookie and a redirect to the same page without it, so the
-/// token does not stay in the address bar, the history or a bookmark.
+/// token does not stay in the address bar, the history or a bookmark; also when
+/// reads are open (the cookie is what lets the page's ack buttons work).
 pub async fn check(State(web): State<Web>, req: Request, next: Next) -> Response {
     let Some(token) = web.token.clone() else {
         return next.run(req).await;
     };
-    if !needs_token(&web, req.method(), req.uri().path()) {
+    let path = req.uri().path();
+    let signs_in = path != "/healthz" && !path.starts_with("/assets/");
+    if !signs_in || (!needs_token(&web, req.method(), path) && !asks_to_sign_in(&req)) {
         return next.run(req).await;
     }
     if req.method() == Method::GET
@@ -178,6 +267,24 @@ pub async fn check(State(web): State<Web>, req: Request, next: Next) -> Response
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_two_ack_routes_check_their_own_token() {
+        assert!(is_ack_route(&Method::POST, "/api/v1/ack"));
+        assert!(is_ack_route(&Method::DELETE, "/api/v1/ack/wall-03"));
+        assert!(is_ack_route(&Method::DELETE, "/api/v1/ack/%40wall-B"));
+        for (m, p) in [
+            (Method::GET, "/api/v1/ack"),
+            (Method::POST, "/api/v1/ack/x"),
+            (Method::DELETE, "/api/v1/ack/"),
+            (Method::DELETE, "/api/v1/ack/a/b"),
+            (Method::DELETE, "/api/v1/ack"),
+            (Method::PUT, "/api/v1/ack"),
+            (Method::POST, "/api/v1/acks"),
+        ] {
+            assert!(!is_ack_route(&m, p), "{m} {p}");
+        }
+    }
 
     #[test]
     fn tokens_compare_and_hide() {

@@ -192,13 +192,14 @@ impl Web {
             return (seq, body.clone());
         }
         let snap = self.snapshots.fresh().await;
+        let windows = self.maintenance.clone();
         let id = EventId {
             run: self.feed.run,
             seq,
         };
         let rendered = tokio::task::spawn_blocking(move || {
             // The document, then every row as the page shows it.
-            let doc = super::api::status_document(&snap, SystemTime::now(), false);
+            let doc = super::api::status_document(&snap, &windows, SystemTime::now(), false);
             let mut out = BytesMut::new();
             frame(&mut out, Some(id), "snapshot", &doc);
             let summary = crate::present::schema::to_line(&super::view::Summary::new(&snap, None));

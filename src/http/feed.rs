@@ -24,6 +24,11 @@ const BATCH: usize = 2048;
 /// The `summary` event follows a batch of transitions after this long, so a storm
 /// gets a few summaries, not one per batch.
 const SUMMARY_DELAY: Duration = Duration::from_millis(250);
+/// While a page listens, maintenance and acks are compared this often: they
+/// change no status, so no transition says they did (a window that starts, an
+/// ack that runs out or is given at the dashboard). Acks given over HTTP are
+/// looked for at once.
+const QUIET_CHECK: Duration = Duration::from_secs(2);
 
 /// An event id: this monitor's run and a sequence number, `1733040000123-42`. A
 /// browser that reconnects to a restarted monitor presents the old run's id and
@@ -213,20 +218,101 @@ pub fn frame(out: &mut BytesMut, id: Option<EventId>, event: &str, data: &str) {
     let _ = write!(out, "event: {event}\ndata: {data}\n\n");
 }
 
+/// What tells the feed to look for maintenance and ack changes.
+pub struct QuietWatch {
+    /// Woken after an ack or unack over HTTP.
+    pub changed: std::sync::Arc<tokio::sync::Notify>,
+    /// The streams' places: all free means nobody listens, and nothing is looked for.
+    pub streams: std::sync::Arc<tokio::sync::Semaphore>,
+    pub max_streams: usize,
+}
+
+/// One node's or group's name, maintenance window and ack id.
+type Quiet = (
+    std::sync::Arc<str>,
+    Option<std::sync::Arc<str>>,
+    Option<String>,
+);
+
+/// Each node's and group's maintenance window and ack, in snapshot order: what
+/// the page shows that no transition announces.
+#[derive(PartialEq, Eq)]
+struct QuietState {
+    nodes: Vec<Quiet>,
+    groups: Vec<Quiet>,
+}
+
+impl QuietState {
+    fn of(snap: &crate::state::Snapshot) -> QuietState {
+        QuietState {
+            nodes: snap
+                .nodes
+                .iter()
+                .map(|n| {
+                    (
+                        n.key.shared().clone(),
+                        n.maintenance.clone(),
+                        n.ack.as_ref().map(|a| a.id.clone()),
+                    )
+                })
+                .collect(),
+            groups: snap
+                .groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.name.clone(),
+                        g.maintenance.clone(),
+                        g.ack.as_ref().map(|a| a.id.clone()),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The nodes whose rows differ from `before`; `None`: every row (the fleet
+    /// itself changed, a reload).
+    fn changed_since(&self, before: &QuietState) -> Option<std::collections::HashSet<String>> {
+        if self.nodes.len() != before.nodes.len()
+            || self
+                .nodes
+                .iter()
+                .zip(&before.nodes)
+                .any(|(a, b)| a.0 != b.0)
+        {
+            return None;
+        }
+        Some(
+            self.nodes
+                .iter()
+                .zip(&before.nodes)
+                .filter(|(a, b)| a != b)
+                .map(|(a, _)| a.0.to_string())
+                .collect(),
+        )
+    }
+}
+
 /// Feeds the ring from the hub's transitions until the hub stops. A summary
 /// follows each quiet moment; when this task falls behind the hub, the streams
-/// are told to resync from a snapshot (`lagged` moves).
+/// are told to resync from a snapshot (`lagged` moves). While a page listens,
+/// a summary also follows each change of maintenance or acks.
 pub async fn run(
     feed: std::sync::Arc<EventFeed>,
     mut events: broadcast::Receiver<Transition>,
     snapshots: SnapshotSource,
     lagged: watch::Sender<u64>,
+    quiet: QuietWatch,
 ) {
     let summary_timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(summary_timer);
     let mut summary_due = false;
     // The nodes changed since the last summary: their rows go with it.
     let mut changed = std::collections::HashSet::new();
+    // What the last summary showed of maintenance and acks.
+    let mut shown = QuietState::of(&*snapshots.fresh().await);
+    let mut quiet_check = tokio::time::interval(QUIET_CHECK);
+    quiet_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -260,12 +346,48 @@ pub async fn run(
                 // Made whether or not a page listens now: one that reconnects
                 // later resumes from the ring and needs the tiles and verdict
                 // that went with the transitions it missed.
-                let names = std::mem::take(&mut changed);
+                let mut names = std::mem::take(&mut changed);
                 let snap = snapshots.fresh().await;
-                feed.summary(&Summary::new(&snap, Some(&names)));
+                // Rows whose maintenance or ack changed meanwhile go too.
+                let now = QuietState::of(&snap);
+                let all = match now.changed_since(&shown) {
+                    Some(quiet_rows) => {
+                        names.extend(quiet_rows);
+                        false
+                    }
+                    None => true,
+                };
+                shown = now;
+                feed.summary(&Summary::new(&snap, (!all).then_some(&names)));
+            }
+            () = quiet.changed.notified() => {
+                shown = quiet_summary(&feed, &snapshots, shown).await;
+            }
+            _ = quiet_check.tick() => {
+                // Nobody listens: nothing to tell. `shown` stays as it was, so a
+                // page that connects later is told what changed meanwhile.
+                if quiet.streams.available_permits() < quiet.max_streams {
+                    shown = quiet_summary(&feed, &snapshots, shown).await;
+                }
             }
         }
     }
+}
+
+/// A summary with the rows whose maintenance or ack changed since `shown`, if
+/// any did; what is shown now.
+async fn quiet_summary(
+    feed: &EventFeed,
+    snapshots: &SnapshotSource,
+    shown: QuietState,
+) -> QuietState {
+    let snap = snapshots.fresh().await;
+    let now = QuietState::of(&snap);
+    if now != shown {
+        let rows = now.changed_since(&shown);
+        feed.summary(&Summary::new(&snap, rows.as_ref()));
+    }
+    now
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! The one HTTP server: the status page (`/`, `/node/{name}`, `/wall`), the JSON
-//! API (`/api/v1/*`, with the event stream), `/metrics` and `/healthz`, on one
-//! axum router. Every handler reads the hub's snapshots or the event ring; none
-//! touches the fleet state.
+//! API (`/api/v1/*`, with the event stream and acknowledgements), `/metrics` and
+//! `/healthz`, on one axum router. Every handler reads the hub's snapshots or the
+//! event ring; none touches the fleet state (acks go to the hub as commands).
 
+pub mod ack;
 pub mod api;
 pub mod auth;
 pub mod events;
@@ -18,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -31,7 +32,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::hub::{HubHandle, SnapshotSource};
+use crate::config::MaintenanceWindow;
+use crate::hub::{AckDesk, HubHandle, SnapshotSource};
 use auth::Token;
 use feed::EventFeed;
 
@@ -44,7 +46,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 /// (the longest is an uptime question over a large history file).
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const HANDLER_TIMEOUT: Duration = Duration::from_secs(60);
-/// Request bodies are small (no route takes one yet).
+/// Request bodies are small (only acks take one, and those at most
+/// [`ack::BODY_LIMIT`]).
 const BODY_LIMIT: usize = 64 << 10;
 /// Connections beyond the event streams: page loads, API calls, scrapes.
 const SPARE_CONNECTIONS: usize = 64;
@@ -64,6 +67,12 @@ pub struct WebSettings {
     pub history: Option<PathBuf>,
     /// The config's name, for the page title.
     pub source: String,
+    /// Who acks given with the token are by (`[http] token_name`; empty: `api`).
+    pub token_name: String,
+    /// The `[[maintenance]]` windows, for `/api/v1/status`: the config's at
+    /// start (a reload that changes them shows after a restart; which nodes are
+    /// in a window always comes from the snapshot).
+    pub maintenance: Vec<MaintenanceWindow>,
 }
 
 /// What every handler shares.
@@ -83,6 +92,13 @@ pub struct WebInner {
     pub protect_read: bool,
     pub history: Option<PathBuf>,
     pub source: String,
+    pub token_name: String,
+    pub maintenance: Arc<[MaintenanceWindow]>,
+    /// Where acks go: the hub's desk (`None` without a hub: the ack routes answer 503).
+    pub acks: Option<AckDesk>,
+    /// Woken when an ack was given or removed here: the feed looks for
+    /// maintenance and ack changes at once rather than at its next round.
+    pub quiet_changed: Arc<tokio::sync::Notify>,
     pub started: std::time::Instant,
     liveness: Option<crate::hub::Liveness>,
     /// The last `snapshot` event rendered, by sequence number; the lock is held
@@ -120,14 +136,30 @@ impl std::ops::Deref for Web {
 impl Web {
     /// For a running hub: the feed task follows its transitions.
     pub fn for_hub(hub: &HubHandle, settings: WebSettings) -> Web {
-        let web = Web::new(hub.source(), Some(hub.liveness()), settings);
+        let web = Web::new(hub.source(), Some(hub.liveness()), settings).with_acks(hub.acks());
         tokio::spawn(feed::run(
             web.feed.clone(),
             hub.subscribe(),
             hub.source(),
             web.lagged.clone(),
+            feed::QuietWatch {
+                changed: web.quiet_changed.clone(),
+                streams: web.streams.clone(),
+                max_streams: web.max_streams,
+            },
         ));
         web
+    }
+
+    /// Takes acks to `desk` (the hub's). Only before the server is started.
+    pub fn with_acks(self, desk: AckDesk) -> Web {
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            unreachable!("with_acks is called on a new Web, before anything shares it")
+        });
+        inner.acks = Some(desk);
+        Web {
+            inner: Arc::new(inner),
+        }
     }
 
     /// From snapshots alone (no transitions, no liveness): for tests.
@@ -151,6 +183,13 @@ impl Web {
                 protect_read: settings.protect_read,
                 history: settings.history,
                 source: settings.source,
+                token_name: match settings.token_name.trim() {
+                    "" => crate::config::HttpConfig::default().token_name,
+                    t => t.to_owned(),
+                },
+                maintenance: settings.maintenance.into(),
+                acks: None,
+                quiet_changed: Arc::new(tokio::sync::Notify::new()),
                 started: std::time::Instant::now(),
                 liveness,
                 snapshot_event: tokio::sync::Mutex::new(None),
@@ -189,6 +228,12 @@ impl Web {
         *cached = Some(fresh.clone());
         fresh
     }
+
+    /// Forgets the shared snapshot: after an ack, the next page or API answer
+    /// shows it.
+    pub async fn forget_snapshot(&self) {
+        *self.snapshot.lock().await = None;
+    }
 }
 
 /// Every route, with the security headers, limits and tracing.
@@ -203,6 +248,8 @@ pub fn router(web: Web) -> Router {
         .route("/api/v1/events", get(events::events))
         .route("/api/v1/history", get(api::history))
         .route("/api/v1/uptime", get(api::uptime))
+        .route("/api/v1/ack", post(ack::ack))
+        .route("/api/v1/ack/{target}", delete(ack::unack))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
         .fallback(pages::not_found)
@@ -214,6 +261,8 @@ pub fn router(web: Web) -> Router {
         ))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // The limit layer's own 413 is text: every error here is JSON.
+        .layer(axum::middleware::map_response(api::json_errors))
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
@@ -335,6 +384,8 @@ pub fn plan(
             max_streams: config.http.max_streams,
             history: None,
             source: config.source.clone(),
+            token_name: config.http.token_name.clone(),
+            maintenance: config.maintenance.clone(),
         },
     }))
 }

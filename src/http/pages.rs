@@ -5,13 +5,14 @@
 use std::time::SystemTime;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::Web;
-use super::view::{self, Tile};
+use super::auth::{SignIn, sign_in};
+use super::view::{self, Quiet, Tile};
 use crate::model::Status;
 use crate::present;
 use crate::state::{NodeView, Snapshot};
@@ -23,6 +24,9 @@ pub const ALL_ROWS: usize = 1000;
 pub const MAX_ROWS: usize = 2000;
 /// Without the script, the page refreshes itself this often (seconds).
 const NOSCRIPT_REFRESH: u32 = 10;
+/// What the ack form offers for how long, first the default
+/// ([`crate::model::ack::DEFAULT_FOR`]).
+const ACK_FOR: [&str; 6] = ["24h", "1h", "4h", "8h", "3d", "7d"];
 
 const SCRIPT: &str = include_str!("assets/app.js");
 const STYLE: &str = include_str!("assets/app.css");
@@ -108,11 +112,16 @@ fn matches(n: &NodeView, q: &str) -> bool {
         || n.error().is_some_and(|e| e.to_lowercase().contains(&q))
 }
 
-pub async fn fleet(State(web): State<Web>, Query(query): Query<FleetQuery>) -> Response {
+pub async fn fleet(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(query): Query<FleetQuery>,
+) -> Response {
     let fresh = web.snapshot().await;
     let (snap, event_id) = (fresh.snap, fresh.event_id.to_string());
     let source = web.source.clone();
-    render(move || fleet_page(&snap, &source, &event_id, &query)).await
+    let acks = sign_in(&web, &headers);
+    render(move || fleet_page(&snap, &source, &event_id, &query, acks)).await
 }
 
 pub async fn wall(State(web): State<Web>) -> Response {
@@ -122,7 +131,12 @@ pub async fn wall(State(web): State<Web>) -> Response {
     render(move || wall_page(&snap, &source, &event_id)).await
 }
 
-pub async fn node(State(web): State<Web>, Path(name): Path<String>) -> Response {
+pub async fn node(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let acks = sign_in(&web, &headers);
     let fresh = web.snapshot().await;
     let (snap, event_id) = (fresh.snap, fresh.event_id.to_string());
     let Some(n) = snap.node(&name).cloned() else {
@@ -133,6 +147,7 @@ pub async fn node(State(web): State<Web>, Path(name): Path<String>) -> Response 
                 &web.source,
                 "",
                 "node",
+                SignIn::Off,
                 html! { main { h1 { "No node named " q { (present::name(&name)) } } p { a href="/" { "Back to the fleet" } } } },
             ),
         )
@@ -153,13 +168,13 @@ pub async fn node(State(web): State<Web>, Path(name): Path<String>) -> Response 
         }
     };
     let source = web.source.clone();
-    render(move || node_page(&snap, &n, &record, &source, &event_id)).await
+    render(move || node_page(&snap, &n, &record, &source, &event_id, acks)).await
 }
 
 pub async fn not_found() -> Response {
     super::api::error(
         StatusCode::NOT_FOUND,
-        "not found: the routes are /, /wall, /node/{name}, /api/v1/status, /api/v1/events, /api/v1/history, /api/v1/uptime, /metrics, /healthz",
+        "not found: the routes are /, /wall, /node/{name}, /api/v1/status, /api/v1/events, /api/v1/history, /api/v1/uptime, POST /api/v1/ack, DELETE /api/v1/ack/{target}, /metrics, /healthz",
     )
 }
 
@@ -180,8 +195,15 @@ async fn render(f: impl FnOnce() -> Markup + Send + 'static) -> Response {
 }
 
 /// The frame of every page: head, the lost-stream banner, the header with the
-/// verdict and the alarm, then `body`.
-fn page(title: &str, source: &str, event_id: &str, kind: &str, body: Markup) -> Markup {
+/// verdict and the alarm, then `body`; with acks, their form and answer line.
+fn page(
+    title: &str,
+    source: &str,
+    event_id: &str,
+    kind: &str,
+    acks: SignIn,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -194,11 +216,12 @@ fn page(title: &str, source: &str, event_id: &str, kind: &str, body: Markup) -> 
                 // Without the script, the page still follows the fleet.
                 noscript { meta http-equiv="refresh" content=(NOSCRIPT_REFRESH); }
             }
-            body data-page=(kind) data-event-id=(event_id) data-statuses=(view::status_words()) data-source=(source) {
+            body data-page=(kind) data-event-id=(event_id) data-statuses=(view::status_words()) data-source=(source) data-acks=(acks.as_str()) {
                 div #stream-lost role="alert" hidden {
                     "Connection to the monitor lost; retrying. What you see may be out of date."
                 }
                 (body)
+                @if acks != SignIn::Off && kind != "wall" { (ack_form()) }
             }
         }
     }
@@ -211,7 +234,7 @@ fn header(snap: &Snapshot, source: &str, current: &str) -> Markup {
                 a href="/" { "syncguard-fleet" }
                 span.source { (present::name(source)) }
             }
-            div #verdict data-verdict=(snap.verdict.as_str()) data-unhealthy=(view::unhealthy_nodes(snap)) {
+            div #verdict data-verdict=(snap.verdict.as_str()) data-unhealthy=(view::unhealthy_nodes(snap)) data-alarming=(snap.alarming()) {
                 (view::headline(snap))
             }
             nav {
@@ -221,25 +244,99 @@ fn header(snap: &Snapshot, source: &str, current: &str) -> Markup {
                 }
             }
             div #alarm data-alarm="off" hidden {
-                button #alarm-arm type="button" title="Sound a tone while any node is unhealthy (this browser only)" { "Arm alarm" }
+                button #alarm-arm type="button" title="Sound a tone while a node or group is unhealthy and nobody has acknowledged it (this browser only)" { "Arm alarm" }
                 button #alarm-silence type="button" hidden { "Silence" }
             }
         }
     }
 }
 
-fn tile(t: &Tile, big: bool) -> Markup {
+/// A tile: on the wall alone, on the fleet page with its ack buttons below it
+/// (a button cannot sit inside the tile's link).
+fn tile(t: &Tile, big: bool, acks: SignIn) -> Markup {
     let href = match &t.group {
         Some(g) => format!("/?group={}", utf8_percent_encode(g, NON_ALPHANUMERIC)),
         None => "/#nodes".to_owned(),
     };
-    html! {
-        a.tile.big[big] href=(href) data-group=(t.group.as_deref().unwrap_or("")) data-status=(t.status.as_str()) data-health=(t.health) data-rank=(t.rank) {
+    let q = &t.quiet;
+    let link = html! {
+        a.tile.big[big] href=(href) data-group=(t.group.as_deref().unwrap_or("")) data-status=(t.status.as_str()) data-health=(t.health) data-rank=(t.rank) data-maintenance=[q.maintenance.as_deref()] data-acked=[q.acked.as_deref()] {
             span.tile-name { (t.label()) }
             span.tile-status { (present::status_word(t.status)) }
             span.tile-count { (t.in_lock) "/" (t.members) " in lock" }
             span.tile-problem { (t.problem.as_deref().unwrap_or("")) }
             span.tile-down { (t.down) }
+            span.tile-quiet { (quiet_note(q)) }
+        }
+    };
+    if big {
+        return link;
+    }
+    html! {
+        div.tile-cell {
+            (link)
+            div.tile-actions.quiet { (quiet_buttons(q, acks)) }
+        }
+    }
+}
+
+/// `⚒ maintenance: weekly` or `✓ acknowledged by …`, or nothing.
+fn quiet_note(q: &Quiet) -> Markup {
+    html! {
+        @if !q.mark.is_empty() {
+            span.quiet-mark { (q.mark) } " " span.quiet-text { (q.text) }
+        }
+    }
+}
+
+/// The acknowledge or unack button, when acks can be given here. Hidden by
+/// the stylesheet until the page's script runs (they need it).
+fn quiet_buttons(q: &Quiet, acks: SignIn) -> Markup {
+    html! {
+        @if acks != SignIn::Off {
+            @if let Some(t) = &q.ack {
+                button.ack type="button" data-ack=(t) title={ "Acknowledge " (t) ": say you know, and the alarm stops for it" } { "Acknowledge" }
+            }
+            @if let Some(t) = &q.acked {
+                button.unack type="button" data-unack=(t) title={ "Remove the ack of " (t) } { "Unack" }
+            }
+        }
+    }
+}
+
+/// A node's ack and maintenance cell: the note, then its button.
+fn quiet_cell(q: &Quiet, acks: SignIn) -> Markup {
+    html! {
+        (quiet_note(q))
+        @let buttons = quiet_buttons(q, acks);
+        @if !buttons.0.is_empty() { " " (buttons) }
+    }
+}
+
+/// The form the acknowledge buttons open (a `<dialog>`), and the line that
+/// shows the answer. The script drives both.
+fn ack_form() -> Markup {
+    use crate::model::ack::MAX_REASON;
+    html! {
+        dialog #ack-dialog aria-labelledby="ack-title" {
+            form #ack-form method="dialog" {
+                h2 #ack-title { "Acknowledge " span #ack-target {} }
+                p.hint { "Says you know about it: the alarm stops for it, and the page shows who acknowledged it and why until it recovers, gets worse or the time runs out." }
+                label { "Reason " input #ack-reason name="reason" required maxlength=(MAX_REASON) autocomplete="off" placeholder="re-imaging, cable swapped, …"; }
+                label { "For " input #ack-for name="for" value=(ACK_FOR[0]) list="ack-durations" size="8" autocomplete="off"; }
+                datalist #ack-durations { @for d in ACK_FOR { option value=(d) {} } }
+                label { "Your name " input #ack-user name="user" maxlength=(super::ack::MAX_USER) autocomplete="name" placeholder="optional"; }
+                p #ack-error.problem role="alert" hidden {}
+                div.buttons {
+                    button #ack-submit type="submit" { "Acknowledge" }
+                    " "
+                    button #ack-cancel type="button" { "Cancel" }
+                }
+            }
+        }
+        div #ack-result role="status" hidden {}
+        p #ack-signin hidden {
+            "To acknowledge, sign in first: open this page once as /?token=<token>, with the token from [http] token_env or token_file; this browser then keeps it in a cookie."
         }
     }
 }
@@ -255,10 +352,11 @@ fn age(since: SystemTime, now: SystemTime) -> String {
 }
 
 /// One row of the node table, from the same cells the `summary` event carries.
-fn row(n: &NodeView, now: SystemTime) -> Markup {
+fn row(n: &NodeView, now: SystemTime, acks: SignIn) -> Markup {
     let c = view::Cells::new(n);
+    let q = &c.quiet;
     html! {
-        tr data-node=(c.node) data-status=(c.status.as_str()) data-group=(c.group.as_deref().unwrap_or("")) {
+        tr data-node=(c.node) data-status=(c.status.as_str()) data-group=(c.group.as_deref().unwrap_or("")) data-maintenance=[q.maintenance.as_deref()] data-acked=[q.acked.as_deref()] {
             td.name { a href=(node_href(&c.node)) { (present::name(&c.node)) } span.flap title="flapping" hidden[!c.flapping] { " " (present::FLAPPING) } }
             td.group { (c.group.as_deref().map(present::name).unwrap_or_default()) }
             td.status { (c.status_word) }
@@ -266,11 +364,18 @@ fn row(n: &NodeView, now: SystemTime) -> Markup {
             td.since data-since=(c.since) { (age(n.since, now)) }
             td.latency data-us=(c.latency_us) { (c.latency) }
             td.error { (c.error) }
+            td.ack.quiet { (quiet_cell(q, acks)) }
         }
     }
 }
 
-fn fleet_page(snap: &Snapshot, source: &str, event_id: &str, query: &FleetQuery) -> Markup {
+fn fleet_page(
+    snap: &Snapshot,
+    source: &str,
+    event_id: &str,
+    query: &FleetQuery,
+    acks: SignIn,
+) -> Markup {
     let now = SystemTime::now();
     let sort = SortKey::parse(query.sort.as_deref());
     let filter = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
@@ -305,7 +410,7 @@ fn fleet_page(snap: &Snapshot, source: &str, event_id: &str, query: &FleetQuery)
         (header(snap, source, "/"))
         main {
             section #groups aria-label="Sync groups" {
-                @for t in &tiles { (tile(t, false)) }
+                @for t in &tiles { (tile(t, false, acks)) }
             }
             p #counts { (present::summary_line(&snap.counts)) }
             section #nodes aria-label="Nodes" {
@@ -325,9 +430,10 @@ fn fleet_page(snap: &Snapshot, source: &str, event_id: &str, query: &FleetQuery)
                             @if word == "status" { th data-sort="role" { "Role / code" } }
                         }
                         th { "Error" }
+                        th { "Ack / maintenance" }
                     } }
                     tbody {
-                        @for n in &listed { (row(n, now)) }
+                        @for n in &listed { (row(n, now, acks)) }
                     }
                 }
                 @if listed.is_empty() {
@@ -367,7 +473,7 @@ fn fleet_page(snap: &Snapshot, source: &str, event_id: &str, query: &FleetQuery)
         }
         footer { "Live: " span #live-state { "page rendered " (present::local_time(now)) } " · " a href="/metrics" { "metrics" } " · " a href="/healthz" { "health" } }
     };
-    page("Fleet", source, event_id, "fleet", body)
+    page("Fleet", source, event_id, "fleet", acks, body)
 }
 
 fn wall_page(snap: &Snapshot, source: &str, event_id: &str) -> Markup {
@@ -381,17 +487,17 @@ fn wall_page(snap: &Snapshot, source: &str, event_id: &str) -> Markup {
     let rows = n.div_ceil(cols);
     let body = html! {
         div.wall-top {
-            div #verdict data-verdict=(snap.verdict.as_str()) data-unhealthy=(view::unhealthy_nodes(snap)) { (view::headline(snap)) }
+            div #verdict data-verdict=(snap.verdict.as_str()) data-unhealthy=(view::unhealthy_nodes(snap)) data-alarming=(snap.alarming()) { (view::headline(snap)) }
             div #alarm data-alarm="off" hidden {
                 button #alarm-arm type="button" { "Arm alarm" }
                 button #alarm-silence type="button" hidden { "Silence" }
             }
         }
         main #groups.wall data-cols=(cols.min(12)) data-rows=(rows.min(12)) aria-label="Sync groups, worst first" {
-            @for t in &tiles { (tile(t, true)) }
+            @for t in &tiles { (tile(t, true, SignIn::Off)) }
         }
     };
-    page("Wall", source, event_id, "wall", body)
+    page("Wall", source, event_id, "wall", SignIn::Off, body)
 }
 
 fn node_page(
@@ -400,14 +506,16 @@ fn node_page(
     record: &Result<crate::store::query::NodeRecord, String>,
     source: &str,
     event_id: &str,
+    acks: SignIn,
 ) -> Markup {
     let now = SystemTime::now();
     let field = |label: &str, value: Markup| html! { tr { th { (label) } td { (value) } } };
+    let q = Quiet::node(n);
     let body = html! {
         (header(snap, source, ""))
         main.node {
             h1 { (present::name(n.name())) }
-            table.detail data-node=(n.name()) data-status=(n.status.as_str()) {
+            table.detail data-node=(n.name()) data-status=(n.status.as_str()) data-maintenance=[q.maintenance.as_deref()] data-acked=[q.acked.as_deref()] {
                 (field("Status", html! { span.status { (present::status_word(n.status)) } }))
                 (field("Since", html! { span.since data-since=(present::rfc3339(n.since)) { (age(n.since, now)) } " (" (present::rfc3339(n.since)) ")" }))
                 (field("Group", html! { (n.group().map(present::name).unwrap_or_else(|| "none".into())) }))
@@ -418,6 +526,7 @@ fn node_page(
                 (field("Error", html! { span.error { (n.error().unwrap_or_default()) } }))
                 @if let Some(note) = present::silent_connects_note(n) { (field("Note", html! { (note) })) }
                 @if n.flapping { (field("Flapping", html! { (n.flaps) " changes within " (present::format_age(snap.flap_window)) })) }
+                tr { th { "Ack / maintenance" } td.ack.quiet { (quiet_cell(&q, acks)) } }
             }
             h2 { "Record" }
             @match record {
@@ -448,5 +557,5 @@ fn node_page(
             p { a href="/" { "Back to the fleet" } }
         }
     };
-    page(n.name(), source, event_id, "node", body)
+    page(n.name(), source, event_id, "node", acks, body)
 }

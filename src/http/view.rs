@@ -4,9 +4,76 @@
 
 use serde::Serialize;
 
-use crate::model::{GroupHealth, Status, Verdict};
-use crate::present::{self, schema::checked_at};
-use crate::state::{NodeView, Snapshot};
+use crate::model::{Ack, GroupHealth, Status, Target, Verdict};
+use crate::present::{self, quiet, schema::checked_at};
+use crate::state::{NodeView, Snapshot, SyncGroup};
+
+/// What a row or a tile shows about maintenance and acknowledgements, worded
+/// here: the page's script only places it. At most one of `maintenance`,
+/// `acked` and `ack` is set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Quiet {
+    /// The maintenance window it is in, by name (`data-maintenance`).
+    pub maintenance: Option<String>,
+    /// What the ack covering it acknowledged, `NAME` or `@GROUP` (`data-acked`,
+    /// and what its unack button removes).
+    pub acked: Option<String>,
+    /// Unhealthy and nobody acknowledged it: what its acknowledge button
+    /// acknowledges (`button[data-ack]`).
+    pub ack: Option<String>,
+    /// `⚒`, `✓` or empty.
+    pub mark: &'static str,
+    /// The window, or who acknowledged it, when, until when and why.
+    pub text: String,
+}
+
+impl Quiet {
+    pub fn node(n: &NodeView) -> Quiet {
+        Quiet::of(
+            Target::Node(n.name().to_owned()),
+            n.maintenance.as_deref(),
+            n.ack.as_deref(),
+            n.is_alarming(),
+        )
+    }
+
+    pub fn group(g: &SyncGroup) -> Quiet {
+        Quiet::of(
+            Target::Group(g.name.to_string()),
+            g.maintenance.as_deref(),
+            g.ack.as_deref(),
+            g.is_alarming(),
+        )
+    }
+
+    fn of(me: Target, window: Option<&str>, ack: Option<&Ack>, alarming: bool) -> Quiet {
+        if let Some(w) = window {
+            return Quiet {
+                maintenance: Some(w.to_owned()),
+                mark: quiet::MAINTENANCE_MARK,
+                text: quiet::in_window(w),
+                ..Quiet::default()
+            };
+        }
+        if let Some(a) = ack {
+            // A member covered by its group's ack says whose ack it is.
+            let text = match a.target == me {
+                true => quiet::ack_line(a),
+                false => format!("{}: {}", quiet::target(&a.target), quiet::ack_line(a)),
+            };
+            return Quiet {
+                acked: Some(a.target.to_string()),
+                mark: quiet::ACK_MARK,
+                text,
+                ..Quiet::default()
+            };
+        }
+        Quiet {
+            ack: alarming.then(|| me.to_string()),
+            ..Quiet::default()
+        }
+    }
+}
 
 /// One sync group (or the nodes in none) as a tile.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -27,6 +94,8 @@ pub struct Tile {
     pub down: String,
     /// Its place on the wall, worst first (0 is the worst).
     pub rank: usize,
+    /// The group's own maintenance window or ack (none for `no group`).
+    pub quiet: Quiet,
 }
 
 impl Tile {
@@ -77,6 +146,7 @@ pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
                 problem: present::group_health(&g.health),
                 down: down(&members),
                 rank: 0,
+                quiet: Quiet::group(g),
             }
         })
         .collect();
@@ -100,6 +170,7 @@ pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
                 .then(|| format!("{unhealthy} of {} nodes unhealthy", loose.len())),
             down: down(&loose),
             rank: 0,
+            quiet: Quiet::default(),
         });
     }
     let mut order: Vec<usize> = (0..out.len()).collect();
@@ -153,7 +224,8 @@ fn worst<'a>(members: impl Iterator<Item = &'a NodeView>) -> (Status, usize) {
     })
 }
 
-/// `CRITICAL · 3 of 28 nodes unhealthy · 1 group unhealthy`.
+/// `CRITICAL · 3 of 28 nodes unhealthy · 1 group unhealthy · 2 acknowledged ·
+/// 4 in maintenance`.
 pub fn headline(snap: &Snapshot) -> String {
     let total = snap.counts.total();
     let unhealthy = unhealthy_nodes(snap);
@@ -179,6 +251,14 @@ pub fn headline(snap: &Snapshot) -> String {
         1 => out.push_str(" · 1 group unhealthy"),
         n => out.push_str(&format!(" · {n} groups unhealthy")),
     }
+    match snap.acknowledged() {
+        0 => {}
+        n => out.push_str(&format!(" · {n} acknowledged")),
+    }
+    match snap.in_maintenance() {
+        0 => {}
+        n => out.push_str(&format!(" · {n} in maintenance")),
+    }
     out
 }
 
@@ -203,6 +283,7 @@ pub struct Cells {
     pub reply: String,
     pub error: String,
     pub flapping: bool,
+    pub quiet: Quiet,
 }
 
 impl Cells {
@@ -221,6 +302,7 @@ impl Cells {
             reply: present::reply_text(n),
             error: n.error().unwrap_or_default(),
             flapping: n.flapping,
+            quiet: Quiet::node(n),
         }
     }
 }
@@ -238,8 +320,11 @@ pub struct Summary {
     pub headline: String,
     pub counts: String,
     pub total: usize,
-    /// Nodes in a problem status (not pending): what the alarm sounds for.
+    /// Nodes in a problem status (not pending).
     pub unhealthy: usize,
+    /// Unhealthy nodes and groups nobody acknowledged and not in maintenance:
+    /// what the alarm sounds for.
+    pub alarming: usize,
     pub tiles: Vec<Tile>,
     pub rows: Vec<Cells>,
     /// More nodes changed than [`SUMMARY_ROWS`].
@@ -268,6 +353,7 @@ impl Summary {
             counts: present::summary_line(&snap.counts),
             total,
             unhealthy: unhealthy_nodes(snap),
+            alarming: snap.alarming(),
             tiles: tiles(snap),
             rows,
             rows_truncated,

@@ -98,6 +98,25 @@ impl Exposition {
             nodes,
             |n| n.latency().map(micros),
         )?;
+        // Present only for nodes in that state, so a 10,000-node fleet does not
+        // get two more series per node; a rule leaves them out with
+        // `unless on(node) (syncguard_node_maintenance or syncguard_node_acknowledged)`.
+        node_gauge(
+            enc,
+            "syncguard_node_maintenance",
+            "1 while the node is in a [[maintenance]] window; absent otherwise.",
+            None,
+            nodes,
+            |n| n.maintenance.is_some().then_some(1i64),
+        )?;
+        node_gauge(
+            enc,
+            "syncguard_node_acknowledged",
+            "1 while an acknowledgement covers the node; absent otherwise.",
+            None,
+            nodes,
+            |n| n.ack.is_some().then_some(1i64),
+        )?;
         node_histograms(enc, nodes)
     }
 
@@ -146,6 +165,18 @@ impl Exposition {
                 .encode_family(&[("status", s.as_str())])?
                 .encode_gauge(&snap.counts.get(s))?;
         }
+        single_gauge(
+            enc,
+            "syncguard_nodes_in_maintenance",
+            "Nodes in a [[maintenance]] window: left out of the verdict and of notifications.",
+            snap.in_maintenance() as i64,
+        )?;
+        single_gauge(
+            enc,
+            "syncguard_nodes_acknowledged",
+            "Unhealthy nodes covered by an acknowledgement.",
+            snap.acknowledged() as i64,
+        )?;
         single_gauge(
             enc,
             "syncguard_verdict",

@@ -471,8 +471,12 @@ print(json.dumps(out))
 
 /// Every family the exposition can have, with its type; the per-node histogram only
 /// with `per_node_histograms`, the push families only with `[listen]`.
-const FAMILIES: [(&str, &str); 21] = [
+const FAMILIES: [(&str, &str); 25] = [
     ("syncguard_node_healthy", "gauge"),
+    ("syncguard_node_maintenance", "gauge"),
+    ("syncguard_node_acknowledged", "gauge"),
+    ("syncguard_nodes_in_maintenance", "gauge"),
+    ("syncguard_nodes_acknowledged", "gauge"),
     ("syncguard_node_status", "gauge"),
     ("syncguard_node_reply_age_seconds", "gauge"),
     ("syncguard_node_transitions", "counter"),
@@ -498,7 +502,9 @@ const FAMILIES: [(&str, &str); 21] = [
 #[test]
 fn a_real_parser_accepts_the_exposition() {
     let text = format!("[metrics]\nper_node_histograms = true\n{CONFIG}");
-    let text = rendered(&scenario(&text), 100, 100);
+    let mut fleet = scenario(&text);
+    quiet(&mut fleet, 99);
+    let text = rendered(&fleet, 100, 100);
     let Some(parsed) = python(
         "metrics::tests::a_real_parser_accepts_the_exposition",
         &text,
@@ -675,4 +681,50 @@ fn history_families_follow_the_store() {
     assert_eq!(sample(&text, "syncguard_history_written_total", &[]), 12.0);
     assert_eq!(sample(&text, "syncguard_history_dropped_total", &[]), 3.0);
     assert_eq!(sample(&text, "syncguard_history_write_ok", &[]), 0.0);
+}
+
+#[test]
+fn maintenance_and_acks_are_sparse_series() {
+    let mut fleet = scenario(CONFIG);
+    let before = rendered(&fleet, 5, 5);
+    assert!(samples(&before, "syncguard_node_maintenance", &[]).is_empty());
+    assert_eq!(sample(&before, "syncguard_nodes_acknowledged", &[]), 0.0);
+    quiet(&mut fleet, 5);
+    let text = rendered(&fleet, 6, 6);
+    assert_eq!(
+        samples(&text, "syncguard_node_maintenance", &[]),
+        vec![1.0],
+        "one series, for the node in the window"
+    );
+    assert_eq!(
+        sample(&text, "syncguard_node_maintenance", &["node=\"tv\""]),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, "syncguard_node_acknowledged", &["node=\"desk\""]),
+        1.0
+    );
+    assert_eq!(sample(&text, "syncguard_nodes_in_maintenance", &[]), 1.0);
+    assert_eq!(sample(&text, "syncguard_nodes_acknowledged", &[]), 1.0);
+}
+
+/// Puts `tv` in a maintenance window and acknowledges `desk`.
+fn quiet(fleet: &mut Fleet, secs: u64) {
+    fleet.set_maintenance(
+        |name, _| (name == "tv").then(|| Arc::from("rehearsal")),
+        |_| None,
+        at(secs),
+    );
+    fleet
+        .ack(
+            crate::state::AckRequest {
+                id: "a1".into(),
+                target: crate::model::Target::Node("desk".into()),
+                by: "op".into(),
+                reason: "on it".into(),
+                lasts: Duration::from_secs(3600),
+            },
+            at(secs),
+        )
+        .expect("ack");
 }

@@ -1,7 +1,8 @@
 //! The model: the vocabulary every other layer speaks (node keys, statuses, results,
-//! transitions, group problems, listener counters, notifications). It imports nothing in the crate
+//! transitions, group problems, listener counters, notifications, acknowledgements). It imports nothing in the crate
 //! but the pure protocol decoder, whose reply types an observation carries.
 
+pub mod ack;
 pub mod event;
 pub mod group;
 pub mod input;
@@ -12,6 +13,7 @@ pub mod outcome;
 pub mod status;
 
 pub use crate::protocol::Role;
+pub use ack::{Ack, AckEnd, AckEvent, Baseline, Target};
 pub use event::{FleetEvent, Transition};
 pub use group::{GroupHealth, GroupProblem, GroupStatus, GroupTransition};
 pub use input::{Input, ListenEvent, PollResult};

@@ -92,10 +92,26 @@ impl Item {
     pub fn is_removed(&self) -> bool {
         !self.firing && self.status == REMOVED
     }
+
+    /// A resolved item for a subject that entered a maintenance window: not
+    /// healthy, only no longer anyone's problem.
+    pub fn is_maintenance(&self) -> bool {
+        !self.firing && self.status == MAINTENANCE
+    }
+
+    /// A real recovery: the subject is healthy again (not removed, not in
+    /// maintenance).
+    pub fn is_recovery(&self) -> bool {
+        !self.firing && !self.is_removed() && !self.is_maintenance()
+    }
 }
 
 /// The status of an item whose subject a reload took out of the config.
 pub const REMOVED: &str = "removed";
+
+/// The status of an item whose subject entered a maintenance window. No node or
+/// group status has this word, so it cannot be mistaken for one.
+pub const MAINTENANCE: &str = "maintenance";
 
 impl Notification {
     pub fn firing(&self) -> impl Iterator<Item = &Item> {

@@ -220,26 +220,49 @@ impl Sender {
             // The body is not read: a receiver that streams for ever is not waited for.
             return Ok(status.as_u16());
         }
-        let after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(retry_after);
-        let snippet = read_some(resp).await;
-        let why = if snippet.is_empty() {
-            format!("HTTP {}", status.as_u16())
-        } else {
-            format!("HTTP {}: {snippet}", status.as_u16())
-        };
-        let code = status.as_u16();
-        if status.is_client_error() && code != 408 && code != 429 {
-            Err(Failure::Permanent(why))
-        } else {
-            Err(Failure::Retry {
-                // Only 429 and 503 are defined to carry it; elsewhere it is ignored.
-                after: after.filter(|_| code == 429 || code == 503),
-                why,
-            })
+        Err(refusal(resp).await)
+    }
+
+    /// One request of any method (Alertmanager's silences), with the channel's
+    /// timeout; the answer's body when it is a 2xx, read up to `read_max` bytes
+    /// (a longer one fails: it is not the answer expected).
+    pub async fn call(
+        &self,
+        call: super::silence::Call,
+        read_max: usize,
+    ) -> Result<Vec<u8>, Failure> {
+        let req = call.request;
+        let mut builder = self.client.request(call.method, req.url);
+        for (name, value) in req.headers {
+            builder = builder.header(name, value);
+        }
+        if !req.body.is_empty() {
+            builder = builder.body(req.body);
+        }
+        let mut resp = builder.send().await.map_err(|e| Failure::Retry {
+            after: None,
+            why: describe(&e),
+        })?;
+        if !resp.status().is_success() {
+            return Err(refusal(resp).await);
+        }
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() > read_max => {
+                    return Err(Failure::Permanent(format!(
+                        "the answer is longer than {read_max} bytes"
+                    )));
+                }
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => return Ok(body),
+                Err(e) => {
+                    return Err(Failure::Retry {
+                        after: None,
+                        why: describe(&e),
+                    });
+                }
+            }
         }
     }
 
@@ -258,6 +281,33 @@ impl Sender {
                 after: None,
                 why: chain(&e),
             }),
+        }
+    }
+}
+
+/// What an answer other than 2xx means: try again (after what the receiver
+/// asked, for a 429 or 503) or never (any other 4xx but 408 and 429).
+async fn refusal(resp: reqwest::Response) -> Failure {
+    let status = resp.status();
+    let after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(retry_after);
+    let snippet = read_some(resp).await;
+    let why = if snippet.is_empty() {
+        format!("HTTP {}", status.as_u16())
+    } else {
+        format!("HTTP {}: {snippet}", status.as_u16())
+    };
+    let code = status.as_u16();
+    if status.is_client_error() && code != 408 && code != 429 {
+        Failure::Permanent(why)
+    } else {
+        Failure::Retry {
+            // Only 429 and 503 are defined to carry it; elsewhere it is ignored.
+            after: after.filter(|_| code == 429 || code == 503),
+            why,
         }
     }
 }
@@ -307,8 +357,10 @@ pub fn retry_after(v: &str) -> Option<Duration> {
     let d = match v.parse::<u64>() {
         Ok(s) => Duration::from_secs(s),
         Err(_) => {
-            let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-            let secs = at.timestamp() - chrono::Utc::now().timestamp();
+            let at = jiff::fmt::rfc2822::DateTimeParser::new()
+                .parse_timestamp(v)
+                .ok()?;
+            let secs = at.as_second() - jiff::Timestamp::now().as_second();
             Duration::from_secs(secs.max(0) as u64)
         }
     };

@@ -175,9 +175,15 @@ fn item_lines(n: &Notification, max: usize, stamp: Stamp) -> String {
 }
 
 /// One item as a line: `✗ wall-07 (wall-A): timeout since 13:02:11 UTC — <detail>`,
-/// `✓ wall-07 (wall-A): synced again after 4m 12s`, `✗ group wall-B: no Master since …`.
+/// `✓ wall-07 (wall-A): synced again after 4m 12s`, `✗ group wall-B: no Master since …`,
+/// `– wall-07 (wall-A): in maintenance since … (maintenance window nightly; it was timeout)`.
 fn item_line(item: &Item, stamp: Stamp) -> String {
-    let mark = if item.firing { "✗" } else { "✓" };
+    // A node in maintenance is not healthy: no check mark for it.
+    let mark = match (item.firing, item.is_maintenance()) {
+        (true, _) => "✗",
+        (false, true) => "–",
+        (false, false) => "✓",
+    };
     let subject = match (item.kind, &item.group) {
         (SubjectKind::Group, _) => format!("group {}", item.name),
         (SubjectKind::Node, Some(group)) => format!("{} ({group})", item.name),
@@ -197,8 +203,27 @@ fn state_text(item: &Item, stamp: Stamp) -> String {
             item.was.as_deref().unwrap_or("unhealthy")
         );
     }
+    if item.is_maintenance() {
+        // The detail names the window.
+        let detail = clip(&item.detail, DETAIL_MAX);
+        let window = if detail.is_empty() {
+            String::new()
+        } else {
+            format!("{detail}; ")
+        };
+        return format!(
+            "in maintenance since {} ({window}it was {})",
+            time_text(item.since_ms, stamp),
+            item.was.as_deref().unwrap_or("unhealthy")
+        );
+    }
     let mut out = if item.firing {
-        format!("{state} since {}", time_text(item.since_ms, stamp))
+        let mut s = format!("{state} since {}", time_text(item.since_ms, stamp));
+        // It replaces an alarm the channel had: say what it was.
+        if let Some(was) = &item.was {
+            let _ = write!(s, " (worse than {was})");
+        }
+        s
     } else {
         let after = present::format_age(Duration::from_millis(
             u64::try_from(item.since_ms.saturating_sub(item.started_ms)).unwrap_or(0),
@@ -233,6 +258,9 @@ fn summary(item: &Item) -> String {
     if item.is_removed() {
         return format!("{} was removed from the config", item.name);
     }
+    if item.is_maintenance() {
+        return format!("{} is in maintenance", item.name);
+    }
     let again = if item.firing { "" } else { " again" };
     let verb = match item.kind {
         SubjectKind::Node => "is",
@@ -242,15 +270,18 @@ fn summary(item: &Item) -> String {
 }
 
 fn time_text(ms: i64, stamp: Stamp) -> String {
-    let t = present::utc(system_time(ms));
+    let t = utc_datetime(ms);
     match stamp {
-        Stamp::TimeOfDay { reference_ms }
-            if t.date_naive() == present::utc(system_time(reference_ms)).date_naive() =>
-        {
-            t.format("%H:%M:%S UTC").to_string()
+        Stamp::TimeOfDay { reference_ms } if t.date() == utc_datetime(reference_ms).date() => {
+            t.strftime("%H:%M:%S UTC").to_string()
         }
-        _ => t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        _ => t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
     }
+}
+
+/// Unix ms as a UTC calendar date and time.
+fn utc_datetime(ms: i64) -> jiff::civil::DateTime {
+    jiff::tz::Offset::UTC.to_datetime(present::timestamp(system_time(ms)))
 }
 
 /// Unix ms as a `SystemTime`, so [`present`]'s clamped conversions apply.
@@ -388,14 +419,53 @@ fn test_alert(n: &Notification, now_ms: i64) -> Alert {
 }
 
 /// The alerts of a notification: one per item (all of them), or the test alert.
+/// A firing item that replaces an alarm of another status (`was`: it got worse)
+/// also resolves the alert of that status, whose labels differ.
 fn alerts(n: &Notification, now_ms: i64) -> Vec<Alert> {
     if n.kind == Kind::Test {
         return vec![test_alert(n, now_ms)];
     }
-    n.items
-        .iter()
-        .map(|i| alert(i, n.page_url.as_deref(), now_ms))
-        .collect()
+    let mut out = Vec::with_capacity(n.items.len());
+    for i in &n.items {
+        out.push(alert(i, n.page_url.as_deref(), now_ms));
+        if i.firing
+            && let Some(was) = &i.was
+            && *was != i.status
+        {
+            out.push(replaced_alert(i, was, n.page_url.as_deref(), now_ms));
+        }
+    }
+    out
+}
+
+/// The alert a worse status replaces, resolved when the new one starts: the
+/// labels it fired with, so Alertmanager ends that very alert.
+fn replaced_alert(item: &Item, was: &str, page_url: Option<&str>, now_ms: i64) -> Alert {
+    let old = Item {
+        firing: false,
+        was: Some(was.to_owned()),
+        ..item.clone()
+    };
+    let mut a = alert(&old, page_url, now_ms);
+    let verb = match item.kind {
+        SubjectKind::Node => "is",
+        SubjectKind::Group => "has",
+    };
+    a.annotations.insert(
+        "summary".into(),
+        format!("{} {verb} {} now", item.name, state_words(item)).into(),
+    );
+    a.annotations.insert(
+        "description".into(),
+        format!(
+            "replaced by {} since {}",
+            state_words(item),
+            time_text(item.since_ms, Stamp::Full)
+        )
+        .into(),
+    );
+    a.starts_ms = item.since_ms;
+    a
 }
 
 fn expiry(now_ms: i64) -> i64 {
@@ -606,6 +676,8 @@ fn ntfy(channel: &NotifyChannel, n: &Notification) -> Vec<HttpRequest> {
     let (priority, tags) = match n.kind {
         Kind::Firing => (channel.priority.unwrap_or(4), "rotating_light"),
         Kind::Reminder => (channel.priority.unwrap_or(4), "warning"),
+        // Resolved by a maintenance window, not by a recovery: no check mark.
+        Kind::Resolved if only_maintenance(n) => (3, "wrench"),
         Kind::Resolved => (3, "white_check_mark"),
         Kind::Test => (3, "test_tube"),
     };
@@ -629,10 +701,18 @@ fn ntfy(channel: &NotifyChannel, n: &Notification) -> Vec<HttpRequest> {
 // ---------------------------------------------------------------------------
 // Email
 
+/// A resolved notification with no real recovery in it, only subjects that
+/// entered maintenance (and perhaps some removed from the config).
+fn only_maintenance(n: &Notification) -> bool {
+    n.items.iter().any(Item::is_maintenance) && !n.items.iter().any(Item::is_recovery)
+}
+
 fn email(n: &Notification) -> Email {
     let word = match n.kind {
         Kind::Firing => "CRITICAL",
         Kind::Reminder => "REMINDER",
+        // "RECOVERED: wall-03 in maintenance" would say what is not so.
+        Kind::Resolved if !n.items.iter().any(Item::is_recovery) => "RESOLVED",
         Kind::Resolved => "RECOVERED",
         Kind::Test => "TEST",
     };
@@ -1309,5 +1389,127 @@ mod tests {
             },
         );
         let _ = alert(&item, Some("x"), i64::MAX);
+    }
+
+    /// `wall-07` entered maintenance window `nightly`, 5 s ago; it was `timeout`.
+    fn in_maintenance() -> Notification {
+        let mut item = node("wall-07", Some("wall-A"), "maintenance", false);
+        item.detail = "maintenance window nightly".into();
+        Notification {
+            kind: Kind::Resolved,
+            title: "wall-07 in maintenance".into(),
+            items: vec![item],
+            ..small()
+        }
+    }
+
+    #[test]
+    fn maintenance_reads_as_maintenance_everywhere() {
+        let n = in_maintenance();
+        let line = "– wall-07 (wall-A): in maintenance since 13:02:06 UTC (maintenance window nightly; it was timeout)";
+        assert_eq!(text_body(&n), format!("wall-07 in maintenance\n{line}"));
+
+        // Alertmanager: the alert it fired with resolves.
+        let am = channel(ChannelKind::Alertmanager, &["http://am1:9093"]);
+        let body = json_body(&http(render(&am, &n, NOW))[0]);
+        assert_eq!(body[0]["labels"]["status"], "timeout");
+        assert_eq!(body[0]["endsAt"], "2024-05-01T13:02:06.000Z");
+        assert_eq!(
+            body[0]["annotations"]["summary"],
+            "wall-07 is in maintenance"
+        );
+        assert_eq!(
+            body[0]["annotations"]["description"],
+            "in maintenance since 2024-05-01 13:02:06 UTC (maintenance window nightly; it was timeout)"
+        );
+
+        // Webhook: resolved, with the title.
+        let wh = channel(ChannelKind::Webhook, &["http://hook/"]);
+        let body = json_body(&http(render(&wh, &n, NOW))[0]);
+        assert_eq!(body["status"], "resolved");
+        assert_eq!(body["title"], "wall-07 in maintenance");
+        assert_eq!(body["alerts"][0]["labels"]["status"], "timeout");
+
+        // Slack: the same text.
+        let sl = channel(
+            ChannelKind::Slack,
+            &["https://hooks.slack.com/services/T/B/X"],
+        );
+        let text = json_body(&http(render(&sl, &n, NOW))[0])["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            text.starts_with(&format!("wall-07 in maintenance\n{line}")),
+            "{text}"
+        );
+
+        // ntfy: no check mark.
+        let nt = channel(ChannelKind::Ntfy, &["https://ntfy.sh/t"]);
+        let r = &http(render(&nt, &n, NOW))[0];
+        assert_eq!(header(r, "Title"), Some("wall-07 in maintenance"));
+        assert_eq!(header(r, "Tags"), Some("wrench"));
+        assert_eq!(header(r, "Priority"), Some("3"));
+
+        // Email: resolved, not "recovered".
+        let Outgoing::Email(e) = render(&channel(ChannelKind::Email, &[]), &n, NOW) else {
+            panic!("expected an email")
+        };
+        assert_eq!(e.subject, "[syncguard] RESOLVED: wall-07 in maintenance");
+        assert!(
+            e.body
+                .contains("– wall-07 (wall-A): in maintenance since 2024-05-01 13:02:06 UTC")
+        );
+
+        // With a real recovery in it, a recovery it is.
+        let mut mixed = in_maintenance();
+        mixed
+            .items
+            .push(node("wall-09", Some("wall-A"), "synced", false));
+        let Outgoing::Email(e) = render(&channel(ChannelKind::Email, &[]), &mixed, NOW) else {
+            panic!("expected an email")
+        };
+        assert!(e.subject.starts_with("[syncguard] RECOVERED: "));
+        let r = &http(render(&nt, &mixed, NOW))[0];
+        assert_eq!(header(r, "Tags"), Some("white_check_mark"));
+    }
+
+    #[test]
+    fn worse_resolves_the_old_alert_and_fires_the_new() {
+        let mut item = node("wall-07", Some("wall-A"), "free", true);
+        item.was = Some("timeout".into());
+        let n = Notification {
+            title: "wall-07 unhealthy: free".into(),
+            items: vec![item],
+            ..small()
+        };
+        let am = channel(ChannelKind::Alertmanager, &["http://am1:9093"]);
+        let body = json_body(&http(render(&am, &n, NOW))[0]);
+        let alerts = body.as_array().unwrap();
+        assert_eq!(alerts.len(), 2);
+        assert_eq!(alerts[0]["labels"]["status"], "free");
+        assert_eq!(alerts[0]["endsAt"], "2024-05-01T13:06:11.000Z");
+        assert_eq!(alerts[1]["labels"]["status"], "timeout");
+        assert_eq!(alerts[1]["labels"]["node"], "wall-07");
+        assert_eq!(
+            alerts[1]["endsAt"], "2024-05-01T13:01:11.000Z",
+            "ended when the new one began"
+        );
+        assert_eq!(alerts[1]["annotations"]["summary"], "wall-07 is free now");
+        assert_eq!(
+            alerts[1]["annotations"]["description"],
+            "replaced by free since 2024-05-01 13:01:11 UTC"
+        );
+        let wh = channel(ChannelKind::Webhook, &["http://hook/"]);
+        let body = json_body(&http(render(&wh, &n, NOW))[0]);
+        assert_eq!(body["status"], "firing");
+        assert_eq!(body["alerts"][1]["status"], "resolved");
+        assert_eq!(
+            text_body(&n),
+            "wall-07 unhealthy: free\n✗ wall-07 (wall-A): free since 13:01:11 UTC (worse than timeout) — no reply within 2s"
+        );
+        // The re-sends name only what fires now.
+        let reqs = alertmanager_refresh(&am, &n.items, None, NOW);
+        assert_eq!(json_body(&reqs[0]).as_array().unwrap().len(), 1);
     }
 }

@@ -9,13 +9,15 @@
 //! ```
 //!
 //! The router and the message formats are pure ([`router`], [`message`]); the
-//! tasks here and in [`worker`] do the IO.
+//! tasks here and in [`worker`] do the IO. Acks also become Alertmanager
+//! silences ([`silence`]), made by a task of their own per channel.
 
 pub mod deliver;
 pub mod heartbeat;
 mod lane;
 pub mod message;
 pub mod router;
+pub mod silence;
 pub mod stats;
 pub mod test_send;
 pub mod worker;
@@ -36,7 +38,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{ChannelKind, Config, NotifyChannel};
 use crate::hooks::{self, HookJob};
-use crate::model::{GroupStatus, GroupTransition, Status, Transition};
+use crate::model::{AckEvent, GroupStatus, GroupTransition, Status, Target, Transition};
 use crate::present;
 use crate::store::ms;
 use crate::store::outbox::{Outbox, State, Stored, Window};
@@ -65,6 +67,31 @@ pub enum Input {
         name: Arc<str>,
         at: SystemTime,
     },
+    /// An ack given or ended (Alertmanager silences follow acks).
+    Ack(crate::model::AckEvent),
+    /// A node or group entered a maintenance window (`window`), or left one.
+    /// What was firing resolves as `maintenance`; after leaving, the hub sends
+    /// the node's or group's current state as a change of its own.
+    Maintenance {
+        target: crate::model::Target,
+        window: Option<Arc<str>>,
+        at: SystemTime,
+    },
+    /// An acknowledged node or group got worse than what was acknowledged: an
+    /// alarm again, even though the channel was told it is unhealthy.
+    Worse(Worse),
+    /// Whether an ack covers a node or group changed: no reminders while it does.
+    Covered {
+        target: crate::model::Target,
+        acked: bool,
+    },
+}
+
+/// What got worse: a node's transition or a group's, as the hub published it.
+#[derive(Clone, Debug)]
+pub enum Worse {
+    Node(Transition),
+    Group(GroupTransition),
 }
 
 /// The hub's side: where to send, and what to show.
@@ -169,12 +196,25 @@ impl Notifier {
         });
         let active = active.unwrap_or_default();
         let mut workers = HashMap::new();
+        let mut silencers = HashMap::new();
         let mut worker_tasks = Vec::new();
         let mut all_stats = Vec::new();
         for c in &config.notify {
             let stats = Arc::new(ChannelStats::new(&c.name, c.kind.as_str()));
             let sender =
                 deliver::Sender::new(c).map_err(|e| anyhow::anyhow!("notify {}: {e}", c.name))?;
+            if c.kind == ChannelKind::Alertmanager {
+                // Its own task: a silence waiting on a dead Alertmanager holds
+                // up neither notifications nor the router.
+                let (tx, rx) = mpsc::channel(silence::QUEUE);
+                let silencer = silence::Silencer {
+                    sender: deliver::Sender::new(c)
+                        .map_err(|e| anyhow::anyhow!("notify {}: {e}", c.name))?,
+                    stats: stats.clone(),
+                };
+                worker_tasks.push(lane.spawn(silencer.run(rx)));
+                silencers.insert(c.name.clone(), tx);
+            }
             let (tx, rx) = mpsc::channel(WORK_QUEUE + pending.len());
             let worker = Worker {
                 sender,
@@ -204,13 +244,19 @@ impl Notifier {
         for (name, n) in resumed {
             tracing::info!("notify {name}: resuming {n} pending notification(s) from the outbox");
         }
-        let router = Router::new(
+        let mut router = Router::new(
             &config.notify,
             group_sizes(config),
             active,
             page_url,
             ms(SystemTime::now()),
         );
+        router.know_nodes(config.nodes.iter().map(|n| {
+            (
+                present::name(&n.name),
+                n.group.as_deref().map(present::name),
+            )
+        }));
         for c in config
             .notify
             .iter()
@@ -228,9 +274,14 @@ impl Notifier {
         let (inbox, rx) = mpsc::channel(INBOX);
         let channels = Channels {
             workers,
+            silencers,
             alertmanagers: alertmanagers(&config.notify),
             hooks: None,
             hook_stats,
+            stats: all_stats
+                .iter()
+                .map(|s| (s.name.clone(), s.clone()))
+                .collect(),
         };
         let retention = history.map_or(crate::config::RETENTION, |(_, r)| r);
         let task = lane.spawn(route(router, outbox, channels, rx, retention));
@@ -352,13 +403,80 @@ const HOOK_QUEUE: usize = 1024;
 /// Where the router hands its work.
 struct Channels {
     workers: HashMap<String, mpsc::Sender<Work>>,
+    /// Alertmanager channels' silence tasks, by channel name.
+    silencers: HashMap<String, mpsc::Sender<silence::Job>>,
     alertmanagers: Vec<String>,
     /// The hook runner, started at the first run.
     hooks: Option<mpsc::Sender<HookJob>>,
     hook_stats: Arc<ChannelStats>,
+    /// Each channel's counters, by name (a dropped silence counts as failed).
+    stats: HashMap<String, Arc<ChannelStats>>,
+}
+
+/// The router's key for an ack's or a window's target: names as messages print
+/// them, like every change's.
+fn subject(target: &Target) -> (SubjectKind, String) {
+    match target {
+        Target::Node(n) => (SubjectKind::Node, present::name(n)),
+        Target::Group(g) => (SubjectKind::Group, present::name(g)),
+    }
 }
 
 impl Channels {
+    /// Hands an ack's silence to the Alertmanager channels it concerns: a new
+    /// ack to those whose filters want its node or group, an ended one to every
+    /// Alertmanager channel (finding none costs one request, and a silence made
+    /// under other filters, before a reload or a restart, still ends). Never
+    /// waits: a full queue drops the job, counted as a failure of the channel.
+    fn silence(&self, router: &Router, event: AckEvent) {
+        let (op, ack) = match event {
+            AckEvent::Added(ack) => (silence::Op::Create, ack),
+            AckEvent::Ended { ack, .. } => (silence::Op::Expire, ack),
+        };
+        let (kind, value) = subject(&ack.target);
+        let label = match kind {
+            SubjectKind::Node => "node",
+            SubjectKind::Group => "group",
+        };
+        let names = match op {
+            silence::Op::Create => router.silence_channels(kind, &value),
+            silence::Op::Expire => self.alertmanagers.clone(),
+        };
+        for name in names {
+            let Some(tx) = self.silencers.get(&name) else {
+                continue;
+            };
+            let job = silence::Job {
+                op,
+                ack: ack.clone(),
+                label,
+                value: value.clone(),
+            };
+            if tx.try_send(job).is_err()
+                && let Some(stats) = self.stats.get(&name)
+            {
+                stats.count(&stats.failed);
+                tracing::warn!(
+                    "notify {name}: too many silences waiting ({}); the one for ack {} of {} is dropped",
+                    silence::QUEUE,
+                    ack.id,
+                    ack.target
+                );
+            }
+        }
+    }
+
+    /// Alertmanager workers re-send the active alerts: after a subject entered
+    /// maintenance, they get the set without it at once.
+    fn refresh_active(&self, router: &Router) {
+        for name in &self.alertmanagers {
+            if let Some(tx) = self.workers.get(name) {
+                // A full queue: the next window that closes sends the set.
+                let _ = tx.try_send(Work::Active(router.active(name)));
+            }
+        }
+    }
+
     fn hook(&mut self, job: HookJob) {
         let stats = self.hook_stats.clone();
         let tx = self.hooks.get_or_insert_with(|| {
@@ -412,6 +530,7 @@ async fn route(
                 if n == 0 {
                     break;
                 }
+                let mut quieted = false;
                 for input in buf.drain(..) {
                     let change = match input {
                         Input::Node(t) => node_change(&t),
@@ -425,8 +544,35 @@ async fn route(
                             channels.hook(job);
                             continue;
                         }
+                        Input::Ack(event) => {
+                            channels.silence(&router, event);
+                            continue;
+                        }
+                        Input::Maintenance { target, window, at } => {
+                            let (kind, name) = subject(&target);
+                            let window = window.as_deref().map(present::name);
+                            router.maintenance(kind, &name, window.as_deref(), ms(at));
+                            quieted |= window.is_some();
+                            continue;
+                        }
+                        Input::Covered { target, acked } => {
+                            let (kind, name) = subject(&target);
+                            router.covered(kind, &name, acked);
+                            continue;
+                        }
+                        Input::Worse(w) => {
+                            let change = match w {
+                                Worse::Node(t) => node_change(&t),
+                                Worse::Group(g) => group_change(&g),
+                            };
+                            router.worse(&change);
+                            continue;
+                        }
                     };
                     router.change(&change);
+                }
+                if quieted {
+                    channels.refresh_active(&router);
                 }
             }
             () = async {

@@ -8,14 +8,18 @@
 //! - one open window (`group_wait`): everything that changed since it opened goes
 //!   out as one notification when it closes. A subject that recovers inside the
 //!   window it went bad in is dropped from it: a blip pages nobody.
+//!
+//! And for every channel alike, the quiet state the hub reports: the subjects in
+//! a maintenance window (nothing is said of them; what was said resolves as
+//! `maintenance`) and those an ack covers (no reminders).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use super::notification::{Item, Kind, Notification, SubjectKind};
-use crate::config::{AlertOn, NotifyChannel};
+use super::notification::{Item, Kind, MAINTENANCE, Notification, REMOVED, SubjectKind};
+use crate::config::{AlertOn, ChannelKind, NotifyChannel};
 
 /// A subject as the router keys it.
 pub type SubjectKey = (SubjectKind, String);
@@ -66,17 +70,22 @@ impl Filter {
     }
 
     fn wants(&self, change: &Change) -> bool {
-        let group = match change.kind {
+        self.wants_subject(change.kind, &change.name, change.group.as_deref())
+    }
+
+    /// `group`: a node's group (ignored for a group).
+    fn wants_subject(&self, kind: SubjectKind, name: &str, group: Option<&str>) -> bool {
+        let group = match kind {
             SubjectKind::Node => {
                 if let Some(nodes) = &self.nodes
-                    && !nodes.is_match(&change.name)
+                    && !nodes.is_match(name)
                 {
                     return false;
                 }
-                change.group.as_deref()
+                group
             }
             // A group is about its own name; a node filter does not exclude it.
-            SubjectKind::Group => Some(change.name.as_str()),
+            SubjectKind::Group => Some(name),
         };
         match (&self.groups, group) {
             (None, _) => true,
@@ -100,6 +109,21 @@ struct ChannelState {
     active: BTreeMap<SubjectKey, Item>,
     window: Option<Window>,
     next_reminder_ms: Option<i64>,
+}
+
+impl ChannelState {
+    /// Puts an item in the open window, opening one (closing `group_wait` after
+    /// `at_ms`) when none is; an item already there for the subject is replaced.
+    fn queue(&mut self, key: SubjectKey, item: Item, at_ms: i64) {
+        let wait = self.config.group_wait.as_millis() as i64;
+        self.window
+            .get_or_insert_with(|| Window {
+                due_ms: at_ms.saturating_add(wait),
+                items: BTreeMap::new(),
+            })
+            .items
+            .insert(key, item);
+    }
 }
 
 /// What a closed window decided for one channel: the notification to store and
@@ -133,6 +157,15 @@ pub struct Router {
     /// Nodes per group, for "200 of 200 nodes".
     group_sizes: HashMap<String, usize>,
     page_url: Option<String>,
+    /// Subjects in a maintenance window: nothing is said of them, and they are in
+    /// no reminder and no Alertmanager re-send.
+    maintenance: HashSet<SubjectKey>,
+    /// Subjects an ack covers: in no reminder.
+    covered: HashSet<SubjectKey>,
+    /// Each node's group as last seen (the config at start, then its changes):
+    /// a channel's group filter decides whether an ack of the node is silenced
+    /// in its Alertmanager.
+    node_groups: HashMap<String, Option<String>>,
 }
 
 impl Router {
@@ -172,24 +205,64 @@ impl Router {
             channels,
             group_sizes,
             page_url,
+            maintenance: HashSet::new(),
+            covered: HashSet::new(),
+            node_groups: HashMap::new(),
         }
     }
 
-    /// The channels' still-unhealthy subjects, for Alertmanager's re-sends.
+    /// Tells the router each node's group (names as messages print them), for
+    /// the filters that choose who silences an ack.
+    pub fn know_nodes(&mut self, nodes: impl IntoIterator<Item = (String, Option<String>)>) {
+        self.node_groups.extend(nodes);
+    }
+
+    /// The channels' still-unhealthy subjects, for Alertmanager's re-sends;
+    /// subjects in maintenance are left out, so their alerts are not kept alive.
     pub fn active(&self, channel: &str) -> Vec<Item> {
         self.channels
             .iter()
             .find(|c| c.config.name == channel)
-            .map(|c| c.active.values().cloned().collect())
+            .map(|c| {
+                c.active
+                    .iter()
+                    .filter(|(k, _)| !self.maintenance.contains(*k))
+                    .map(|(_, i)| i.clone())
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// The Alertmanager channels whose filters want this node or group: where an
+    /// ack of it becomes a silence.
+    pub fn silence_channels(&self, kind: SubjectKind, name: &str) -> Vec<String> {
+        let group = match kind {
+            SubjectKind::Node => self.node_groups.get(name).and_then(|g| g.as_deref()),
+            SubjectKind::Group => None,
+        };
+        self.channels
+            .iter()
+            .filter(|c| c.config.kind == ChannelKind::Alertmanager)
+            .filter(|c| c.filter.wants_subject(kind, name, group))
+            .map(|c| c.config.name.clone())
+            .collect()
     }
 
     /// Takes one change into every channel it concerns.
     pub fn change(&mut self, change: &Change) {
+        if change.kind == SubjectKind::Node {
+            self.node_groups
+                .insert(change.name.clone(), change.group.clone());
+        }
         let Some(unhealthy) = change.unhealthy else {
             return;
         };
         let key: SubjectKey = (change.kind, change.name.clone());
+        // The hub sends nothing for a subject in maintenance; should a change
+        // come anyway (one queued just before), it is not news either.
+        if self.maintenance.contains(&key) {
+            return;
+        }
         for ch in &mut self.channels {
             if !ch.filter.wants(change) {
                 continue;
@@ -212,11 +285,15 @@ impl Router {
                 _ => (change.at_ms, None, change.group.clone()),
             };
             if pending.is_some() {
-                // It changed back within the window: nothing to say after all.
                 if let Some(w) = &mut ch.window {
                     w.items.remove(&key);
                 }
-                continue;
+                // It changed back within the window: nothing to say after all,
+                // unless what was pending replaced an alarm the channel had
+                // (a worse status): then the recovery resolves that alarm.
+                if was_active.is_some() == unhealthy {
+                    continue;
+                }
             }
             let item = Item {
                 kind: change.kind,
@@ -229,14 +306,90 @@ impl Router {
                 detail: change.detail.clone(),
                 was,
             };
-            let wait = ch.config.group_wait.as_millis() as i64;
-            ch.window
-                .get_or_insert_with(|| Window {
-                    due_ms: change.at_ms.saturating_add(wait),
-                    items: BTreeMap::new(),
-                })
-                .items
-                .insert(key.clone(), item);
+            ch.queue(key.clone(), item, change.at_ms);
+        }
+    }
+
+    /// An acknowledged subject got worse than what was acknowledged: an alarm
+    /// with its new status, through the window like any other, even for a
+    /// channel that has it as unhealthy already (the new item replaces the
+    /// active one; `was` names the status it replaces, so Alertmanager resolves
+    /// the old alert and fires the new one).
+    pub fn worse(&mut self, change: &Change) {
+        if change.unhealthy != Some(true) {
+            // Nothing to alarm about (a group whose Master count is right): an
+            // ordinary change.
+            self.change(change);
+            return;
+        }
+        if change.kind == SubjectKind::Node {
+            self.node_groups
+                .insert(change.name.clone(), change.group.clone());
+        }
+        let key: SubjectKey = (change.kind, change.name.clone());
+        if self.maintenance.contains(&key) {
+            return;
+        }
+        for ch in &mut self.channels {
+            if !ch.filter.wants(change) {
+                continue;
+            }
+            let was = ch
+                .active
+                .get(&key)
+                .map(|a| a.status.clone())
+                .filter(|s| *s != change.status);
+            let item = Item {
+                kind: change.kind,
+                name: change.name.clone(),
+                group: change.group.clone(),
+                status: change.status.clone(),
+                firing: true,
+                since_ms: change.at_ms,
+                // A new alert (its labels differ), so it starts now.
+                started_ms: change.at_ms,
+                detail: change.detail.clone(),
+                was,
+            };
+            // Whatever was pending for it (an alarm not sent yet) gives way.
+            ch.queue(key.clone(), item, change.at_ms);
+        }
+    }
+
+    /// A node or group entered a maintenance window (`window`: its name, as
+    /// messages print it) or left one (`None`). Entering: a channel told it is
+    /// unhealthy is told it is in maintenance, which resolves its alarm; what
+    /// was pending for it gives way. While in, nothing is said of it. Leaving
+    /// says nothing: the hub follows with the subject's current state as a
+    /// change from `pending`, which the channel (no longer holding it as
+    /// unhealthy) hears as a new incident.
+    pub fn maintenance(&mut self, kind: SubjectKind, name: &str, window: Option<&str>, at_ms: i64) {
+        let key: SubjectKey = (kind, name.to_owned());
+        let Some(window) = window else {
+            self.maintenance.remove(&key);
+            return;
+        };
+        if !self.maintenance.insert(key.clone()) {
+            // Only the window changed (one window ran into the next).
+            return;
+        }
+        self.resolve(
+            &key,
+            MAINTENANCE,
+            &format!("maintenance window {window}"),
+            at_ms,
+        );
+    }
+
+    /// Whether an ack covers this node or group now: a covered subject is left
+    /// out of reminders (Alertmanager's re-sends go on: its silence quiets them
+    /// there, and the alert must not end while the problem lasts).
+    pub fn covered(&mut self, kind: SubjectKind, name: &str, acked: bool) {
+        let key: SubjectKey = (kind, name.to_owned());
+        if acked {
+            self.covered.insert(key);
+        } else {
+            self.covered.remove(&key);
         }
     }
 
@@ -254,34 +407,37 @@ impl Router {
     /// told forgets it.
     pub fn remove(&mut self, kind: SubjectKind, name: &str, at_ms: i64) {
         let key: SubjectKey = (kind, name.to_owned());
+        self.maintenance.remove(&key);
+        self.covered.remove(&key);
+        if kind == SubjectKind::Node {
+            self.node_groups.remove(name);
+        }
+        self.resolve(&key, REMOVED, "removed from the config", at_ms);
+    }
+
+    /// Resolves a subject with `status` (`removed`, `maintenance`) in every
+    /// channel told it is unhealthy; whatever was waiting for it in a window (an
+    /// alarm not sent yet, or a recovery) gives way.
+    fn resolve(&mut self, key: &SubjectKey, status: &str, detail: &str, at_ms: i64) {
         for ch in &mut self.channels {
-            // Whatever was waiting for it in the window (an alarm not sent yet,
-            // or a recovery) gives way to `removed`.
             if let Some(w) = ch.window.as_mut() {
-                w.items.remove(&key);
+                w.items.remove(key);
             }
-            let Some(a) = ch.active.get(&key) else {
+            let Some(a) = ch.active.get(key) else {
                 continue;
             };
             let item = Item {
-                kind,
-                name: name.to_owned(),
+                kind: key.0,
+                name: key.1.clone(),
                 group: a.group.clone(),
-                status: crate::model::notification::REMOVED.to_owned(),
+                status: status.to_owned(),
                 firing: false,
                 since_ms: at_ms,
                 started_ms: a.started_ms,
-                detail: "removed from the config".to_owned(),
+                detail: detail.to_owned(),
                 was: Some(a.status.clone()),
             };
-            let wait = ch.config.group_wait.as_millis() as i64;
-            ch.window
-                .get_or_insert_with(|| Window {
-                    due_ms: at_ms.saturating_add(wait),
-                    items: BTreeMap::new(),
-                })
-                .items
-                .insert(key.clone(), item);
+            ch.queue(key.clone(), item, at_ms);
         }
     }
 
@@ -296,19 +452,24 @@ impl Router {
                 .is_some_and(|w| flush || w.due_ms <= now_ms)
                 && let Some(w) = ch.window.take()
             {
-                for (key, item) in &w.items {
+                let mut changes = Vec::with_capacity(w.items.len());
+                let mut wanted = Vec::new();
+                for (key, item) in w.items {
+                    if ch.config.on.contains(&event(&item)) {
+                        wanted.push(item.clone());
+                    }
                     if item.firing {
-                        ch.active.insert(key.clone(), item.clone());
+                        // What a firing item replaced was said once, in its
+                        // own notification; reminders and re-sends only name
+                        // what fires now.
+                        let item = Item { was: None, ..item };
+                        ch.active.insert(key, item.clone());
+                        changes.push(item);
                     } else {
-                        ch.active.remove(key);
+                        ch.active.remove(&key);
+                        changes.push(item);
                     }
                 }
-                let changes: Vec<Item> = w.items.into_values().collect();
-                let wanted: Vec<Item> = changes
-                    .iter()
-                    .filter(|i| ch.config.on.contains(&event(i)))
-                    .cloned()
-                    .collect();
                 let notification = (!wanted.is_empty()).then(|| {
                     make(
                         &ch.config.name,
@@ -337,7 +498,15 @@ impl Router {
                 && due <= now_ms
             {
                 ch.next_reminder_ms = Some(now_ms.saturating_add(repeat.as_millis() as i64));
-                if !ch.active.is_empty() && ch.config.on.contains(&AlertOn::Unhealthy) {
+                // Acknowledged and maintenance subjects are somebody's already:
+                // a reminder names the rest, and with none left there is none.
+                let still: Vec<Item> = ch
+                    .active
+                    .iter()
+                    .filter(|(k, _)| !self.covered.contains(*k) && !self.maintenance.contains(*k))
+                    .map(|(_, i)| i.clone())
+                    .collect();
+                if !still.is_empty() && ch.config.on.contains(&AlertOn::Unhealthy) {
                     out.closed.push(Closed {
                         channel: ch.config.name.clone(),
                         notification: Some(make(
@@ -345,7 +514,7 @@ impl Router {
                             new_id(),
                             now_ms,
                             Some(Kind::Reminder),
-                            ch.active.values().cloned().collect(),
+                            still,
                             &self.group_sizes,
                             self.page_url.clone(),
                         )),
@@ -408,10 +577,8 @@ pub fn title(items: &[Item], sizes: &HashMap<String, usize>) -> String {
         .iter()
         .filter(|i| i.firing && i.kind == SubjectKind::Group)
         .collect();
-    let recovered: Vec<&Item> = items
-        .iter()
-        .filter(|i| !i.firing && !i.is_removed())
-        .collect();
+    let recovered: Vec<&Item> = items.iter().filter(|i| i.is_recovery()).collect();
+    let maintenance: Vec<&Item> = items.iter().filter(|i| i.is_maintenance()).collect();
     let removed: Vec<&Item> = items.iter().filter(|i| i.is_removed()).collect();
     let mut parts = Vec::new();
     if !firing_nodes.is_empty() {
@@ -428,6 +595,7 @@ pub fn title(items: &[Item], sizes: &HashMap<String, usize>) -> String {
     }
     for (list, verb) in [
         (recovered, "recovered"),
+        (maintenance, "in maintenance"),
         (removed, "removed from the config"),
     ] {
         if list.is_empty() {
@@ -720,5 +888,225 @@ mod tests {
         assert_eq!(out[0].title, "n1 removed from the config");
         assert_eq!(item.group.as_deref(), Some("wall-A"));
         assert_eq!(r.active("a").len(), 1);
+    }
+
+    fn am_channel(name: &str, wait_s: u64) -> NotifyChannel {
+        NotifyChannel {
+            kind: ChannelKind::Alertmanager,
+            ..channel(name, wait_s)
+        }
+    }
+
+    fn items(n: &Notification) -> Vec<(&str, &str, bool, Option<&str>)> {
+        n.items
+            .iter()
+            .map(|i| {
+                (
+                    i.name.as_str(),
+                    i.status.as_str(),
+                    i.firing,
+                    i.was.as_deref(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn maintenance_resolves_what_was_said_and_nothing_while_in() {
+        let mut c = channel("a", 10);
+        c.repeat_interval = Some(Duration::from_secs(60));
+        let mut r = router(&[c]);
+        r.change(&node("n1", "wall-A", "timeout", 0));
+        r.change(&node("n2", "wall-A", "timeout", 0));
+        assert_eq!(sent(r.tick(10_000, false, ids())).len(), 1);
+
+        r.maintenance(SubjectKind::Node, "n1", Some("nightly"), 20_000);
+        // Out of Alertmanager's re-sends at once, before the window closes.
+        assert_eq!(r.active("a").len(), 1);
+        // A change queued before the hub knew is no news either.
+        r.change(&node("n1", "wall-A", "synced", 21));
+        let out = sent(r.tick(30_000, false, ids()));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, Kind::Resolved);
+        assert_eq!(out[0].title, "n1 in maintenance");
+        assert_eq!(
+            items(&out[0]),
+            [("n1", "maintenance", false, Some("timeout"))]
+        );
+        let item = &out[0].items[0];
+        assert!(item.is_maintenance() && !item.is_recovery());
+        assert_eq!(item.group.as_deref(), Some("wall-A"));
+        assert_eq!((item.started_ms, item.since_ms), (0, 20_000));
+        assert_eq!(item.detail, "maintenance window nightly");
+        assert_eq!(r.active("a").len(), 1);
+
+        // While in: nothing of it, and the reminder names only n2.
+        r.change(&node("n1", "wall-A", "free", 40));
+        let out = sent(r.tick(70_000, false, ids()));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, Kind::Reminder);
+        assert_eq!(items(&out[0]), [("n2", "timeout", true, None)]);
+    }
+
+    #[test]
+    fn maintenance_makes_a_pending_alarm_give_way() {
+        let mut r = router(&[channel("a", 10)]);
+        r.change(&node("n1", "", "timeout", 0));
+        r.maintenance(SubjectKind::Node, "n1", Some("w"), 5_000);
+        // Never told: nothing to resolve, and the alarm is never sent.
+        assert!(sent(r.tick(20_000, false, ids())).is_empty());
+        // A group too: a wrong Master count resolves as in maintenance.
+        r.change(&Change {
+            kind: SubjectKind::Group,
+            name: "wall-B".into(),
+            group: None,
+            unhealthy: Some(true),
+            status: "no_master".into(),
+            at_ms: 30_000,
+            detail: String::new(),
+        });
+        assert_eq!(sent(r.tick(40_000, false, ids())).len(), 1);
+        r.maintenance(SubjectKind::Group, "wall-B", Some("w"), 50_000);
+        let out = sent(r.tick(60_000, false, ids()));
+        assert_eq!(out[0].title, "group wall-B in maintenance");
+        assert_eq!(
+            items(&out[0]),
+            [("wall-B", "maintenance", false, Some("no_master"))]
+        );
+    }
+
+    #[test]
+    fn leaving_maintenance_unhealthy_is_a_new_incident() {
+        let mut r = router(&[channel("a", 0)]);
+        r.change(&node("n1", "wall-A", "timeout", 0));
+        let _ = r.tick(0, false, ids());
+        r.maintenance(SubjectKind::Node, "n1", Some("w"), 10_000);
+        let _ = r.tick(10_000, false, ids());
+        assert!(r.active("a").is_empty());
+        // Left, still bad: the hub sends its state as a change from pending.
+        r.maintenance(SubjectKind::Node, "n1", None, 100_000);
+        r.change(&node("n1", "wall-A", "free", 100));
+        let out = sent(r.tick(100_000, false, ids()));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, Kind::Firing);
+        assert_eq!(out[0].title, "n1 unhealthy: free");
+        assert_eq!(out[0].items[0].started_ms, 100_000, "a new incident");
+        assert_eq!(out[0].items[0].was, None);
+        // And it recovers as usual.
+        r.change(&node("n1", "wall-A", "synced", 110));
+        let out = sent(r.tick(110_000, false, ids()));
+        assert_eq!(out[0].title, "n1 recovered");
+        // Left healthy: the hub sends nothing, and nothing is said.
+        r.maintenance(SubjectKind::Node, "n1", Some("w"), 120_000);
+        r.maintenance(SubjectKind::Node, "n1", None, 130_000);
+        assert!(sent(r.tick(200_000, false, ids())).is_empty());
+    }
+
+    #[test]
+    fn covered_subjects_get_no_reminders_until_uncovered() {
+        let mut c = channel("a", 0);
+        c.repeat_interval = Some(Duration::from_secs(60));
+        let mut r = router(&[c]);
+        r.change(&node("n1", "", "timeout", 0));
+        r.change(&node("n2", "", "timeout", 0));
+        let _ = r.tick(0, false, ids());
+        r.covered(SubjectKind::Node, "n1", true);
+        let out = sent(r.tick(60_000, false, ids()));
+        assert_eq!(items(&out[0]), [("n2", "timeout", true, None)]);
+        assert_eq!(out[0].title, "still unhealthy: n2 unhealthy: timeout");
+        // Alertmanager's re-sends keep both: the silence quiets n1 there.
+        assert_eq!(r.active("a").len(), 2);
+        // Nothing left to remind of: no reminder, but the next is still due.
+        r.covered(SubjectKind::Node, "n2", true);
+        assert!(sent(r.tick(120_000, false, ids())).is_empty());
+        assert_eq!(r.next_due_ms(), Some(180_000));
+        // The ack ended, still unhealthy: reminders resume.
+        r.covered(SubjectKind::Node, "n1", false);
+        let out = sent(r.tick(180_000, false, ids()));
+        assert_eq!(items(&out[0]), [("n1", "timeout", true, None)]);
+    }
+
+    #[test]
+    fn worse_than_acknowledged_alarms_again() {
+        let mut r = router(&[channel("a", 10)]);
+        r.change(&node("n1", "wall-A", "timeout", 0));
+        let _ = r.tick(10_000, false, ids());
+        r.covered(SubjectKind::Node, "n1", true);
+        // timeout -> free: between two unhealthy statuses, no news by itself ...
+        r.change(&node("n1", "wall-A", "free", 100));
+        assert_eq!(r.next_due_ms(), None);
+        // ... but worse than acknowledged is.
+        r.worse(&node("n1", "wall-A", "free", 100));
+        r.covered(SubjectKind::Node, "n1", false);
+        assert!(sent(r.tick(109_999, false, ids())).is_empty(), "group_wait");
+        let out = sent(r.tick(110_000, false, ids()));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, Kind::Firing);
+        assert_eq!(out[0].title, "n1 unhealthy: free");
+        assert_eq!(items(&out[0]), [("n1", "free", true, Some("timeout"))]);
+        assert_eq!(out[0].items[0].started_ms, 100_000);
+        // The active item is replaced; it no longer names what it replaced.
+        let active = r.active("a");
+        assert_eq!(items_of(&active), [("n1", "free", true, None)]);
+        // Its recovery resolves the new alarm.
+        r.change(&node("n1", "wall-A", "synced", 200));
+        let out = sent(r.tick(300_000, false, ids()));
+        assert_eq!(items(&out[0]), [("n1", "synced", false, Some("free"))]);
+    }
+
+    #[test]
+    fn a_recovery_within_the_window_of_a_worse_alarm_resolves_the_old_one() {
+        let mut r = router(&[channel("a", 10)]);
+        r.change(&node("n1", "", "timeout", 0));
+        let _ = r.tick(10_000, false, ids());
+        r.worse(&node("n1", "", "free", 100));
+        r.change(&node("n1", "", "synced", 105));
+        let out = sent(r.tick(110_000, false, ids()));
+        assert_eq!(items(&out[0]), [("n1", "synced", false, Some("timeout"))]);
+        assert!(r.active("a").is_empty());
+        // Worse for a subject the channel was never told of: a plain alarm.
+        r.worse(&node("n2", "", "free", 200));
+        let out = sent(r.tick(300_000, false, ids()));
+        assert_eq!(items(&out[0]), [("n2", "free", true, None)]);
+    }
+
+    #[test]
+    fn silences_go_to_the_alertmanager_channels_whose_filters_want_it() {
+        let mut walls = am_channel("walls", 0);
+        walls.groups = vec!["wall-*".into()];
+        let mut r = router(&[am_channel("all", 0), walls, channel("hook", 0)]);
+        r.know_nodes([
+            ("w1".to_owned(), Some("wall-A".to_owned())),
+            ("x1".to_owned(), None),
+        ]);
+        assert_eq!(
+            r.silence_channels(SubjectKind::Node, "w1"),
+            ["all", "walls"]
+        );
+        assert_eq!(r.silence_channels(SubjectKind::Node, "x1"), ["all"]);
+        assert_eq!(
+            r.silence_channels(SubjectKind::Group, "wall-B"),
+            ["all", "walls"]
+        );
+        // A node's group as its changes say.
+        r.change(&node("y1", "wall-C", "timeout", 0));
+        assert_eq!(
+            r.silence_channels(SubjectKind::Node, "y1"),
+            ["all", "walls"]
+        );
+    }
+
+    fn items_of(items: &[Item]) -> Vec<(&str, &str, bool, Option<&str>)> {
+        items
+            .iter()
+            .map(|i| {
+                (
+                    i.name.as_str(),
+                    i.status.as_str(),
+                    i.firing,
+                    i.was.as_deref(),
+                )
+            })
+            .collect()
     }
 }

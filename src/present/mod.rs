@@ -2,6 +2,7 @@
 //! status, the role/code text, group problems, the transition line, latencies and
 //! ages. The dashboard, the reports, `watch`, hooks and the log all call these.
 
+pub mod quiet;
 pub mod schema;
 
 use std::fmt::Write;
@@ -218,30 +219,32 @@ pub fn percent(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| (part as f64 * 100_000.0 / whole as f64).round() / 1000.0)
 }
 
-/// A time as a calendar date, clamped to the calendar's range: a time read from a
-/// file can be anything, and chrono's own conversion panics out of range.
-pub fn utc(t: SystemTime) -> chrono::DateTime<chrono::Utc> {
+/// A time as an instant, to the millisecond, clamped to the range a calendar date
+/// can show: a time read from a file can be anything, and jiff's own conversion
+/// refuses times out of its range.
+pub fn timestamp(t: SystemTime) -> jiff::Timestamp {
     let ms = match t.duration_since(std::time::UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
         Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |m| -m),
     };
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or(if ms < 0 {
-        chrono::DateTime::<chrono::Utc>::MIN_UTC
+    jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        jiff::Timestamp::MIN
     } else {
-        chrono::DateTime::<chrono::Utc>::MAX_UTC
+        jiff::Timestamp::MAX
     })
 }
 
 /// UTC, milliseconds: the time format of every JSON output.
 pub fn rfc3339(t: SystemTime) -> String {
-    utc(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    // The precision fixes three decimals, even for a whole second.
+    format!("{:.3}", timestamp(t))
 }
 
 /// Local wall-clock time as the log and `watch` print it.
 pub fn local_time(t: SystemTime) -> String {
-    utc(t)
-        .with_timezone(&chrono::Local)
-        .format("%Y-%m-%d %H:%M:%S")
+    jiff::tz::TimeZone::system()
+        .to_datetime(timestamp(t))
+        .strftime("%Y-%m-%d %H:%M:%S")
         .to_string()
 }
 
@@ -280,5 +283,35 @@ pub fn role_code_of(role: Option<crate::model::Role>, code: Option<u8>) -> Strin
     match (role, code) {
         (Some(role), Some(code)) => format!("{role} (state{code})"),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn json_times_have_milliseconds_and_z() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_nanos(1_733_094_000_123_999_999);
+        assert_eq!(rfc3339(t), "2024-12-01T23:00:00.123Z");
+        // Before 1970 the millisecond is cut toward 1970, as it always was.
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_micros(1500)),
+            "1969-12-31T23:59:59.999Z"
+        );
+    }
+
+    #[test]
+    fn times_out_of_range_are_clamped() {
+        let far = UNIX_EPOCH + Duration::from_secs(1 << 40);
+        assert_eq!(timestamp(far), jiff::Timestamp::MAX);
+        let early = UNIX_EPOCH - Duration::from_secs(1 << 40);
+        assert_eq!(timestamp(early), jiff::Timestamp::MIN);
+        for t in [far, early] {
+            let _ = (rfc3339(t), local_time(t));
+        }
     }
 }

@@ -33,6 +33,33 @@ pub struct JsonNode<'a> {
     pub silent_connects: u32,
     /// Advice when something about the node needs a person (e.g. the sender bug).
     pub note: Option<String>,
+    /// The maintenance window the node is in, by name.
+    pub maintenance: Option<&'a str>,
+    /// The acknowledgement covering the node (its own or its group's).
+    pub ack: Option<JsonAck<'a>>,
+}
+
+/// An acknowledgement: who, why, since and until when.
+#[derive(Serialize)]
+pub struct JsonAck<'a> {
+    /// `NODE` or `@GROUP`: what was acknowledged.
+    pub target: String,
+    pub by: &'a str,
+    pub reason: &'a str,
+    pub at: String,
+    pub until: String,
+}
+
+impl<'a> JsonAck<'a> {
+    pub fn new(a: &'a crate::model::Ack) -> JsonAck<'a> {
+        JsonAck {
+            target: a.target.to_string(),
+            by: &a.by,
+            reason: &a.reason,
+            at: rfc3339(a.at),
+            until: rfc3339(a.until),
+        }
+    }
 }
 
 impl<'a> JsonNode<'a> {
@@ -53,6 +80,8 @@ impl<'a> JsonNode<'a> {
             conflict: !n.conflicting_peers.is_empty(),
             silent_connects: n.silent_connects,
             note: silent_connects_note(n),
+            maintenance: n.maintenance.as_deref(),
+            ack: n.ack.as_deref().map(JsonAck::new),
         }
     }
 }
@@ -65,6 +94,10 @@ pub struct JsonGroup<'a> {
     pub masters: usize,
     pub members: usize,
     pub problem: Option<String>,
+    /// The maintenance window the group is in as a whole, by name.
+    pub maintenance: Option<&'a str>,
+    /// The acknowledgement of the group as a whole.
+    pub ack: Option<JsonAck<'a>>,
 }
 
 impl<'a> JsonGroup<'a> {
@@ -75,6 +108,8 @@ impl<'a> JsonGroup<'a> {
             masters: g.masters,
             members: g.members.len(),
             problem: group_health(&g.health),
+            maintenance: g.maintenance.as_deref(),
+            ack: g.ack.as_deref().map(JsonAck::new),
         }
     }
 }

@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::present;
+use crate::protocol::text::escape_str;
+use crate::store::acks::AckRecord;
 use crate::store::outbox::Stored;
 use crate::store::query::{HistoryAnswer, SubjectIncident, UptimeAnswer, UptimeEntry, Window};
 use crate::store::read::time;
@@ -31,6 +33,38 @@ struct JsonHistory {
     incidents: Vec<JsonIncident>,
     monitor_gaps: Vec<JsonGap>,
     notifications: Vec<JsonNotification>,
+    acks: Vec<JsonAck>,
+}
+
+/// One ack given or ended. Texts as given (JSON escapes what it must).
+#[derive(Serialize)]
+struct JsonAck {
+    at: String,
+    /// `NAME`, or `@GROUP`.
+    target: String,
+    /// `ack`, or why it ended: `recovered`, `expired`, `unack`, `worse`,
+    /// `gone`, `replaced`.
+    event: String,
+    /// Who gave it; for `unack`, who removed it.
+    by: String,
+    reason: String,
+    /// When it was to run out.
+    until: String,
+    ack_id: String,
+}
+
+impl JsonAck {
+    fn new(a: &AckRecord) -> JsonAck {
+        JsonAck {
+            at: stamp(a.at),
+            target: a.target.clone(),
+            event: a.event.clone(),
+            by: a.by.clone(),
+            reason: a.reason.clone(),
+            until: stamp(a.until),
+            ack_id: a.ack_id.clone(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -122,6 +156,36 @@ fn gap_cause(g: &Gap) -> &'static str {
     if g.after_crash { "crash" } else { "stop" }
 }
 
+/// The ack log on its own (`history`'s `acks`, for a listing of acks only).
+#[derive(Serialize)]
+struct JsonAcks {
+    from: String,
+    to: String,
+    acks: Vec<JsonAck>,
+}
+
+/// The acks given and ended in a window, as JSON: the `acks` of
+/// [`history_json`] with the window.
+pub fn acks_json(window: &Window, acks: &[AckRecord]) -> String {
+    to_json(&JsonAcks {
+        from: stamp(window.from),
+        to: stamp(window.to),
+        acks: acks.iter().map(JsonAck::new).collect(),
+    })
+}
+
+/// The acks given and ended in a window, as the table `history` shows them.
+pub fn acks_table(window: &Window, acks: &[AckRecord]) -> String {
+    let mut out = format!(
+        "Acknowledgements {}: {} event{}\n",
+        window_line(window),
+        acks.len(),
+        if acks.len() == 1 { "" } else { "s" }
+    );
+    ack_lines(&mut out, acks, false);
+    out
+}
+
 pub fn history_json(a: &HistoryAnswer) -> String {
     let until = a.window.to;
     let doc = JsonHistory {
@@ -134,6 +198,7 @@ pub fn history_json(a: &HistoryAnswer) -> String {
             .collect(),
         monitor_gaps: a.gaps.iter().map(|g| JsonGap::new(g, until)).collect(),
         notifications: a.notifications.iter().map(JsonNotification::new).collect(),
+        acks: a.acks.iter().map(JsonAck::new).collect(),
     };
     to_json(&doc)
 }
@@ -239,12 +304,48 @@ pub fn history_table(a: &HistoryAnswer) -> String {
             );
         }
     }
+    ack_lines(&mut out, &a.acks, true);
     if a.incidents.iter().any(|i| i.incident.end.is_none())
         || a.gaps.iter().any(|g| g.end.is_none())
     {
         out.push_str("+ still open\n");
     }
     out
+}
+
+/// The ack log: a line per ack given or ended (`UNTIL` for a given one), and
+/// its reason under it, escaped (it came from a person, over the network).
+fn ack_lines(out: &mut String, acks: &[AckRecord], titled: bool) {
+    if acks.is_empty() {
+        return;
+    }
+    if titled {
+        out.push_str("Acknowledgements\n");
+    }
+    let _ = writeln!(
+        out,
+        "{:<19}  {:<9}  {:<14}  {:<10}  UNTIL",
+        "TIME (LOCAL TIME)", "EVENT", "NODE / @GROUP", "BY"
+    );
+    for a in acks {
+        let until = if a.event == "ack" {
+            present::local_time(time(a.until))
+        } else {
+            String::new()
+        };
+        let line = format!(
+            "{:<19}  {:<9}  {:<14}  {:<10}  {}",
+            present::local_time(time(a.at)),
+            fit(&a.event, 9),
+            fit(&escape_str(&a.target), 14),
+            fit(&escape_str(&a.by), 10),
+            until,
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+        if !a.reason.is_empty() {
+            let _ = writeln!(out, "    \"{}\"", fit(&escape_str(&a.reason), 80 - 6));
+        }
+    }
 }
 
 pub fn history_csv(a: &HistoryAnswer) -> String {
@@ -328,6 +429,7 @@ struct JsonShare {
     in_lock_pct: Option<f64>,
     out_of_lock_pct: Option<f64>,
     unknown_pct: Option<f64>,
+    maintenance_pct: Option<f64>,
     monitored_pct: Option<f64>,
     observed_pct: Option<f64>,
     incidents: usize,
@@ -360,6 +462,7 @@ impl JsonShare {
             in_lock_pct: pct(e.shares.in_lock, m),
             out_of_lock_pct: pct(e.shares.out_of_lock, m),
             unknown_pct: pct(e.shares.unknown, m),
+            maintenance_pct: maintenance_pct(e),
             monitored_pct: pct(fleet_monitored, window.len()),
             observed_pct: pct(e.monitored, window.len()),
             incidents: e.incidents.count,
@@ -389,6 +492,12 @@ pub fn uptime_json(a: &UptimeAnswer) -> String {
     to_json(&doc)
 }
 
+/// The share of an entry's monitored time spent in maintenance windows (of the
+/// node-time, for the fleet); `None` when it was never monitored.
+fn maintenance_pct(e: &UptimeEntry) -> Option<f64> {
+    pct(e.maintenance, e.shares.monitored() + e.maintenance)
+}
+
 fn pct_text(p: Option<f64>) -> String {
     p.map_or_else(|| "-".to_owned(), |p| format!("{p:.3}"))
 }
@@ -400,28 +509,38 @@ pub fn uptime_table(a: &UptimeAnswer) -> String {
         window_line(w),
         pct_text(pct(a.fleet.monitored, w.len()))
     );
+    // Eight-character columns (`100.000`, `123d 04h`) so MAINT% fits in 80.
     let _ = writeln!(
         out,
-        "{:<18} {:>8} {:>8} {:>8} {:>8} {:>5} {:>9} {:>9}",
-        "NODE / @GROUP", "IN LOCK%", "OUT%", "UNKNOWN%", "OBSERV%", "INCID", "LONGEST", "MTTR"
+        "{:<16} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>8} {:>8}",
+        "NODE / @GROUP",
+        "INLOCK%",
+        "OUT%",
+        "UNKN%",
+        "MAINT%",
+        "OBSERV%",
+        "INCID",
+        "LONGEST",
+        "MTTR"
     );
     let line = |out: &mut String, name: String, e: &UptimeEntry| {
         let m = e.shares.monitored();
         let dur = |d: Option<i64>| d.map_or_else(|| "-".to_owned(), present::short_duration);
         let _ = writeln!(
             out,
-            "{:<18} {:>8} {:>8} {:>8} {:>8} {:>5} {:>9} {:>9}",
-            fit(&name, 18),
+            "{:<16} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>8} {:>8}",
+            fit(&name, 16),
             pct_text(pct(e.shares.in_lock, m)),
             pct_text(pct(e.shares.out_of_lock, m)),
             pct_text(pct(e.shares.unknown, m)),
+            pct_text(maintenance_pct(e)),
             pct_text(pct(e.monitored, w.len())),
             e.incidents.count,
             dur(e.incidents.longest),
             dur(e.incidents.mttr),
         );
     };
-    line(&mut out, "fleet (all nodes)".into(), &a.fleet);
+    line(&mut out, "fleet (all)".into(), &a.fleet);
     for g in &a.groups {
         line(&mut out, format!("@{}", present::name(&g.name)), g);
     }
@@ -441,6 +560,7 @@ pub fn uptime_csv(a: &UptimeAnswer) -> String {
         "in_lock_pct",
         "out_of_lock_pct",
         "unknown_pct",
+        "maintenance_pct",
         "monitored_pct",
         "observed_pct",
         "incidents",
@@ -458,6 +578,7 @@ pub fn uptime_csv(a: &UptimeAnswer) -> String {
                 num(pct(e.shares.in_lock, m)),
                 num(pct(e.shares.out_of_lock, m)),
                 num(pct(e.shares.unknown, m)),
+                num(maintenance_pct(e)),
                 num(pct(a.fleet.monitored, w.len())),
                 num(pct(e.monitored, w.len())),
                 e.incidents.count.to_string(),
@@ -548,6 +669,26 @@ mod tests {
                 after_crash: true,
             }],
             notifications: Vec::new(),
+            acks: vec![
+                AckRecord {
+                    at: T0 + 50 * M,
+                    ack_id: "k1".into(),
+                    target: "@wall-A".into(),
+                    event: "ack".into(),
+                    by: "ops (ana)".into(),
+                    reason: "re-imaging \u{1b}[31m wall A".into(),
+                    until: T0 + 170 * M,
+                },
+                AckRecord {
+                    at: T0 + 150 * M,
+                    ack_id: "k1".into(),
+                    target: "@wall-A".into(),
+                    event: "recovered".into(),
+                    by: "ops (ana)".into(),
+                    reason: "re-imaging \u{1b}[31m wall A".into(),
+                    until: T0 + 170 * M,
+                },
+            ],
         }
     }
 
@@ -573,6 +714,45 @@ mod tests {
         let gap = &v["monitor_gaps"][0];
         assert_eq!(gap["duration_s"], 1800.0);
         assert_eq!(gap["after"], "crash");
+    }
+
+    #[test]
+    fn acks_are_listed_raw_in_json_and_escaped_in_the_table() {
+        let a = answer();
+        let v: serde_json::Value = serde_json::from_str(&history_json(&a)).expect("valid JSON");
+        let given = &v["acks"][0];
+        assert_eq!(given["at"], "2025-12-01T00:50:00.000Z");
+        assert_eq!(given["target"], "@wall-A");
+        assert_eq!(given["event"], "ack");
+        assert_eq!(given["by"], "ops (ana)");
+        assert_eq!(given["reason"], "re-imaging \u{1b}[31m wall A");
+        assert_eq!(given["until"], "2025-12-01T02:50:00.000Z");
+        assert_eq!(given["ack_id"], "k1");
+        assert_eq!(v["acks"][1]["event"], "recovered");
+        let t = history_table(&a);
+        assert!(t.contains("Acknowledgements"), "{t}");
+        assert!(
+            !t.contains('\u{1b}'),
+            "a raw escape reached the terminal: {t}"
+        );
+        assert!(
+            t.contains(&escape_str("re-imaging \u{1b}[31m wall A")),
+            "{t}"
+        );
+        let lines: Vec<&str> = t.lines().filter(|l| l.contains("@wall-A")).collect();
+        assert!(lines.iter().any(|l| l.contains(" ack ")), "{t}");
+        assert!(lines.iter().any(|l| l.contains("recovered")), "{t}");
+        // On their own: the same lines under the window.
+        let only = acks_table(&a.window, &a.acks);
+        assert!(only.starts_with("Acknowledgements "), "{only}");
+        assert!(only.contains("2 events"), "{only}");
+        for line in only.lines().chain(t.lines()) {
+            assert!(line.chars().count() <= 80, "{line}");
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&acks_json(&a.window, &a.acks)).expect("valid JSON");
+        assert_eq!(v["acks"][1]["event"], "recovered");
+        assert_eq!(v["from"], "2025-12-01T00:00:00.000Z");
     }
 
     #[test]
@@ -606,6 +786,7 @@ mod tests {
                 out_of_lock: 40 * M,
                 unknown: 49 * M,
             },
+            maintenance: 0,
             monitored: 206 * M,
             incidents: IncidentStats::default(),
         };
@@ -633,7 +814,78 @@ mod tests {
         assert_eq!(n["observed_pct"], 68.667);
         assert_eq!(v["fleet"]["monitored_pct"], 70.0);
         assert_eq!(n["mttr_s"], serde_json::Value::Null);
+        assert_eq!(n["maintenance_pct"], 0.0);
         for line in uptime_table(&a).lines() {
+            assert!(line.chars().count() <= 80, "{line}");
+        }
+    }
+
+    #[test]
+    fn maintenance_is_a_share_of_the_monitored_time_and_the_rest_add_to_100() {
+        // 206 minutes monitored: 50 in maintenance, the 156 outside it in lock,
+        // out of lock and unknown.
+        let e = UptimeEntry {
+            name: "wall-01".into(),
+            group: Some("wall-A".into()),
+            shares: Shares {
+                in_lock: 100 * M,
+                out_of_lock: 40 * M,
+                unknown: 16 * M,
+            },
+            maintenance: 50 * M,
+            monitored: 206 * M,
+            incidents: IncidentStats::default(),
+        };
+        // Always in maintenance: no share outside it to speak of.
+        let quiet = UptimeEntry {
+            name: "wall-02".into(),
+            shares: Shares::default(),
+            maintenance: 206 * M,
+            ..e.clone()
+        };
+        let a = UptimeAnswer {
+            window: Window {
+                from: T0,
+                to: T0 + 300 * M,
+            },
+            nodes: vec![e.clone(), quiet.clone()],
+            groups: vec![],
+            fleet: UptimeEntry {
+                name: "fleet".into(),
+                group: None,
+                shares: e.shares,
+                maintenance: e.maintenance + quiet.maintenance,
+                monitored: 210 * M,
+                incidents: IncidentStats::default(),
+            },
+        };
+        let v: serde_json::Value = serde_json::from_str(&uptime_json(&a)).expect("valid JSON");
+        let n = &v["nodes"][0];
+        assert_eq!(n["maintenance_pct"], 24.272); // 50 / 206
+        assert_eq!(n["in_lock_pct"], 64.103); // 100 / 156
+        assert_eq!(n["out_of_lock_pct"], 25.641);
+        assert_eq!(n["unknown_pct"], 10.256);
+        assert_eq!(n["observed_pct"], 68.667, "maintenance is observed time");
+        let q = &v["nodes"][1];
+        assert_eq!(q["maintenance_pct"], 100.0);
+        assert_eq!(q["in_lock_pct"], serde_json::Value::Null);
+        // The fleet: node-time, 256 of 412 minutes in maintenance.
+        assert_eq!(v["fleet"]["maintenance_pct"], 62.136);
+        let csv = uptime_csv(&a);
+        assert!(
+            csv.starts_with(
+                "kind,name,group,in_lock_pct,out_of_lock_pct,unknown_pct,maintenance_pct,"
+            ),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("node,wall-01,wall-A,64.103,25.641,10.256,24.272,"),
+            "{csv}"
+        );
+        let table = uptime_table(&a);
+        assert!(table.contains("MAINT%"), "{table}");
+        assert!(table.contains(" 24.272 "), "{table}");
+        for line in table.lines() {
             assert!(line.chars().count() <= 80, "{line}");
         }
     }

@@ -10,20 +10,27 @@ use crate::state::{NodeView, Snapshot};
 /// How many unhealthy nodes the Nagios line names before it says "and N more".
 const NAGIOS_NAMES: usize = 10;
 
-/// `SYNCGUARD CRITICAL - 2 of 12 unhealthy: wall-03 free, ... | synced=10 ...`
-pub fn nagios(snap: &Snapshot) -> String {
+/// `SYNCGUARD CRITICAL - 2 of 12 nodes unhealthy: wall-03 free, ...; 1
+/// acknowledged, 1 in maintenance | synced=10 ...`
+///
+/// A node in maintenance is never named among the unhealthy (it does not count
+/// towards the verdict either). An acknowledged one still is, and counts,
+/// unless `ignore_acked` (`--ignore-acked`): then it is only counted among the
+/// acknowledged. Groups likewise.
+pub fn nagios(snap: &Snapshot, ignore_acked: bool) -> String {
     let counts = &snap.counts;
     let verdict = snap.verdict;
+    let counted = |n: &NodeView| n.maintenance.is_none() && !(ignore_acked && n.ack.is_some());
     let bad: Vec<&NodeView> = snap
         .nodes
         .iter()
-        .filter(|n| !n.status.is_healthy())
+        .filter(|n| !n.status.is_healthy() && counted(n))
         .collect();
     // Unhealthy members are already named; a group adds news only about its master.
     let bad_groups: Vec<String> = snap
         .groups
         .iter()
-        .filter(|g| g.health.has_master_problem())
+        .filter(|g| g.health.has_master_problem() && !g.is_excluded(ignore_acked))
         .map(|g| {
             let what = if g.masters == 0 {
                 "no master".to_owned()
@@ -71,6 +78,19 @@ pub fn nagios(snap: &Snapshot) -> String {
         }
         out.push_str(&bad_groups.join("; "));
     }
+    let acknowledged = snap.acknowledged();
+    let maintenance = snap.in_maintenance();
+    let mut quiet = Vec::new();
+    if acknowledged > 0 {
+        quiet.push(format!("{acknowledged} acknowledged"));
+    }
+    if maintenance > 0 {
+        quiet.push(format!("{maintenance} in maintenance"));
+    }
+    if !quiet.is_empty() {
+        out.push_str("; ");
+        out.push_str(&quiet.join(", "));
+    }
     out.push_str(" |");
     for s in Status::ALL {
         let _ = write!(
@@ -88,5 +108,10 @@ pub fn nagios(snap: &Snapshot) -> String {
         .max()
         .unwrap_or_default();
     let _ = write!(out, " latency_max={:.6}s;;;0", max_latency.as_secs_f64());
+    let _ = write!(
+        out,
+        " acknowledged={acknowledged};;;0;{total} maintenance={maintenance};;;0;{total}",
+        total = counts.total()
+    );
     out
 }

@@ -2,19 +2,29 @@
 //! with the status column coloured only when stdout is a terminal.
 
 use std::fmt::Write;
+use std::time::SystemTime;
 
-use crate::model::{GroupHealth, Status};
-use crate::present::{self, Tone};
+use crate::model::{Ack, GroupHealth, Status, Target};
+use crate::present::{self, Tone, quiet};
 use crate::state::Snapshot;
+
+/// The header of the maintenance and acknowledgement column, shown only when
+/// some node or group is in maintenance or acknowledged.
+const QUIET_HEAD: &str = "MAINT/ACK";
 
 /// The plain-text table. `color` adds ANSI colour to the status column and verdict.
 pub fn table(snap: &Snapshot, color: bool) -> String {
     let mut out = String::new();
+    let now = snap.taken_at;
+    let node_quiet = snap
+        .nodes
+        .iter()
+        .any(|n| n.maintenance.is_some() || n.ack.is_some());
     let rows: Vec<(Vec<String>, Status)> = snap
         .nodes
         .iter()
         .map(|n| {
-            let cells = vec![
+            let mut cells = vec![
                 present::name(n.name()),
                 n.config.address(),
                 n.group().map(present::name).unwrap_or_else(|| "-".into()),
@@ -25,10 +35,17 @@ pub fn table(snap: &Snapshot, color: bool) -> String {
                     .unwrap_or_else(|| "-".into()),
                 n.error().unwrap_or_default(),
             ];
+            if node_quiet {
+                let me = Target::Node(n.name().to_owned());
+                cells.insert(
+                    4,
+                    quiet_cell(&me, n.maintenance.as_deref(), n.ack.as_deref(), now),
+                );
+            }
             (cells, n.status)
         })
         .collect();
-    let head = [
+    let mut head = vec![
         "NAME",
         "ADDRESS",
         "GROUP",
@@ -37,10 +54,17 @@ pub fn table(snap: &Snapshot, color: bool) -> String {
         "LATENCY",
         "ERROR",
     ];
+    if node_quiet {
+        head.insert(4, QUIET_HEAD);
+    }
     push_table(&mut out, &head, &rows, 3, color);
 
     if !snap.groups.is_empty() {
         out.push('\n');
+        let group_quiet = snap
+            .groups
+            .iter()
+            .any(|g| g.maintenance.is_some() || g.ack.is_some());
         let rows: Vec<(Vec<String>, Status)> = snap
             .groups
             .iter()
@@ -59,23 +83,28 @@ pub fn table(snap: &Snapshot, color: bool) -> String {
                 } else {
                     "-".into()
                 };
-                let cells = vec![
+                let mut cells = vec![
                     present::name(&g.name),
                     word.into(),
                     masters,
                     g.members.len().to_string(),
                     problem,
                 ];
+                if group_quiet {
+                    let me = Target::Group(g.name.to_string());
+                    cells.insert(
+                        2,
+                        quiet_cell(&me, g.maintenance.as_deref(), g.ack.as_deref(), now),
+                    );
+                }
                 (cells, st)
             })
             .collect();
-        push_table(
-            &mut out,
-            &["SYNC GROUP", "HEALTH", "MASTERS", "MEMBERS", "PROBLEM"],
-            &rows,
-            1,
-            color,
-        );
+        let mut head = vec!["SYNC GROUP", "HEALTH", "MASTERS", "MEMBERS", "PROBLEM"];
+        if group_quiet {
+            head.insert(2, QUIET_HEAD);
+        }
+        push_table(&mut out, &head, &rows, 1, color);
     }
 
     if !snap.unlisted.is_empty() {
@@ -112,12 +141,40 @@ pub fn table(snap: &Snapshot, color: bool) -> String {
     } else {
         verdict.to_string()
     };
-    let _ = writeln!(
-        out,
-        "\n{} — {verdict_text}",
-        present::summary_line(&snap.counts)
-    );
+    let mut summary = present::summary_line(&snap.counts);
+    let maintenance = snap.in_maintenance();
+    if maintenance > 0 {
+        let _ = write!(
+            summary,
+            " · {} {maintenance} in maintenance",
+            quiet::MAINTENANCE_MARK
+        );
+    }
+    let acked = snap.acknowledged();
+    if acked > 0 {
+        let _ = write!(summary, " · {} {acked} acknowledged", quiet::ACK_MARK);
+    }
+    let _ = writeln!(out, "\n{summary} — {verdict_text}");
     out
+}
+
+/// The maintenance and acknowledgement cell: `⚒ weekly-reboots`, or `✓ ack
+/// alice (api) 1h 59m left`, with the group named when its ack covers a member
+/// (`✓ @wall-B: ack …`); empty when neither.
+fn quiet_cell(me: &Target, window: Option<&str>, ack: Option<&Ack>, now: SystemTime) -> String {
+    if let Some(w) = window {
+        return format!("{} {}", quiet::MAINTENANCE_MARK, present::name(w));
+    }
+    match ack {
+        Some(a) if a.target == *me => format!("{} {}", quiet::ACK_MARK, quiet::ack_short(a, now)),
+        Some(a) => format!(
+            "{} {}: {}",
+            quiet::ACK_MARK,
+            quiet::target(&a.target),
+            quiet::ack_short(a, now)
+        ),
+        None => String::new(),
+    }
 }
 
 /// Appends an aligned table; the cell at `paint_col` is coloured by its row status.

@@ -21,6 +21,9 @@ use super::node::NodeState;
 use super::push::PushState;
 use super::snapshot::Snapshot;
 
+mod quiet;
+pub use quiet::{AckRefusal, AckRequest, QuietEvent};
+
 /// Transitions kept for the events pane; the full history goes to the log.
 pub const EVENTS_LEN: usize = 200;
 /// A push node that has never sent is not called `stale` before this long after it
@@ -88,6 +91,12 @@ pub struct Fleet {
     /// During a reload: each old group's recorded status, so rebuilding the
     /// groups does not record a change that did not happen.
     previous_groups: HashMap<Arc<str>, GroupStatus>,
+    /// Acknowledgements in force, by what they acknowledge.
+    acks: BTreeMap<crate::model::Target, Arc<crate::model::Ack>>,
+    /// Acknowledged nodes and groups are left out of the verdict (`--ignore-acked`).
+    ignore_acked: bool,
+    /// Maintenance and ack changes not yet taken by the hub.
+    quiet_events: Vec<QuietEvent>,
 }
 
 /// Nodes still without a result, by mode.
@@ -137,6 +146,9 @@ impl Fleet {
             group_changes: Vec::new(),
             track_groups: false,
             previous_groups: HashMap::new(),
+            acks: BTreeMap::new(),
+            ignore_acked: false,
+            quiet_events: Vec::new(),
             nodes,
         };
         fleet.reindex(now);
@@ -183,6 +195,8 @@ impl Fleet {
                 has_roles: false,
                 health: Default::default(),
                 status,
+                maintenance: None,
+                ack: None,
             });
         }
         for gi in 0..self.groups.len() {
@@ -246,6 +260,7 @@ impl Fleet {
             .collect();
         new.reindex(now);
         new.previous_groups.clear();
+        new.carry_acks(&mut self, now);
         let diff = ReloadDiff {
             nodes: new.nodes.len(),
             kept,
@@ -367,6 +382,7 @@ impl Fleet {
             }
             self.events.push_back(t.clone());
         }
+        self.node_changed(i, at);
         self.refresh_group_of(i, at);
         Some(t)
     }
@@ -380,12 +396,11 @@ impl Fleet {
     /// Re-applies the group rule; a change of the group's recorded status is queued
     /// for [`Fleet::take_group_changes`].
     fn refresh_group(&mut self, gi: usize, at: SystemTime) {
-        let index = &self.index;
+        let (counted, excluded) = self.counted_members(gi);
         let nodes = &self.nodes;
-        let members: Vec<group::Member> = self.groups[gi]
-            .members
+        let members: Vec<group::Member> = counted
             .iter()
-            .filter_map(|k| index.get(k).map(|i| &nodes[*i].view))
+            .map(|i| &nodes[*i].view)
             .map(|n| group::Member {
                 key: &n.key,
                 status: n.status,
@@ -393,7 +408,7 @@ impl Fleet {
             })
             .collect();
         let any_free = members.iter().any(|m| m.status == Status::Free);
-        let (masters, has_roles, health) = group::evaluate(&members);
+        let (masters, has_roles, health) = group::evaluate_without(&members, excluded);
         let status = GroupStatus::of(&health, any_free);
         let g = &mut self.groups[gi];
         g.masters = masters;
@@ -411,6 +426,7 @@ impl Fleet {
         }
         g.health = health;
         g.status = status;
+        self.group_changed(gi, at);
     }
 
     /// The names of the nodes and of the sync groups.
@@ -713,15 +729,11 @@ impl Fleet {
     }
 
     /// The overall verdict: the status rule, raised to CRITICAL by a sync group
-    /// without exactly one Master. Unhealthy members are graded by the node rules
+    /// without exactly one Master. Nodes and groups in maintenance (and, with
+    /// `--ignore-acked`, acknowledged ones) do not count. Unhealthy members are graded by the node rules
     /// (and the `unreachable` policy); a group adds only what no node shows.
     pub fn verdict(&self) -> Verdict {
-        let v = Verdict::for_counts(&self.counts, self.policy);
-        if self.groups.iter().any(|g| g.health.has_master_problem()) {
-            v.max(Verdict::Critical)
-        } else {
-            v
-        }
+        self.quiet_verdict()
     }
 
     /// Every node, in config order.

@@ -19,6 +19,23 @@ pub struct SyncGroup {
     pub health: GroupHealth,
     /// The health in one word, as recorded in history; `None` while pending.
     pub status: Option<GroupStatus>,
+    /// The `[[maintenance]]` window the group is in as a whole, by name.
+    pub maintenance: Option<Arc<str>>,
+    /// The acknowledgement of the group as a whole.
+    pub ack: Option<Arc<crate::model::Ack>>,
+}
+
+impl SyncGroup {
+    /// Left out of the verdict: in maintenance, or acknowledged when acks count
+    /// as handled (`--ignore-acked`).
+    pub fn is_excluded(&self, ignore_acked: bool) -> bool {
+        self.maintenance.is_some() || (ignore_acked && self.ack.is_some())
+    }
+
+    /// Unhealthy, and nobody has said they know.
+    pub fn is_alarming(&self) -> bool {
+        self.health.is_unhealthy() && self.maintenance.is_none() && self.ack.is_none()
+    }
 }
 
 /// What the group rule needs to know about one member.
@@ -27,6 +44,32 @@ pub struct Member<'a> {
     pub key: &'a NodeKey,
     pub status: Status,
     pub role: Option<Role>,
+}
+
+/// Applies the group rule to the members' current state: (masters, has_roles, health).
+/// The members given are those that count; `excluded` says whether some were
+/// left out (in maintenance, or acknowledged with `--ignore-acked`): then a
+/// missing Master is not a problem, since the Master may be the one left out.
+pub fn evaluate_without(members: &[Member<'_>], excluded: bool) -> (usize, bool, GroupHealth) {
+    let (masters, has_roles, health) = evaluate(members);
+    if !excluded {
+        return (masters, has_roles, health);
+    }
+    let health = match health {
+        GroupHealth::Unhealthy(problems) => {
+            let rest: Vec<GroupProblem> = problems
+                .into_iter()
+                .filter(|p| *p != GroupProblem::NoMaster)
+                .collect();
+            if rest.is_empty() {
+                GroupHealth::Healthy
+            } else {
+                GroupHealth::Unhealthy(rest)
+            }
+        }
+        other => other,
+    };
+    (masters, has_roles, health)
 }
 
 /// Applies the group rule to the members' current state: (masters, has_roles, health).

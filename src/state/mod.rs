@@ -5,12 +5,16 @@ pub mod damping;
 pub mod fleet;
 pub mod group;
 pub mod latency;
+pub mod maintenance;
 pub mod node;
 pub mod push;
 pub mod snapshot;
 
 pub use damping::Damper;
-pub use fleet::{EVENTS_LEN, Fleet, LineApplied, PUSH_STARTUP_GRACE, ReloadDiff};
+pub use fleet::{
+    AckRefusal, AckRequest, EVENTS_LEN, Fleet, LineApplied, PUSH_STARTUP_GRACE, QuietEvent,
+    ReloadDiff,
+};
 pub use group::SyncGroup;
 pub use latency::{LATENCY_BUCKETS, LatencyHistogram};
 pub use node::{HISTORY_LEN, NodeState, NodeView};

@@ -53,6 +53,10 @@ pub struct NodeView {
     pub conflicting_peers: Vec<IpAddr>,
     /// `[metrics] per_node_histograms`: this node's latency histogram.
     pub latency_histogram: Option<Box<LatencyHistogram>>,
+    /// The `[[maintenance]]` window the node is in now, by name.
+    pub maintenance: Option<Arc<str>>,
+    /// The acknowledgement that covers the node now: its own, or its group's.
+    pub ack: Option<Arc<crate::model::Ack>>,
 }
 
 /// How many silent connections in a row name the sender bug.
@@ -107,6 +111,10 @@ impl NodeView {
     pub fn connects_silently(&self) -> bool {
         self.silent_connects >= SILENT_CONNECTS_NOTE
     }
+    /// Unhealthy, and nobody has said they know: what should ring an alarm.
+    pub fn is_alarming(&self) -> bool {
+        self.status.is_problem() && self.maintenance.is_none() && self.ack.is_none()
+    }
 }
 
 /// Everything the owner knows about one node.
@@ -143,6 +151,8 @@ impl NodeState {
                 flaps: 0,
                 conflicting_peers: Vec::new(),
                 latency_histogram: histogram.then(Box::default),
+                maintenance: None,
+                ack: None,
             },
             history: VecDeque::with_capacity(HISTORY_LEN),
             damper: Damper::unset(),

@@ -104,6 +104,29 @@ impl Snapshot {
             .count()
     }
 
+    /// Nodes in a maintenance window.
+    pub fn in_maintenance(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| n.maintenance.is_some())
+            .count()
+    }
+
+    /// Unhealthy nodes covered by an acknowledgement (and not in maintenance).
+    pub fn acknowledged(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| n.ack.is_some() && n.maintenance.is_none())
+            .count()
+    }
+
+    /// Unhealthy nodes and groups nobody has acknowledged or put in maintenance:
+    /// what the page's alarm rings for.
+    pub fn alarming(&self) -> usize {
+        self.nodes.iter().filter(|n| n.is_alarming()).count()
+            + self.groups.iter().filter(|g| g.is_alarming()).count()
+    }
+
     /// Push nodes: (configured, heard at least once).
     pub fn push_heard(&self) -> (usize, usize) {
         self.nodes

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::timeline::{Row, Run, RunEnd};
+use super::timeline::{Row, Run, RunEnd, Span};
 use super::writer::HEARTBEAT;
 use crate::model::{NodeKey, Outcome, Status, Transition};
 
@@ -165,6 +165,74 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         status: super::timeline::word(r.get_ref(2)?.as_str()?),
         id: r.get(3)?,
     })
+}
+
+/// Whether the file has a table: a file of an older schema (read, never
+/// migrated, by `history` and `uptime`) lacks the newer ones.
+pub fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// A prepared statement for [`Spans::of`], reused across subjects; nothing to
+/// read in a file from before maintenance windows (schema version 3).
+pub struct Spans<'c> {
+    overlapping: Option<rusqlite::Statement<'c>>,
+}
+
+impl<'c> Spans<'c> {
+    pub fn new(conn: &'c Connection) -> rusqlite::Result<Spans<'c>> {
+        let overlapping = if has_table(conn, "maintenance")? {
+            Some(conn.prepare(
+                "SELECT start_ms, end_ms, run FROM maintenance WHERE subject = ?1 \
+                 AND start_ms < ?3 AND (end_ms IS NULL OR end_ms > ?2) ORDER BY start_ms",
+            )?)
+        } else {
+            None
+        };
+        Ok(Spans { overlapping })
+    }
+
+    /// A subject's maintenance spans that overlap `[from, to)`, each cut at the
+    /// end of the run that saw it begin: a span still open in the file either
+    /// lasts (its run is running: until now) or was left open by a crash, and
+    /// then nobody knows past the run's last heartbeat. `runs` sorted by id.
+    pub fn of(
+        &mut self,
+        subject: i64,
+        from: i64,
+        to: i64,
+        runs: &[Run],
+    ) -> rusqlite::Result<Vec<Span>> {
+        let Some(stmt) = &mut self.overlapping else {
+            return Ok(Vec::new());
+        };
+        let rows = stmt.query_map(params![subject, from, to], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (start, end, run) = row?;
+            let run_end = runs
+                .binary_search_by_key(&run, |r| r.id)
+                .map(|k| runs[k].end)
+                // A run the file does not have: known only to its start.
+                .unwrap_or(start);
+            let end = end.unwrap_or(run_end).min(run_end);
+            if end > start {
+                out.push(Span { start, end });
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The reply and error of one row (an incident's first), by rowid.

@@ -8,11 +8,12 @@
 //! Times are Unix milliseconds (UTC) in INTEGER columns.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
 /// The schema this build writes and reads.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 /// `PRAGMA application_id`: "SGFH", so a stray SQLite file is not taken for ours.
 pub const APPLICATION_ID: i64 = 0x5347_4648;
 
@@ -83,9 +84,52 @@ CREATE TABLE notify_active (
 ) WITHOUT ROWID;
 ";
 
+/// Version 4: acknowledgements and maintenance windows.
+/// - `ack_event` is the log of every ack given and ended (`event` is `ack`, or
+///   why it ended: `recovered`, `expired`, `unack`, `worse`, `gone`,
+///   `replaced`); `by` is who gave it, or for `unack` who removed it.
+/// - `ack_active` is the acks in force, one per target (`NAME` or `@GROUP`): a
+///   restart and `--once` read them back. Written in the same transaction as the
+///   log, so the two never disagree.
+/// - `maintenance` is each node's and group's time in a maintenance window:
+///   `end_ms` is `NULL` while it lasts. `run` is the run that saw it begin: a
+///   span that run left open (a crash) ended, as far as anyone knows, when the
+///   run did.
+const SCHEMA_V4: &str = "
+CREATE TABLE ack_event (
+    id       INTEGER PRIMARY KEY,
+    ack_id   TEXT NOT NULL,
+    target   TEXT NOT NULL,
+    event    TEXT NOT NULL,
+    by       TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    at_ms    INTEGER NOT NULL,
+    until_ms INTEGER NOT NULL,
+    baseline TEXT NOT NULL
+);
+CREATE INDEX ack_event_by_time ON ack_event (at_ms);
+CREATE TABLE ack_active (
+    ack_id   TEXT PRIMARY KEY,
+    target   TEXT NOT NULL UNIQUE,
+    by       TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    at_ms    INTEGER NOT NULL,
+    until_ms INTEGER NOT NULL,
+    baseline TEXT NOT NULL
+);
+CREATE TABLE maintenance (
+    subject  INTEGER NOT NULL REFERENCES subject (id),
+    window   TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms   INTEGER,
+    run      INTEGER NOT NULL REFERENCES run (id)
+);
+CREATE INDEX maintenance_by_subject ON maintenance (subject, start_ms);
+";
+
 /// `MIGRATIONS[i]` takes a database from version `i` to `i + 1`; version 0 is an
 /// empty file.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /// Why a history file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -119,11 +163,13 @@ fn sqlite(path: &Path, e: rusqlite::Error) -> OpenError {
     }
 }
 
+/// How long a connection waits for another's lock before it gives up.
+const WAIT: Duration = Duration::from_secs(5);
+
 /// Settings for every connection: readers wait for a writer's commit instead of
 /// failing at once.
-fn configure(conn: &Connection, path: &Path) -> Result<(), OpenError> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(|e| sqlite(path, e))
+fn configure(conn: &Connection, path: &Path, wait: Duration) -> Result<(), OpenError> {
+    conn.busy_timeout(wait).map_err(|e| sqlite(path, e))
 }
 
 /// The version in the file, after checking it is a database at all (SQLite reads
@@ -143,7 +189,7 @@ pub fn open_for_writing(path: &Path) -> Result<Connection, OpenError> {
         })?;
     }
     let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
-    configure(&conn, path)?;
+    configure(&conn, path, WAIT)?;
     let found = version(&conn, path)?;
     if found > VERSION {
         return Err(OpenError::Newer {
@@ -177,6 +223,13 @@ pub fn open_for_writing(path: &Path) -> Result<Connection, OpenError> {
 /// so a reader leaves no `-wal` or `-shm` file behind (which, made by root, could
 /// lock the service's user out) and needs no write access to the directory.
 pub fn open_for_reading(path: &Path) -> Result<Connection, OpenError> {
+    open_for_reading_within(path, WAIT)
+}
+
+/// [`open_for_reading`], waiting at most `wait` for a lock another program
+/// holds: a quick look (`--once` reading the acks) does not wait as long as a
+/// question asked of the history does.
+pub fn open_for_reading_within(path: &Path, wait: Duration) -> Result<Connection, OpenError> {
     if !path.exists() {
         return Err(OpenError::Missing {
             path: path.display().to_string(),
@@ -189,7 +242,7 @@ pub fn open_for_reading(path: &Path) -> Result<Connection, OpenError> {
         None => Connection::open_with_flags(path, flags),
     }
     .map_err(|e| sqlite(path, e))?;
-    configure(&conn, path)?;
+    configure(&conn, path, wait)?;
     match version(&conn, path)? {
         0 => Err(OpenError::NotOurs {
             path: path.display().to_string(),
@@ -274,9 +327,22 @@ fn has_tables(conn: &Connection, path: &Path) -> Result<bool, OpenError> {
 fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
     for (i, step) in MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
         let to = i as i64 + 1;
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {step} PRAGMA user_version = {to}; COMMIT;"
-        ))?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        // The writer and the outbox open the same file at start, each on its
+        // own connection: the other may have migrated since the version was
+        // read. The write lock is ours now, so look again.
+        let step = match conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)) {
+            Ok(now) if now >= to => "COMMIT;".to_owned(),
+            Ok(_) => format!("{step} PRAGMA user_version = {to}; COMMIT;"),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        };
+        if let Err(e) = conn.execute_batch(&step) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
     }
     Ok(())
 }

@@ -228,16 +228,77 @@ impl Shares {
 /// A subject's time in `[from, to)` by share. `rows` must include the last row
 /// before `from` (if any) and be sorted by time; `runs` sorted by id.
 pub fn shares(rows: &[Row], runs: &[Run], from: i64, to: i64) -> Shares {
+    shares_outside(rows, runs, &[], from, to).0
+}
+
+/// A stretch of time a subject spent in a maintenance window, `[start, end)`,
+/// already cut at the end of the run that saw it (nobody knows what came after).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub start: i64,
+    pub end: i64,
+}
+
+/// A subject's time in `[from, to)` by share, like [`shares`], with the time
+/// inside `maintenance` taken out of the shares and returned on its own (the
+/// second value, in milliseconds).
+///
+/// Maintenance time is monitored time: only the part of a span in which the
+/// subject's status was known counts, so a span over a monitor gap or a pending
+/// start adds nothing there, and the shares plus the maintenance time are the
+/// subject's whole monitored time. Spans may come in any order and overlap.
+pub fn shares_outside(
+    rows: &[Row],
+    runs: &[Run],
+    maintenance: &[Span],
+    from: i64,
+    to: i64,
+) -> (Shares, i64) {
+    let spans = merged(maintenance);
     let mut out = Shares::default();
+    let mut inside = 0;
     for (i, row) in rows.iter().enumerate() {
         let next = rows.get(i + 1).map_or(to, |n| n.at);
         let start = row.at.max(from);
         let end = next.min(run_end(runs, row)).min(to);
-        if end > start {
-            out.add_class(class(row.status), end - start);
+        if end <= start {
+            continue;
+        }
+        let class = class(row.status);
+        // Time not monitored (a `removed` row) is not maintenance either.
+        let quiet = if class == Class::NotMonitored {
+            0
+        } else {
+            overlap(&spans, start, end)
+        };
+        inside += quiet;
+        out.add_class(class, end - start - quiet);
+    }
+    (out, inside)
+}
+
+/// The spans sorted and with overlaps joined, so no time counts twice.
+fn merged(spans: &[Span]) -> Vec<Span> {
+    let mut sorted: Vec<Span> = spans.iter().filter(|s| s.end > s.start).copied().collect();
+    sorted.sort_by_key(|s| s.start);
+    let mut out: Vec<Span> = Vec::with_capacity(sorted.len());
+    for s in sorted {
+        match out.last_mut() {
+            Some(last) if s.start <= last.end => last.end = last.end.max(s.end),
+            _ => out.push(s),
         }
     }
     out
+}
+
+/// Milliseconds of `[start, end)` inside `spans` (sorted, disjoint).
+fn overlap(spans: &[Span], start: i64, end: i64) -> i64 {
+    let first = spans.partition_point(|s| s.end <= start);
+    spans[first..]
+        .iter()
+        .take_while(|s| s.start < end)
+        .map(|s| (s.end.min(end) - s.start.max(start)).max(0))
+        .sum()
 }
 
 /// A time when no monitor was running.
@@ -491,6 +552,71 @@ mod tests {
                 after_crash: true
             }]
         );
+    }
+
+    fn span(start_min: i64, end_min: i64) -> Span {
+        Span {
+            start: start_min * M,
+            end: end_min * M,
+        }
+    }
+
+    #[test]
+    fn maintenance_is_taken_out_of_the_shares_it_overlaps() {
+        let (runs, rows) = script();
+        // 30–50 covers synced (30–40) and the start of the free incident (40–50);
+        // 90–140 covers timeout until run 1 dies (90–100), the gap (nothing) and
+        // the timeout after the restart (131–140); 280–400 runs past the window.
+        let spans = [span(90, 140), span(30, 50), span(280, 400)];
+        let (s, maintenance) = shares_outside(&rows, &runs, &spans, 0, 300 * M);
+        assert_eq!(
+            s,
+            Shares {
+                in_lock: (117 - 10 - 20) * M,
+                out_of_lock: (40 - 10) * M,
+                unknown: (49 - 10 - 9) * M,
+            }
+        );
+        assert_eq!(maintenance, (20 + 10 + 9 + 20) * M);
+        // The shares and the maintenance time are the whole monitored time.
+        assert_eq!(s.monitored() + maintenance, 206 * M);
+        // Without spans, the same as `shares`.
+        assert_eq!(
+            shares_outside(&rows, &runs, &[], 0, 300 * M),
+            (shares(&rows, &runs, 0, 300 * M), 0)
+        );
+    }
+
+    #[test]
+    fn maintenance_is_cut_at_the_window_edges_and_counted_once() {
+        let (runs, rows) = script();
+        // The window 60–160 begins inside one span and ends inside another, and
+        // two spans overlap (counted once): 50–65 and 55–75 are 60–75 in the
+        // window; 155–170 is 155–160.
+        let spans = [span(50, 65), span(55, 75), span(155, 170)];
+        let from = rows.iter().rposition(|r| r.at < 60 * M).unwrap_or(0);
+        let (s, maintenance) = shares_outside(&rows[from..], &runs, &spans, 60 * M, 160 * M);
+        // Free 60–70 and timeout 70–75 are in maintenance; synced 155–160 too.
+        assert_eq!(maintenance, (10 + 5 + 5) * M);
+        assert_eq!(
+            s,
+            Shares {
+                in_lock: 5 * M,
+                out_of_lock: 0,
+                unknown: (49 - 5) * M,
+            }
+        );
+        // A span wholly outside the window, or empty, adds nothing.
+        let (_, none) = shares_outside(&rows, &runs, &[span(0, 0), span(400, 500)], 0, 300 * M);
+        assert_eq!(none, 0);
+    }
+
+    #[test]
+    fn a_node_removed_in_maintenance_is_not_in_maintenance_after() {
+        let rows = vec![row(0, 1, "synced"), row(20, 1, "removed")];
+        let runs = [run(1, 0, 60, RunEnd::Running)];
+        let (s, maintenance) = shares_outside(&rows, &runs, &[span(10, 60)], 0, 60 * M);
+        assert_eq!((s.in_lock, maintenance), (10 * M, 10 * M));
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! goes on. A file deleted under it is noticed at the next heartbeat and started
 //! anew. Only when even its backlog is full are records dropped, and counted.
 //! Rows older than the retention are pruned in small batches between writes.
+//!
+//! Acks and maintenance spans go in the same transactions as the transitions, so
+//! a kill -9 loses at most the open batch of each, and `ack_active` always
+//! agrees with the ack log.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -20,9 +24,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params};
 
-use super::read;
 use super::schema::{self, OpenError};
-use crate::model::{GroupTransition, Status, Transition};
+use super::{acks, read};
+use crate::model::{Ack, AckEvent, GroupTransition, Status, Target, Transition};
 use crate::present;
 
 /// How often the running monitor's run row is stamped.
@@ -105,6 +109,14 @@ enum Record {
         name: Arc<str>,
         group: bool,
     },
+    /// An ack given or ended.
+    Ack(Box<AckEvent>),
+    /// A node or group entered (`window`) or left a maintenance window.
+    Maintenance {
+        target: Target,
+        window: Option<Arc<str>>,
+        at: SystemTime,
+    },
 }
 
 enum Msg {
@@ -122,6 +134,8 @@ enum Msg {
 pub struct Resume {
     pub statuses: HashMap<String, (Status, SystemTime)>,
     pub recent: Vec<Transition>,
+    /// The acks in force when the monitor stopped.
+    pub acks: Vec<Ack>,
 }
 
 /// The hub's handle on the writer.
@@ -156,10 +170,20 @@ impl History {
             last_warning: None,
             prune_cursor: None,
             next_prune: Instant::now(),
+            held: Held::default(),
             _lock: lock,
         };
         let resume = match writer.open() {
-            Ok(resume) => resume,
+            Ok(resume) => {
+                // The hub takes these acks over: they are in force until it
+                // says otherwise.
+                writer.held.acks = resume
+                    .acks
+                    .iter()
+                    .map(|a| (a.target.clone(), a.clone()))
+                    .collect();
+                resume
+            }
             Err(OpenFailed::Refused(e)) => return Err(StartError::Open(e)),
             Err(OpenFailed::Retry(why)) => {
                 writer.failed(&why);
@@ -213,6 +237,22 @@ impl History {
     /// Queues the removal of a node (`group: false`) or sync group from the config.
     pub fn record_removed(&self, name: Arc<str>, group: bool, at: SystemTime) {
         self.send(Record::Removed { at, name, group });
+    }
+
+    /// Queues an ack given or ended: the log of acks, and the acks in force
+    /// that a restart and `--once` read back.
+    pub fn record_ack(&self, e: &AckEvent) {
+        self.send(Record::Ack(Box::new(e.clone())));
+    }
+
+    /// Queues a node's or group's entry into (`window`) or exit from a
+    /// maintenance window: the time `uptime` reports as `maintenance_pct`.
+    pub fn record_maintenance(&self, target: &Target, window: Option<Arc<str>>, at: SystemTime) {
+        self.send(Record::Maintenance {
+            target: target.clone(),
+            window,
+            at,
+        });
     }
 
     /// Whether the writer started a new file and wants every current status
@@ -337,14 +377,62 @@ struct Writer {
     /// Where pruning goes on (a rowid), while a pass is under way.
     prune_cursor: Option<i64>,
     next_prune: Instant,
+    /// What is in force as far as the file was told (committed).
+    held: Held,
     _lock: File,
+}
+
+/// The acks in force and each node's and group's maintenance window, as this
+/// writer has committed them: a new file (the old one deleted under the
+/// monitor) is told them again, as it is told every current status.
+#[derive(Default)]
+struct Held {
+    acks: HashMap<Target, Ack>,
+    windows: HashMap<Target, Arc<str>>,
+}
+
+impl Held {
+    fn apply(&mut self, r: &Record) {
+        match r {
+            Record::Ack(e) => match &**e {
+                AckEvent::Added(a) => {
+                    self.acks.insert(a.target.clone(), (**a).clone());
+                }
+                AckEvent::Ended { ack, .. } => {
+                    if self.acks.get(&ack.target).is_some_and(|a| a.id == ack.id) {
+                        self.acks.remove(&ack.target);
+                    }
+                }
+            },
+            Record::Maintenance { target, window, .. } => match window {
+                Some(w) => {
+                    self.windows.insert(target.clone(), w.clone());
+                }
+                None => {
+                    self.windows.remove(target);
+                }
+            },
+            Record::Removed { name, group, .. } => {
+                self.windows.remove(&target_of(name, *group));
+            }
+            Record::Node(_) | Record::Group(_) => {}
+        }
+    }
+}
+
+fn target_of(name: &str, group: bool) -> Target {
+    if group {
+        Target::Group(name.to_owned())
+    } else {
+        Target::Node(name.to_owned())
+    }
 }
 
 impl Writer {
     /// Opens the file and starts this monitor's run in it; reads what each node
-    /// was doing before.
+    /// was doing before, and the acks in force.
     fn open(&mut self) -> Result<Resume, OpenFailed> {
-        let conn = schema::open_for_writing(&self.path).map_err(|e| match e {
+        let mut conn = schema::open_for_writing(&self.path).map_err(|e| match e {
             e @ (OpenError::Newer { .. } | OpenError::NotOurs { .. }) => OpenFailed::Refused(e),
             e => OpenFailed::Retry(e.to_string()),
         })?;
@@ -353,23 +441,51 @@ impl Writer {
         let resume = Resume {
             statuses: read::last_statuses(&conn).unwrap_or_default(),
             recent: read::recent(&conn, crate::state::EVENTS_LEN).unwrap_or_default(),
+            acks: acks::in_force(&conn).unwrap_or_else(|e| {
+                tracing::warn!("history: cannot read the acknowledgements in force ({e})");
+                Vec::new()
+            }),
         };
-        let retry = |e: rusqlite::Error| OpenFailed::Retry(format!("cannot record the start: {e}"));
-        conn.execute(
+        // A writer that had a file before lost it (deleted or replaced): the new
+        // one is told what this monitor holds in force.
+        let reopen = self.run != 0;
+        self.nodes.clear();
+        self.groups.clear();
+        let begun = self.begin_run(&mut conn, reopen);
+        if begun.is_err() {
+            // Ids cached inside a transaction that did not commit may not exist.
+            self.nodes.clear();
+            self.groups.clear();
+        }
+        self.run = begun.map_err(|e| OpenFailed::Retry(format!("cannot record the start: {e}")))?;
+        self.conn = Some(conn);
+        self.identity = crate::platform::files::identity(&self.path);
+        Ok(resume)
+    }
+
+    /// In one transaction: ends the maintenance spans earlier runs left open,
+    /// records this run, and (`reopen`) writes what this monitor holds in force.
+    fn begin_run(&mut self, conn: &mut Connection, reopen: bool) -> rusqlite::Result<i64> {
+        let tx = conn.transaction()?;
+        acks::close_stale_spans(&tx)?;
+        tx.execute(
             "INSERT INTO run (started_ms, heartbeat_ms, version) VALUES (?1, ?2, ?3)",
             params![
                 self.started,
                 ms(SystemTime::now()),
                 env!("CARGO_PKG_VERSION")
             ],
-        )
-        .map_err(retry)?;
-        self.run = conn.last_insert_rowid();
-        self.nodes.clear();
-        self.groups.clear();
-        self.conn = Some(conn);
-        self.identity = crate::platform::files::identity(&self.path);
-        Ok(resume)
+        )?;
+        let run = tx.last_insert_rowid();
+        if reopen {
+            acks::replace_active(&tx, self.held.acks.values())?;
+            for (target, window) in &self.held.windows {
+                let subject = target_id(&tx, &mut self.nodes, &mut self.groups, target)?;
+                acks::write_maintenance(&tx, subject, Some(window), self.started, run)?;
+            }
+        }
+        tx.commit()?;
+        Ok(run)
     }
 
     fn run(&mut self, rx: &mpsc::Receiver<Msg>) {
@@ -568,6 +684,20 @@ impl Writer {
                                 None::<String>,
                                 Some("removed from the config"),
                             ])?;
+                            // No longer watched: no longer in maintenance either.
+                            acks::write_maintenance(&tx, subject, None, ms(*at), self.run)?;
+                        }
+                        Record::Ack(e) => acks::write_event(&tx, e)?,
+                        Record::Maintenance { target, window, at } => {
+                            let subject =
+                                target_id(&tx, &mut self.nodes, &mut self.groups, target)?;
+                            acks::write_maintenance(
+                                &tx,
+                                subject,
+                                window.as_deref(),
+                                ms(*at),
+                                self.run,
+                            )?;
                         }
                         Record::Group(g) => {
                             let subject = subject_id(&tx, &mut self.groups, "group", &g.group)?;
@@ -592,6 +722,9 @@ impl Writer {
                     "UPDATE run SET heartbeat_ms = ?1, stopped_ms = ?1 WHERE id = ?2",
                     params![now, self.run],
                 )?;
+                // The windows in force end with the watching; the next start
+                // says again which are.
+                acks::close_spans_of_run(&tx, self.run, now)?;
             } else {
                 tx.execute(
                     "UPDATE run SET heartbeat_ms = ?1 WHERE id = ?2",
@@ -599,6 +732,9 @@ impl Writer {
                 )?;
             }
             tx.commit()?;
+            for r in self.backlog.iter().take(n) {
+                self.held.apply(r);
+            }
             self.backlog.drain(..n);
             self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
             self.stats.set_problem(None);
@@ -630,6 +766,12 @@ impl Writer {
             Ok(None) => {
                 self.prune_cursor = None;
                 self.next_prune = now + PRUNE_EVERY;
+                if let Err(e) = acks::prune(conn, cut) {
+                    tracing::warn!(
+                        "history: pruning old acknowledgements and maintenance spans failed ({e}); \
+                         trying again later"
+                    );
+                }
             }
             Err(e) => {
                 tracing::warn!("history: pruning old rows failed ({e}); trying again later");
@@ -662,6 +804,21 @@ fn prune_batch(conn: &Connection, cursor: i64, cut: i64) -> rusqlite::Result<Opt
         params![cursor, last, cut],
     )?;
     Ok((!all_newer).then_some(last))
+}
+
+/// The subject id of a window's target (a node or a group), inserted on first
+/// sight; `nodes` and `groups` are the writer's caches.
+fn target_id(
+    conn: &Connection,
+    nodes: &mut HashMap<Arc<str>, i64>,
+    groups: &mut HashMap<Arc<str>, i64>,
+    target: &Target,
+) -> rusqlite::Result<i64> {
+    let name: Arc<str> = Arc::from(target.name());
+    match target {
+        Target::Node(_) => subject_id(conn, nodes, "node", &name),
+        Target::Group(_) => subject_id(conn, groups, "group", &name),
+    }
 }
 
 /// The id of a node or group, inserted on first sight.
@@ -888,7 +1045,9 @@ mod tests {
         h.record(&transition("a", Status::Free, 9_000));
         h.stop();
         let h = History::start(&path, Duration::ZERO).expect("restart");
-        let Resume { statuses, recent } = h.take_resume();
+        let Resume {
+            statuses, recent, ..
+        } = h.take_resume();
         assert_eq!(
             statuses.get("a"),
             Some(&(Status::Free, UNIX_EPOCH + Duration::from_millis(2_000)))
@@ -902,6 +1061,190 @@ mod tests {
             Some(&(Status::Synced, UNIX_EPOCH + Duration::from_millis(1_500)))
         );
         h.stop();
+    }
+
+    fn ack(id: &str, target: &str, until_s: u64) -> Arc<Ack> {
+        Arc::new(Ack {
+            id: id.into(),
+            target: Target::parse(target).expect("target"),
+            by: "ops".into(),
+            reason: format!("looking at {target}"),
+            at: UNIX_EPOCH + Duration::from_secs(1),
+            until: UNIX_EPOCH + Duration::from_secs(until_s),
+            baseline: crate::model::Baseline::Node(Status::Free),
+        })
+    }
+
+    fn ended(a: &Arc<Ack>, why: crate::model::AckEnd, at_s: u64) -> AckEvent {
+        AckEvent::Ended {
+            ack: a.clone(),
+            why,
+            by: None,
+            at: UNIX_EPOCH + Duration::from_secs(at_s),
+        }
+    }
+
+    #[test]
+    fn acks_in_force_follow_the_log_and_come_back_at_a_restart() {
+        use crate::model::AckEnd;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.db");
+        let h = History::start(&path, Duration::ZERO).expect("start");
+        let (a, b, b2) = (
+            ack("a1", "a", 100),
+            ack("b1", "@g", 100),
+            ack("b2", "@g", 200),
+        );
+        h.record_ack(&AckEvent::Added(a.clone()));
+        h.record_ack(&AckEvent::Added(b.clone()));
+        // A new ack of @g replaces the first; its end may come after it.
+        h.record_ack(&AckEvent::Added(b2.clone()));
+        h.record_ack(&ended(&b, AckEnd::Replaced, 5));
+        h.record_ack(&ended(&a, AckEnd::Recovered, 6));
+        h.stop();
+        assert_eq!(count(&path, "SELECT count(*) FROM ack_event"), 5);
+        assert_eq!(
+            count(
+                &path,
+                "SELECT count(*) FROM ack_event WHERE event = 'replaced' AND ack_id = 'b1' \
+                 AND target = '@g' AND at_ms = 5000 AND until_ms = 100000"
+            ),
+            1
+        );
+        let h = History::start(&path, Duration::ZERO).expect("restart");
+        let acks = h.take_resume().acks;
+        assert_eq!(acks, vec![(*b2).clone()]);
+        h.record_ack(&AckEvent::Ended {
+            ack: b2.clone(),
+            why: AckEnd::Removed,
+            by: Some("night shift".into()),
+            at: UNIX_EPOCH + Duration::from_secs(7),
+        });
+        h.stop();
+        assert_eq!(count(&path, "SELECT count(*) FROM ack_active"), 0);
+        assert_eq!(
+            count(
+                &path,
+                "SELECT count(*) FROM ack_event WHERE event = 'unack' AND by = 'night shift'"
+            ),
+            1
+        );
+        let h = History::start(&path, Duration::ZERO).expect("restart");
+        assert!(h.take_resume().acks.is_empty());
+        h.stop();
+    }
+
+    /// (subject name, window, start, end) of every span, in order.
+    fn spans(path: &Path) -> Vec<(String, String, i64, Option<i64>)> {
+        let conn = schema::open_for_reading(path).expect("read");
+        conn.prepare(
+            "SELECT s.name, m.window, m.start_ms, m.end_ms FROM maintenance m \
+             JOIN subject s ON s.id = m.subject ORDER BY m.rowid",
+        )
+        .and_then(|mut q| {
+            q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .expect("spans")
+    }
+
+    #[test]
+    fn maintenance_spans_open_close_follow_each_other_and_end_at_a_stop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.db");
+        let h = History::start(&path, Duration::ZERO).expect("start");
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let (node, group) = (Target::Node("a".into()), Target::Group("g".into()));
+        h.record_maintenance(&node, Some(Arc::from("nightly")), at(10));
+        h.record_maintenance(&node, None, at(20));
+        // One window straight after another: the first ends where the next begins.
+        h.record_maintenance(&group, Some(Arc::from("w1")), at(30));
+        h.record_maintenance(&group, Some(Arc::from("w2")), at(40));
+        // Taken out of the config while in maintenance: the span ends there.
+        h.record_maintenance(&node, Some(Arc::from("nightly")), at(50));
+        h.record_removed(Arc::from("a"), false, at(60));
+        h.stop();
+        let stopped = count(&path, "SELECT stopped_ms FROM run");
+        assert_eq!(
+            spans(&path),
+            vec![
+                ("a".into(), "nightly".into(), 10_000, Some(20_000)),
+                ("g".into(), "w1".into(), 30_000, Some(40_000)),
+                ("g".into(), "w2".into(), 40_000, Some(stopped)),
+                ("a".into(), "nightly".into(), 50_000, Some(60_000)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_span_a_crash_left_open_ends_with_the_run_that_opened_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.db");
+        let h = History::start(&path, Duration::ZERO).expect("start");
+        h.record_maintenance(
+            &Target::Node("a".into()),
+            Some(Arc::from("nightly")),
+            UNIX_EPOCH + Duration::from_secs(10),
+        );
+        h.stop();
+        // Make it look like a crash: no clean stop, the span still open.
+        {
+            let conn = schema::open_for_writing(&path).expect("open");
+            conn.execute_batch(
+                "UPDATE run SET stopped_ms = NULL, heartbeat_ms = 99000; \
+                 UPDATE maintenance SET end_ms = NULL;",
+            )
+            .expect("crash");
+        }
+        let h = History::start(&path, Duration::ZERO).expect("restart");
+        h.stop();
+        assert_eq!(
+            spans(&path),
+            vec![("a".into(), "nightly".into(), 10_000, Some(99_000))]
+        );
+    }
+
+    #[test]
+    fn a_new_file_is_told_the_acks_and_windows_in_force() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.db");
+        // An ack from the run before, resumed by the hub.
+        let h = History::start(&path, Duration::ZERO).expect("start");
+        let old = ack("old", "b", 4_000_000_000);
+        h.record_ack(&AckEvent::Added(old.clone()));
+        h.stop();
+        let h = History::start(&path, Duration::ZERO).expect("restart");
+        assert_eq!(h.take_resume().acks.len(), 1);
+        let stats = h.stats();
+        let a = ack("a1", "a", 4_000_000_000);
+        h.record_ack(&AckEvent::Added(a.clone()));
+        h.record_maintenance(
+            &Target::Group("g".into()),
+            Some(Arc::from("nightly")),
+            UNIX_EPOCH + Duration::from_secs(10),
+        );
+        wait_for("the writes", || stats.written.load(Ordering::Relaxed) == 2);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        wait_for("a new file", || path.exists());
+        h.stop();
+        let conn = schema::open_for_reading(&path).expect("read");
+        let mut active: Vec<String> = conn
+            .prepare("SELECT ack_id FROM ack_active")
+            .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())
+            .expect("active");
+        active.sort();
+        assert_eq!(active, vec!["a1".to_owned(), "old".to_owned()]);
+        let (started, stopped): (i64, i64) = conn
+            .query_row("SELECT started_ms, stopped_ms FROM run", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("run");
+        assert_eq!(
+            spans(&path),
+            vec![("g".into(), "nightly".into(), started, Some(stopped))]
+        );
     }
 
     #[test]

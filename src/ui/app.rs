@@ -10,20 +10,21 @@ use anyhow::Context;
 use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::engine::Schedule;
 use crate::hub::{Command, HubHandle, HubOptions};
-use crate::model::{NodeKey, Observation};
+use crate::model::{AckEnd, AckEvent, NodeKey, Observation};
 use crate::platform::Signals;
+use crate::present::quiet;
 use crate::reload::{self, ConfigWatcher};
 use crate::service::Service;
 use crate::state::Snapshot;
 use crate::store::History;
-use crate::ui::view::Notice;
-use crate::ui::{self, Action, Overlay, RecordView, Screen, SortKey, View};
+use crate::ui::view::{Notice, Request};
+use crate::ui::{self, Action, Overlay, RecordView, Screen, SortKey, View, view};
 
 /// Redraws are capped at this rate however fast results arrive.
 const FRAME_INTERVAL: Duration = Duration::from_millis(100);
@@ -56,6 +57,8 @@ pub async fn run(
         schedule: Schedule::Continuous,
         config_path,
         snapshot_every: Some(FRAME_INTERVAL),
+        acks: Vec::new(),
+        ignore_acked: false,
     };
     let service = Service::start(config, options, http, async {
         let _ = stopped.await;
@@ -94,6 +97,17 @@ pub async fn run(
     result
 }
 
+/// Who acks from this dashboard: the OS user (`USER`, `USERNAME` on Windows),
+/// else `dashboard`.
+fn os_user() -> String {
+    ["USER", "USERNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|u| u.trim().to_owned())
+        .find(|u| !u.is_empty())
+        .unwrap_or_else(|| "dashboard".to_owned())
+}
+
 fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
@@ -112,7 +126,16 @@ struct Dashboard {
     record: (Option<NodeKey>, Option<Record>, Option<Instant>),
     pending_record: Option<oneshot::Receiver<Record>>,
     color: bool,
-    tz: chrono::FixedOffset,
+    /// The system zone, so clock times follow a DST change while the dashboard runs.
+    tz: jiff::tz::TimeZone,
+    /// The hub's answers to acks and unacks, for the footer: sent from tasks of
+    /// their own, so a busy hub never holds the keys up.
+    answers: (
+        mpsc::UnboundedSender<Notice>,
+        mpsc::UnboundedReceiver<Notice>,
+    ),
+    /// Who gives and removes acks here: the OS user.
+    user: String,
 }
 
 impl Dashboard {
@@ -127,7 +150,9 @@ impl Dashboard {
             record: (None, None, None),
             pending_record: None,
             color: color_enabled(),
-            tz: *chrono::Local::now().offset(),
+            tz: jiff::tz::TimeZone::system(),
+            answers: mpsc::unbounded_channel(),
+            user: os_user(),
         }
     }
 
@@ -161,15 +186,16 @@ impl Dashboard {
                     None => return Ok(()),
                 },
                 ev = events.recv() => {
+                    // A node in a maintenance window changes silently.
                     let mut ring = false;
                     match ev {
-                        Ok(t) => ring |= t.is_new_problem(),
+                        Ok(t) => ring |= view::rings_bell(&t, &self.snap),
                         // Missed some: skip the backlog; the snapshot has the state.
                         Err(broadcast::error::RecvError::Lagged(_)) => events = events.resubscribe(),
                         Err(broadcast::error::RecvError::Closed) => return Ok(()),
                     }
                     while let Ok(t) = events.try_recv() {
-                        ring |= t.is_new_problem();
+                        ring |= view::rings_bell(&t, &self.snap);
                     }
                     self.view.order_dirty = true;
                     if ring && self.view.bell {
@@ -196,6 +222,10 @@ impl Dashboard {
                 Ok(record) = recv_opt(&mut self.pending_record) => {
                     self.pending_record = None;
                     self.record.1 = Some(record);
+                    dirty = true;
+                }
+                Some(notice) = self.answers.1.recv() => {
+                    self.view.notice = Some(notice);
                     dirty = true;
                 }
                 _ = tick.tick() => {
@@ -232,9 +262,42 @@ impl Dashboard {
             Action::Reload => self.reload(hub).await,
             _ => {}
         }
-        let keep = self.view.apply(action);
+        let keep = self.view.handle(action, &self.snap);
+        if let Some(request) = self.view.take_request() {
+            self.send(request, hub);
+        }
         self.ask_history(hub).await;
         keep
+    }
+
+    /// Sends an ack or unack to the hub off the loop; the answer (what was done,
+    /// or why not) comes back for the footer.
+    fn send(&self, request: Request, hub: &HubHandle) {
+        let desk = hub.acks();
+        let by = self.user.clone();
+        let answers = self.answers.0.clone();
+        tokio::spawn(async move {
+            let notice = match request {
+                Request::Ack {
+                    target,
+                    reason,
+                    lasts,
+                } => match desk.ack(target, by, reason, lasts).await {
+                    Ok(ack) => Notice::Done(quiet::ack_event(&AckEvent::Added(ack))),
+                    Err(e) => Notice::Failed(format!("not acknowledged: {e}")),
+                },
+                Request::Unack { target } => match desk.unack(target, by.clone()).await {
+                    Ok(ack) => Notice::Done(quiet::ack_event(&AckEvent::Ended {
+                        ack,
+                        why: AckEnd::Removed,
+                        by: Some(by),
+                        at: SystemTime::now(),
+                    })),
+                    Err(e) => Notice::Failed(format!("ack not removed: {e}")),
+                },
+            };
+            let _ = answers.send(notice);
+        });
     }
 
     /// Re-reads the config (`L`, or the file changed) and says how it went.
@@ -316,7 +379,7 @@ impl Dashboard {
                     view: &self.view,
                     source: &self.source,
                     now: SystemTime::now(),
-                    tz: self.tz,
+                    tz: self.tz.clone(),
                     color: self.color,
                 };
                 ui::render(frame, &screen);

@@ -5,7 +5,8 @@
 // shows a banner when the stream is lost, reconnects with backoff and resyncs
 // from /api/v1/status. It writes text only through textContent and attributes:
 // nothing a node sends can become markup or code. Text that needs a rule to be
-// formatted (role, latency, the group problem) comes formatted from the server.
+// formatted (role, latency, the group problem, an ack's who/when/why) comes
+// formatted from the server. It also drives the ack buttons and their form.
 (function () {
   "use strict";
 
@@ -20,6 +21,9 @@
   var banner = document.getElementById("stream-lost");
   var liveState = document.getElementById("live-state");
   var verdict = document.getElementById("verdict");
+  // off: no token configured (no buttons); signed-out: this page was loaded
+  // without the token; on: with it (its cookie goes with our requests).
+  var acksMode = body.getAttribute("data-acks") || "off";
   var table = document.getElementById("node-table");
   var tbody = table ? table.querySelector("tbody") : null;
 
@@ -46,6 +50,86 @@
     var el = parent.querySelector(selector);
     if (el && el.textContent !== text) {
       el.textContent = text;
+    }
+  }
+
+  function setAttr(el, name, value) {
+    if (value === null || value === undefined) {
+      if (el.hasAttribute(name)) el.removeAttribute(name);
+    } else if (el.getAttribute(name) !== value) {
+      el.setAttribute(name, value);
+    }
+  }
+
+  // ---- maintenance and acks: what the server worded (view::Quiet), placed
+  function clear(el) {
+    while (el.firstChild) el.removeChild(el.firstChild);
+  }
+  function quietNote(el, q) {
+    if (!q.mark) return;
+    var mark = document.createElement("span");
+    mark.className = "quiet-mark";
+    mark.textContent = q.mark;
+    var text = document.createElement("span");
+    text.className = "quiet-text";
+    text.textContent = q.text;
+    el.appendChild(mark);
+    el.appendChild(document.createTextNode(" "));
+    el.appendChild(text);
+  }
+  function quietButton(el, cls, attr, target, label, title) {
+    var b = document.createElement("button");
+    b.type = "button";
+    b.className = cls;
+    b.setAttribute(attr, target);
+    b.title = title;
+    b.textContent = label;
+    el.appendChild(b);
+  }
+  function quietButtons(el, q) {
+    if (acksMode === "off") return;
+    if (q.ack) {
+      quietButton(el, "ack", "data-ack", q.ack, "Acknowledge",
+        "Acknowledge " + q.ack + ": say you know, and the alarm stops for it");
+    }
+    if (q.acked) {
+      quietButton(el, "unack", "data-unack", q.acked, "Unack", "Remove the ack of " + q.acked);
+    }
+  }
+  // What each element last showed, so an unchanged one keeps its buttons.
+  var shownQuiet = new WeakMap();
+  function quietChanged(el, q) {
+    var key = JSON.stringify(q);
+    if (shownQuiet.get(el) === key) return false;
+    shownQuiet.set(el, key);
+    return true;
+  }
+  // A node's row or detail table.
+  function patchQuiet(el, q) {
+    if (!q) return;
+    setAttr(el, "data-maintenance", q.maintenance);
+    setAttr(el, "data-acked", q.acked);
+    var cell = el.querySelector(".ack");
+    if (!cell || !quietChanged(cell, q)) return;
+    clear(cell);
+    quietNote(cell, q);
+    if (acksMode !== "off" && (q.ack || q.acked)) cell.appendChild(document.createTextNode(" "));
+    quietButtons(cell, q);
+  }
+  // A group's tile: the note inside it, the buttons below it (fleet page).
+  function patchTileQuiet(el, q) {
+    if (!q) return;
+    setAttr(el, "data-maintenance", q.maintenance);
+    setAttr(el, "data-acked", q.acked);
+    var note = el.querySelector(".tile-quiet");
+    if (!note || !quietChanged(note, q)) return;
+    clear(note);
+    quietNote(note, q);
+    var cell = el.parentNode;
+    var actions = cell && cell.classList.contains("tile-cell") ? cell.querySelector(".tile-actions") : null;
+    if (actions) {
+      clear(actions);
+      quietButtons(actions, q);
     }
   }
 
@@ -102,6 +186,7 @@
     cell(tr, "since");
     cell(tr, "latency");
     cell(tr, "error");
+    cell(tr, "ack quiet");
     // New problems go to the top, where the worst are.
     tbody.insertBefore(tr, tbody.firstChild);
     nodes.set(name, tr);
@@ -147,6 +232,7 @@
     if (s) s.setAttribute("data-since", c.since);
     var f = el.querySelector(".flap");
     if (f) f.hidden = !c.flapping;
+    patchQuiet(el, c.quiet);
   }
 
   // ---- tiles and verdict
@@ -164,15 +250,19 @@
     setText(el, ".tile-count", t.in_lock + "/" + t.members + " in lock");
     setText(el, ".tile-problem", t.problem || "");
     setText(el, ".tile-down", t.down || "");
+    patchTileQuiet(el, t.quiet);
     return true;
   }
 
-  function patchVerdict(word, headline, unhealthy) {
+  function patchVerdict(word, headline, unhealthy, alarming) {
     if (!verdict) return;
     verdict.setAttribute("data-verdict", word);
     verdict.setAttribute("data-unhealthy", String(unhealthy));
+    if (typeof alarming === "number") {
+      verdict.setAttribute("data-alarming", String(alarming));
+      alarm.update(alarming);
+    }
     if (headline) verdict.textContent = headline;
-    alarm.update(unhealthy);
   }
 
   // The wall keeps its tiles worst first, in the server's order.
@@ -195,7 +285,7 @@
     });
     orderWall();
     s.rows.forEach(patchCells);
-    patchVerdict(s.verdict, s.headline, s.unhealthy);
+    patchVerdict(s.verdict, s.headline, s.unhealthy, s.alarming);
     setText(document, "#counts", s.counts);
     // A group appeared (a reload of the monitor's config): the page's layout
     // changed, so take the server's.
@@ -219,11 +309,17 @@
     if (verdict) {
       verdict.setAttribute("data-verdict", doc.verdict);
       var unhealthy = doc.summary.unhealthy - (doc.summary.by_status.pending || 0);
-      alarm.update(unhealthy);
+      verdict.setAttribute("data-unhealthy", String(unhealthy));
+      if (typeof doc.alarming === "number") {
+        verdict.setAttribute("data-alarming", String(doc.alarming));
+        alarm.update(doc.alarming);
+      }
     }
   }
 
-  // ---- the alarm: opt-in per browser (a click is needed before sound)
+  // ---- the alarm: opt-in per browser (a click is needed before sound). It
+  // sounds while something is "alarming": unhealthy, nobody acknowledged it, and
+  // not in a maintenance window (the server counts, #verdict[data-alarming]).
   var alarm = (function () {
     var box = document.getElementById("alarm");
     var arm = document.getElementById("alarm-arm");
@@ -231,7 +327,9 @@
     var ctx = null;
     var timer = null;
     var state = "off"; // off | armed | sounding | silenced
-    var unhealthy = verdict ? Number(verdict.getAttribute("data-unhealthy") || "0") : 0;
+    var alarming = verdict
+      ? Number(verdict.getAttribute("data-alarming") || verdict.getAttribute("data-unhealthy") || "0")
+      : 0;
     var silencedAt = 0;
 
     function setState(s) {
@@ -266,14 +364,15 @@
       setState(next);
     }
     function update(n) {
-      var before = unhealthy;
-      unhealthy = n;
+      var before = alarming;
+      alarming = n;
       if (state === "off") return;
       if (n === 0) {
-        // The fleet recovered: quiet, and armed for the next problem.
+        // Recovered, acknowledged or in maintenance: quiet, and armed for the
+        // next problem nobody has acknowledged.
         stop("armed");
       } else if (state === "armed" || (state === "silenced" && n > silencedAt)) {
-        // Silence holds until more nodes are unhealthy than when it was pressed.
+        // Silence holds until more is alarming than when it was pressed.
         start();
       }
       return before;
@@ -286,7 +385,7 @@
         var AC0 = window.AudioContext || window.webkitAudioContext;
         if (AC0) ctx = new AC0();
         setState("armed");
-        update(unhealthy);
+        update(alarming);
       }
       arm.addEventListener("click", function () {
         if (state === "off") {
@@ -294,14 +393,14 @@
           if (AC && !ctx) ctx = new AC();
           localStorage.setItem("syncguard-alarm", "armed");
           setState("armed");
-          update(unhealthy);
+          update(alarming);
         } else {
           localStorage.removeItem("syncguard-alarm");
           stop("off");
         }
       });
       silence.addEventListener("click", function () {
-        silencedAt = unhealthy;
+        silencedAt = alarming;
         stop("silenced");
       });
       // A context made without a click starts suspended; any click resumes it.
@@ -485,6 +584,130 @@
       });
     });
   }
+
+  // ---- acks: the buttons, the form, the answer
+  (function () {
+    if (acksMode === "off") return;
+    var dialog = document.getElementById("ack-dialog");
+    var form = document.getElementById("ack-form");
+    var result = document.getElementById("ack-result");
+    var signIn = document.getElementById("ack-signin");
+    var problem = document.getElementById("ack-error");
+    var reason = document.getElementById("ack-reason");
+    var lasts = document.getElementById("ack-for");
+    var user = document.getElementById("ack-user");
+    var submit = document.getElementById("ack-submit");
+    var cancel = document.getElementById("ack-cancel");
+    if (!dialog || !form || !result) return;
+    var USER_KEY = "syncguard-user";
+    var resultTimer = null;
+
+    // The answer, for 20 s (an error until the next answer).
+    function say(text, ok) {
+      result.textContent = text;
+      result.setAttribute("data-result", ok ? "ok" : "error");
+      result.hidden = false;
+      if (resultTimer) clearTimeout(resultTimer);
+      resultTimer = ok ? setTimeout(function () { result.hidden = true; }, 20000) : null;
+    }
+    function signInText() {
+      return signIn ? signIn.textContent : "Sign in with ?token= first.";
+    }
+
+    // A request with the page's cookie; the answer's JSON whatever the status.
+    function send(method, url, payload) {
+      var init = {
+        method: method,
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { "Content-Type": "application/json" }
+      };
+      if (payload) init.body = JSON.stringify(payload);
+      return fetch(url, init)
+        .then(function (r) {
+          return r.json()
+            .catch(function () { return {}; })
+            .then(function (doc) { return { status: r.status, ok: r.ok, doc: doc }; });
+        })
+        .catch(function (e) {
+          return { status: 0, ok: false, doc: { error: "the monitor did not answer (" + e + ")" } };
+        });
+    }
+    function failed(r) {
+      var text = (r.doc && r.doc.error) || "HTTP " + r.status;
+      // The token is missing or wrong: say how to sign in.
+      if (r.status === 401) text += ". " + signInText();
+      return text;
+    }
+    function nameOf(r) {
+      return (r.doc && r.doc.text) || "";
+    }
+
+    function openForm(target) {
+      form.setAttribute("data-target", target);
+      setText(form, "#ack-target", target);
+      reason.value = "";
+      if (problem) problem.hidden = true;
+      if (user && !user.value) user.value = localStorage.getItem(USER_KEY) || "";
+      submit.disabled = false;
+      dialog.showModal();
+      reason.focus();
+    }
+
+    function unack(target, button) {
+      button.disabled = true;
+      var who = localStorage.getItem(USER_KEY) || "";
+      var url = "/api/v1/ack/" + encodeURIComponent(target);
+      send("DELETE", url, who ? { user: who } : null).then(function (r) {
+        button.disabled = false;
+        say(r.ok ? nameOf(r) : failed(r), r.ok);
+      });
+    }
+
+    document.addEventListener("click", function (e) {
+      var b = e.target && e.target.closest ? e.target.closest("button[data-ack], button[data-unack]") : null;
+      if (!b) return;
+      e.preventDefault();
+      if (acksMode !== "on") {
+        say(signInText(), false);
+        return;
+      }
+      if (b.hasAttribute("data-ack")) openForm(b.getAttribute("data-ack"));
+      else unack(b.getAttribute("data-unack"), b);
+    });
+
+    if (cancel) {
+      cancel.addEventListener("click", function () {
+        dialog.close();
+      });
+    }
+
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var who = user ? user.value.trim() : "";
+      if (who) localStorage.setItem(USER_KEY, who);
+      else localStorage.removeItem(USER_KEY);
+      var payload = { target: form.getAttribute("data-target") || "", reason: reason.value };
+      if (lasts && lasts.value.trim()) payload["for"] = lasts.value.trim();
+      if (who) payload.user = who;
+      submit.disabled = true;
+      send("POST", "/api/v1/ack", payload).then(function (r) {
+        submit.disabled = false;
+        if (r.ok) {
+          dialog.close();
+          // The row and tiles follow from the event stream.
+          say(nameOf(r), true);
+        } else if (r.status === 400 && problem) {
+          // Something to correct in the form: keep it open.
+          problem.textContent = failed(r);
+          problem.hidden = false;
+        } else {
+          dialog.close();
+          say(failed(r), false);
+        }
+      });
+    });
+  })();
 
   body.setAttribute("data-stream", "connecting");
   connect();

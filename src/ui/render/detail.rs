@@ -1,5 +1,6 @@
-//! The detail popup for one node: status, address, group, connection, flaps,
-//! push peer notes, its record from the history file (in-lock shares, last
+//! The detail popup for one node: status, its maintenance window or the ack that
+//! covers it (who, when, until, why), address, group, connection, flaps, push
+//! peer notes, its record from the history file (in-lock shares, last
 //! incidents), and its recent results newest first.
 
 use ratatui::Frame;
@@ -9,8 +10,8 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::{RecordView, Screen, centered};
 use crate::config::Mode;
-use crate::model::Status;
-use crate::present::{self, format_latency, status_word};
+use crate::model::{Status, Target};
+use crate::present::{self, format_latency, quiet, status_word};
 use crate::state::NodeView;
 
 pub(super) fn draw(frame: &mut Frame, n: &NodeView, s: &Screen) {
@@ -34,8 +35,9 @@ pub(super) fn draw(frame: &mut Frame, n: &NodeView, s: &Screen) {
         .reported_ip()
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "-".into());
-    let mut lines = vec![
-        Line::from(head),
+    let mut lines = vec![Line::from(head)];
+    quiet_lines(&mut lines, n, s);
+    lines.extend([
         Line::from(vec![
             Span::styled("address ", dim),
             Span::raw(n.config.address()),
@@ -62,7 +64,7 @@ pub(super) fn draw(frame: &mut Frame, n: &NodeView, s: &Screen) {
             Span::styled("   transitions ", dim),
             Span::raw(n.transitions.to_string()),
         ]),
-    ];
+    ]);
     if n.mode() == Mode::Poll
         && let Some(line) = lines.last_mut()
     {
@@ -85,8 +87,19 @@ pub(super) fn draw(frame: &mut Frame, n: &NodeView, s: &Screen) {
     }
     record_lines(&mut lines, s);
     history_lines(&mut lines, s);
-    lines.push(Line::from(Span::styled(" Enter or Esc closes", dim)));
-    let area = centered(frame.area(), 100, lines.len() as u16 + 2);
+    // What `a` and `A` would do here.
+    let hint = if n.ack.is_some() {
+        " Enter or Esc closes · A removes the ack"
+    } else if n.maintenance.is_none() && n.status.is_problem() {
+        " Enter or Esc closes · a acknowledges"
+    } else {
+        " Enter or Esc closes"
+    };
+    lines.push(Line::from(Span::styled(hint, dim)));
+    // Long lines (an ack's reason, an error) wrap: count the rows they take.
+    let inner = frame.area().width.min(100).saturating_sub(2).max(1) as usize;
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let area = centered(frame.area(), 100, rows as u16 + 2);
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines)
@@ -94,6 +107,24 @@ pub(super) fn draw(frame: &mut Frame, n: &NodeView, s: &Screen) {
             .wrap(Wrap { trim: false }),
         area,
     );
+}
+
+/// `⚒ maintenance: weekly-reboots`, and `✓ acknowledged by alice: re-imaging (at
+/// …, until …)` (naming the group when its ack covers the node).
+fn quiet_lines(lines: &mut Vec<Line>, n: &NodeView, s: &Screen) {
+    if let Some(w) = &n.maintenance {
+        lines.push(Line::from(Span::styled(
+            format!("{} {}", quiet::MAINTENANCE_MARK, quiet::in_window(w)),
+            s.fg(Color::DarkGray).add_modifier(Modifier::BOLD),
+        )));
+    }
+    if let Some(a) = &n.ack {
+        let me = Target::Node(n.name().to_owned());
+        lines.push(Line::from(Span::styled(
+            format!("{} {}", quiet::ACK_MARK, quiet::covered_line(&me, a, &s.tz)),
+            s.fg(Color::Cyan),
+        )));
+    }
 }
 
 /// Push nodes: the TCP peer, the stale limit, and what is odd about the sender.

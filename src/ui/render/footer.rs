@@ -1,4 +1,4 @@
-//! The footer line: a reload notice when there is one, a history store that cannot
+//! The footer line: a notice when there is one (a reload's or an ack's answer), a history store that cannot
 //! write, a notification channel that cannot deliver, the filter being typed, or
 //! as many key hints as fit, most important first.
 
@@ -18,6 +18,7 @@ const HINTS: &[(&str, &str)] = &[
     ("q", "quit"),
     ("?", "help"),
     ("Enter", "detail"),
+    ("a", "ack"),
     ("/", "filter"),
     ("p", "problems"),
     ("s", "sort"),
@@ -34,6 +35,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
             Notice::Reloaded(t) => (t, Tone::Good),
             Notice::Failed(t) => (t, Tone::Bad),
             Notice::Info(t) => (t, Tone::Muted),
+            Notice::Done(t) => (t, Tone::Good),
         };
         Line::from(Span::styled(
             format!(" {}", text::escape_str(text)),

@@ -1,5 +1,6 @@
-//! The header: title, verdict and clock; the status counts and view flags; and,
-//! when the config has groups, one line of group health.
+//! The header: title, verdict and clock; the status counts, how many nodes are
+//! in maintenance or acknowledged, and view flags; and, when the config has
+//! groups, one line of group health.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,7 +10,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{Screen, tone_color};
 use crate::model::{GroupHealth, Status, Verdict};
-use crate::present::{self, Tone};
+use crate::present::{self, Tone, quiet};
 use crate::protocol::text;
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
@@ -52,6 +53,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
         spans.push(Span::raw(" · "));
         spans.push(Span::styled(format!("{n} {st}"), s.status_style(st)));
     }
+    let used: usize = spans.iter().map(|sp| sp.content.chars().count()).sum();
+    spans.extend(quiet_counts(
+        s,
+        (area.width as usize).saturating_sub(used + 1),
+    ));
     // View flags on the right, most important first; those that do not fit are left off.
     let mut flags = Vec::new();
     if !s.view.filter.is_empty() && !s.view.editing_filter {
@@ -93,7 +99,45 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-/// ` groups 2/4 healthy · ✖ wall-A no master · ✖ stage-C 1/8 unhealthy`
+/// ` · ⚒ 2 in maintenance · ✓ 1 acknowledged`, shorter when that does not fit
+/// in `room` (` · ⚒ 2 maint · ✓ 1 acked`, then ` · ⚒2 ✓1`); nothing when both
+/// are zero.
+fn quiet_counts<'a>(s: &Screen, room: usize) -> Vec<Span<'a>> {
+    let (maint, acked) = (s.snap.in_maintenance(), s.snap.acknowledged());
+    let forms: [[&str; 2]; 3] = [
+        [" in maintenance", " acknowledged"],
+        [" maint", " acked"],
+        ["", ""],
+    ];
+    let mut out = Vec::new();
+    for (i, [m_word, a_word]) in forms.iter().enumerate() {
+        let tight = i == forms.len() - 1;
+        let gap = if tight { "" } else { " " };
+        out.clear();
+        if maint > 0 {
+            out.push(Span::raw(" · "));
+            out.push(Span::styled(
+                format!("{}{gap}{maint}{m_word}", quiet::MAINTENANCE_MARK),
+                s.fg(Color::DarkGray),
+            ));
+        }
+        if acked > 0 {
+            out.push(Span::raw(if tight && maint > 0 { " " } else { " · " }));
+            out.push(Span::raw(format!(
+                "{}{gap}{acked}{a_word}",
+                quiet::ACK_MARK
+            )));
+        }
+        let len: usize = out.iter().map(|sp| sp.content.chars().count()).sum();
+        if len <= room {
+            break;
+        }
+    }
+    out
+}
+
+/// ` groups 2/4 healthy · ✖ wall-A no master · ✖ stage-C 1/8 unhealthy`, a group
+/// in maintenance or acknowledged marked `⚒` or `✓`.
 fn groups_line<'a>(s: &Screen) -> Line<'a> {
     let groups = &s.snap.groups;
     let healthy = groups
@@ -111,14 +155,26 @@ fn groups_line<'a>(s: &Screen) -> Line<'a> {
             GroupHealth::Pending => (Status::Pending, String::new()),
             GroupHealth::Unhealthy(_) => (Status::Free, present::group_problem_short(&g.health)),
         };
+        let mark = if g.maintenance.is_some() {
+            format!(" {}", quiet::MAINTENANCE_MARK)
+        } else if g.ack.is_some() {
+            format!(" {}", quiet::ACK_MARK)
+        } else {
+            String::new()
+        };
+        let style = if g.maintenance.is_some() {
+            s.tone_style(Tone::Muted)
+        } else {
+            s.status_style(look)
+        };
         spans.push(Span::raw(" · "));
         spans.push(Span::styled(
             format!(
-                "{} {}{detail}",
+                "{} {}{detail}{mark}",
                 present::symbol(look),
                 present::name(&g.name)
             ),
-            s.status_style(look),
+            style,
         ));
     }
     Line::from(spans)

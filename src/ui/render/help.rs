@@ -22,6 +22,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("r", "re-poll the selected node now"),
     ("R", "re-poll all nodes now"),
     ("Enter", "details of the selected node"),
+    ("a", "acknowledge the selected node or its group"),
+    ("A", "remove the ack of the selected node (y confirms)"),
     ("c", "open push connections / back to the nodes"),
     ("L", "reload the config file (bad files are rejected)"),
     ("b", "toggle the bell on transitions to unhealthy"),
@@ -29,6 +31,7 @@ pub const HELP: &[(&str, &str)] = &[
         "↯ (in STATUS)",
         "flapping: many status changes in a short time",
     ),
+    ("✓  ⚒ (in STATUS)", "acknowledged / in a maintenance window"),
     ("?", "this help"),
 ];
 

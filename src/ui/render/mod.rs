@@ -1,6 +1,7 @@
 //! Drawing the dashboard: a pure function of fleet state, view state and the clock.
 //! Only the rows on screen are built, so a frame costs the same for 24 or 10,000 nodes.
 
+mod ack;
 mod connections;
 mod detail;
 mod events;
@@ -13,7 +14,7 @@ mod unlisted;
 use std::borrow::Cow;
 use std::time::SystemTime;
 
-use chrono::FixedOffset;
+use jiff::tz::TimeZone;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -48,8 +49,8 @@ pub struct Screen<'a> {
     /// Name of the fleet file, for the header.
     pub source: &'a str,
     pub now: SystemTime,
-    /// Offset used for clock times (local time in the dashboard, UTC in tests).
-    pub tz: FixedOffset,
+    /// Zone used for clock times (the system zone in the dashboard, UTC in tests).
+    pub tz: TimeZone,
     /// False with `NO_COLOR`: symbols, words and bold/reverse carry the meaning.
     pub color: bool,
 }
@@ -125,6 +126,8 @@ pub fn render(frame: &mut Frame, s: &Screen) {
                 detail::draw(frame, node, s);
             }
         }
+        Overlay::Ack(form) => ack::draw_form(frame, form, s),
+        Overlay::Unack { node, ack } => ack::draw_unack(frame, node.as_str(), ack, s),
     }
 }
 
@@ -151,17 +154,17 @@ impl Screen<'_> {
     }
 
     fn clock(&self, t: SystemTime) -> String {
-        present::utc(t)
-            .with_timezone(&self.tz)
-            .format("%H:%M:%S")
+        self.tz
+            .to_datetime(present::timestamp(t))
+            .strftime("%H:%M:%S")
             .to_string()
     }
 
     /// `12-01 22:14`: incidents can be days old.
     fn date_clock(&self, t: SystemTime) -> String {
-        present::utc(t)
-            .with_timezone(&self.tz)
-            .format("%m-%d %H:%M")
+        self.tz
+            .to_datetime(present::timestamp(t))
+            .strftime("%m-%d %H:%M")
             .to_string()
     }
 

@@ -9,7 +9,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Cell, Row, Table};
 
 use super::{Screen, empty_notice, fit};
-use crate::present::{self, FLAPPING};
+use crate::present::{self, FLAPPING, Tone, quiet};
 use crate::state::NodeView;
 
 /// Table columns, in display order, with how readily they are dropped.
@@ -69,8 +69,7 @@ impl Col {
     /// This column's text for a node; empty cells borrow instead of allocating.
     fn text(self, n: &NodeView, s: &Screen) -> Cow<'static, str> {
         let text = match self {
-            Col::Status if n.flapping => format!("{} {FLAPPING}", present::status_word(n.status)),
-            Col::Status => present::status_word(n.status),
+            Col::Status => status_text(n),
             Col::Name => present::name(n.name()),
             Col::Address => n.config.address(),
             Col::Group => match n.group() {
@@ -91,6 +90,24 @@ impl Col {
         };
         Cow::Owned(text)
     }
+}
+
+/// `✖ free ↯ ✓`: the status, then ↯ when flapping, ⚒ in a maintenance window,
+/// ✓ when acknowledged (its own ack or its group's).
+fn status_text(n: &NodeView) -> String {
+    let mut text = present::status_word(n.status);
+    if n.flapping {
+        text.push(' ');
+        text.push_str(FLAPPING);
+    }
+    if n.maintenance.is_some() {
+        text.push(' ');
+        text.push_str(quiet::MAINTENANCE_MARK);
+    } else if n.ack.is_some() {
+        text.push(' ');
+        text.push_str(quiet::ACK_MARK);
+    }
+    text
 }
 
 /// The least room the error column is given before others are dropped.
@@ -163,18 +180,27 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
         .enumerate()
         .map(|(i, (n, row_cells))| {
             let selected = view.offset + i == view.selected;
+            // A node in maintenance is dimmed, its status grey: it alarms nobody.
+            let quiet = n.maintenance.is_some();
             let row = Row::new(cols.iter().map(|ci| {
                 let mut cell = Cell::from(fit(&row_cells[*ci], widths[*ci] as usize));
                 if Col::ALL[*ci] == Col::Status {
-                    cell = cell.style(s.status_style(n.status));
+                    cell = cell.style(if quiet {
+                        s.tone_style(Tone::Muted)
+                    } else {
+                        s.status_style(n.status)
+                    });
                 }
                 cell
             }));
-            if selected {
-                row.style(Style::new().add_modifier(Modifier::REVERSED))
-            } else {
-                row
+            let mut style = Style::new();
+            if quiet {
+                style = style.add_modifier(Modifier::DIM);
             }
+            if selected {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            row.style(style)
         });
     let constraints = cols.iter().map(|i| Constraint::Length(widths[*i]));
     let table = Table::new(rows, constraints)
