@@ -234,7 +234,9 @@ impl Remote {
                      (set [http] token_env or token_file in its fleet file and restart it)"
                 ),
             },
-            StatusCode::NOT_FOUND => match (said, target) {
+            // The ack routes say which name they do not know; any other 404
+            // (the server's catch-all, another program) means the URL is wrong.
+            StatusCode::NOT_FOUND => match (said.filter(|s| s.starts_with("no ")), target) {
                 (Some(_), Target::Node(n)) => {
                     format!("no node named {} in the monitor at {url}", quoted(n))
                 }
@@ -530,6 +532,36 @@ mod tests {
             r.endpoint(Some(&Target::Group("wall-B".into()))).as_str(),
             "http://h:1/sg/api/v1/ack/@wall-B"
         );
+    }
+
+    #[test]
+    fn a_404_names_the_node_only_when_the_ack_route_said_so() {
+        let r = Remote {
+            base: parse_url("http://h:1/").unwrap(),
+            token: None,
+            user: None,
+            client: reqwest::Client::new(),
+        };
+        let node = Target::Node("wall-99".into());
+        let said = |s: &str| Some(s.to_owned());
+        let unknown = r.refusal(
+            StatusCode::NOT_FOUND,
+            said("no node named \"wall-99\""),
+            &node,
+        );
+        assert!(
+            unknown.starts_with("no node named \"wall-99\""),
+            "{unknown}"
+        );
+        // The server's catch-all for a path it does not serve (a wrong --url).
+        let elsewhere = r.refusal(
+            StatusCode::NOT_FOUND,
+            said("not found: the routes are /"),
+            &node,
+        );
+        assert!(elsewhere.contains("has no ack API"), "{elsewhere}");
+        let bare = r.refusal(StatusCode::NOT_FOUND, None, &node);
+        assert!(bare.contains("has no ack API"), "{bare}");
     }
 
     #[test]

@@ -288,6 +288,8 @@ pub struct Hub {
     notify_seen: Vec<crate::model::notification::ChannelStatus>,
     /// `[[maintenance]]` windows, compiled.
     windows: Windows,
+    /// The same, as written, for the snapshots.
+    window_list: Arc<[crate::config::MaintenanceWindow]>,
 }
 
 impl Hub {
@@ -350,6 +352,7 @@ impl Hub {
             last_result: last_result.clone(),
             notify_seen: Vec::new(),
             windows,
+            window_list: config.maintenance.clone().into(),
         };
         hub.take_quiet();
         let task = tokio::spawn(hub.run(shutdown));
@@ -461,6 +464,7 @@ impl Hub {
     fn take_snapshot(&self) -> Arc<Snapshot> {
         let mut snap = self.fleet.snapshot(SystemTime::now());
         snap.hook_runs_dropped = self.report.hook_jobs_dropped;
+        snap.windows = self.window_list.clone();
         if let Some(n) = &self.options.notify {
             snap.notify = n.status();
             snap.notify_dropped = n.dropped();
@@ -901,6 +905,7 @@ impl Hub {
             );
         }
         self.windows = Windows::new(&new.maintenance);
+        self.window_list = new.maintenance.clone().into();
         self.config = new;
         set_maintenance(&mut self.fleet, &self.windows, now);
         self.record_group_changes();

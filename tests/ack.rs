@@ -126,15 +126,30 @@ fn once_json(config: &Path, extra: &[&str]) -> (Run, Value) {
     (r, doc)
 }
 
+/// `watch` (see [`fleet`] for `token` and `nodes`) on a free port, once it
+/// serves wall-03 as `status`: the port, the fleet file and the monitor.
+fn watching(lab: &Lab, token: bool, nodes: &str, status: &str) -> (u16, PathBuf, Proc) {
+    let port = free_port();
+    let config = fleet(lab, port, token, nodes);
+    let child = watch(&config);
+    wait_node(port, &child, "wall-03", &format!("wall-03 {status}"), |n| {
+        n["status"] == status
+    });
+    (port, config, child)
+}
+
+/// `ack wall-03 ARGS` with the monitor's token, which must succeed.
+fn ack_wall_03(config: &Path, args: &[&str]) -> Run {
+    let r = act(config, Some(TOKEN), &[&["ack", "wall-03"], args].concat());
+    assert_code(&r, 0);
+    r
+}
+
 #[test]
 fn ack_and_unack_through_the_running_monitor() {
     let lab = Lab::new(&[("wall-01", "synced", None), ("wall-03", "free", None)]);
-    let port = free_port();
-    let config = fleet(&lab, port, true, &lab.nodes_toml(&["wall-01", "wall-03"]));
-    let child = watch(&config);
-    wait_node(port, &child, "wall-03", "wall-03 free", |n| {
-        n["status"] == "free"
-    });
+    let nodes = lab.nodes_toml(&["wall-01", "wall-03"]);
+    let (port, config, child) = watching(&lab, true, &nodes, "free");
     wait_node(port, &child, "wall-01", "wall-01 synced", |n| {
         n["status"] == "synced"
     });
@@ -158,12 +173,7 @@ fn ack_and_unack_through_the_running_monitor() {
     refused(&r, &["wall-03 is not acknowledged"]);
     assert!(node(&status(port), "wall-03")["ack"].is_null());
 
-    let r = act(
-        &config,
-        Some(TOKEN),
-        &["ack", "wall-03", "--for", "2h", "--reason", "re-imaging"],
-    );
-    assert_code(&r, 0);
+    let r = ack_wall_03(&config, &["--for", "2h", "--reason", "re-imaging"]);
     assert_eq!(r.stdout.lines().count(), 1, "{:?}", r.stdout);
     assert!(
         r.stdout.starts_with("acknowledged wall-03 until ")
@@ -257,18 +267,8 @@ fn ack_and_unack_through_the_running_monitor() {
 #[test]
 fn acks_survive_a_restart_of_watch() {
     let lab = Lab::new(&[("wall-03", "free", None)]);
-    let port = free_port();
-    let config = fleet(&lab, port, true, &lab.nodes_toml(&["wall-03"]));
-    let child = watch(&config);
-    wait_node(port, &child, "wall-03", "wall-03 free", |n| {
-        n["status"] == "free"
-    });
-    let r = act(
-        &config,
-        Some(TOKEN),
-        &["ack", "wall-03", "--for", "2h", "--reason", "cable"],
-    );
-    assert_code(&r, 0);
+    let (port, config, child) = watching(&lab, true, &lab.nodes_toml(&["wall-03"]), "free");
+    ack_wall_03(&config, &["--for", "2h", "--reason", "cable"]);
     child.stop();
 
     let child = watch(&config);
@@ -289,19 +289,9 @@ fn acks_survive_a_restart_of_watch() {
 #[test]
 fn a_short_ack_runs_out() {
     let lab = Lab::new(&[("wall-03", "free", None)]);
-    let port = free_port();
-    let config = fleet(&lab, port, true, &lab.nodes_toml(&["wall-03"]));
-    let child = watch(&config);
-    wait_node(port, &child, "wall-03", "wall-03 free", |n| {
-        n["status"] == "free"
-    });
-    let r = act(
-        &config,
-        Some(TOKEN),
-        &["ack", "wall-03", "--for", "3s", "--reason", "brief"],
-    );
+    let (port, config, child) = watching(&lab, true, &lab.nodes_toml(&["wall-03"]), "free");
+    ack_wall_03(&config, &["--for", "3s", "--reason", "brief"]);
     let given = Instant::now();
-    assert_code(&r, 0);
     assert!(!node(&status(port), "wall-03")["ack"].is_null());
     wait_node(port, &child, "wall-03", "the ack ran out", |n| {
         n["ack"].is_null()
@@ -320,18 +310,8 @@ fn a_short_ack_runs_out() {
 fn an_ack_ends_when_the_node_recovers() {
     let lab = Lab::new(&[]);
     let fake = lab.fake(Some("Free"));
-    let port = free_port();
-    let config = fleet(&lab, port, true, &fake.node_toml("wall-03", ""));
-    let child = watch(&config);
-    wait_node(port, &child, "wall-03", "wall-03 free", |n| {
-        n["status"] == "free"
-    });
-    let r = act(
-        &config,
-        Some(TOKEN),
-        &["ack", "wall-03", "--reason", "swap"],
-    );
-    assert_code(&r, 0);
+    let (port, config, child) = watching(&lab, true, &fake.node_toml("wall-03", ""), "free");
+    ack_wall_03(&config, &["--reason", "swap"]);
 
     fake.set_reply(Some("Synced"));
     wait_node(port, &child, "wall-03", "recovered, ack gone", |n| {
@@ -351,18 +331,8 @@ fn an_ack_ends_when_the_status_gets_worse() {
     let lab = Lab::new(&[]);
     // Reads the request and never answers: timeout.
     let fake = lab.fake(None);
-    let port = free_port();
-    let config = fleet(&lab, port, true, &fake.node_toml("wall-03", ""));
-    let child = watch(&config);
-    wait_node(port, &child, "wall-03", "wall-03 timeout", |n| {
-        n["status"] == "timeout"
-    });
-    let r = act(
-        &config,
-        Some(TOKEN),
-        &["ack", "wall-03", "--reason", "switch reboot"],
-    );
-    assert_code(&r, 0);
+    let (port, config, child) = watching(&lab, true, &fake.node_toml("wall-03", ""), "timeout");
+    ack_wall_03(&config, &["--reason", "switch reboot"]);
     assert_eq!(
         node(&status(port), "wall-03")["ack"]["reason"],
         "switch reboot"
@@ -386,12 +356,7 @@ fn an_ack_ends_when_the_status_gets_worse() {
 #[test]
 fn a_monitor_without_a_token_takes_no_acks() {
     let lab = Lab::new(&[("wall-03", "free", None)]);
-    let port = free_port();
-    let config = fleet(&lab, port, false, &lab.nodes_toml(&["wall-03"]));
-    let child = watch(&config);
-    wait_node(port, &child, "wall-03", "wall-03 free", |n| {
-        n["status"] == "free"
-    });
+    let (port, config, child) = watching(&lab, false, &lab.nodes_toml(&["wall-03"]), "free");
     let r = act(&config, Some(TOKEN), &["ack", "wall-03", "--reason", "x"]);
     refused(&r, &["no token configured", "token_env"]);
     assert!(node(&status(port), "wall-03")["ack"].is_null());

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -675,6 +676,21 @@ fn fleet_with(lab: &Lab, file: &str, extra: &str) -> std::path::PathBuf {
     lab.write(file, &format!("{text}{extra}"))
 }
 
+/// `--once --format nagios EXTRA` on `cfg`, which must exit with `code`: the
+/// line's text and perfdata.
+fn nagios(cfg: &Path, extra: &[&str], code: i32) -> (String, String) {
+    let r = once(cfg, &[&["--format", "nagios"], extra].concat());
+    assert_code(&r, code);
+    nagios_parts(&r)
+}
+
+/// `--once --format json EXTRA` on `cfg`, which must exit with `code`: the document.
+fn json(cfg: &Path, extra: &[&str], code: i32) -> Value {
+    let r = once(cfg, &[&["--format", "json"], extra].concat());
+    assert_code(&r, code);
+    serde_json::from_str(&r.stdout).expect("JSON")
+}
+
 /// The Nagios line's text and perfdata.
 fn nagios_parts(r: &common::bin::Run) -> (String, String) {
     assert_eq!(r.stdout.lines().count(), 1, "{:?}", r.stdout);
@@ -712,9 +728,7 @@ fn a_maintenance_window_keeps_a_node_out_of_the_verdict() {
         "now.toml",
         &window("re-imaging", "nodes = [\"out\"]", -1, 1),
     );
-    let r = once(&now, &["--format", "json"]);
-    assert_code(&r, 0);
-    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let doc = json(&now, &[], 0);
     assert_eq!(doc["verdict"], "OK");
     assert_eq!(json_node(&doc, "out")["maintenance"], "re-imaging");
     assert_eq!(
@@ -724,9 +738,7 @@ fn a_maintenance_window_keeps_a_node_out_of_the_verdict() {
     );
     assert!(json_node(&doc, "out")["ack"].is_null());
     assert!(json_node(&doc, "ok")["maintenance"].is_null());
-    let r = once(&now, &["--format", "nagios"]);
-    assert_code(&r, 0);
-    let (text, perf) = nagios_parts(&r);
+    let (text, perf) = nagios(&now, &[], 0);
     assert_eq!(text, "SYNCGUARD OK - 1/2 nodes synced; 1 in maintenance");
     assert!(
         perf.starts_with("synced=1;;;0;2 free=1;;;0;2 ")
@@ -752,9 +764,7 @@ fn a_maintenance_window_keeps_a_node_out_of_the_verdict() {
             file,
             &window("re-imaging", "nodes = [\"out\"]", from, to),
         );
-        let r = once(&cfg, &["--format", "json"]);
-        assert_code(&r, 2);
-        let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+        let doc = json(&cfg, &[], 2);
         assert!(json_node(&doc, "out")["maintenance"].is_null(), "{file}");
         let r = once(&cfg, &["--format", "nagios"]);
         assert_eq!(
@@ -773,15 +783,11 @@ fn a_group_whose_only_bad_member_is_in_maintenance_is_healthy() {
         ("bad", "state0", Some("wall-A")),
     ]);
     let bare = fleet_with(&lab, "bare.toml", "");
-    let r = once(&bare, &["--format", "json"]);
-    assert_code(&r, 2);
-    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let doc = json(&bare, &[], 2);
     assert_eq!(json_group(&doc, "wall-A")["healthy"], false);
 
     let cfg = fleet_with(&lab, "f.toml", &window("swap", "nodes = [\"bad\"]", -1, 1));
-    let r = once(&cfg, &["--format", "json"]);
-    assert_code(&r, 0);
-    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let doc = json(&cfg, &[], 0);
     let g = json_group(&doc, "wall-A");
     assert_eq!(g["healthy"], true, "{g}");
     assert_eq!(g["problem"], Value::Null, "{g}");
@@ -790,10 +796,8 @@ fn a_group_whose_only_bad_member_is_in_maintenance_is_healthy() {
         "only a member is in the window: {g}"
     );
     assert_eq!(json_node(&doc, "bad")["maintenance"], "swap");
-    let r = once(&cfg, &["--format", "nagios"]);
-    assert_code(&r, 0);
     assert_eq!(
-        nagios_parts(&r).0,
+        nagios(&cfg, &[], 0).0,
         "SYNCGUARD OK - 2/3 nodes synced; 1 in maintenance"
     );
 
@@ -803,9 +807,7 @@ fn a_group_whose_only_bad_member_is_in_maintenance_is_healthy() {
         "g.toml",
         &window("rehearsal", "groups = [\"wall-A\"]", -1, 1),
     );
-    let r = once(&cfg, &["--format", "json"]);
-    assert_code(&r, 0);
-    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let doc = json(&cfg, &[], 0);
     assert_eq!(json_group(&doc, "wall-A")["maintenance"], "rehearsal");
     for n in ["m", "s", "bad"] {
         assert_eq!(json_node(&doc, n)["maintenance"], "rehearsal", "{n}");
@@ -823,16 +825,24 @@ fn a_group_whose_only_bad_member_is_in_maintenance_is_healthy() {
     );
 }
 
-/// Writes acks into a history file as a monitor would have, and stops.
-fn store_acks(path: &std::path::Path, acks: Vec<syncguard_fleet::model::Ack>) {
+/// The lab's `history.db` with `acks` in it, written as a monitor would have
+/// (the writer stops before this returns).
+fn history_with(lab: &Lab, acks: Vec<syncguard_fleet::model::Ack>) -> std::path::PathBuf {
     use syncguard_fleet::model::AckEvent;
-    let history = syncguard_fleet::store::History::start(path, Duration::from_secs(3600))
+    let path = lab.path("history.db");
+    let history = syncguard_fleet::store::History::start(&path, Duration::from_secs(3600))
         .expect("start the history writer");
     for a in acks {
         history.record_ack(&AckEvent::Added(std::sync::Arc::new(a)));
     }
     // Dropping it writes what is queued and stops the writer.
     drop(history);
+    path
+}
+
+/// The `[history]` table for the file at `path`.
+fn history_toml(path: &Path) -> String {
+    format!("\n[history]\npath = \"{}\"\n", path.display())
 }
 
 fn an_ack(
@@ -862,9 +872,8 @@ fn acks_in_the_history_file_count_unless_ignored() {
         ("b-01", "synced", Some("wall-B")),
         ("b-02", "free", Some("wall-B")),
     ]);
-    let history = lab.path("history.db");
-    store_acks(
-        &history,
+    let history = history_with(
+        &lab,
         vec![
             an_ack(Target::Node("wall-03".into()), Baseline::Node(Status::Free)),
             an_ack(
@@ -877,16 +886,14 @@ fn acks_in_the_history_file_count_unless_ignored() {
         ],
     );
     let extra = format!(
-        "\n[history]\npath = \"{}\"\n{}",
-        history.display(),
+        "{}{}",
+        history_toml(&history),
         window("re-imaging", "nodes = [\"wall-02\"]", -1, 1)
     );
     let cfg = fleet_with(&lab, "f.toml", &extra);
 
     // Acks still count: named among the unhealthy, and counted.
-    let r = once(&cfg, &["--format", "nagios"]);
-    assert_code(&r, 2);
-    let (text, perf) = nagios_parts(&r);
+    let (text, perf) = nagios(&cfg, &[], 2);
     assert_eq!(
         text,
         "SYNCGUARD CRITICAL - 3 of 6 nodes unhealthy: wall-03 free (Free), wall-04 timeout, \
@@ -907,9 +914,7 @@ fn acks_in_the_history_file_count_unless_ignored() {
         r.stdout
     );
 
-    let r = once(&cfg, &["--format", "json"]);
-    assert_code(&r, 2);
-    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let doc = json(&cfg, &[], 2);
     let ack = &json_node(&doc, "wall-03")["ack"];
     assert_eq!(ack["target"], "wall-03", "{doc}");
     assert_eq!(ack["by"], "alice (api)");
@@ -952,29 +957,20 @@ fn acks_in_the_history_file_count_unless_ignored() {
 fn an_acked_node_alone_exits_2_and_0_when_ignored() {
     use syncguard_fleet::model::{Baseline, Status, Target};
     let lab = Lab::new(&[("wall-01", "synced", None), ("wall-03", "free", None)]);
-    let history = lab.path("history.db");
-    store_acks(
-        &history,
+    let history = history_with(
+        &lab,
         vec![an_ack(
             Target::Node("wall-03".into()),
             Baseline::Node(Status::Free),
         )],
     );
-    let cfg = fleet_with(
-        &lab,
-        "f.toml",
-        &format!("\n[history]\npath = \"{}\"\n", history.display()),
-    );
-    let r = once(&cfg, &["--format", "nagios"]);
-    assert_code(&r, 2);
+    let cfg = fleet_with(&lab, "f.toml", &history_toml(&history));
     assert_eq!(
-        nagios_parts(&r).0,
+        nagios(&cfg, &[], 2).0,
         "SYNCGUARD CRITICAL - 1 of 2 nodes unhealthy: wall-03 free (Free); 1 acknowledged"
     );
-    let r = once(&cfg, &["--format", "nagios", "--ignore-acked"]);
-    assert_code(&r, 0);
     assert_eq!(
-        nagios_parts(&r).0,
+        nagios(&cfg, &["--ignore-acked"], 0).0,
         "SYNCGUARD OK - 1/2 nodes synced; 1 acknowledged"
     );
     // A history file that is off in the config is not read.
@@ -999,9 +995,8 @@ fn a_group_ack_counts_as_handled_with_ignore_acked() {
         ("b-01", "synced", Some("wall-B")),
         ("b-02", "free", Some("wall-B")),
     ]);
-    let history = lab.path("history.db");
-    store_acks(
-        &history,
+    let history = history_with(
+        &lab,
         vec![an_ack(
             Target::Group("wall-B".into()),
             Baseline::Group {
@@ -1010,19 +1005,12 @@ fn a_group_ack_counts_as_handled_with_ignore_acked() {
             },
         )],
     );
-    let cfg = fleet_with(
-        &lab,
-        "f.toml",
-        &format!("\n[history]\npath = \"{}\"\n", history.display()),
-    );
-    let r = once(&cfg, &["--format", "nagios"]);
-    assert_code(&r, 2);
+    let cfg = fleet_with(&lab, "f.toml", &history_toml(&history));
     assert_eq!(
-        nagios_parts(&r).0,
+        nagios(&cfg, &[], 2).0,
         "SYNCGUARD CRITICAL - 1 of 2 nodes unhealthy: b-02 free (Free); 1 acknowledged"
     );
-    let r = once(&cfg, &["--format", "json", "--ignore-acked"]);
-    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let doc = json(&cfg, &["--ignore-acked"], 0);
     assert_eq!(json_node(&doc, "b-02")["ack"]["target"], "@wall-B", "{doc}");
     assert_eq!(
         json_group(&doc, "wall-B")["ack"]["target"],
@@ -1030,11 +1018,8 @@ fn a_group_ack_counts_as_handled_with_ignore_acked() {
         "{doc}"
     );
     assert_eq!(json_group(&doc, "wall-B")["healthy"], true, "{doc}");
-    assert_code(&r, 0);
-    let r = once(&cfg, &["--format", "nagios", "--ignore-acked"]);
-    assert_code(&r, 0);
     assert_eq!(
-        nagios_parts(&r).0,
+        nagios(&cfg, &["--ignore-acked"], 0).0,
         "SYNCGUARD OK - 1/2 nodes synced; 1 acknowledged"
     );
 }

@@ -9,12 +9,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use common::bin::{Proc, bin};
+use common::bin::{Proc, watch_with_history};
 use common::lab::Lab;
 use common::net::{free_port, http_get};
 use common::receiver::{Answer, Receiver, Request};
@@ -61,17 +60,6 @@ fn node<'a>(doc: &'a Value, name: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
-fn monitor(config: &Path, db: &Path) -> Proc {
-    Proc::spawn(
-        bin()
-            .arg("--config")
-            .arg(config)
-            .arg("--history")
-            .arg(db)
-            .args(["watch", "--events", "json"]),
-    )
-}
-
 /// Webhook bodies so far, as JSON.
 fn bodies(requests: &[Request]) -> Vec<Value> {
     requests.iter().map(Request::json).collect()
@@ -92,7 +80,7 @@ fn a_window_added_and_removed_by_reload() {
         rx.url("/hook")
     );
     let config = lab.write("fleet.toml", &base);
-    let child = monitor(&config, &lab.path("history.db"));
+    let child = watch_with_history(&config, &lab.path("history.db"));
     let doc = wait_status(port, &child, "wall-b-03 free", |d| {
         node(d, "wall-b-03")["status"] == "free"
     });
@@ -122,6 +110,9 @@ fn a_window_added_and_removed_by_reload() {
         doc["verdict"], "OK",
         "a node in maintenance does not count: {doc:#}"
     );
+    // The window itself is listed, in force, as soon as the reload took effect.
+    assert_eq!(doc["maintenance"][0]["name"], "rehearsal", "{doc:#}");
+    assert_eq!(doc["maintenance"][0]["active"], true, "{doc:#}");
     // Its transitions are still recorded and shown: the status stays `free`.
     assert_eq!(node(&doc, "wall-b-03")["status"], "free", "{doc:#}");
     let got = rx.wait_for(LIMIT, "the alarm resolved by maintenance", |r| r.len() >= 2);
@@ -143,6 +134,7 @@ fn a_window_added_and_removed_by_reload() {
         node(d, "wall-b-03")["maintenance"] == Value::Null
     });
     assert_ne!(doc["verdict"], "OK", "{doc:#}");
+    assert_eq!(doc["maintenance"], serde_json::json!([]), "{doc:#}");
     let got = rx.wait_for(LIMIT, "a new alarm after the window", |r| r.len() >= 3);
     let again = &bodies(&got)[2];
     assert_eq!(again["status"], "firing", "{again:#}");

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::bin::{Proc, bin, json_events, transitions_of};
+use common::bin::{Proc, bin, json_events, transitions_of, watch_with_history};
 use common::lab::Lab;
 use common::net::free_port;
 use common::{skip, wait_until};
@@ -27,6 +27,15 @@ fn have_alertmanager() -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// True when Alertmanager is there; else fails under CI or reports the skip.
+fn alertmanager_for(test: &str) -> bool {
+    skip::require(
+        test,
+        have_alertmanager(),
+        "prometheus-alertmanager not installed",
+    )
 }
 
 /// A real Alertmanager on 127.0.0.1 with its gossip cluster off and its data in
@@ -91,18 +100,6 @@ fn named<'a>(alerts: &'a [Value], alertname: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-/// A monitor of `config` with its own history file `db`.
-fn monitor(config: &Path, db: &Path) -> Proc {
-    Proc::spawn(
-        bin()
-            .arg("--config")
-            .arg(config)
-            .arg("--history")
-            .arg(db)
-            .args(["watch", "--events", "json"]),
-    )
-}
-
 /// Waits until every monitor has recorded a delivered notification of `kind` in
 /// its outbox (`history --format json`).
 fn wait_delivered(dbs: &[&Path], kind: &str) {
@@ -134,11 +131,7 @@ fn wait_delivered(dbs: &[&Path], kind: &str) {
 fn alertmanager_gets_one_alert_per_unhealthy_node_from_two_monitors_and_resolves_it() {
     const TEST: &str =
         "alertmanager_gets_one_alert_per_unhealthy_node_from_two_monitors_and_resolves_it";
-    if !skip::require(
-        TEST,
-        have_alertmanager(),
-        "prometheus-alertmanager not installed",
-    ) {
+    if !alertmanager_for(TEST) {
         return;
     }
     let lab = Lab::new(&[]);
@@ -157,8 +150,8 @@ fn alertmanager_gets_one_alert_per_unhealthy_node_from_two_monitors_and_resolves
         ),
     );
     let (db1, db2) = (lab.path("one.db"), lab.path("two.db"));
-    let one = monitor(&config, &db1);
-    let two = monitor(&config, &db2);
+    let one = watch_with_history(&config, &db1);
+    let two = watch_with_history(&config, &db2);
     wait_delivered(&[&db1, &db2], "firing");
 
     let mut alerts = Vec::new();
@@ -299,11 +292,7 @@ fn ack(lab: &Lab, port: u16, target: &str) -> (String, String) {
 #[test]
 fn an_ack_silences_the_node_in_alertmanager_until_it_ends() {
     const TEST: &str = "an_ack_silences_the_node_in_alertmanager_until_it_ends";
-    if !skip::require(
-        TEST,
-        have_alertmanager(),
-        "prometheus-alertmanager not installed",
-    ) {
+    if !alertmanager_for(TEST) {
         return;
     }
     let lab = Lab::new(&[]);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,39 @@ fn tmux_for(test: &str) -> bool {
         skip::have_tmux(),
         "tmux not installed",
     )
+}
+
+/// The dashboard on `config` in `tmux`, with `env` (`NAME=value ...`) set and its
+/// log in the lab's `dash.log`.
+fn start_dashboard(tmux: &Tmux, lab: &Lab, env: &str, config: &Path) {
+    tmux.start(&format!(
+        "env {env} '{BIN}' --config '{}' --log-file '{}'",
+        config.display(),
+        lab.path("dash.log").display()
+    ));
+}
+
+/// A lab with `alpha` synced and `bravo` free, and its fleet file polling every
+/// 300–400 ms.
+fn alpha_synced_bravo_free() -> (Lab, PathBuf) {
+    let lab = Lab::new(&[("alpha", "synced", None), ("bravo", "free", None)]);
+    let fleet = lab.write(
+        "fleet.toml",
+        &format!(
+            "[defaults]\ninterval = \"300ms\"\nmax_interval = \"400ms\"\n{}",
+            lab.nodes_toml(&["alpha", "bravo"])
+        ),
+    );
+    (lab, fleet)
+}
+
+/// The table row of node `name` on `screen`, not its transition in the events pane.
+fn row(screen: &str, name: &str) -> String {
+    screen
+        .lines()
+        .find(|l| l.contains(name) && !l.contains(" → "))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[test]
@@ -264,18 +297,7 @@ fn flapping_node_is_marked_on_the_dashboard() {
         ),
     );
     let tmux = Tmux::new("flapmark");
-    tmux.start(&format!(
-        "env NO_COLOR=1 '{BIN}' --config '{}' --log-file '{}'",
-        config.display(),
-        lab.path("dash.log").display()
-    ));
-    let row = |screen: &str, name: &str| {
-        screen
-            .lines()
-            .find(|l| l.contains(name) && !l.contains(" → "))
-            .unwrap_or_default()
-            .to_owned()
-    };
+    start_dashboard(&tmux, &lab, "NO_COLOR=1", &config);
     let marked = common::wait_until(Duration::from_secs(20), || {
         row(&tmux.screen(), "flappy").contains("↯")
     });
@@ -347,14 +369,7 @@ fn dashboard_after_a_restart_keeps_since_and_shows_the_record() {
     if !tmux_for("dashboard_after_a_restart_keeps_since_and_shows_the_record") {
         return;
     }
-    let lab = Lab::new(&[("alpha", "synced", None), ("bravo", "free", None)]);
-    let fleet = lab.write(
-        "fleet.toml",
-        &format!(
-            "[defaults]\ninterval = \"300ms\"\nmax_interval = \"400ms\"\n{}",
-            lab.nodes_toml(&["alpha", "bravo"])
-        ),
-    );
+    let (lab, fleet) = alpha_synced_bravo_free();
     let db = lab.path("history.db");
     let first = common::bin::watch(&fleet, &["--history", db.to_str().expect("utf-8 path")]);
     first.wait_for(Duration::from_secs(15), "bravo's first result", |out, _| {
@@ -460,28 +475,9 @@ fn a_node_is_acknowledged_and_unacknowledged_from_the_dashboard() {
     if !tmux_for("a_node_is_acknowledged_and_unacknowledged_from_the_dashboard") {
         return;
     }
-    let lab = Lab::new(&[("alpha", "synced", None), ("bravo", "free", None)]);
-    let fleet = lab.write(
-        "fleet.toml",
-        &format!(
-            "[defaults]\ninterval = \"300ms\"\nmax_interval = \"400ms\"\n{}",
-            lab.nodes_toml(&["alpha", "bravo"])
-        ),
-    );
+    let (lab, fleet) = alpha_synced_bravo_free();
     let tmux = Tmux::new("ack");
-    tmux.start(&format!(
-        "env USER=smoke-op NO_COLOR=1 '{BIN}' --config '{}' --log-file '{}'",
-        fleet.display(),
-        lab.path("dash.log").display()
-    ));
-    // The table row of a node, not its transition in the events pane.
-    let row = |screen: &str, name: &str| {
-        screen
-            .lines()
-            .find(|l| l.contains(name) && !l.contains(" → "))
-            .unwrap_or_default()
-            .to_owned()
-    };
+    start_dashboard(&tmux, &lab, "USER=smoke-op NO_COLOR=1", &fleet);
     let screen = tmux.wait_for(&["✖ free", "✔ synced"], Duration::from_secs(15));
     assert!(row(&screen, "bravo").contains("✖ free"), "{screen}");
     // Problems sort first and the selection stays on the top row: bravo.

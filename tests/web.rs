@@ -7,6 +7,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::bin::{Proc, once, watch};
@@ -17,19 +18,13 @@ use common::wait_until;
 const LIMIT: Duration = Duration::from_secs(15);
 const FAST: &str = "[defaults]\ninterval = \"300ms\"\nmax_interval = \"500ms\"\ntimeout = \"1s\"\nbackoff = \"1s\"\n";
 
-/// Status code, lower-cased head and body of a GET with extra header lines.
-fn get(port: u16, path: &str, headers: &str) -> (u16, String, String) {
-    // Nothing listening (yet) is status 0, for the callers that wait.
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new(), String::new());
-    };
+/// Sends the request `raw`: status code, lower-cased head and body of the
+/// answer, or `None` while nothing listens on `port`.
+fn exchange(port: u16, raw: &str) -> Option<(u16, String, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n"
-    )
-    .expect("write");
+    s.write_all(raw.as_bytes()).expect("write");
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -39,7 +34,15 @@ fn get(port: u16, path: &str, headers: &str) -> (u16, String, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    (code, head.to_ascii_lowercase(), body.to_owned())
+    Some((code, head.to_ascii_lowercase(), body.to_owned()))
+}
+
+/// Status code, lower-cased head and body of a GET with extra header lines.
+fn get(port: u16, path: &str, headers: &str) -> (u16, String, String) {
+    let raw =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n");
+    // Nothing listening (yet) is status 0, for the callers that wait.
+    exchange(port, &raw).unwrap_or((0, String::new(), String::new()))
 }
 
 fn json_body(port: u16, path: &str) -> serde_json::Value {
@@ -433,6 +436,26 @@ fn streams_beyond_max_streams_get_503_and_a_closed_one_frees_its_place() {
     let _ = child.stop();
 }
 
+/// `watch` on `config` serving on `port`, without history, with the token in
+/// its environment (`(variable, token)`) and a debug log in `log`.
+fn watch_logged(config: &Path, (var, token): (&str, &str), port: u16, log: &Path) -> Proc {
+    Proc::spawn(
+        common::bin::bin()
+            .env(var, token)
+            .env("RUST_LOG", "debug")
+            .arg("--config")
+            .arg(config)
+            .args([
+                "--http",
+                &format!("127.0.0.1:{port}"),
+                "--no-history",
+                "--log-file",
+            ])
+            .arg(log)
+            .arg("watch"),
+    )
+}
+
 #[test]
 fn the_token_protects_reads_and_never_reaches_the_log() {
     let token = "web-test-token-5f1c2a9e";
@@ -446,21 +469,7 @@ fn the_token_protects_reads_and_never_reaches_the_log() {
     );
     let port = free_port();
     let log = lab.path("monitor.log");
-    let child = Proc::spawn(
-        common::bin::bin()
-            .env("SG_WEB_TEST_TOKEN", token)
-            .env("RUST_LOG", "debug")
-            .arg("--config")
-            .arg(&config)
-            .args([
-                "--http",
-                &format!("127.0.0.1:{port}"),
-                "--no-history",
-                "--log-file",
-            ])
-            .arg(&log)
-            .arg("watch"),
-    );
+    let child = watch_logged(&config, ("SG_WEB_TEST_TOKEN", token), port, &log);
     assert!(
         wait_until(LIMIT, || get(port, "/healthz", "").0 == 200),
         "{}",
@@ -611,25 +620,11 @@ fn request(
     headers: &str,
     body: &str,
 ) -> (u16, String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        s,
+    let raw = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n{body}",
         body.len()
-    )
-    .expect("write");
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, head.to_ascii_lowercase(), body.to_owned())
+    );
+    exchange(port, &raw).expect("connect")
 }
 
 /// The real binary: `[http] token_name`, an ack and an unack over HTTP, the
@@ -656,21 +651,7 @@ fn acks_over_http_reach_the_monitor_and_its_log() {
     );
     let port = free_port();
     let log = lab.path("monitor.log");
-    let child = Proc::spawn(
-        common::bin::bin()
-            .env("SG_WEB_ACK_TOKEN", token)
-            .env("RUST_LOG", "debug")
-            .arg("--config")
-            .arg(&config)
-            .args([
-                "--http",
-                &format!("127.0.0.1:{port}"),
-                "--no-history",
-                "--log-file",
-            ])
-            .arg(&log)
-            .arg("watch"),
-    );
+    let child = watch_logged(&config, ("SG_WEB_ACK_TOKEN", token), port, &log);
     let doc = settled(port, &child);
     assert_eq!(doc["alarming"], 2, "bad and wall-A: {doc}");
     let windows = doc["maintenance"].as_array().expect("windows");

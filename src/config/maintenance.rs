@@ -123,25 +123,7 @@ impl Cx<'_> {
         let prefix = format!("maintenance[{i}]");
         let key = |k: &str| format!("{prefix}.{k}");
 
-        let name = self.required_text(&m.name, at.clone(), &key("name"))?;
-        if name.get_ref().chars().any(char::is_control) {
-            return Err(self.err(
-                name.span(),
-                key("name"),
-                "must not contain control characters",
-            ));
-        }
-        if let Some((first, first_start)) = names.insert(name.get_ref().clone(), (i, at.start)) {
-            return Err(self.err(
-                name.span(),
-                key("name"),
-                format!(
-                    "duplicate name {:?} (first used by maintenance[{first}] at line {})",
-                    name.get_ref(),
-                    self.line_of(first_start)
-                ),
-            ));
-        }
+        let name = self.unique_name(&m.name, at.clone(), "maintenance", i, names)?;
 
         if m.nodes.is_none() && m.groups.is_none() {
             return Err(self.err(

@@ -483,25 +483,7 @@ impl Cx<'_> {
         let prefix = format!("notify[{i}]");
         let key = |k: &str| format!("{prefix}.{k}");
 
-        let name = self.required_text(&n.name, at.clone(), &key("name"))?;
-        if name.get_ref().chars().any(char::is_control) {
-            return Err(self.err(
-                name.span(),
-                key("name"),
-                "must not contain control characters",
-            ));
-        }
-        if let Some((first, first_start)) = names.insert(name.get_ref().clone(), (i, at.start)) {
-            return Err(self.err(
-                name.span(),
-                key("name"),
-                format!(
-                    "duplicate name {:?} (first used by notify[{first}] at line {})",
-                    name.get_ref(),
-                    self.line_of(first_start)
-                ),
-            ));
-        }
+        let name = self.unique_name(&n.name, at.clone(), "notify", i, names)?;
         let kind = self.channel_kind(&n.kind, at.clone(), &key("type"))?;
         self.keys_apply(n, kind, &prefix)?;
 

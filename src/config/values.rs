@@ -83,6 +83,36 @@ impl Cx<'_> {
         }
     }
 
+    /// The `name` of the `i`th table of an array (`notify[i]`, `maintenance[i]`):
+    /// required, one line of text, and not used by an earlier table; `names`
+    /// remembers each name's table and where it starts.
+    pub(super) fn unique_name<'r>(
+        &self,
+        v: &'r Option<Spanned<String>>,
+        table: Range<usize>,
+        array: &str,
+        i: usize,
+        names: &mut std::collections::HashMap<String, (usize, usize)>,
+    ) -> Result<&'r Spanned<String>, ConfigError> {
+        let key = format!("{array}[{i}].name");
+        let name = self.required_text(v, table.clone(), &key)?;
+        if name.get_ref().chars().any(char::is_control) {
+            return Err(self.err(name.span(), &key, "must not contain control characters"));
+        }
+        if let Some((first, first_start)) = names.insert(name.get_ref().clone(), (i, table.start)) {
+            return Err(self.err(
+                name.span(),
+                &key,
+                format!(
+                    "duplicate name {:?} (first used by {array}[{first}] at line {})",
+                    name.get_ref(),
+                    self.line_of(first_start)
+                ),
+            ));
+        }
+        Ok(name)
+    }
+
     pub(super) fn port(
         &self,
         v: &Option<Spanned<i64>>,

@@ -97,7 +97,7 @@ pub async fn status(State(web): State<Web>, Query(q): Query<StatusQuery>) -> Res
     let fresh = web.snapshot().await;
     let snap = fresh.snap;
     let pretty = q.pretty.is_some();
-    let windows = web.maintenance.clone();
+    let windows = snap.windows.clone();
     // 10,000 nodes serialise in milliseconds: off the runtime's thread all the same.
     match tokio::task::spawn_blocking(move || {
         status_document(&snap, &windows, SystemTime::now(), pretty)

@@ -192,7 +192,7 @@ impl Web {
             return (seq, body.clone());
         }
         let snap = self.snapshots.fresh().await;
-        let windows = self.maintenance.clone();
+        let windows = snap.windows.clone();
         let id = EventId {
             run: self.feed.run,
             seq,

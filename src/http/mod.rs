@@ -32,7 +32,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::config::MaintenanceWindow;
 use crate::hub::{AckDesk, HubHandle, SnapshotSource};
 use auth::Token;
 use feed::EventFeed;
@@ -69,10 +68,6 @@ pub struct WebSettings {
     pub source: String,
     /// Who acks given with the token are by (`[http] token_name`; empty: `api`).
     pub token_name: String,
-    /// The `[[maintenance]]` windows, for `/api/v1/status`: the config's at
-    /// start (a reload that changes them shows after a restart; which nodes are
-    /// in a window always comes from the snapshot).
-    pub maintenance: Vec<MaintenanceWindow>,
 }
 
 /// What every handler shares.
@@ -93,7 +88,6 @@ pub struct WebInner {
     pub history: Option<PathBuf>,
     pub source: String,
     pub token_name: String,
-    pub maintenance: Arc<[MaintenanceWindow]>,
     /// Where acks go: the hub's desk (`None` without a hub: the ack routes answer 503).
     pub acks: Option<AckDesk>,
     /// Woken when an ack was given or removed here: the feed looks for
@@ -187,7 +181,6 @@ impl Web {
                     "" => crate::config::HttpConfig::default().token_name,
                     t => t.to_owned(),
                 },
-                maintenance: settings.maintenance.into(),
                 acks: None,
                 quiet_changed: Arc::new(tokio::sync::Notify::new()),
                 started: std::time::Instant::now(),
@@ -385,7 +378,6 @@ pub fn plan(
             history: None,
             source: config.source.clone(),
             token_name: config.http.token_name.clone(),
-            maintenance: config.maintenance.clone(),
         },
     }))
 }

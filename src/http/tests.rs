@@ -320,7 +320,6 @@ async fn ack_lab(token: Option<&str>) -> AckLab {
     .expect("hub");
     let settings = WebSettings {
         token: token.map(Token::from_text),
-        maintenance: config.maintenance.clone(),
         source: "fleet.toml".into(),
         ..WebSettings::default()
     };

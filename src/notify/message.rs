@@ -826,14 +826,16 @@ fn http_each(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::{GIVE_UP_AFTER, GROUP_WAIT, NOTIFY_TIMEOUT, Secret};
 
     /// 2024-05-01 13:02:11 UTC.
     const NOW: i64 = 1_714_568_531_000;
 
-    fn channel(kind: ChannelKind, urls: &[&str]) -> NotifyChannel {
+    /// A channel `ops` of `kind` to `urls`, with the defaults and no filters,
+    /// token or secret (the silence tests use it too).
+    pub(crate) fn channel(kind: ChannelKind, urls: &[&str]) -> NotifyChannel {
         NotifyChannel {
             name: "ops".into(),
             kind,

@@ -686,6 +686,14 @@ mod tests {
         }
     }
 
+    /// `channel(name, wait_s)` with a reminder every `every_s` seconds.
+    fn reminding(name: &str, wait_s: u64, every_s: u64) -> NotifyChannel {
+        NotifyChannel {
+            repeat_interval: Some(Duration::from_secs(every_s)),
+            ..channel(name, wait_s)
+        }
+    }
+
     fn node(name: &str, group: &str, status: &str, at_s: i64) -> Change {
         Change {
             kind: SubjectKind::Node,
@@ -693,6 +701,19 @@ mod tests {
             group: (!group.is_empty()).then(|| group.to_owned()),
             unhealthy: Some(status != "synced"),
             status: status.into(),
+            at_ms: at_s * 1000,
+            detail: String::new(),
+        }
+    }
+
+    /// Group `name` turned unhealthy with no Master at `at_s`.
+    fn no_master(name: &str, at_s: i64) -> Change {
+        Change {
+            kind: SubjectKind::Group,
+            name: name.into(),
+            group: None,
+            unhealthy: Some(true),
+            status: "no_master".into(),
             at_ms: at_s * 1000,
             detail: String::new(),
         }
@@ -801,9 +822,7 @@ mod tests {
 
     #[test]
     fn reminders_repeat_while_unhealthy() {
-        let mut c = channel("a", 0);
-        c.repeat_interval = Some(Duration::from_secs(3600));
-        let mut r = router(&[c]);
+        let mut r = router(&[reminding("a", 0, 3600)]);
         r.change(&node("n1", "wall-A", "free", 0));
         assert_eq!(sent(r.tick(0, false, ids())).len(), 1);
         assert_eq!(r.next_due_ms(), Some(3_600_000));
@@ -824,15 +843,7 @@ mod tests {
         r.change(&node("a1", "wall-A", "free", 0));
         r.change(&node("b1", "wall-B", "timeout", 0));
         r.change(&node("c1", "", "timeout", 0));
-        r.change(&Change {
-            kind: SubjectKind::Group,
-            name: "wall-A".into(),
-            group: None,
-            unhealthy: Some(true),
-            status: "no_master".into(),
-            at_ms: 0,
-            detail: String::new(),
-        });
+        r.change(&no_master("wall-A", 0));
         let out = sent(r.tick(10_000, false, ids()));
         assert_eq!(
             out[0].title,
@@ -898,24 +909,12 @@ mod tests {
     }
 
     fn items(n: &Notification) -> Vec<(&str, &str, bool, Option<&str>)> {
-        n.items
-            .iter()
-            .map(|i| {
-                (
-                    i.name.as_str(),
-                    i.status.as_str(),
-                    i.firing,
-                    i.was.as_deref(),
-                )
-            })
-            .collect()
+        items_of(&n.items)
     }
 
     #[test]
     fn maintenance_resolves_what_was_said_and_nothing_while_in() {
-        let mut c = channel("a", 10);
-        c.repeat_interval = Some(Duration::from_secs(60));
-        let mut r = router(&[c]);
+        let mut r = router(&[reminding("a", 10, 60)]);
         r.change(&node("n1", "wall-A", "timeout", 0));
         r.change(&node("n2", "wall-A", "timeout", 0));
         assert_eq!(sent(r.tick(10_000, false, ids())).len(), 1);
@@ -956,15 +955,7 @@ mod tests {
         // Never told: nothing to resolve, and the alarm is never sent.
         assert!(sent(r.tick(20_000, false, ids())).is_empty());
         // A group too: a wrong Master count resolves as in maintenance.
-        r.change(&Change {
-            kind: SubjectKind::Group,
-            name: "wall-B".into(),
-            group: None,
-            unhealthy: Some(true),
-            status: "no_master".into(),
-            at_ms: 30_000,
-            detail: String::new(),
-        });
+        r.change(&no_master("wall-B", 30));
         assert_eq!(sent(r.tick(40_000, false, ids())).len(), 1);
         r.maintenance(SubjectKind::Group, "wall-B", Some("w"), 50_000);
         let out = sent(r.tick(60_000, false, ids()));
@@ -1004,9 +995,7 @@ mod tests {
 
     #[test]
     fn covered_subjects_get_no_reminders_until_uncovered() {
-        let mut c = channel("a", 0);
-        c.repeat_interval = Some(Duration::from_secs(60));
-        let mut r = router(&[c]);
+        let mut r = router(&[reminding("a", 0, 60)]);
         r.change(&node("n1", "", "timeout", 0));
         r.change(&node("n2", "", "timeout", 0));
         let _ = r.tick(0, false, ids());

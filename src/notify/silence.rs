@@ -343,7 +343,7 @@ impl Silencer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ChannelKind, GIVE_UP_AFTER, GROUP_WAIT, NOTIFY_TIMEOUT, Secret};
+    use crate::config::{ChannelKind, Secret};
     use crate::model::Status;
     use crate::model::ack::{Baseline, Target};
 
@@ -355,21 +355,8 @@ mod tests {
     fn channel(urls: &[&str]) -> NotifyChannel {
         NotifyChannel {
             name: "oncall".into(),
-            kind: ChannelKind::Alertmanager,
-            urls: urls.iter().map(|u| url::Url::parse(u).unwrap()).collect(),
-            urls_secret: false,
-            nodes: Vec::new(),
-            groups: Vec::new(),
-            on: Vec::new(),
-            group_wait: GROUP_WAIT,
-            repeat_interval: None,
-            give_up_after: GIVE_UP_AFTER,
-            timeout: NOTIFY_TIMEOUT,
-            secret: None,
             token: Some(Secret::new("s3cret")),
-            priority: None,
-            watchdog: false,
-            email: None,
+            ..crate::notify::message::tests::channel(ChannelKind::Alertmanager, urls)
         }
     }
 

@@ -803,6 +803,7 @@ impl Fleet {
             history: None,
             notify: Vec::new(),
             notify_dropped: 0,
+            windows: Arc::new([]),
         }
     }
 }

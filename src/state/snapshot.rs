@@ -42,6 +42,9 @@ pub struct Snapshot {
     pub notify: Vec<crate::model::notification::ChannelStatus>,
     /// Changes the notifier's queue had no room for (set by the hub).
     pub notify_dropped: u64,
+    /// The `[[maintenance]]` windows of the config in force (set by the hub, so
+    /// a reload shows at once).
+    pub windows: std::sync::Arc<[crate::config::MaintenanceWindow]>,
 }
 
 /// What the history store has done, as of the snapshot.
@@ -77,6 +80,7 @@ impl Snapshot {
             history: None,
             notify: Vec::new(),
             notify_dropped: 0,
+            windows: std::sync::Arc::new([]),
         }
     }
 

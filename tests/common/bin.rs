@@ -115,6 +115,11 @@ pub fn watch(config: &Path, extra: &[&str]) -> Proc {
     )
 }
 
+/// [`watch`] on `config` with its own history file `db`.
+pub fn watch_with_history(config: &Path, db: &Path) -> Proc {
+    watch(config, &["--history", db.to_str().expect("a UTF-8 path")])
+}
+
 /// How a [`Proc`] ended.
 pub struct Finished {
     pub code: Option<i32>,
