@@ -290,6 +290,10 @@ pub struct Hub {
     windows: Windows,
     /// The same, as written, for the snapshots.
     window_list: Arc<[crate::config::MaintenanceWindow]>,
+    /// When a window next starts or ends, or an ack runs out: worked out when
+    /// they change, never from "now" at each wake-up, or a busy loop would
+    /// step past a boundary that had just passed and never act on it.
+    next_quiet: Option<SystemTime>,
 }
 
 impl Hub {
@@ -353,8 +357,10 @@ impl Hub {
             notify_seen: Vec::new(),
             windows,
             window_list: config.maintenance.clone().into(),
+            next_quiet: None,
         };
         hub.take_quiet();
+        hub.plan_quiet(now);
         let task = tokio::spawn(hub.run(shutdown));
         Ok(HubHandle {
             commands: cmd_tx,
@@ -382,7 +388,7 @@ impl Hub {
         tokio::pin!(quiet);
         let mut quiet_armed: Option<SystemTime> = None;
         loop {
-            let next_quiet = self.next_quiet_change();
+            let next_quiet = self.next_quiet;
             if next_quiet != quiet_armed {
                 quiet_armed = next_quiet;
                 if let Some(at) = next_quiet {
@@ -438,6 +444,12 @@ impl Hub {
                         self.dirty |= self.fleet.set_refusals(r);
                     }
                     self.resync_history();
+                    // The timer runs on the monotonic clock; a wall clock that
+                    // jumped (NTP, a suspended VM) is caught here.
+                    let now = SystemTime::now();
+                    if self.next_quiet.is_some_and(|t| t <= now) {
+                        self.requiet(now);
+                    }
                     // A channel that starts or stops failing is news for the
                     // displays even when no node changes.
                     if let Some(n) = &self.options.notify {
@@ -559,6 +571,10 @@ impl Hub {
         let Some(node) = self.fleet.node(key.as_str()) else {
             return;
         };
+        // A node in a maintenance window runs no `[[alert]]` program either.
+        if node.view.maintenance.is_some() {
+            return;
+        }
         for job in self.hooks.on_result(&node.view, raw) {
             let queued = match (&self.options.notify, &self.hook_jobs) {
                 (Some(n), _) => n.send(notify::Input::Hook(job)),
@@ -691,16 +707,17 @@ impl Hub {
         let _ = reply.send(result);
     }
 
-    /// When maintenance next starts or ends, or an ack runs out.
-    fn next_quiet_change(&self) -> Option<SystemTime> {
-        let window = jiff::Timestamp::try_from(SystemTime::now())
+    /// Works out when maintenance next starts or ends after `now`, or an ack
+    /// runs out.
+    fn plan_quiet(&mut self, now: SystemTime) {
+        let window = jiff::Timestamp::try_from(now)
             .ok()
-            .and_then(|now| self.windows.next_change(now))
+            .and_then(|at| self.windows.next_change(at))
             .map(SystemTime::from);
-        match (window, self.fleet.next_ack_expiry()) {
+        self.next_quiet = match (window, self.fleet.next_ack_expiry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
+        };
     }
 
     /// Ends the acks that ran out and moves nodes in and out of maintenance.
@@ -709,6 +726,7 @@ impl Hub {
         set_maintenance(&mut self.fleet, &self.windows, now);
         self.record_group_changes();
         self.take_quiet();
+        self.plan_quiet(now);
     }
 
     /// Hands maintenance and ack changes to the log, the store and the notifier.
@@ -718,6 +736,8 @@ impl Hub {
             return;
         }
         self.dirty = true;
+        // Acks were given, removed or ended: the next expiry may have moved.
+        self.plan_quiet(SystemTime::now());
         for e in events {
             match e {
                 QuietEvent::Ack(a) => {
@@ -781,25 +801,14 @@ impl Hub {
                 }
                 QuietEvent::Covered { target, acked } => {
                     if let Some(n) = &self.options.notify {
-                        // A member a group ack covered, uncovered while that ack
-                        // holds: it got worse than acknowledged, which is news.
-                        let worse = match &target {
-                            Target::Node(name) if !acked => self
-                                .fleet
-                                .node(name)
-                                .and_then(|node| node.view.group.clone())
-                                .filter(|g| {
-                                    self.fleet
-                                        .acks()
-                                        .any(|a| a.target == Target::Group(g.to_string()))
-                                })
-                                .and_then(|_| self.current(&target, SystemTime::now())),
-                            _ => None,
-                        };
                         n.send(notify::Input::Covered { target, acked });
-                        if let Some(w) = worse {
-                            n.send(notify::Input::Worse(w));
-                        }
+                    }
+                }
+                QuietEvent::Worse(target) => {
+                    if let Some(n) = &self.options.notify
+                        && let Some(w) = self.current(&target, SystemTime::now())
+                    {
+                        n.send(notify::Input::Worse(w));
                     }
                 }
             }
@@ -910,6 +919,7 @@ impl Hub {
         set_maintenance(&mut self.fleet, &self.windows, now);
         self.record_group_changes();
         self.take_quiet();
+        self.plan_quiet(now);
         if self.options.snapshot_every.is_some() {
             self.publish_snapshot();
         }

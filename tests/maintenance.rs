@@ -145,3 +145,42 @@ fn a_window_added_and_removed_by_reload() {
     assert_eq!(again["alerts"][0]["labels"]["status"], "free", "{again:#}");
     let _ = child.stop();
 }
+
+/// A window that starts and ends while results keep the monitor busy (300
+/// nodes polled every 100 ms): both boundaries take effect. A timer worked out
+/// again from "now" at every wake-up would step past each boundary.
+#[test]
+fn a_window_starts_and_ends_on_a_busy_monitor() {
+    let mut nodes: Vec<(String, &str)> = (0..300)
+        .map(|i| (format!("busy-{i:03}"), "synced"))
+        .collect();
+    nodes.push(("wall-b-03".to_owned(), "free"));
+    let specs: Vec<(&str, &str, Option<&str>)> =
+        nodes.iter().map(|(n, b)| (n.as_str(), *b, None)).collect();
+    let lab = Lab::new(&specs);
+    let port = free_port();
+    let now = jiff::Timestamp::now();
+    let start = now + jiff::SignedDuration::from_secs(6);
+    let end = now + jiff::SignedDuration::from_secs(12);
+    let config = lab.write(
+        "fleet.toml",
+        &format!(
+            "[http]\nbind = \"127.0.0.1:{port}\"\n{}\
+             [[maintenance]]\nname = \"soon\"\nnodes = [\"wall-b-03\"]\nstart = \"{start}\"\nend = \"{end}\"\n",
+            lab.sim
+                .fleet_toml("interval = \"100ms\"\nmax_interval = \"100ms\"\ntimeout = \"1s\"")
+        ),
+    );
+    let child = watch_with_history(&config, &lab.path("history.db"));
+    wait_status(port, &child, "wall-b-03 free, before the window", |d| {
+        node(d, "wall-b-03")["status"] == "free"
+            && node(d, "wall-b-03")["maintenance"] == Value::Null
+    });
+    wait_status(port, &child, "the window started", |d| {
+        node(d, "wall-b-03")["maintenance"] == "soon"
+    });
+    wait_status(port, &child, "the window ended", |d| {
+        node(d, "wall-b-03")["maintenance"] == Value::Null && d["verdict"] != "OK"
+    });
+    let _ = child.stop();
+}

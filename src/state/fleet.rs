@@ -237,11 +237,17 @@ impl Fleet {
         let old_count = old.len();
         let mut kept = 0;
         for slot in new.nodes.iter_mut() {
-            if let Some(prev) = old.remove(&slot.view.key)
-                && *prev.view.config == *slot.view.config
-            {
+            let Some(prev) = old.remove(&slot.view.key) else {
+                continue;
+            };
+            if *prev.view.config == *slot.view.config {
                 *slot = prev;
                 kept += 1;
+            } else {
+                // A changed node starts over, but what it was in and who
+                // covered it stay, so what changes in them is said.
+                slot.view.maintenance = prev.view.maintenance;
+                slot.view.ack = prev.view.ack;
             }
         }
         new.events = std::mem::take(&mut self.events)
@@ -260,6 +266,12 @@ impl Fleet {
             .collect();
         new.reindex(now);
         new.previous_groups.clear();
+        for g in &mut new.groups {
+            if let Some(prev) = self.groups.iter().find(|p| p.name == g.name) {
+                g.maintenance = prev.maintenance.clone();
+                g.ack = prev.ack.clone();
+            }
+        }
         new.carry_acks(&mut self, now);
         let diff = ReloadDiff {
             nodes: new.nodes.len(),
@@ -396,9 +408,10 @@ impl Fleet {
     /// Re-applies the group rule; a change of the group's recorded status is queued
     /// for [`Fleet::take_group_changes`].
     fn refresh_group(&mut self, gi: usize, at: SystemTime) {
-        let (counted, excluded) = self.counted_members(gi);
+        let counted = self.counted_members(gi);
         let nodes = &self.nodes;
         let members: Vec<group::Member> = counted
+            .members
             .iter()
             .map(|i| &nodes[*i].view)
             .map(|n| group::Member {
@@ -408,7 +421,8 @@ impl Fleet {
             })
             .collect();
         let any_free = members.iter().any(|m| m.status == Status::Free);
-        let (masters, has_roles, health) = group::evaluate_without(&members, excluded);
+        let (masters, has_roles, health) =
+            group::evaluate_without(&members, counted.master_left_out);
         let status = GroupStatus::of(&health, any_free);
         let g = &mut self.groups[gi];
         g.masters = masters;
@@ -426,7 +440,7 @@ impl Fleet {
         }
         g.health = health;
         g.status = status;
-        self.group_changed(gi, at);
+        self.group_changed(gi, at, counted.left_out);
     }
 
     /// The names of the nodes and of the sync groups.

@@ -127,8 +127,24 @@ impl Snapshot {
     /// Unhealthy nodes and groups nobody has acknowledged or put in maintenance:
     /// what the page's alarm rings for.
     pub fn alarming(&self) -> usize {
-        self.nodes.iter().filter(|n| n.is_alarming()).count()
-            + self.groups.iter().filter(|g| g.is_alarming()).count()
+        let nodes: std::collections::HashSet<&str> = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_alarming())
+            .map(NodeView::name)
+            .collect();
+        // A group whose only problem is members that are all acknowledged or in
+        // maintenance has nothing left to ring for.
+        let groups = self
+            .groups
+            .iter()
+            .filter(|g| {
+                g.is_alarming()
+                    && (g.health.has_master_problem()
+                        || g.members.iter().any(|k| nodes.contains(k.as_str())))
+            })
+            .count();
+        nodes.len() + groups
     }
 
     /// Push nodes: (configured, heard at least once).

@@ -189,13 +189,15 @@ impl Dashboard {
                     // A node in a maintenance window changes silently.
                     let mut ring = false;
                     match ev {
-                        Ok(t) => ring |= view::rings_bell(&t, &self.snap),
+                        Ok(t) => ring = view::rings_bell(&t, &self.snap),
                         // Missed some: skip the backlog; the snapshot has the state.
                         Err(broadcast::error::RecvError::Lagged(_)) => events = events.resubscribe(),
                         Err(broadcast::error::RecvError::Closed) => return Ok(()),
                     }
+                    // One ring per batch: once it rings, the rest need no
+                    // look-up (a storm of 10,000 would be 10,000 searches).
                     while let Ok(t) = events.try_recv() {
-                        ring |= view::rings_bell(&t, &self.snap);
+                        ring = ring || view::rings_bell(&t, &self.snap);
                     }
                     self.view.order_dirty = true;
                     if ring && self.view.bell {

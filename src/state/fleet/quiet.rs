@@ -32,6 +32,20 @@ pub enum QuietEvent {
         target: Target,
         acked: bool,
     },
+    /// A node a group's ack covered got worse than it was when acknowledged,
+    /// while that ack holds: news again. (A node's own ack that ends because of
+    /// this says so in its `Ended` event.)
+    Worse(Target),
+}
+
+/// The members of a group that count for its health, and what was left out.
+pub(super) struct Counted {
+    pub(super) members: Vec<usize>,
+    /// Some member is in maintenance (or acknowledged, with `--ignore-acked`).
+    pub(super) left_out: bool,
+    /// A member left out was the Master, or its role is not known: then a
+    /// missing Master among the rest is not a problem.
+    pub(super) master_left_out: bool,
 }
 
 /// An ack someone asks for.
@@ -357,6 +371,14 @@ impl Fleet {
     /// Sets which ack covers node `i` now, queueing a change.
     fn cover_node(&mut self, i: usize) {
         let v = &self.nodes[i].view;
+        // Uncovered while the ack that covered it holds: it got worse.
+        let lost = |now: &Option<Arc<Ack>>| {
+            v.ack.as_ref().is_some_and(|b| {
+                now.is_none()
+                    && v.status.is_problem()
+                    && self.acks.get(&b.target).is_some_and(|a| a.id == b.id)
+            })
+        };
         let own = self.acks.get(&Target::Node(v.name().to_owned()));
         let by_group = v
             .group
@@ -366,11 +388,16 @@ impl Fleet {
             .filter(|a| a.covers(&v.key, v.status))
             .or(by_group.filter(|a| a.covers(&v.key, v.status)))
             .cloned();
+        let worse = lost(&now);
         if now.is_some() != v.ack.is_some() {
+            let target = Target::Node(v.name().to_owned());
             self.quiet_events.push(QuietEvent::Covered {
-                target: Target::Node(v.name().to_owned()),
+                target: target.clone(),
                 acked: now.is_some(),
             });
+            if worse {
+                self.quiet_events.push(QuietEvent::Worse(target));
+            }
         }
         self.nodes[i].view.ack = now;
     }
@@ -403,7 +430,9 @@ impl Fleet {
 
     /// Group `gi` was judged again: its ack ends when it is healthy again or
     /// worse than acknowledged.
-    pub(super) fn group_changed(&mut self, gi: usize, at: SystemTime) {
+    /// `left_out`: some members did not count, so the group's status cannot
+    /// say it recovered.
+    pub(super) fn group_changed(&mut self, gi: usize, at: SystemTime, left_out: bool) {
         if self.acks.is_empty() && self.groups[gi].ack.is_none() {
             return;
         }
@@ -412,7 +441,7 @@ impl Fleet {
         let status = g.status;
         // With acks taken as handled, the group is judged without the members
         // its own ack covers, so its status cannot say it recovered.
-        let judge = !self.ignore_acked;
+        let judge = !self.ignore_acked && !left_out;
         let end = self
             .acks
             .get(&target)
@@ -450,19 +479,24 @@ impl Fleet {
     }
 
     /// Members of group `gi` that count for its health.
-    pub(super) fn counted_members(&self, gi: usize) -> (Vec<usize>, bool) {
-        let mut counted = Vec::with_capacity(self.groups[gi].members.len());
-        let mut excluded = false;
+    pub(super) fn counted_members(&self, gi: usize) -> Counted {
+        let mut c = Counted {
+            members: Vec::with_capacity(self.groups[gi].members.len()),
+            left_out: false,
+            master_left_out: false,
+        };
         for k in &self.groups[gi].members {
             if let Some(i) = self.index.get(k).copied() {
                 if self.excluded(i) {
-                    excluded = true;
+                    c.left_out = true;
+                    let role = self.nodes[i].view.role();
+                    c.master_left_out |= role.is_none() || role == Some(crate::model::Role::Master);
                 } else {
-                    counted.push(i);
+                    c.members.push(i);
                 }
             }
         }
-        (counted, excluded)
+        c
     }
 }
 
@@ -726,6 +760,104 @@ mod tests {
             f.groups()[0].health
         );
         assert_eq!(f.verdict(), Verdict::Ok);
+    }
+
+    fn slave() -> Outcome {
+        Outcome::Reply(Reply::State {
+            reported: crate::protocol::ReportedIp::Unknown,
+            code: 1,
+        })
+    }
+
+    #[test]
+    fn a_slave_in_maintenance_does_not_hide_a_missing_master() {
+        let mut f = fleet(3, 3);
+        for n in ["n0", "n1", "n2"] {
+            set(&mut f, n, 1, slave());
+        }
+        assert_eq!(f.verdict(), Verdict::Critical, "no master");
+        f.set_maintenance(
+            |name, _| (name == "n2").then(|| Arc::from("w")),
+            |_| None,
+            at(2),
+        );
+        assert_eq!(f.verdict(), Verdict::Critical, "still no master");
+    }
+
+    #[test]
+    fn a_group_ack_holds_while_its_bad_member_is_in_maintenance() {
+        let mut f = fleet(2, 2);
+        set(&mut f, "n0", 1, free());
+        set(&mut f, "n1", 1, synced());
+        f.ack(req(Target::Group("g".into()), 600), at(2))
+            .expect("ack");
+        f.take_quiet_events();
+        f.set_maintenance(
+            |name, _| (name == "n0").then(|| Arc::from("w")),
+            |_| None,
+            at(3),
+        );
+        assert!(ended(&mut f).is_empty(), "not recovered: n0 is still free");
+        assert!(f.groups()[0].ack.is_some());
+    }
+
+    #[test]
+    fn a_member_worse_than_its_group_ack_is_news() {
+        let mut f = fleet(2, 2);
+        set(&mut f, "n0", 1, timeout());
+        set(&mut f, "n1", 1, synced());
+        f.ack(req(Target::Group("g".into()), 600), at(2))
+            .expect("ack");
+        f.take_quiet_events();
+        set(&mut f, "n0", 3, free());
+        let events = f.take_quiet_events();
+        assert!(
+            events.contains(&QuietEvent::Worse(node("n0"))),
+            "{events:?}"
+        );
+        // Out of lock where it gave no answer: the group got worse too.
+        assert!(events.iter().any(|e| matches!(e,
+            QuietEvent::Ack(AckEvent::Ended { why: AckEnd::Worse, ack, .. }) if ack.target.is_group())));
+        // Un-acking a group is no news about its members' status.
+        let mut f = fleet(2, 2);
+        set(&mut f, "n0", 1, timeout());
+        set(&mut f, "n1", 1, synced());
+        f.ack(req(Target::Group("g".into()), 600), at(2))
+            .expect("ack");
+        f.take_quiet_events();
+        f.unack(&Target::Group("g".into()), "op", at(5))
+            .expect("unack");
+        let events = f.take_quiet_events();
+        assert!(
+            !events.iter().any(|e| matches!(e, QuietEvent::Worse(_))),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_reload_keeps_what_changed_nodes_and_groups_were_in() {
+        let mut f = fleet(2, 2);
+        set(&mut f, "n0", 1, free());
+        f.set_maintenance(|_, _| Some(Arc::from("w")), |_| Some(Arc::from("w")), at(2));
+        f.take_quiet_events();
+        // n0's port changes: it starts over, but it was and is in the window.
+        let cfg = Config::parse(
+            "[[node]]\nname = \"n0\"\nhost = \"127.0.0.1\"\nport = 9\ngroup = \"g\"\n\
+             [[node]]\nname = \"n1\"\nhost = \"127.0.0.1\"\ngroup = \"g\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let (mut g, _) = f.reconcile(&cfg, at(3));
+        g.set_maintenance(|_, _| Some(Arc::from("w")), |_| Some(Arc::from("w")), at(3));
+        assert_eq!(g.take_quiet_events(), vec![], "nothing entered or left");
+        // The window removed by the same reload: both the node and the group leave.
+        g.set_maintenance(|_, _| None, |_| None, at(4));
+        let left = g
+            .take_quiet_events()
+            .into_iter()
+            .filter(|e| matches!(e, QuietEvent::Maintenance { window: None, .. }))
+            .count();
+        assert_eq!(left, 3, "n0, n1 and @g left the window");
     }
 
     #[test]
