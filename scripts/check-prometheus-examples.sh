@@ -66,6 +66,11 @@ metrics = {
     "syncguard_node_reply_age_seconds",
     "syncguard_node_transitions_total",
     "syncguard_node_latency_seconds",
+    # Present only for nodes in a maintenance window / covered by an ack.
+    "syncguard_node_maintenance",
+    "syncguard_node_acknowledged",
+    "syncguard_nodes_in_maintenance",
+    "syncguard_nodes_acknowledged",
     "syncguard_group_healthy",
     "syncguard_group_masters",
     "syncguard_nodes",
