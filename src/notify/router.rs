@@ -248,21 +248,26 @@ impl Router {
             .collect()
     }
 
-    /// Takes one change into every channel it concerns.
-    pub fn change(&mut self, change: &Change) {
+    /// Remembers a node's group (for silences) and keys the change; `None` for
+    /// a subject in maintenance: the hub sends nothing for one, and a change
+    /// that comes anyway (queued just before) is not news either.
+    fn take_in(&mut self, change: &Change) -> Option<SubjectKey> {
         if change.kind == SubjectKind::Node {
             self.node_groups
                 .insert(change.name.clone(), change.group.clone());
         }
+        let key: SubjectKey = (change.kind, change.name.clone());
+        (!self.maintenance.contains(&key)).then_some(key)
+    }
+
+    /// Takes one change into every channel it concerns.
+    pub fn change(&mut self, change: &Change) {
+        let Some(key) = self.take_in(change) else {
+            return;
+        };
         let Some(unhealthy) = change.unhealthy else {
             return;
         };
-        let key: SubjectKey = (change.kind, change.name.clone());
-        // The hub sends nothing for a subject in maintenance; should a change
-        // come anyway (one queued just before), it is not news either.
-        if self.maintenance.contains(&key) {
-            return;
-        }
         for ch in &mut self.channels {
             if !ch.filter.wants(change) {
                 continue;
@@ -322,14 +327,9 @@ impl Router {
             self.change(change);
             return;
         }
-        if change.kind == SubjectKind::Node {
-            self.node_groups
-                .insert(change.name.clone(), change.group.clone());
-        }
-        let key: SubjectKey = (change.kind, change.name.clone());
-        if self.maintenance.contains(&key) {
+        let Some(key) = self.take_in(change) else {
             return;
-        }
+        };
         for ch in &mut self.channels {
             if !ch.filter.wants(change) {
                 continue;
