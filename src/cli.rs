@@ -87,8 +87,40 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", global = true)]
     pub log_file: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub select: SelectArgs,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The part of the fleet to watch: for `--once` and the dashboard before the
+/// subcommand, and for `watch` after it.
+#[derive(Clone, Debug, Default, Args)]
+#[command(next_help_heading = "Part of the fleet")]
+pub struct SelectArgs {
+    /// Only nodes whose name matches GLOB (repeatable; with --group, either matches)
+    #[arg(long = "node", value_name = "GLOB")]
+    pub nodes: Vec<String>,
+
+    /// Only the members of sync groups matching GLOB (repeatable)
+    #[arg(long = "group", value_name = "GLOB")]
+    pub groups: Vec<String>,
+
+    /// Only shard K of N: this instance's share of a fleet split across N
+    /// (overrides `[shard]`; docs/sharding.md)
+    #[arg(long, value_name = "K/N", value_parser = crate::model::Shard::parse)]
+    pub shard: Option<crate::model::Shard>,
+}
+
+impl SelectArgs {
+    pub fn selection(&self) -> config::Selection {
+        config::Selection {
+            shard: self.shard,
+            nodes: self.nodes.clone(),
+            groups: self.groups.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +153,78 @@ pub enum Command {
     /// running monitor
     #[command(after_help = ACK_HELP)]
     Unack(UnackArgs),
+    /// Check the fleet file without touching the network (`config check`), or
+    /// print it as the monitor reads it (`config show`)
+    #[command(after_help = "Exit 0 when the file is valid, 3 when not (with file:line:col).")]
+    Config(ConfigArgs),
+    /// Listen for SyncGuard V3 nodes pushing their state and print a [[node]]
+    /// entry for each one heard (or add them to the fleet file with --append)
+    #[command(after_help = DISCOVER_HELP)]
+    Discover(DiscoverArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell)
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout
+    #[command(after_help = "Read it with: syncguard-fleet manpage | man -l -")]
+    Manpage,
+}
+
+const DISCOVER_HELP: &str = "\
+Senders already in the fleet file (by IP) are skipped, so running it twice adds
+nothing twice. Point the nodes' ServerIP/ServerPort at --listen first. Exit 0 when
+done (also when nobody was heard), 3 on an error.";
+
+const COMPLETIONS_HELP: &str = "\
+Install, for example:
+  bash:       syncguard-fleet completions bash > ~/.local/share/bash-completion/completions/syncguard-fleet
+  zsh:        syncguard-fleet completions zsh > ~/.zfunc/_syncguard-fleet
+  fish:       syncguard-fleet completions fish > ~/.config/fish/completions/syncguard-fleet.fish
+  powershell: syncguard-fleet completions powershell >> $PROFILE";
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the fleet file and print a one-screen summary (exit 0 or 3)
+    Check,
+    /// Print the effective configuration as TOML: ranges and node lists
+    /// expanded, defaults filled in
+    Show,
+}
+
+/// `discover`: where to listen, for how long, and what to do with what is heard.
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Address to listen on, where the nodes' ServerIP:ServerPort point
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    pub listen: std::net::SocketAddr,
+
+    /// How long to listen
+    #[arg(long = "for", value_name = "DURATION", default_value = "30s", value_parser = parse_span)]
+    pub lasts: Duration,
+
+    /// Name each node by its reverse DNS name (else by its IP)
+    #[arg(long)]
+    pub resolve: bool,
+
+    /// Add the new nodes to this fleet file, keeping its comments and layout
+    #[arg(long, value_name = "PATH")]
+    pub append: Option<PathBuf>,
+
+    /// The sync group for the new nodes
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 const ACK_HELP: &str = "\
@@ -294,6 +398,9 @@ pub struct WatchArgs {
     /// Transition lines as text or as one JSON object per line
     #[arg(long, value_enum, default_value_t)]
     pub events: crate::watch::EventFormat,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 #[derive(Debug, Args)]
@@ -370,6 +477,12 @@ impl Cli {
         self.config
             .clone()
             .unwrap_or_else(crate::platform::paths::find_config)
+    }
+
+    /// Loads the config and narrows it to `select` (`--node`, `--group`,
+    /// `--shard`).
+    pub fn load_selected(&self, select: &SelectArgs) -> anyhow::Result<config::Config> {
+        Ok(select.selection().apply(self.load_config()?)?)
     }
 
     /// Loads the config; when it was searched for and none was found, the error

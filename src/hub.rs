@@ -859,8 +859,12 @@ impl Hub {
         let Some(path) = self.options.config_path.clone() else {
             return Err("the demo's config is built in; there is nothing to reload".into());
         };
-        let new =
-            Config::load(&path).map_err(|e| format!("reload rejected, old config kept: {e}"))?;
+        // The same part of the fleet as before: a reload never widens a filtered
+        // or sharded monitor.
+        let new = Config::load(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|c| self.config.selection.apply(c).map_err(|e| e.to_string()))
+            .map_err(|e| format!("reload rejected, old config kept: {e}"))?;
         let now = SystemTime::now();
         let old = std::mem::replace(&mut self.fleet, Fleet::new(&new, now));
         let before =

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use syncguard_fleet::ack_client::Remote;
-use syncguard_fleet::cli::{Cli, Command, NotifyAction, QueryArgs, SimArgs};
+use syncguard_fleet::cli::{Cli, Command, ConfigAction, NotifyAction, QueryArgs, SimArgs};
 use syncguard_fleet::config::Config;
 use syncguard_fleet::model::Verdict;
 use syncguard_fleet::platform::limits;
@@ -69,7 +69,7 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
     match &cli.command {
         Some(Command::Sim(args)) => run_sim(args).await.map(|()| Verdict::Ok),
         Some(Command::Watch(args)) => {
-            let config = cli.load_config()?;
+            let config = cli.load_selected(&args.select)?;
             let _log = match &cli.log_file {
                 Some(path) => Some(logging::to_file(path)?),
                 None => {
@@ -134,11 +134,36 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
         }
         Some(Command::Demo) => {
             let demo = demo::start().await?;
-            run_fleet(&cli, demo.config.clone()).await
+            let config = cli.select.selection().apply(demo.config.clone())?;
+            run_fleet(&cli, config).await
         }
         None => {
-            let config = cli.load_config()?;
+            let config = cli.load_selected(&cli.select)?;
             run_fleet(&cli, config).await
+        }
+        Some(Command::Config(args)) => {
+            let whole = cli.load_config()?;
+            let config = cli.select.selection().apply(whole.clone())?;
+            let out = match args.action {
+                ConfigAction::Check => report::config::summary(&whole, &config),
+                ConfigAction::Show => syncguard_fleet::config::show(&config),
+            };
+            print_stdout(&out)?;
+            Ok(Verdict::Ok)
+        }
+        Some(Command::Discover(args)) => {
+            syncguard_fleet::discover::run(args).await?;
+            Ok(Verdict::Ok)
+        }
+        Some(Command::Completions(args)) => {
+            let script = syncguard_fleet::manual::completions(args.shell);
+            print_stdout(&String::from_utf8_lossy(&script))?;
+            Ok(Verdict::Ok)
+        }
+        Some(Command::Manpage) => {
+            let page = syncguard_fleet::manual::manpage().context("rendering the man page")?;
+            print_stdout(&String::from_utf8_lossy(&page))?;
+            Ok(Verdict::Ok)
         }
     }
 }

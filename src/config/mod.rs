@@ -31,6 +31,8 @@ mod node;
 mod notify;
 mod raw;
 mod reload;
+mod select;
+mod show;
 mod values;
 
 pub use error::ConfigError;
@@ -43,6 +45,8 @@ pub use notify::{
     HeartbeatConfig, NOTIFY_TIMEOUT, NotifyChannel, Secret, SmtpTls, redact_url,
 };
 use raw::RawFile;
+pub use select::{Selection, SelectionError};
+pub use show::show;
 
 /// Default for `[dashboard] flap_threshold`: more transitions than this in the window
 /// mark a node as flapping.
@@ -130,6 +134,10 @@ pub struct NodeConfig {
     pub stale_after: Duration,
     pub confirm_unhealthy: u32,
     pub confirm_healthy: u32,
+    /// `shard = K`: the instance that watches this node, whatever its name
+    /// hashes to. Push nodes need it to be sharded (they report to the instance
+    /// their `ServerIP` names).
+    pub shard: Option<u32>,
 }
 
 impl NodeConfig {
@@ -184,6 +192,13 @@ pub struct Config {
     /// `[[maintenance]]` windows, in file order: when listed nodes and groups are
     /// under planned work (one-off or weekly). Empty: none.
     pub maintenance: Vec<MaintenanceWindow>,
+    /// `[shard]` (or `--shard`, which overrides it): this instance watches only
+    /// its share of the fleet. `None`: every node. The nodes are already narrowed
+    /// to the shard by [`Selection::apply`].
+    pub shard: Option<crate::model::Shard>,
+    /// The `--node`/`--group`/`--shard` selection applied to this config; a
+    /// reload applies it again.
+    pub selection: Selection,
 }
 
 /// Which changes an alert hook runs for.
@@ -381,6 +396,8 @@ impl Cx<'_> {
             notify,
             heartbeat,
             maintenance,
+            shard: None,
+            selection: Selection::default(),
         })
     }
 }

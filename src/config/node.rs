@@ -94,6 +94,8 @@ impl Cx<'_> {
             timeout: self.duration(&n.timeout, &key("timeout"), defaults.timeout)?,
             backoff: self.duration(&n.backoff, &key("backoff"), defaults.backoff)?,
             request: self.request(&n.request, &key("request"), &defaults.request)?,
+            // Read with ranges, CSV rows and `[shard]`.
+            shard: None,
         };
         if node.interval > node.max_interval {
             let span = n

@@ -10,6 +10,7 @@ pub mod key;
 pub mod listen;
 pub mod notification;
 pub mod outcome;
+pub mod shard;
 pub mod status;
 
 pub use crate::protocol::Role;
@@ -20,4 +21,5 @@ pub use input::{Input, ListenEvent, PollResult};
 pub use key::NodeKey;
 pub use listen::{CloseReason, ConnId, ListenStats, Refusals};
 pub use outcome::{IoFailure, Observation, Outcome, TimeoutPhase, Unreachable};
+pub use shard::Shard;
 pub use status::{Status, StatusCounts, UnreachablePolicy, Verdict};

@@ -2,6 +2,7 @@
 //! alerting. All three read the same snapshot and agree on the verdict. The
 //! `history` and `uptime` outputs are in [`history`].
 
+pub mod config;
 pub mod history;
 mod json;
 mod nagios;
