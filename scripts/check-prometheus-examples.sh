@@ -6,8 +6,10 @@
 # `prometheus-alertmanager`) also `amtool check-config`. Without promtool: parses
 # the three YAML files with python3 (PyYAML, installed with pip if missing) and
 # checks their structure. In both cases, when PyYAML is available, every alert rule
-# must have alert, expr, labels.severity and annotations.summary, and its expression
-# may only use syncguard-fleet's metric names (or `up`).
+# must have alert, expr, labels.severity and annotations.summary, every rule's
+# expression may only use syncguard-fleet's metric names, `up` and the names the
+# file's recording rules make, and the sharded scrape job must keep the monitors'
+# own `shard` label (honor_labels) and give each target one.
 #
 # Run from anywhere: bash scripts/check-prometheus-examples.sh
 set -euo pipefail
@@ -85,6 +87,16 @@ metrics = {
     "syncguard_unlisted_dropped_total",
     "syncguard_push_refused_total",
     "syncguard_build_info",
+    # Only on a sharded instance (`--shard K/N` or [shard]).
+    "syncguard_shard_count",
+    # With [[notify]] channels / the history store.
+    "syncguard_notify_dropped_total",
+    "syncguard_notifications_total",
+    "syncguard_notify_queue_depth",
+    "syncguard_notify_oldest_pending_seconds",
+    "syncguard_history_written_total",
+    "syncguard_history_dropped_total",
+    "syncguard_history_write_ok",
     "up",
 }
 for histogram in ("syncguard_reply_latency_seconds", "syncguard_node_reply_latency_seconds"):
@@ -119,10 +131,24 @@ def metric_names(expr):
 # --- syncguard-rules.yml
 rules_doc = load("syncguard-rules.yml")
 alerts = []
+# Recording rules first: their names are metrics the other rules may use.
+for g in rules_doc.get("groups") or []:
+    for r in g.get("rules") or []:
+        if r.get("record"):
+            metrics.add(r["record"])
 for g in rules_doc.get("groups") or []:
     if not g.get("name"):
         problems.append("syncguard-rules.yml: a rule group has no name")
     for r in g.get("rules") or []:
+        if r.get("record"):
+            expr = r.get("expr")
+            if not isinstance(expr, str) or not expr.strip():
+                problems.append(f"{r['record']}: no expr")
+            else:
+                unknown = metric_names(expr) - metrics
+                if unknown:
+                    problems.append(f"{r['record']}: unknown metric name(s) {sorted(unknown)} in {expr!r}")
+            continue
         name = r.get("alert")
         if not name:
             problems.append(f"syncguard-rules.yml: group {g.get('name')!r}: a rule has no alert name")
@@ -145,6 +171,8 @@ for required in (
     "SyncGuardGroupMasterProblem",
     "SyncGuardMonitorDown",
     "SyncGuardNodeFlapping",
+    "SyncGuardShardMissing",
+    "SyncGuardShardDuplicate",
 ):
     if required not in alerts:
         problems.append(f"syncguard-rules.yml: alert {required} is missing")
@@ -168,11 +196,26 @@ else:
     statics = job.get("static_configs") or []
     if not statics:
         problems.append("prometheus.yml: job syncguard-fleet has no static_configs")
+    shards = []
     for sc in statics:
         if not sc.get("targets"):
             problems.append("prometheus.yml: a static_config has no targets")
-        if not (sc.get("labels") or {}).get("shard"):
-            problems.append(f"prometheus.yml: targets {sc.get('targets')} have no shard label")
+        shard = str((sc.get("labels") or {}).get("shard") or "")
+        if not re.fullmatch(r"[1-9][0-9]*/[1-9][0-9]*", shard):
+            problems.append(f"prometheus.yml: targets {sc.get('targets')} have no shard label K/N (as --shard K/N)")
+        shards.append(shard)
+    # The monitors label their series shard="K/N" themselves: without
+    # honor_labels Prometheus would rename that label to exported_shard.
+    if job.get("honor_labels") is not True:
+        problems.append("prometheus.yml: job syncguard-fleet needs honor_labels: true (the monitors' own shard label)")
+    counts = {s.split("/")[1] for s in shards if "/" in s}
+    if len(counts) > 1:
+        problems.append(f"prometheus.yml: targets disagree on the shard count: {sorted(shards)}")
+    elif counts:
+        n = int(counts.pop())
+        want = {f"{k}/{n}" for k in range(1, n + 1)}
+        if set(shards) != want or len(shards) != n:
+            problems.append(f"prometheus.yml: shards {sorted(shards)} are not each of 1/{n}..{n}/{n} once")
 
 # --- alertmanager.yml
 am = load("alertmanager.yml")

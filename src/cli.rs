@@ -114,6 +114,16 @@ pub struct SelectArgs {
 }
 
 impl SelectArgs {
+    /// Both: `syncguard-fleet --group A watch --group B` watches A and B, and
+    /// a `--shard` after the subcommand wins.
+    pub fn and(&self, other: &SelectArgs) -> SelectArgs {
+        SelectArgs {
+            nodes: self.nodes.iter().chain(&other.nodes).cloned().collect(),
+            groups: self.groups.iter().chain(&other.groups).cloned().collect(),
+            shard: other.shard.or(self.shard),
+        }
+    }
+
     pub fn selection(&self) -> config::Selection {
         config::Selection {
             shard: self.shard,

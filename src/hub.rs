@@ -477,6 +477,7 @@ impl Hub {
         let mut snap = self.fleet.snapshot(SystemTime::now());
         snap.hook_runs_dropped = self.report.hook_jobs_dropped;
         snap.windows = self.window_list.clone();
+        snap.shard = self.config.shard;
         if let Some(n) = &self.options.notify {
             snap.notify = n.status();
             snap.notify_dropped = n.dropped();

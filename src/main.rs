@@ -69,7 +69,7 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
     match &cli.command {
         Some(Command::Sim(args)) => run_sim(args).await.map(|()| Verdict::Ok),
         Some(Command::Watch(args)) => {
-            let config = cli.load_selected(&args.select)?;
+            let config = cli.load_selected(&cli.select.and(&args.select))?;
             let _log = match &cli.log_file {
                 Some(path) => Some(logging::to_file(path)?),
                 None => {
@@ -145,14 +145,16 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
             let whole = cli.load_config()?;
             let config = cli.select.selection().apply(whole.clone())?;
             let out = match args.action {
-                ConfigAction::Check => report::config::summary(&whole, &config),
-                ConfigAction::Show => syncguard_fleet::config::show(&config),
+                ConfigAction::Check => report::config::summary(&whole, &config, &cli.config_path()),
+                ConfigAction::Show => {
+                    syncguard_fleet::config::show(&config, Some(&cli.config_path()))
+                }
             };
             print_stdout(&out)?;
             Ok(Verdict::Ok)
         }
         Some(Command::Discover(args)) => {
-            syncguard_fleet::discover::run(args).await?;
+            syncguard_fleet::discover::run(args, Some(&cli.config_path())).await?;
             Ok(Verdict::Ok)
         }
         Some(Command::Completions(args)) => {

@@ -127,8 +127,20 @@ mod tests {
             clap_complete::Shell::PowerShell,
         ] {
             let text = String::from_utf8(completions(shell)).expect("utf-8");
-            for word in ["discover", "completions", "--once", "--shard", "check"] {
-                assert!(text.contains(word), "{shell:?} lacks {word}");
+            // fish spells a long option `-l once`; the others `--once`.
+            let long = |o: &str| match shell {
+                clap_complete::Shell::Fish => format!("-l {o}"),
+                _ => format!("--{o}"),
+            };
+            for word in [
+                "discover".to_owned(),
+                "completions".to_owned(),
+                "check".to_owned(),
+                long("once"),
+                long("shard"),
+                long("ignore-acked"),
+            ] {
+                assert!(text.contains(&word), "{shell:?} lacks {word}");
             }
         }
     }
@@ -149,8 +161,7 @@ mod tests {
             assert!(text.contains(word), "man page lacks {word:?}");
         }
         // No body line may start like a roff request by accident.
-        for line in text.lines().filter(|l| l.starts_with('\'')) {
-            panic!("stray control line: {line}");
-        }
+        let stray: Vec<&str> = text.lines().filter(|l| l.starts_with('\'')).collect();
+        assert!(stray.is_empty(), "stray control lines: {stray:?}");
     }
 }

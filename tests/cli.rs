@@ -604,7 +604,8 @@ fn config_is_searched_in_the_platform_places() {
     };
     // Nowhere yet (unless this machine has a system-wide file, which would be used).
     let system = std::path::Path::new("/etc/syncguard-fleet/fleet.toml");
-    if !system.exists() {
+    let packaged = std::path::Path::new("/etc/syncguard/fleet.toml");
+    if !system.exists() && !packaged.exists() {
         let r = search(home.path());
         assert_code(&r, 3);
         for want in [
@@ -614,6 +615,7 @@ fn config_is_searched_in_the_platform_places() {
                 home.path().join("syncguard-fleet/fleet.toml").display()
             ),
             system.display().to_string(),
+            packaged.display().to_string(),
             "--config PATH or SYNCGUARD_FLEET_CONFIG".to_owned(),
         ] {
             assert!(r.stderr.contains(&want), "missing {want:?} in {}", r.stderr);
@@ -1022,4 +1024,64 @@ fn a_group_ack_counts_as_handled_with_ignore_acked() {
         nagios(&cfg, &["--ignore-acked"], 0).0,
         "SYNCGUARD OK - 1/2 nodes synced; 1 acknowledged"
     );
+}
+
+/// The terminal column where `needle` starts in `line` (a wide character counts
+/// two), or where the first of several possible needles does.
+fn display_col(line: &str, needles: &[&str]) -> usize {
+    let at = needles
+        .iter()
+        .filter_map(|n| line.find(n))
+        .min()
+        .unwrap_or_else(|| panic!("none of {needles:?} in {line:?}"));
+    unicode_width::UnicodeWidthStr::width(&line[..at])
+}
+
+#[test]
+fn once_table_lines_up_names_in_any_script() {
+    let names = ["서버-01", "レンダー-02", "渲染-03", "wall-🎥-04", "wall-05"];
+    let lab = Lab::new(&[
+        (names[0], "state2", Some("벽-A")),
+        (names[1], "state1", Some("벽-A")),
+        (names[2], "free", Some("벽-A")),
+        (names[3], "state1", Some("벽-A")),
+        (names[4], "synced", None),
+    ]);
+    let r = once(&lab.fleet("f.toml", FAST), &["--format", "table"]);
+    assert_code(&r, 2);
+    let out = &r.stdout;
+    let mut tables = out.split("\n\n");
+    let nodes: Vec<&str> = tables.next().expect("the node table").lines().collect();
+    assert_eq!(nodes.len(), 1 + names.len(), "{out}");
+    // Every row's STATUS cell starts where the header's does, and so does its
+    // LATENCY cell (each node has one, in milliseconds).
+    let status = display_col(nodes[0], &["STATUS"]);
+    let latency = display_col(nodes[0], &["LATENCY"]);
+    for row in &nodes[1..] {
+        assert_eq!(display_col(row, &["✔ ", "✖ "]), status, "{out}");
+        let ms = row.find("ms").expect("a latency");
+        let word = row[..ms].rfind(' ').map_or(0, |sp| sp + 1);
+        assert_eq!(
+            unicode_width::UnicodeWidthStr::width(&row[..word]),
+            latency,
+            "{out}"
+        );
+    }
+    for name in names {
+        assert!(
+            nodes
+                .iter()
+                .any(|row| row.starts_with(&format!("{name}  "))),
+            "{name} whole in\n{out}"
+        );
+    }
+    // The group table: `벽-A` is four columns, padded to the header's ten.
+    let groups: Vec<&str> = tables.next().expect("the group table").lines().collect();
+    assert_eq!(groups.len(), 2, "{out}");
+    assert_eq!(
+        display_col(groups[1], &["✖ unhealthy"]),
+        display_col(groups[0], &["HEALTH"]),
+        "{out}"
+    );
+    assert!(groups[1].starts_with("벽-A        ✖ unhealthy"), "{out}");
 }

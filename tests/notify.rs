@@ -1355,3 +1355,40 @@ fn worse_than_acknowledged_is_an_alarm_again() {
         got.iter().map(Request::json).collect::<Vec<_>>()
     );
 }
+
+/// A sharded monitor (`--shard 1/1`: the whole fleet, but sharded) says so in
+/// every format: the webhook's `shard` member and alert labels, and the title
+/// the text formats start with.
+#[test]
+fn a_sharded_monitor_names_its_shard_in_webhook_and_slack() {
+    let lab = Lab::new(&[]);
+    let rx = Receiver::start(lab.rt.handle(), Answer::Status(200));
+    let (_a, _b, config) = wall_of_two(
+        &lab,
+        ("Synced", "Free"),
+        &format!(
+            "{}{}",
+            signed_hook(&rx.url("/hook"), ""),
+            channel("chat", "slack", &url(&rx.url("/slack")), "")
+        ),
+    );
+    let child = monitor(&config, &lab.path("history.db"), &["--shard", "1/1"]);
+    let both =
+        |r: &[Request]| r.iter().any(|r| r.path == "/hook") && r.iter().any(|r| r.path == "/slack");
+    rx.wait_for(LIMIT, "webhook and slack", both);
+    let body = checked_webhook(&rx.requests_to("/hook")[0]);
+    assert_eq!(body["shard"], "1/1", "{body:#}");
+    assert_eq!(body["title"], "b unhealthy: free [shard 1/1]", "{body:#}");
+    let alerts = body["alerts"].as_array().expect("alerts");
+    assert!(!alerts.is_empty(), "{body:#}");
+    for a in alerts {
+        assert_eq!(a["labels"]["shard"], "1/1", "{a:#}");
+    }
+    let text = str_of(&rx.requests_to("/slack")[0].json(), "text").to_owned();
+    assert_eq!(
+        text.lines().next(),
+        Some("b unhealthy: free [shard 1/1]"),
+        "{text}"
+    );
+    let _ = child.stop();
+}

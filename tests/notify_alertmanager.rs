@@ -416,3 +416,66 @@ fn an_ack_silences_the_node_in_alertmanager_until_it_ends() {
         "{logged}"
     );
 }
+
+/// Two shards of one fleet file, each with its own monitor (`--shard K/2`): the
+/// node alert carries the shard that watches the node, and each monitor's
+/// watchdog is an alert of its own (one per shard), so a dead shard's watchdog
+/// is missed rather than covered by the other's.
+#[test]
+fn sharded_monitors_label_their_alerts_and_keep_a_watchdog_each() {
+    const TEST: &str = "sharded_monitors_label_their_alerts_and_keep_a_watchdog_each";
+    if !alertmanager_for(TEST) {
+        return;
+    }
+    use syncguard_fleet::model::shard::shard_of;
+    let in_shard = |k: u32| {
+        (0..100)
+            .map(|i| format!("node-{i}"))
+            .find(|n| shard_of(n, 2) == k)
+            .expect("a name in the shard")
+    };
+    let (bad_name, fine_name) = (in_shard(1), in_shard(2));
+    let lab = Lab::new(&[]);
+    let am = Alertmanager::start(&lab);
+    let bad = lab.fake(Some("Free"));
+    let fine = lab.fake(Some("Synced"));
+    let config = lab.write(
+        "fleet.toml",
+        &format!(
+            "{FAST}{}{}\n[[notify]]\nname = \"oncall\"\ntype = \"alertmanager\"\nurls = [\"{}\"]\ngroup_wait = \"1s\"\nwatchdog = true\n",
+            bad.node_toml(&bad_name, ""),
+            fine.node_toml(&fine_name, ""),
+            am.url(),
+        ),
+    );
+    let (db1, db2) = (lab.path("one.db"), lab.path("two.db"));
+    let monitor = |db: &Path, shard: &str| {
+        common::bin::watch(
+            &config,
+            &["--history", db.to_str().expect("UTF-8"), "--shard", shard],
+        )
+    };
+    let one = monitor(&db1, "1/2");
+    let two = monitor(&db2, "2/2");
+    wait_delivered(&[&db1], "firing");
+
+    let mut alerts = Vec::new();
+    let held = wait_until(LIMIT, || {
+        alerts = am.alerts(&lab, "?active=true");
+        !named(&alerts, "SyncGuardNodeUnhealthy").is_empty()
+            && named(&alerts, "SyncGuardMonitorWatchdog").len() == 2
+    });
+    assert!(held, "alerts: {alerts:#?}");
+    let nodes = named(&alerts, "SyncGuardNodeUnhealthy");
+    assert_eq!(nodes.len(), 1, "{alerts:#?}");
+    assert_eq!(nodes[0]["labels"]["node"], bad_name.as_str());
+    assert_eq!(nodes[0]["labels"]["shard"], "1/2", "{:#}", nodes[0]);
+    let mut watchdogs: Vec<&str> = named(&alerts, "SyncGuardMonitorWatchdog")
+        .iter()
+        .filter_map(|a| a["labels"]["shard"].as_str())
+        .collect();
+    watchdogs.sort_unstable();
+    assert_eq!(watchdogs, ["1/2", "2/2"], "{alerts:#?}");
+    let _ = one.stop();
+    let _ = two.stop();
+}

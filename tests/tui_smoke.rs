@@ -540,3 +540,82 @@ fn a_node_is_acknowledged_and_unacknowledged_from_the_dashboard() {
     );
     tmux.keys("q");
 }
+
+#[test]
+fn unlisted_senders_are_added_to_the_fleet_file_with_n_and_shift_n() {
+    if !tmux_for("unlisted_senders_are_added_to_the_fleet_file_with_n_and_shift_n") {
+        return;
+    }
+    use syncguard_fleet::config::Config;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fleet = dir.path().join("fleet.toml");
+    let port = common::net::free_port();
+    // 10.200.0.1 is listed; the simulator's 10.200.0.2 and .3 are not.
+    let text = format!(
+        "# The LED wall.\n[listen]\nbind = [\"127.0.0.1:{port}\"]\n\n\
+         [[node]]\nname = \"led-01\"\nhost = \"10.200.0.1\"\nmode = \"push\"\n"
+    );
+    std::fs::write(&fleet, &text).expect("write fleet");
+    let tmux = Tmux::new("adopt");
+    tmux.start(&format!(
+        "env NO_COLOR=1 '{BIN}' --config '{}' --log-file '{}'",
+        fleet.display(),
+        dir.path().join("dash.log").display()
+    ));
+    tmux.wait_for(&["led-01"], Duration::from_secs(15));
+    let _senders = common::bin::Proc::spawn(common::bin::bin().args([
+        "sim",
+        "--push",
+        &format!("127.0.0.1:{port}"),
+        "--nodes",
+        "3",
+        "--interval",
+        "200ms",
+    ]));
+    let screen = tmux.wait_for(
+        &["Unlisted senders (2)", "10.200.0.2", "10.200.0.3"],
+        Duration::from_secs(15),
+    );
+    assert!(
+        screen.contains("n/N add unlisted"),
+        "footer hint:\n{screen}"
+    );
+    // `n` asks about one sender; any key but `y` adds nothing.
+    tmux.keys("n");
+    let ask = tmux.wait_for(
+        &["Add this sender to the fleet file?"],
+        Duration::from_secs(5),
+    );
+    assert!(ask.contains("y adds to"), "{ask}");
+    tmux.keys("x");
+    tmux.wait_for(&["nothing added"], Duration::from_secs(5));
+    assert_eq!(std::fs::read_to_string(&fleet).expect("read"), text);
+    tmux.keys("n");
+    tmux.wait_for(
+        &["Add this sender to the fleet file?"],
+        Duration::from_secs(5),
+    );
+    tmux.keys("y");
+    let done = tmux.wait_for(&["added 1 node to", "reloaded"], Duration::from_secs(10));
+    assert!(done.contains("; reloaded"), "{done}");
+    // `N` adds the rest.
+    tmux.keys("N");
+    let ask = tmux.wait_for(&["Add all"], Duration::from_secs(5));
+    assert!(ask.contains("unlisted senders?"), "{ask}");
+    tmux.keys("y");
+    let both = common::wait_until(Duration::from_secs(10), || {
+        Config::load(&fleet).is_ok_and(|c| c.push_nodes().count() == 3)
+    });
+    let after = std::fs::read_to_string(&fleet).expect("read");
+    assert!(both, "not both added:\n{after}\n{}", tmux.screen());
+    assert!(
+        after.starts_with(&text),
+        "the file was kept as it was:\n{after}"
+    );
+    for want in ["node-10-200-0-2", "node-10-200-0-3"] {
+        assert!(after.contains(want), "{after}");
+    }
+    let screen = tmux.wait_for(&["10.200.0.2 (push)"], Duration::from_secs(10));
+    assert!(screen.contains("node-10-200-0-2"), "{screen}");
+    tmux.keys("q");
+}

@@ -641,3 +641,223 @@ fn unack_asks_first() {
         SMALL,
     );
 }
+
+// ---- Names in any script ----
+
+/// Names in Hangul, kana and hanzi and with an emoji (two terminal columns a
+/// character), beside ASCII names, in a group named in Hangul; one name is
+/// longer than any column: (name, host, group).
+const WIDE: [(&str, &str, &str); 7] = [
+    ("서버-01", "10.20.0.1", "벽-A"),
+    ("レンダー-02", "10.20.0.2", "벽-A"),
+    ("渲染-03", "10.20.0.3", "벽-A"),
+    ("wall-🎥-04", "10.20.0.4", "벽-A"),
+    ("wall-05", "10.20.0.5", "벽-A"),
+    (
+        "렌더링-서버실-노드-아주-긴이름입니다-06",
+        "10.20.0.6",
+        "stage",
+    ),
+    ("stage-07", "10.20.0.7", "stage"),
+];
+
+/// The wide-named fleet after three rounds of answers; `渲染-03` is out of lock
+/// and `stage-07` stops answering.
+fn wide_fleet() -> Fleet {
+    let mut text = String::from("[defaults]\ntimeout = \"5s\"\n");
+    for (name, host, group) in WIDE {
+        text.push_str(&format!(
+            "[[node]]\nname = \"{name}\"\nhost = \"{host}\"\ngroup = \"{group}\"\n"
+        ));
+    }
+    let cfg = Config::parse(&text, "fleet.toml").expect("wide-name fixture");
+    let mut f = Fleet::new(&cfg, at(0));
+    for round in 0..3u64 {
+        let t = 1 + round * 7;
+        for (i, (name, _, _)) in WIDE.iter().enumerate() {
+            let last = i as u8 + 1;
+            let outcome = match i {
+                0 => state([10, 20, 0, last], 2),
+                5 | 6 => Outcome::Reply(Reply::Synced),
+                _ => state([10, 20, 0, last], 1),
+            };
+            f.apply(name, obs(t, outcome, Some(400 + i as u64 * 110)), true);
+        }
+    }
+    f.apply(
+        WIDE[2].0,
+        obs(30, Outcome::Reply(Reply::Free), Some(800)),
+        true,
+    );
+    f.apply(
+        WIDE[6].0,
+        obs(
+            50,
+            Outcome::Timeout {
+                phase: TimeoutPhase::Reply,
+                after: Duration::from_secs(5),
+            },
+            None,
+        ),
+        false,
+    );
+    f
+}
+
+/// Row `y` of the screen as a terminal shows it: a wide character's second
+/// cell is left out, as it is hidden under the character.
+fn row_text(buf: &ratatui::buffer::Buffer, y: u16) -> String {
+    let mut out = String::new();
+    let mut hidden = 0;
+    for x in 0..buf.area.width {
+        let symbol = buf[(x, y)].symbol();
+        if hidden == 0 {
+            out.push_str(symbol);
+        }
+        hidden = hidden
+            .max(unicode_width::UnicodeWidthStr::width(symbol))
+            .saturating_sub(1);
+    }
+    out
+}
+
+/// The terminal column where `needle` starts in `line`, counting a wide
+/// character as two.
+fn display_col(line: &str, needle: &str) -> Option<usize> {
+    line.find(needle)
+        .map(|at| unicode_width::UnicodeWidthStr::width(&line[..at]))
+}
+
+/// The start of the whitespace-separated word of `line` that contains `part`.
+fn word_col(line: &str, part: &str) -> Option<usize> {
+    let at = line.find(part)?;
+    let start = line[..at].rfind(' ').map_or(0, |sp| sp + 1);
+    Some(unicode_width::UnicodeWidthStr::width(&line[..start]))
+}
+
+#[test]
+fn wide_names_keep_the_columns_in_line() {
+    let fleet = wide_fleet();
+    both_sizes("wide_names", &fleet, &[]);
+    // Whatever the names, each column after NAME starts under its header on every
+    // row that has something in it.
+    for (w, h) in [(80, 24), (160, 48)] {
+        let terminal = draw(&fleet, &mut View::new(true), w, h);
+        let buf = terminal.backend().buffer();
+        let lines: Vec<String> = (0..h).map(|y| row_text(buf, y)).collect();
+        let head = lines
+            .iter()
+            .position(|l| l.starts_with("STATUS"))
+            .expect("the table header");
+        let rows: Vec<&String> = lines[head + 1..]
+            .iter()
+            .take_while(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(rows.len(), WIDE.len(), "{w}x{h}: every node has a row");
+        let column = |title: &str| display_col(&lines[head], title).expect(title);
+        let mut checked = vec![0; rows.len()];
+        for (i, row) in rows.iter().enumerate() {
+            let mut check = |title: &str, found: Option<usize>| {
+                if let Some(x) = found {
+                    assert_eq!(x, column(title), "{w}x{h}: {title} out of line in {row:?}");
+                    checked[i] += 1;
+                }
+            };
+            if lines[head].contains("ADDRESS") {
+                check("ADDRESS", display_col(row, "10.20.0."));
+            }
+            check(
+                "ROLE/CODE",
+                word_col(row, "(state").and(word_col(row, "Master").or(word_col(row, "Slave"))),
+            );
+            check("LATENCY", word_col(row, "ms "));
+            check("ERROR", display_col(row, "no reply"));
+        }
+        assert!(checked.iter().all(|c| *c > 0), "{w}x{h}: {checked:?}");
+    }
+}
+
+#[test]
+fn wide_names_in_the_detail_popup_and_the_ack_form() {
+    let fleet = wide_fleet();
+    // The first row under the default sort is the free node, 渲染-03.
+    both_sizes("wide_names_detail", &fleet, &[Action::ToggleDetail]);
+    // A reason typed in Hangul, longer than the input line: its end stays in view.
+    let mut actions = vec![Action::StartAck, Action::Type('n')];
+    actions.extend(typed(
+        "동기화 케이블 교체 중입니다 김 기사가 점심 후에 랙을 다시 연결하고 오후 두 시까지 끝냅니다",
+    ));
+    quiet_sizes("wide_names_ack_reason", &fleet, &actions, SMALL);
+}
+
+/// The display column where each line's `STATUS` cell starts in the node table
+/// of a `--once` table: the header's first, then every node row's (found by the
+/// status symbol). All equal when the table is aligned.
+fn status_columns(table: &str) -> Vec<usize> {
+    use unicode_width::UnicodeWidthStr;
+    let mut cols = Vec::new();
+    for line in table.lines().take_while(|l| !l.is_empty()) {
+        let at = if line.starts_with("NAME") {
+            line.find("STATUS")
+        } else {
+            ["✔ ", "✖ ", "▲ "].iter().filter_map(|s| line.find(s)).min()
+        };
+        let at = at.unwrap_or_else(|| panic!("no status in {line:?}"));
+        cols.push(line[..at].width());
+    }
+    cols
+}
+
+/// Removes ANSI colour codes (`ESC [ … m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('\x1b') {
+        out.push_str(&rest[..at]);
+        rest = rest[at..].split_once('m').map_or("", |(_, after)| after);
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn once_table_pads_wide_names_by_terminal_columns() {
+    let snap = wide_fleet().snapshot(at(200));
+    let plain = syncguard_fleet::report::table(&snap, false);
+    insta::assert_snapshot!("wide_names_once_table", plain);
+    let cols = status_columns(&plain);
+    assert_eq!(cols.len(), 1 + WIDE.len(), "{plain}");
+    assert!(cols.iter().all(|c| *c == cols[0]), "{cols:?}\n{plain}");
+    // The long name is cut to at most 32 columns with `…`: `입` would take the
+    // 31st and 32nd, leaving none for the `…`, so the name stops at 30 columns.
+    assert!(
+        plain.contains("렌더링-서버실-노드-아주-긴이름…  10.20.0.6"),
+        "{plain}"
+    );
+    // Colour codes take no column: with them removed the table is the same.
+    let coloured = syncguard_fleet::report::table(&snap, true);
+    assert_ne!(coloured, plain);
+    assert_eq!(strip_ansi(&coloured), plain);
+}
+
+/// The check above is not vacuous: a table padded by characters, as a naive
+/// `format!("{:<w$}")` does, fails it.
+#[test]
+fn padding_by_characters_is_caught() {
+    let rows = [
+        ("NAME", "STATUS"),
+        ("서버-01", "✔ synced"),
+        ("wall-05", "✔ synced"),
+    ];
+    let w = rows
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0);
+    let table: String = rows
+        .iter()
+        .map(|(n, s)| format!("{n:<w$}  {s}\n"))
+        .collect();
+    let cols = status_columns(&table);
+    assert_ne!(cols[1], cols[0], "{table}");
+}

@@ -53,7 +53,14 @@ impl Cx<'_> {
         let span = e.span().unwrap_or(0..0);
         let key = key_path_at(self.text, span.start);
         // toml's message may span lines (it can quote the source); keep one line.
-        let message = e.message().trim().replace('\n', " ");
+        let mut message = e.message().trim().replace('\n', " ");
+        // TOML puts a key written after `[[node]]` into that node: say where
+        // the file's own keys go.
+        if message.starts_with("unknown field `nodes_file`") && key.contains('.') {
+            message.push_str(
+                " (nodes_file is a key of the file itself: write it above the first [table])",
+            );
+        }
         self.err(span, key, message)
     }
 

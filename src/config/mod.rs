@@ -19,6 +19,7 @@ use std::time::Duration;
 use crate::model::UnreachablePolicy;
 
 mod alert;
+pub mod append;
 mod dashboard;
 mod defaults;
 mod error;
@@ -28,10 +29,13 @@ mod listen;
 mod maintenance;
 mod metrics;
 mod node;
+mod nodes_file;
 mod notify;
+mod range;
 mod raw;
 mod reload;
 mod select;
+mod shard;
 mod show;
 mod values;
 
@@ -46,7 +50,7 @@ pub use notify::{
 };
 use raw::RawFile;
 pub use select::{Selection, SelectionError};
-pub use show::show;
+pub use show::{duration_text, show};
 
 /// Default for `[dashboard] flap_threshold`: more transitions than this in the window
 /// mark a node as flapping.
@@ -335,12 +339,13 @@ impl Config {
     }
 
     /// Validates config text; `label` names it in errors. There is no file, so
-    /// relative `*_file` secret paths are read from the working directory.
+    /// relative `*_file` secret paths and `nodes_file` are read from the working
+    /// directory.
     pub fn parse(text: &str, label: &str) -> Result<Config, ConfigError> {
         Config::parse_in(text, label, None)
     }
 
-    /// `dir`: where relative `*_file` secret paths are (the config file's
+    /// `dir`: where relative `*_file` secret paths and `nodes_file` are (the config file's
     /// directory); `None` is the working directory. A parameter rather than a
     /// field of `Cx`: only the secret readers need it.
     fn parse_in(text: &str, label: &str, dir: Option<&Path>) -> Result<Config, ConfigError> {
@@ -361,7 +366,21 @@ impl Cx<'_> {
         let stale_after = listen
             .as_ref()
             .map_or(ListenConfig::default().stale_after, |l| l.stale_after);
-        let nodes = self.nodes(&raw.node, &defaults, stale_after)?;
+        let shard = self.shard(raw.shard.as_ref())?;
+        // `nodes_file` rows come after the tables and go through the same checks.
+        let file = self.nodes_file(raw.nodes_file.as_ref(), dir)?;
+        let rows = match &file {
+            Some(f) => f.rows()?,
+            None => Vec::new(),
+        };
+        let nodes = self.nodes(
+            &raw.node,
+            &rows,
+            file.as_ref().map(|f| f.label.as_str()),
+            &defaults,
+            stale_after,
+            shard,
+        )?;
         // A push node needs the receiver even when `[listen]` is left out.
         let listen = listen.or_else(|| {
             nodes
@@ -396,7 +415,7 @@ impl Cx<'_> {
             notify,
             heartbeat,
             maintenance,
-            shard: None,
+            shard,
             selection: Selection::default(),
         })
     }

@@ -23,6 +23,15 @@ pub(super) struct RawFile {
     pub(super) heartbeat: Option<Spanned<RawHeartbeat>>,
     #[serde(default)]
     pub(super) maintenance: Vec<Spanned<RawMaintenance>>,
+    pub(super) nodes_file: Option<Spanned<String>>,
+    pub(super) shard: Option<Spanned<RawShard>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawShard {
+    pub(super) index: Option<Spanned<i64>>,
+    pub(super) count: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -69,7 +78,7 @@ pub(super) struct RawDefaults {
 pub(super) struct RawNode {
     pub(super) name: Option<Spanned<String>>,
     pub(super) host: Option<Spanned<String>>,
-    pub(super) port: Option<Spanned<i64>>,
+    pub(super) port: Option<Spanned<RawPort>>,
     pub(super) group: Option<Spanned<String>>,
     pub(super) interval: Option<Spanned<String>>,
     pub(super) max_interval: Option<Spanned<String>>,
@@ -80,6 +89,41 @@ pub(super) struct RawNode {
     pub(super) stale_after: Option<Spanned<String>>,
     pub(super) confirm_unhealthy: Option<Spanned<i64>>,
     pub(super) confirm_healthy: Option<Spanned<i64>>,
+    pub(super) shard: Option<Spanned<i64>>,
+}
+
+/// A node's `port`: a number, or a string that holds a range
+/// (`"{8080..8111}"`). The validator refuses a string without a range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum RawPort {
+    Number(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for RawPort {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawPort;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a port number or a range such as \"{8080..8111}\"")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawPort, E> {
+                Ok(RawPort::Number(v))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawPort, E> {
+                Ok(RawPort::Number(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawPort, E> {
+                Ok(RawPort::Text(v.to_owned()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Deserialize)]

@@ -36,16 +36,15 @@ pub enum SelectionError {
         glob: String,
         reason: String,
     },
-    #[error("--{flag} {glob:?} matches no {what} in {file}{within}{hint}")]
+    #[error("--{flag} {glob:?} matches no {what} in {file}{detail}")]
     NoMatch {
         flag: &'static str,
         glob: String,
         what: &'static str,
         file: String,
-        /// ` (shard 2/4)` when the shard left it out.
-        within: String,
-        /// `; did you mean "wall-A"?`
-        hint: String,
+        /// ` (shard 2/4)` when the shard left it out, and `; did you mean
+        /// "wall-A"?` when a name is near.
+        detail: String,
     },
     #[error(
         "{file}: push node {node:?} has no shard key; with sharding on, give each push node \
@@ -161,8 +160,7 @@ impl Selection {
                         glob: g.clone(),
                         what,
                         file: config.source.clone(),
-                        within: within.clone(),
-                        hint,
+                        detail: format!("{within}{hint}"),
                     }
                 })
             };

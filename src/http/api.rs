@@ -26,11 +26,8 @@ pub fn status_document(
         true => crate::report::json(snap, at),
         false => crate::report::json_line(snap, at),
     };
-    let doc = append_members(
-        doc,
-        &super::ack::StatusExtras::new(snap, windows, at),
-        pretty,
-    );
+    let extras = super::ack::StatusExtras::new(snap, windows, at);
+    let doc = append_members(doc, &extras, pretty);
     match pretty {
         true => doc + "\n",
         false => doc,

@@ -1,6 +1,7 @@
 //! The fleet snapshot as OpenMetrics text: a few series per node, the sync groups, the
 //! fleet counts and verdict, one fleet-wide latency histogram and the push receiver.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -26,7 +27,17 @@ const BYTES_PER_NODE: usize = 400;
 /// `snap`; `now` (the scrape's time) is the reference for the seconds-since gauges,
 /// since the hub republishes a snapshot only when something changed.
 pub fn render(snap: &Arc<Snapshot>, now: SystemTime) -> Result<String, fmt::Error> {
-    let mut registry = Registry::default();
+    // A sharded instance labels every series with its shard (`shard="2/4"`), so
+    // one Prometheus can tell N instances' series apart by a label of the
+    // monitor's own rather than by a scrape target's name. Unsharded, no label:
+    // a single instance's series stay what they were.
+    let mut registry = match snap.shard {
+        Some(shard) => Registry::with_labels(std::iter::once((
+            Cow::Borrowed("shard"),
+            Cow::Owned(shard.label()),
+        ))),
+        None => Registry::default(),
+    };
     // A collector per render: every value comes from the snapshot, and series of
     // nodes that are gone cannot linger. The collector must own its data, which the
     // `Arc` makes a reference count rather than a copy of every node.
@@ -55,6 +66,9 @@ impl Collector for Exposition {
         self.fleet_families(enc)?;
         if self.snap.has_listener {
             self.listener_families(enc)?;
+        }
+        if let Some(shard) = self.snap.shard {
+            shard_count(enc, shard)?;
         }
         build_info(enc)
     }
@@ -470,6 +484,22 @@ fn single_gauge<V: EncodeGaugeValue>(
 /// A counter without labels.
 fn single_counter(enc: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
     ConstCounter::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
+}
+
+/// `syncguard_shard_count`: how many instances the fleet is split across, from
+/// each of them (its `shard` label, like every series', says which one it is).
+/// A number rather than an info series' label, so a rule can compare it with how
+/// many instances answer: `max(syncguard_shard_count) - count(syncguard_shard_count) > 0`
+/// fires when a shard's instance is missing, even one Prometheus was never told to
+/// scrape.
+fn shard_count(enc: &mut DescriptorEncoder, shard: crate::model::Shard) -> fmt::Result {
+    single_gauge(
+        enc,
+        "syncguard_shard_count",
+        "The number of shards (instances) the fleet is split across; only on a sharded \
+         instance, whose shard the shard label names.",
+        i64::from(shard.count),
+    )
 }
 
 fn build_info(enc: &mut DescriptorEncoder) -> fmt::Result {

@@ -728,3 +728,82 @@ fn quiet(fleet: &mut Fleet, secs: u64) {
         )
         .expect("ack");
 }
+
+/// The fleet of [`CONFIG`] with every family there is (per-node histograms, the
+/// push receiver, maintenance and acks, history, a notify channel), as of `secs`.
+fn every_family(shard: Option<crate::model::Shard>) -> String {
+    let text = format!("[metrics]\nper_node_histograms = true\n{CONFIG}");
+    let mut fleet = scenario(&text);
+    quiet(&mut fleet, 99);
+    let mut snap = fleet.snapshot(at(100));
+    snap.history = Some(crate::state::HistoryStatus::default());
+    snap.notify = vec![crate::notify::stats::ChannelStats::new("ops", "webhook").status()];
+    snap.shard = shard;
+    render(&Arc::new(snap), at(100)).expect("render")
+}
+
+#[test]
+fn a_sharded_instance_labels_every_sample() {
+    let shard = crate::model::Shard::new(2, 4).expect("shard");
+    let text = every_family(Some(shard));
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert!(lines.len() > 100, "{text}");
+    for line in &lines {
+        let (_, labels, _) = series(line).next().expect("a sample line");
+        assert!(labels.contains(r#"shard="2/4""#), "no shard label: {line}");
+        assert_eq!(labels.matches("shard=").count(), 1, "{line}");
+    }
+    // Every family of the unsharded exposition is there, plus the count.
+    let families = |t: &str| -> std::collections::BTreeSet<String> {
+        t.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let unsharded = every_family(None);
+    let mut want = families(&unsharded);
+    want.insert("syncguard_shard_count".into());
+    assert_eq!(families(&text), want);
+    assert_eq!(
+        sample(&text, "syncguard_shard_count", &[r#"shard="2/4""#]),
+        4.0
+    );
+}
+
+#[test]
+fn an_unsharded_instance_has_no_shard_label() {
+    let text = every_family(None);
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        assert!(!line.contains("shard"), "{line}");
+    }
+    assert!(!text.contains("syncguard_shard_count"), "{text}");
+}
+
+#[test]
+fn a_real_parser_reads_the_shard_label() {
+    let shard = crate::model::Shard::new(3, 3).expect("shard");
+    let text = every_family(Some(shard));
+    let Some(parsed) = python(
+        "metrics::tests::a_real_parser_reads_the_shard_label",
+        &text,
+        r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om
+shards = set()
+count = 0
+for f in om(sys.stdin.read()):
+    for s in f.samples:
+        count += 1
+        shards.add(s.labels.get("shard"))
+print(json.dumps({"shards": sorted(str(s) for s in shards), "samples": count}))
+"#,
+    ) else {
+        return;
+    };
+    assert_eq!(parsed["shards"], serde_json::json!(["3/3"]), "{parsed}");
+    assert!(parsed["samples"].as_u64() > Some(100), "{parsed}");
+}

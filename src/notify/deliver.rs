@@ -16,6 +16,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use super::message::{self, Email, HttpRequest, Outgoing};
 use super::notification::{Item, Notification};
 use crate::config::{ChannelKind, NotifyChannel, SmtpTls};
+use crate::model::Shard;
 
 /// Bytes of an error answer quoted in the log.
 const ERROR_BODY: usize = 256;
@@ -68,6 +69,9 @@ pub struct Delivered {
 /// What a channel sends with.
 pub struct Sender {
     channel: NotifyChannel,
+    /// The shard this instance watches: a label and a title suffix on what it
+    /// sends (see [`message::render`]).
+    shard: Option<Shard>,
     client: reqwest::Client,
     mailer: Option<AsyncSmtpTransport<Tokio1Executor>>,
 }
@@ -93,6 +97,7 @@ impl Sender {
         };
         Ok(Sender {
             channel: channel.clone(),
+            shard: None,
             client,
             mailer,
         })
@@ -100,6 +105,12 @@ impl Sender {
 
     pub fn channel(&self) -> &NotifyChannel {
         &self.channel
+    }
+
+    /// The same sender, speaking for `shard` (`None`: an unsharded instance).
+    pub fn with_shard(mut self, shard: Option<Shard>) -> Sender {
+        self.shard = shard;
+        self
     }
 
     /// One attempt at `n`. `done[i]` marks URLs that already took it (a retry goes
@@ -113,7 +124,7 @@ impl Sender {
     ) -> Result<Delivered, Failure> {
         // Rendered here, on the notifier's own thread (see `lane`): a storm's
         // 10,000 alerts delay other channels a little, never a poll.
-        let outgoing = message::render(&self.channel, n, now_ms);
+        let outgoing = message::render(&self.channel, n, self.shard, now_ms);
         match outgoing {
             Outgoing::Http(requests) => self.send_http(requests, done).await,
             Outgoing::Email(email) => self.send_email(email).await,
@@ -128,7 +139,8 @@ impl Sender {
         page_url: Option<&str>,
         now_ms: i64,
     ) -> Result<Delivered, Failure> {
-        let requests = message::alertmanager_refresh(&self.channel, active, page_url, now_ms);
+        let requests =
+            message::alertmanager_refresh(&self.channel, active, page_url, self.shard, now_ms);
         let mut done = Vec::new();
         self.send_http(requests, &mut done).await
     }

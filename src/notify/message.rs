@@ -7,6 +7,7 @@
 //! Alertmanager and the webhook share; [`header_value`] makes any text safe for an
 //! HTTP header.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::notification::{Item, Kind, LISTED, Notification, SubjectKind};
 use crate::config::{ChannelKind, NotifyChannel};
+use crate::model::Shard;
 use crate::present;
 
 /// One HTTP request to make.
@@ -87,15 +89,47 @@ const GROUP_ALERT: &str = "SyncGuardGroupMasters";
 const WATCHDOG_ALERT: &str = "SyncGuardMonitorWatchdog";
 const TEST_ALERT: &str = "SyncGuardTest";
 
-/// What `channel` sends for `n` at `now_ms` (Unix ms).
-pub fn render(channel: &NotifyChannel, n: &Notification, now_ms: i64) -> Outgoing {
+/// What `channel` sends for `n` at `now_ms` (Unix ms), from the instance
+/// watching `shard` (if the fleet is sharded): see [`shard_title`] and
+/// [`with_shard`] for what the shard adds. Unsharded, nothing is added.
+pub fn render(
+    channel: &NotifyChannel,
+    n: &Notification,
+    shard: Option<Shard>,
+    now_ms: i64,
+) -> Outgoing {
     match channel.kind {
-        ChannelKind::Alertmanager => Outgoing::Http(alertmanager(channel, n, now_ms)),
-        ChannelKind::Webhook => Outgoing::Http(webhook(channel, n, now_ms)),
-        ChannelKind::Slack => Outgoing::Http(slack(channel, n)),
-        ChannelKind::Ntfy => Outgoing::Http(ntfy(channel, n)),
-        ChannelKind::Email => Outgoing::Email(email(n)),
+        ChannelKind::Alertmanager => Outgoing::Http(alertmanager(channel, n, shard, now_ms)),
+        ChannelKind::Webhook => Outgoing::Http(webhook(channel, n, shard, now_ms)),
+        ChannelKind::Slack => Outgoing::Http(slack(channel, n, shard)),
+        ChannelKind::Ntfy => Outgoing::Http(ntfy(channel, n, shard)),
+        ChannelKind::Email => Outgoing::Email(email(n, shard)),
     }
+}
+
+/// The notification's title, with ` [shard 2/4]` at its end when sharded: the
+/// one place the text formats (Slack, ntfy, email, the webhook's `title`) learn
+/// which instance speaks, so on-call knows whose log and status page to open.
+pub fn shard_title(n: &Notification, shard: Option<Shard>) -> Cow<'_, str> {
+    match shard {
+        Some(s) => Cow::Owned(format!("{} [shard {s}]", n.title)),
+        None => Cow::Borrowed(&n.title),
+    }
+}
+
+/// `alerts` with the label `shard` (`2/4`) when sharded. Every alert gets it, the
+/// watchdog too: N instances' watchdogs are then N alerts, where without it
+/// Alertmanager would merge them into one and a dead instance's silence would
+/// go unnoticed. Node and group alerts cannot collide anyway (a node is in one
+/// shard only); the label routes and groups them by instance. Silences need not
+/// name it.
+fn with_shard(mut alerts: Vec<Alert>, shard: Option<Shard>) -> Vec<Alert> {
+    if let Some(s) = shard {
+        for a in &mut alerts {
+            a.labels.insert("shard", s.label());
+        }
+    }
+    alerts
 }
 
 /// Alertmanager: the periodic re-send of every still-firing item (and the watchdog
@@ -104,6 +138,7 @@ pub fn alertmanager_refresh(
     channel: &NotifyChannel,
     active: &[Item],
     page_url: Option<&str>,
+    shard: Option<Shard>,
     now_ms: i64,
 ) -> Vec<HttpRequest> {
     let mut alerts: Vec<Alert> = active
@@ -117,6 +152,7 @@ pub fn alertmanager_refresh(
     if alerts.is_empty() {
         return Vec::new();
     }
+    let alerts = with_shard(alerts, shard);
     // No notification behind a refresh; the time names this round of re-sends.
     let key = format!("refresh-{now_ms}");
     alertmanager_requests(channel, &alerts, &key)
@@ -124,8 +160,8 @@ pub fn alertmanager_refresh(
 
 /// The plain-text lines shared by Slack, ntfy and email: title, then at most
 /// [`LISTED`] item lines, then "… and N more".
-pub fn text_body(n: &Notification) -> String {
-    let mut out = one_line(&n.title);
+pub fn text_body(n: &Notification, shard: Option<Shard>) -> String {
+    let mut out = one_line(&shard_title(n, shard));
     let items = item_lines(
         n,
         LISTED,
@@ -421,7 +457,11 @@ fn test_alert(n: &Notification, now_ms: i64) -> Alert {
 /// The alerts of a notification: one per item (all of them), or the test alert.
 /// A firing item that replaces an alarm of another status (`was`: it got worse)
 /// also resolves the alert of that status, whose labels differ.
-fn alerts(n: &Notification, now_ms: i64) -> Vec<Alert> {
+fn alerts(n: &Notification, shard: Option<Shard>, now_ms: i64) -> Vec<Alert> {
+    with_shard(unsharded_alerts(n, now_ms), shard)
+}
+
+fn unsharded_alerts(n: &Notification, now_ms: i64) -> Vec<Alert> {
     if n.kind == Kind::Test {
         return vec![test_alert(n, now_ms)];
     }
@@ -498,8 +538,13 @@ fn fingerprint(labels: &BTreeMap<&'static str, String>) -> String {
 // ---------------------------------------------------------------------------
 // Alertmanager
 
-fn alertmanager(channel: &NotifyChannel, n: &Notification, now_ms: i64) -> Vec<HttpRequest> {
-    alertmanager_requests(channel, &alerts(n, now_ms), &n.id)
+fn alertmanager(
+    channel: &NotifyChannel,
+    n: &Notification,
+    shard: Option<Shard>,
+    now_ms: i64,
+) -> Vec<HttpRequest> {
+    alertmanager_requests(channel, &alerts(n, shard, now_ms), &n.id)
 }
 
 /// `POST <base>/api/v2/alerts` to every Alertmanager of the cluster (they do not
@@ -545,9 +590,16 @@ fn alerts_url(base: &url::Url) -> url::Url {
 // Webhook
 
 /// The Alertmanager webhook format (version 4), so receivers written for
-/// Alertmanager work unchanged, plus our `id` and `title`.
-fn webhook(channel: &NotifyChannel, n: &Notification, now_ms: i64) -> Vec<HttpRequest> {
-    let alerts = alerts(n, now_ms);
+/// Alertmanager work unchanged, plus our `id` and `title`, and `shard` (`"2/4"`)
+/// only when the fleet is sharded (absent, not null, otherwise: an unsharded body
+/// stays as it was).
+fn webhook(
+    channel: &NotifyChannel,
+    n: &Notification,
+    shard: Option<Shard>,
+    now_ms: i64,
+) -> Vec<HttpRequest> {
+    let alerts = alerts(n, shard, now_ms);
     let status = if alerts.iter().any(|a| a.firing) {
         "firing"
     } else {
@@ -575,7 +627,7 @@ fn webhook(channel: &NotifyChannel, n: &Notification, now_ms: i64) -> Vec<HttpRe
             })
         })
         .collect();
-    let body = json!({
+    let mut body = json!({
         "version": "4",
         "groupKey": format!("{{}}:{{syncguard/{}}}", channel.name),
         "truncatedAlerts": 0,
@@ -587,8 +639,11 @@ fn webhook(channel: &NotifyChannel, n: &Notification, now_ms: i64) -> Vec<HttpRe
         "externalURL": n.page_url.clone().unwrap_or_default(),
         "alerts": alerts,
         "id": n.id,
-        "title": n.title,
+        "title": shard_title(n, shard),
     });
+    if let (Some(s), Some(members)) = (shard, body.as_object_mut()) {
+        members.insert("shard".into(), s.label().into());
+    }
     let body = serde_json::to_vec(&body).unwrap_or_default();
     let mut requests = http_each(channel, "application/json", &n.id, &body);
     // Signed over the exact bytes sent, so the receiver checks before parsing.
@@ -636,8 +691,8 @@ fn hex(bytes: &[u8]) -> String {
 
 /// `{"text": …}`: the incoming-webhook format Slack, Mattermost and Rocket.Chat
 /// all accept.
-fn slack(channel: &NotifyChannel, n: &Notification) -> Vec<HttpRequest> {
-    let mut text = slack_escape(&text_body(n));
+fn slack(channel: &NotifyChannel, n: &Notification, shard: Option<Shard>) -> Vec<HttpRequest> {
+    let mut text = slack_escape(&text_body(n, shard));
     if let Some(url) = &n.page_url {
         let _ = write!(text, "\n<{}|status page>", slack_link_url(url));
     }
@@ -672,7 +727,7 @@ fn slack_link_url(url: &str) -> String {
 // ---------------------------------------------------------------------------
 // ntfy
 
-fn ntfy(channel: &NotifyChannel, n: &Notification) -> Vec<HttpRequest> {
+fn ntfy(channel: &NotifyChannel, n: &Notification, shard: Option<Shard>) -> Vec<HttpRequest> {
     let (priority, tags) = match n.kind {
         Kind::Firing => (channel.priority.unwrap_or(4), "rotating_light"),
         Kind::Reminder => (channel.priority.unwrap_or(4), "warning"),
@@ -684,11 +739,11 @@ fn ntfy(channel: &NotifyChannel, n: &Notification) -> Vec<HttpRequest> {
     // ntfy knows 1 (min) to 5 (max); the validator checks, this only keeps a bad
     // value from being refused by the server.
     let priority = priority.clamp(1, 5);
-    let body = text_body(n).into_bytes();
+    let body = text_body(n, shard).into_bytes();
     let mut requests = http_each(channel, "text/plain; charset=utf-8", &n.id, &body);
     for r in &mut requests {
         r.headers
-            .push(("Title", encoded_word(&n.title, HEADER_MAX)));
+            .push(("Title", encoded_word(&shard_title(n, shard), HEADER_MAX)));
         r.headers.push(("Priority", priority.to_string()));
         r.headers.push(("Tags", tags.to_owned()));
         if let Some(url) = &n.page_url {
@@ -707,7 +762,7 @@ fn only_maintenance(n: &Notification) -> bool {
     n.items.iter().any(Item::is_maintenance) && !n.items.iter().any(Item::is_recovery)
 }
 
-fn email(n: &Notification) -> Email {
+fn email(n: &Notification, shard: Option<Shard>) -> Email {
     let word = match n.kind {
         Kind::Firing => "CRITICAL",
         Kind::Reminder => "REMINDER",
@@ -716,8 +771,9 @@ fn email(n: &Notification) -> Email {
         Kind::Resolved => "RECOVERED",
         Kind::Test => "TEST",
     };
-    let subject = one_line(&format!("[syncguard] {word}: {}", n.title));
-    let mut body = one_line(&n.title);
+    let title = shard_title(n, shard);
+    let subject = one_line(&format!("[syncguard] {word}: {title}"));
+    let mut body = one_line(&title);
     body.push_str("\n\n");
     let items = item_lines(n, EMAIL_LISTED, Stamp::Full);
     if !items.is_empty() {
@@ -947,7 +1003,7 @@ pub(crate) mod tests {
     #[test]
     fn alertmanager_alerts() {
         let ch = channel(ChannelKind::Alertmanager, &["http://am1:9093/"]);
-        let reqs = http(render(&ch, &small(), NOW));
+        let reqs = http(render(&ch, &small(), None, NOW));
         assert_eq!(reqs.len(), 1);
         let body = json_body(&reqs[0]);
         let alerts = body.as_array().unwrap();
@@ -1006,7 +1062,7 @@ pub(crate) mod tests {
             page_url: None,
             ..small()
         };
-        let body = json_body(&http(render(&ch, &n, NOW))[0]);
+        let body = json_body(&http(render(&ch, &n, None, NOW))[0]);
         let a = &body[0];
         assert_eq!(
             a["labels"],
@@ -1019,7 +1075,7 @@ pub(crate) mod tests {
             page_url: Some("http://mon:8080".into()),
             ..n
         };
-        let body = json_body(&http(render(&ch, &with_page, NOW))[0]);
+        let body = json_body(&http(render(&ch, &with_page, None, NOW))[0]);
         assert_eq!(body[0]["generatorURL"], "http://mon:8080/wall");
     }
 
@@ -1034,7 +1090,7 @@ pub(crate) mod tests {
         ];
         let mut ch = channel(ChannelKind::Alertmanager, &urls);
         ch.token = Some(Secret::new("s3cret"));
-        let reqs = http(render(&ch, &storm(), NOW));
+        let reqs = http(render(&ch, &storm(), None, NOW));
         let got: Vec<&str> = reqs.iter().map(|r| r.url.as_str()).collect();
         assert_eq!(
             got,
@@ -1062,7 +1118,7 @@ pub(crate) mod tests {
             &["http://am1:9093", "http://am2:9093"],
         );
         let n = small();
-        let reqs = alertmanager_refresh(&ch, &n.items, None, NOW);
+        let reqs = alertmanager_refresh(&ch, &n.items, None, None, NOW);
         assert_eq!(reqs.len(), 2);
         let body = json_body(&reqs[0]);
         // The recovered item is not re-sent.
@@ -1073,10 +1129,10 @@ pub(crate) mod tests {
             Some("refresh-1714568531000")
         );
 
-        assert!(alertmanager_refresh(&ch, &[], None, NOW).is_empty());
+        assert!(alertmanager_refresh(&ch, &[], None, None, NOW).is_empty());
 
         ch.watchdog = true;
-        let reqs = alertmanager_refresh(&ch, &[], None, NOW);
+        let reqs = alertmanager_refresh(&ch, &[], None, None, NOW);
         assert_eq!(reqs.len(), 2);
         let body = json_body(&reqs[0]);
         assert_eq!(
@@ -1088,7 +1144,7 @@ pub(crate) mod tests {
                 "endsAt": "2024-05-01T13:06:11.000Z",
             }])
         );
-        let reqs = alertmanager_refresh(&ch, &n.items, Some("http://mon/"), NOW);
+        let reqs = alertmanager_refresh(&ch, &n.items, Some("http://mon/"), None, NOW);
         let body = json_body(&reqs[0]);
         assert_eq!(body.as_array().unwrap().len(), 3);
         assert_eq!(body[0]["generatorURL"], "http://mon/node/wall%2D07");
@@ -1098,7 +1154,7 @@ pub(crate) mod tests {
     fn alertmanager_test_alert_is_resolved_at_once() {
         let ch = channel(ChannelKind::Alertmanager, &["http://am1:9093"]);
         let n = test_notification();
-        let body = json_body(&http(render(&ch, &n, NOW))[0]);
+        let body = json_body(&http(render(&ch, &n, None, NOW))[0]);
         assert_eq!(body.as_array().unwrap().len(), 1);
         assert_eq!(
             body[0]["labels"],
@@ -1111,7 +1167,7 @@ pub(crate) mod tests {
     #[test]
     fn webhook_v4() {
         let ch = channel(ChannelKind::Webhook, &["http://hook/a", "http://hook/b"]);
-        let reqs = http(render(&ch, &small(), NOW));
+        let reqs = http(render(&ch, &small(), None, NOW));
         assert_eq!(reqs.len(), 2);
         assert_eq!(reqs[0].url.as_str(), "http://hook/a");
         assert_eq!(reqs[1].body, reqs[0].body);
@@ -1131,7 +1187,7 @@ pub(crate) mod tests {
             ],
             ..small()
         };
-        let body = json_body(&http(render(&ch, &n, NOW))[0]);
+        let body = json_body(&http(render(&ch, &n, None, NOW))[0]);
         assert_eq!(body["status"], "resolved");
         assert_eq!(
             body["commonLabels"],
@@ -1153,7 +1209,7 @@ pub(crate) mod tests {
     fn webhook_signature_covers_the_exact_body() {
         let mut ch = channel(ChannelKind::Webhook, &["http://hook/"]);
         ch.secret = Some(Secret::new("Jefe"));
-        let reqs = http(render(&ch, &small(), NOW));
+        let reqs = http(render(&ch, &small(), None, NOW));
         let r = &reqs[0];
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"Jefe").unwrap();
         mac.update(&r.body);
@@ -1200,7 +1256,7 @@ pub(crate) mod tests {
         n.items[0].name = "<!channel>".into();
         n.items[0].detail = "a & b <http://evil|click>".into();
         n.page_url = Some("http://mon:8080/?a=1|2".into());
-        let reqs = http(render(&ch, &n, NOW));
+        let reqs = http(render(&ch, &n, None, NOW));
         assert_eq!(reqs.len(), 1);
         let text = json_body(&reqs[0])["text"].as_str().unwrap().to_owned();
         assert!(text.contains("✗ &lt;!channel&gt; (wall-A): timeout since 13:01:11 UTC"));
@@ -1216,7 +1272,7 @@ pub(crate) mod tests {
         ch.priority = Some(5);
         let mut n = small();
         n.title = "café\r\nX-Evil: 1".into();
-        let r = &http(render(&ch, &n, NOW))[0];
+        let r = &http(render(&ch, &n, None, NOW))[0];
         // UTF-8 goes as an RFC 2047 word; CR/LF never reach the header.
         let title = header(r, "Title").unwrap();
         let b64 = title
@@ -1235,17 +1291,20 @@ pub(crate) mod tests {
         for (_, v) in &r.headers {
             assert!(v.chars().all(|c| c == ' ' || c.is_ascii_graphic()), "{v:?}");
         }
-        assert_eq!(String::from_utf8(r.body.clone()).unwrap(), text_body(&n));
+        assert_eq!(
+            String::from_utf8(r.body.clone()).unwrap(),
+            text_body(&n, None)
+        );
 
         n.title = "x".repeat(1000);
         n.kind = Kind::Resolved;
-        let r = &http(render(&ch, &n, NOW))[0];
+        let r = &http(render(&ch, &n, None, NOW))[0];
         assert_eq!(header(r, "Title").unwrap().len(), HEADER_MAX);
         assert_eq!(header(r, "Priority"), Some("3"));
         assert_eq!(header(r, "Tags"), Some("white_check_mark"));
         n.kind = Kind::Reminder;
         ch.priority = None;
-        let r = &http(render(&ch, &n, NOW))[0];
+        let r = &http(render(&ch, &n, None, NOW))[0];
         assert_eq!(header(r, "Priority"), Some("4"));
         assert_eq!(header(r, "Tags"), Some("warning"));
     }
@@ -1255,7 +1314,7 @@ pub(crate) mod tests {
         let ch = channel(ChannelKind::Email, &[]);
         let mut n = small();
         n.title = "wall-A:\r\n2 of 8\tdown".into();
-        let Outgoing::Email(e) = render(&ch, &n, NOW) else {
+        let Outgoing::Email(e) = render(&ch, &n, None, NOW) else {
             panic!("expected an email")
         };
         assert_eq!(e.subject, "[syncguard] CRITICAL: wall-A: 2 of 8 down");
@@ -1271,7 +1330,7 @@ pub(crate) mod tests {
             (Kind::Test, "TEST"),
         ] {
             let n = Notification { kind, ..small() };
-            let Outgoing::Email(e) = render(&ch, &n, NOW) else {
+            let Outgoing::Email(e) = render(&ch, &n, None, NOW) else {
                 panic!("expected an email")
             };
             assert_eq!(
@@ -1285,10 +1344,10 @@ pub(crate) mod tests {
     fn test_message() {
         let n = test_notification();
         assert_eq!(
-            text_body(&n),
+            text_body(&n, None),
             "test notification from syncguard-fleet on mon\nsent by `syncguard-fleet notify test`"
         );
-        let Outgoing::Email(e) = render(&channel(ChannelKind::Email, &[]), &n, NOW) else {
+        let Outgoing::Email(e) = render(&channel(ChannelKind::Email, &[]), &n, None, NOW) else {
             panic!("expected an email")
         };
         assert_eq!(
@@ -1301,6 +1360,7 @@ pub(crate) mod tests {
         let r = &http(render(
             &channel(ChannelKind::Ntfy, &["https://ntfy.sh/t"]),
             &n,
+            None,
             NOW,
         ))[0];
         assert_eq!(header(r, "Priority"), Some("3"));
@@ -1309,6 +1369,7 @@ pub(crate) mod tests {
             &http(render(
                 &channel(ChannelKind::Webhook, &["http://h/"]),
                 &n,
+                None,
                 NOW,
             ))[0],
         );
@@ -1325,7 +1386,7 @@ pub(crate) mod tests {
                 .collect(),
             ..small()
         };
-        let Outgoing::Email(e) = render(&ch, &n, NOW) else {
+        let Outgoing::Email(e) = render(&ch, &n, None, NOW) else {
             panic!("expected an email")
         };
         assert_eq!(e.body.matches("✗ n").count(), 200);
@@ -1334,7 +1395,7 @@ pub(crate) mod tests {
 
     #[test]
     fn text_body_lists_20() {
-        let text = text_body(&storm());
+        let text = text_body(&storm(), None);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 1 + LISTED + 1);
         assert_eq!(lines[0], "wall-A: 25 of 25 nodes unhealthy (timeout ×25)");
@@ -1409,11 +1470,14 @@ pub(crate) mod tests {
     fn maintenance_reads_as_maintenance_everywhere() {
         let n = in_maintenance();
         let line = "– wall-07 (wall-A): in maintenance since 13:02:06 UTC (maintenance window nightly; it was timeout)";
-        assert_eq!(text_body(&n), format!("wall-07 in maintenance\n{line}"));
+        assert_eq!(
+            text_body(&n, None),
+            format!("wall-07 in maintenance\n{line}")
+        );
 
         // Alertmanager: the alert it fired with resolves.
         let am = channel(ChannelKind::Alertmanager, &["http://am1:9093"]);
-        let body = json_body(&http(render(&am, &n, NOW))[0]);
+        let body = json_body(&http(render(&am, &n, None, NOW))[0]);
         assert_eq!(body[0]["labels"]["status"], "timeout");
         assert_eq!(body[0]["endsAt"], "2024-05-01T13:02:06.000Z");
         assert_eq!(
@@ -1427,7 +1491,7 @@ pub(crate) mod tests {
 
         // Webhook: resolved, with the title.
         let wh = channel(ChannelKind::Webhook, &["http://hook/"]);
-        let body = json_body(&http(render(&wh, &n, NOW))[0]);
+        let body = json_body(&http(render(&wh, &n, None, NOW))[0]);
         assert_eq!(body["status"], "resolved");
         assert_eq!(body["title"], "wall-07 in maintenance");
         assert_eq!(body["alerts"][0]["labels"]["status"], "timeout");
@@ -1437,7 +1501,7 @@ pub(crate) mod tests {
             ChannelKind::Slack,
             &["https://hooks.slack.com/services/T/B/X"],
         );
-        let text = json_body(&http(render(&sl, &n, NOW))[0])["text"]
+        let text = json_body(&http(render(&sl, &n, None, NOW))[0])["text"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -1448,13 +1512,13 @@ pub(crate) mod tests {
 
         // ntfy: no check mark.
         let nt = channel(ChannelKind::Ntfy, &["https://ntfy.sh/t"]);
-        let r = &http(render(&nt, &n, NOW))[0];
+        let r = &http(render(&nt, &n, None, NOW))[0];
         assert_eq!(header(r, "Title"), Some("wall-07 in maintenance"));
         assert_eq!(header(r, "Tags"), Some("wrench"));
         assert_eq!(header(r, "Priority"), Some("3"));
 
         // Email: resolved, not "recovered".
-        let Outgoing::Email(e) = render(&channel(ChannelKind::Email, &[]), &n, NOW) else {
+        let Outgoing::Email(e) = render(&channel(ChannelKind::Email, &[]), &n, None, NOW) else {
             panic!("expected an email")
         };
         assert_eq!(e.subject, "[syncguard] RESOLVED: wall-07 in maintenance");
@@ -1468,11 +1532,12 @@ pub(crate) mod tests {
         mixed
             .items
             .push(node("wall-09", Some("wall-A"), "synced", false));
-        let Outgoing::Email(e) = render(&channel(ChannelKind::Email, &[]), &mixed, NOW) else {
+        let Outgoing::Email(e) = render(&channel(ChannelKind::Email, &[]), &mixed, None, NOW)
+        else {
             panic!("expected an email")
         };
         assert!(e.subject.starts_with("[syncguard] RECOVERED: "));
-        let r = &http(render(&nt, &mixed, NOW))[0];
+        let r = &http(render(&nt, &mixed, None, NOW))[0];
         assert_eq!(header(r, "Tags"), Some("white_check_mark"));
     }
 
@@ -1486,7 +1551,7 @@ pub(crate) mod tests {
             ..small()
         };
         let am = channel(ChannelKind::Alertmanager, &["http://am1:9093"]);
-        let body = json_body(&http(render(&am, &n, NOW))[0]);
+        let body = json_body(&http(render(&am, &n, None, NOW))[0]);
         let alerts = body.as_array().unwrap();
         assert_eq!(alerts.len(), 2);
         assert_eq!(alerts[0]["labels"]["status"], "free");
@@ -1503,15 +1568,135 @@ pub(crate) mod tests {
             "replaced by free since 2024-05-01 13:01:11 UTC"
         );
         let wh = channel(ChannelKind::Webhook, &["http://hook/"]);
-        let body = json_body(&http(render(&wh, &n, NOW))[0]);
+        let body = json_body(&http(render(&wh, &n, None, NOW))[0]);
         assert_eq!(body["status"], "firing");
         assert_eq!(body["alerts"][1]["status"], "resolved");
         assert_eq!(
-            text_body(&n),
+            text_body(&n, None),
             "wall-07 unhealthy: free\n✗ wall-07 (wall-A): free since 13:01:11 UTC (worse than timeout) — no reply within 2s"
         );
         // The re-sends name only what fires now.
-        let reqs = alertmanager_refresh(&am, &n.items, None, NOW);
+        let reqs = alertmanager_refresh(&am, &n.items, None, None, NOW);
         assert_eq!(json_body(&reqs[0]).as_array().unwrap().len(), 1);
+    }
+
+    fn two_of_four() -> Option<Shard> {
+        Some(Shard::new(2, 4).expect("shard"))
+    }
+
+    #[test]
+    fn sharded_alerts_carry_the_shard_label() {
+        let ch = channel(ChannelKind::Alertmanager, &["http://am1:9093"]);
+        let n = small();
+        let plain = json_body(&http(render(&ch, &n, None, NOW))[0]);
+        let body = json_body(&http(render(&ch, &n, two_of_four(), NOW))[0]);
+        let (plain, alerts) = (plain.as_array().unwrap(), body.as_array().unwrap());
+        assert_eq!(alerts.len(), plain.len());
+        for (a, p) in alerts.iter().zip(plain) {
+            assert_eq!(a["labels"]["shard"], "2/4", "{a}");
+            assert!(p["labels"].get("shard").is_none(), "{p}");
+            // Otherwise the same alert: the shard only adds a label.
+            let mut labels = a["labels"].as_object().unwrap().clone();
+            labels.remove("shard");
+            assert_eq!(Value::Object(labels), p["labels"]);
+            assert_eq!(a["annotations"], p["annotations"]);
+        }
+        // The re-sends and the watchdog too: each instance's watchdog is its own alert.
+        let mut ch = ch;
+        ch.watchdog = true;
+        let reqs = alertmanager_refresh(&ch, &n.items, None, two_of_four(), NOW);
+        let refreshed = json_body(&reqs[0]);
+        let refreshed = refreshed.as_array().unwrap();
+        assert!(
+            refreshed
+                .iter()
+                .any(|a| a["labels"]["alertname"] == WATCHDOG_ALERT)
+        );
+        for a in refreshed {
+            assert_eq!(a["labels"]["shard"], "2/4", "{a}");
+        }
+        // A worse status resolves the alert it replaces with the same shard label.
+        let mut worse = small();
+        worse.items[0].was = Some("timeout".into());
+        worse.items[0].status = "free".into();
+        let body = json_body(&http(render(&ch, &worse, two_of_four(), NOW))[0]);
+        let all = body.as_array().unwrap();
+        assert!(all.len() > n.items.len(), "a replaced alert is resolved");
+        assert!(all.iter().all(|a| a["labels"]["shard"] == "2/4"), "{body}");
+    }
+
+    #[test]
+    fn sharded_webhook_has_a_shard_member_and_label() {
+        let ch = channel(ChannelKind::Webhook, &["http://hook/"]);
+        let n = small();
+        let body = json_body(&http(render(&ch, &n, two_of_four(), NOW))[0]);
+        assert_eq!(body["shard"], "2/4");
+        assert_eq!(body["commonLabels"]["shard"], "2/4");
+        assert_eq!(body["title"], "wall-A: 2 of 8 nodes unhealthy [shard 2/4]");
+        for a in body["alerts"].as_array().unwrap() {
+            assert_eq!(a["labels"]["shard"], "2/4", "{a}");
+        }
+        // Unsharded: no member at all (not null), and the title as it was.
+        let plain = json_body(&http(render(&ch, &n, None, NOW))[0]);
+        assert!(plain.get("shard").is_none(), "{plain}");
+        assert_eq!(plain["title"], n.title);
+        // The fingerprint follows the labels: a sharded alert is another alert.
+        assert_ne!(
+            body["alerts"][0]["fingerprint"],
+            plain["alerts"][0]["fingerprint"]
+        );
+    }
+
+    #[test]
+    fn sharded_text_formats_name_the_shard() {
+        let n = small();
+        let first_line = |t: &str| t.lines().next().unwrap_or("").to_owned();
+        assert_eq!(
+            first_line(&text_body(&n, two_of_four())),
+            "wall-A: 2 of 8 nodes unhealthy [shard 2/4]"
+        );
+        // Only the title changes.
+        let sharded = text_body(&n, two_of_four());
+        let plain = text_body(&n, None);
+        assert_eq!(
+            sharded.lines().skip(1).collect::<Vec<_>>(),
+            plain.lines().skip(1).collect::<Vec<_>>()
+        );
+
+        let sl = channel(ChannelKind::Slack, &["https://hooks.slack.test/x"]);
+        let text = json_body(&http(render(&sl, &n, two_of_four(), NOW))[0])["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            text.starts_with("wall-A: 2 of 8 nodes unhealthy [shard 2/4]\n"),
+            "{text}"
+        );
+
+        let nt = channel(ChannelKind::Ntfy, &["https://ntfy.sh/t"]);
+        let r = &http(render(&nt, &n, two_of_four(), NOW))[0];
+        assert_eq!(
+            header(r, "Title"),
+            Some("wall-A: 2 of 8 nodes unhealthy [shard 2/4]")
+        );
+        assert!(
+            String::from_utf8_lossy(&r.body)
+                .starts_with("wall-A: 2 of 8 nodes unhealthy [shard 2/4]\n")
+        );
+
+        let Outgoing::Email(e) = render(&channel(ChannelKind::Email, &[]), &n, two_of_four(), NOW)
+        else {
+            panic!("expected an email")
+        };
+        assert_eq!(
+            e.subject,
+            "[syncguard] CRITICAL: wall-A: 2 of 8 nodes unhealthy [shard 2/4]"
+        );
+        assert!(
+            e.body
+                .starts_with("wall-A: 2 of 8 nodes unhealthy [shard 2/4]\n\n"),
+            "{}",
+            e.body
+        );
     }
 }

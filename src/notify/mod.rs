@@ -201,8 +201,12 @@ impl Notifier {
         let mut all_stats = Vec::new();
         for c in &config.notify {
             let stats = Arc::new(ChannelStats::new(&c.name, c.kind.as_str()));
-            let sender =
-                deliver::Sender::new(c).map_err(|e| anyhow::anyhow!("notify {}: {e}", c.name))?;
+            // The shard of the config at start, like the channels themselves: an
+            // alert's labels are its identity, so its resolve must carry the
+            // shard it fired with.
+            let sender = deliver::Sender::new(c)
+                .map_err(|e| anyhow::anyhow!("notify {}: {e}", c.name))?
+                .with_shard(config.shard);
             if c.kind == ChannelKind::Alertmanager {
                 // Its own task: a silence waiting on a dead Alertmanager holds
                 // up neither notifications nor the router.

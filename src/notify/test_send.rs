@@ -57,7 +57,7 @@ pub async fn send_test(
         let now = ms(SystemTime::now());
         let n = notification(&c.name, &host, new_id(), now);
         let started = std::time::Instant::now();
-        let result = match deliver::Sender::new(c) {
+        let result = match deliver::Sender::new(c).map(|s| s.with_shard(config.shard)) {
             // A test passes only when every receiver took it, Alertmanager's too.
             Ok(s) => match s.send(&n, now, &mut Vec::new()).await {
                 Ok(d) if d.missed.is_empty() => Ok(d.answer),

@@ -4,7 +4,7 @@
 //! | what | Linux (XDG) | Windows |
 //! |---|---|---|
 //! | user config | `$XDG_CONFIG_HOME/syncguard-fleet/` (`~/.config/…`) | `%APPDATA%\syncguard-fleet\config\` |
-//! | system config | `/etc/syncguard-fleet/` | `%ProgramData%\syncguard-fleet\` |
+//! | system config | `/etc/syncguard-fleet/`, then `/etc/syncguard/` (the `.deb`'s) | `%ProgramData%\syncguard-fleet\` |
 //! | state (log, history.db) | `$XDG_STATE_HOME/syncguard-fleet/` (`~/.local/state/…`) | `%LOCALAPPDATA%\syncguard-fleet\data\` |
 //! | service data (log) | `/var/lib/syncguard-fleet/` (the unit's `StateDirectory`) | `%ProgramData%\syncguard-fleet\` |
 //!
@@ -79,6 +79,10 @@ pub fn config_candidates() -> Vec<PathBuf> {
     let mut out = vec![PathBuf::from(CONFIG_FILE)];
     out.extend(user_config_dir().map(|d| d.join(CONFIG_FILE)));
     out.push(system_config_dir().join(CONFIG_FILE));
+    // Where the .deb puts its conffile, so `syncguard-fleet --once` on a
+    // packaged host finds the service's fleet without --config.
+    #[cfg(target_os = "linux")]
+    out.push(PathBuf::from("/etc/syncguard").join(CONFIG_FILE));
     out
 }
 
@@ -147,6 +151,7 @@ mod tests {
                 PathBuf::from("fleet.toml"),
                 config_home.join(APP).join("fleet.toml"),
                 PathBuf::from("/etc/syncguard-fleet/fleet.toml"),
+                PathBuf::from("/etc/syncguard/fleet.toml"),
             ]
         );
     }

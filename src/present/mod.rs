@@ -4,6 +4,7 @@
 
 pub mod quiet;
 pub mod schema;
+pub mod width;
 
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};

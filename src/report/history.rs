@@ -216,14 +216,15 @@ fn subject_name(i: &SubjectIncident) -> String {
     }
 }
 
-/// Cuts `s` to `width` characters, marking the cut.
+/// Cuts `s` to `width` terminal columns, marking the cut.
 fn fit(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        return s.to_owned();
-    }
-    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
-    out.push('…');
-    out
+    present::width::fit(s, width).into_owned()
+}
+
+/// Cuts `s` to `width` terminal columns and pads it to exactly that: a name in
+/// Hangul or kana takes two columns a character, which `{:<N}` does not know.
+fn pad(s: &str, width: usize) -> String {
+    present::width::pad(s, width)
 }
 
 fn window_line(w: &Window) -> String {
@@ -266,10 +267,10 @@ pub fn history_table(a: &HistoryAnswer) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<19}  {:<9}  {:<16}  {:<12}  {}",
+            "{:<19}  {:<9}  {}  {:<12}  {}",
             present::local_time(time(inc.start)),
             duration,
-            fit(&subject_name(i), 16),
+            pad(&subject_name(i), 16),
             fit(&inc.statuses.join(","), 12),
             fit(&detail, 80 - 65),
         );
@@ -296,9 +297,9 @@ pub fn history_table(a: &HistoryAnswer) -> String {
             let n = &s.notification;
             let _ = writeln!(
                 out,
-                "{:<19}  {:<10}  {:<9}  {}",
+                "{:<19}  {}  {:<9}  {}",
                 present::local_time(time(n.created_ms)),
-                fit(&n.channel, 10),
+                pad(&n.channel, 10),
                 s.state.as_str(),
                 fit(&n.title, 80 - 45),
             );
@@ -334,11 +335,11 @@ fn ack_lines(out: &mut String, acks: &[AckRecord], titled: bool) {
             String::new()
         };
         let line = format!(
-            "{:<19}  {:<9}  {:<14}  {:<10}  {}",
+            "{:<19}  {:<9}  {}  {}  {}",
             present::local_time(time(a.at)),
             fit(&a.event, 9),
-            fit(&escape_str(&a.target), 14),
-            fit(&escape_str(&a.by), 10),
+            pad(&escape_str(&a.target), 14),
+            pad(&escape_str(&a.by), 10),
             until,
         );
         let _ = writeln!(out, "{}", line.trim_end());
@@ -528,8 +529,8 @@ pub fn uptime_table(a: &UptimeAnswer) -> String {
         let dur = |d: Option<i64>| d.map_or_else(|| "-".to_owned(), present::short_duration);
         let _ = writeln!(
             out,
-            "{:<16} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>8} {:>8}",
-            fit(&name, 16),
+            "{} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>8} {:>8}",
+            pad(&name, 16),
             pct_text(pct(e.shares.in_lock, m)),
             pct_text(pct(e.shares.out_of_lock, m)),
             pct_text(pct(e.shares.unknown, m)),
@@ -888,5 +889,28 @@ mod tests {
         for line in table.lines() {
             assert!(line.chars().count() <= 80, "{line}");
         }
+    }
+
+    #[test]
+    fn names_in_hangul_keep_the_history_columns_in_line() {
+        use crate::present::width::width;
+        let mut a = answer();
+        a.incidents[0].node = Some("서버-01".into());
+        a.incidents[1].node = Some("렌더링-서버실-노드-06".into());
+        a.acks[0].target = "@벽-A".into();
+        let t = history_table(&a);
+        // Each STATUSES cell starts where its header does, whatever the name.
+        let col = |line: &str, at: &str| line.find(at).map(|i| width(&line[..i]));
+        let head = t.lines().find(|l| l.contains("STATUSES")).expect("header");
+        let want = col(head, "STATUSES");
+        for statuses in ["free,timeout", "no_master"] {
+            let row = t.lines().find(|l| l.contains(statuses)).expect("a row");
+            assert_eq!(col(row, statuses), want, "{t}");
+        }
+        assert!(t.contains("렌더링-서버실-…"), "cut to 16 columns: {t}");
+        // The ack table's BY column, after a target in Hangul.
+        let head = t.lines().find(|l| l.contains("EVENT")).expect("ack header");
+        let row = t.lines().find(|l| l.contains("@벽-A")).expect("ack row");
+        assert_eq!(col(row, "ops (ana)"), col(head, "BY"), "{t}");
     }
 }

@@ -14,6 +14,9 @@ struct JsonReport<'a> {
     checked_at: String,
     exit_code: u8,
     verdict: Verdict,
+    /// `"2/4"` on a sharded instance only: whose share of the fleet this is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<String>,
     summary: JsonSummary,
     nodes: Vec<JsonNode<'a>>,
     groups: Vec<JsonGroup<'a>>,
@@ -49,6 +52,7 @@ fn document(snap: &Snapshot, at: SystemTime, pretty: bool) -> String {
         checked_at: checked_at(at),
         exit_code: snap.verdict.exit_code(),
         verdict: snap.verdict,
+        shard: snap.shard.map(|s| s.label()),
         summary: JsonSummary {
             total: counts.total(),
             healthy: counts.healthy(),

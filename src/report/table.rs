@@ -5,12 +5,22 @@ use std::fmt::Write;
 use std::time::SystemTime;
 
 use crate::model::{Ack, GroupHealth, Status, Target};
+use crate::present::width::{self, fit};
 use crate::present::{self, Tone, quiet};
 use crate::state::Snapshot;
 
 /// The header of the maintenance and acknowledgement column, shown only when
 /// some node or group is in maintenance or acknowledged.
 const QUIET_HEAD: &str = "MAINT/ACK";
+
+/// The most terminal columns a node or group name takes; a longer one is cut
+/// with `…` so one long name does not push every other column off the screen.
+pub const NAME_MAX: usize = 32;
+
+/// A node or group name, escaped, cut to [`NAME_MAX`] columns.
+fn name_cell(name: &str) -> String {
+    fit(&present::name(name), NAME_MAX).into_owned()
+}
 
 /// The plain-text table. `color` adds ANSI colour to the status column and verdict.
 pub fn table(snap: &Snapshot, color: bool) -> String {
@@ -25,9 +35,9 @@ pub fn table(snap: &Snapshot, color: bool) -> String {
         .iter()
         .map(|n| {
             let mut cells = vec![
-                present::name(n.name()),
+                name_cell(n.name()),
                 n.config.address(),
-                n.group().map(present::name).unwrap_or_else(|| "-".into()),
+                n.group().map(name_cell).unwrap_or_else(|| "-".into()),
                 present::status_word(n.status),
                 present::role_code(n),
                 n.latency()
@@ -84,7 +94,7 @@ pub fn table(snap: &Snapshot, color: bool) -> String {
                     "-".into()
                 };
                 let mut cells = vec![
-                    present::name(&g.name),
+                    name_cell(&g.name),
                     word.into(),
                     masters,
                     g.members.len().to_string(),
@@ -178,6 +188,8 @@ fn quiet_cell(me: &Target, window: Option<&str>, ack: Option<&Ack>, now: SystemT
 }
 
 /// Appends an aligned table; the cell at `paint_col` is coloured by its row status.
+/// Columns are as wide as their widest cell in terminal columns, so a name in
+/// Hangul or kana (two columns a character) keeps the columns after it in line.
 fn push_table(
     out: &mut String,
     head: &[&str],
@@ -185,10 +197,10 @@ fn push_table(
     paint_col: usize,
     color: bool,
 ) {
-    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = head.iter().map(|h| width::width(h)).collect();
     for (cells, _) in rows {
         for (w, cell) in widths.iter_mut().zip(cells) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(width::width(cell));
         }
     }
     let head: Vec<String> = head.iter().map(|h| h.to_string()).collect();
@@ -202,7 +214,8 @@ fn push_table(
 fn push_row(out: &mut String, cells: &[String], widths: &[usize], paint: Option<(usize, &str)>) {
     let mut line = String::new();
     for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-        let pad = w.saturating_sub(cell.chars().count());
+        // Measured on the text alone: the colour codes added below take no column.
+        let pad = w.saturating_sub(width::width(cell));
         match paint {
             Some((col, code)) if col == i => {
                 let _ = write!(line, "\x1b[{code}m{cell}\x1b[0m");

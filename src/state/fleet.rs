@@ -818,6 +818,7 @@ impl Fleet {
             notify: Vec::new(),
             notify_dropped: 0,
             windows: Arc::new([]),
+            shard: None,
         }
     }
 }

@@ -45,6 +45,9 @@ pub struct Snapshot {
     /// The `[[maintenance]]` windows of the config in force (set by the hub, so
     /// a reload shows at once).
     pub windows: std::sync::Arc<[crate::config::MaintenanceWindow]>,
+    /// The shard this instance watches, if sharded (set by the hub from the
+    /// config in force): a label on every metric.
+    pub shard: Option<crate::model::Shard>,
 }
 
 /// What the history store has done, as of the snapshot.
@@ -81,6 +84,7 @@ impl Snapshot {
             notify: Vec::new(),
             notify_dropped: 0,
             windows: std::sync::Arc::new([]),
+            shard: None,
         }
     }
 

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::config::append::{Appended, NewNode};
 use crate::engine::Schedule;
 use crate::hub::{Command, HubHandle, HubOptions};
 use crate::model::{AckEnd, AckEvent, NodeKey, Observation};
@@ -23,6 +24,7 @@ use crate::reload::{self, ConfigWatcher};
 use crate::service::Service;
 use crate::state::Snapshot;
 use crate::store::History;
+use crate::ui::adopt::{self, AdoptPrompt};
 use crate::ui::view::{Notice, Request};
 use crate::ui::{self, Action, Overlay, RecordView, Screen, SortKey, View, view};
 
@@ -51,6 +53,8 @@ pub async fn run(
     let watcher = reload::start(watch_config || config.watch_config, config_path.as_deref());
     let (stop, stopped) = oneshot::channel::<()>();
     let db = history.as_ref().map(|h| h.path().to_path_buf());
+    // The fleet file the adopt keys write to (none in the demo).
+    let fleet_file = config_path.clone();
     let options = HubOptions {
         history,
         notify: None,
@@ -78,6 +82,7 @@ pub async fn run(
     // message is printed, so the message lands on the normal screen.
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     let mut dashboard = Dashboard::new(config, hub, db);
+    dashboard.fleet_file = fleet_file;
     if let Some(url) = &service.url {
         dashboard.view.notice = Some(Notice::Info(format!("status page: {url}")));
     }
@@ -136,6 +141,10 @@ struct Dashboard {
     ),
     /// Who gives and removes acks here: the OS user.
     user: String,
+    /// The fleet file `n`/`N` add unlisted senders to; `None` in the demo.
+    fleet_file: Option<PathBuf>,
+    /// The adopt write in progress (off the loop): what it did, or why not.
+    pending_adopt: Option<oneshot::Receiver<Result<Appended, String>>>,
 }
 
 impl Dashboard {
@@ -153,6 +162,8 @@ impl Dashboard {
             tz: jiff::tz::TimeZone::system(),
             answers: mpsc::unbounded_channel(),
             user: os_user(),
+            fleet_file: None,
+            pending_adopt: None,
         }
     }
 
@@ -226,6 +237,11 @@ impl Dashboard {
                     self.record.1 = Some(record);
                     dirty = true;
                 }
+                Ok(done) = recv_opt(&mut self.pending_adopt) => {
+                    self.pending_adopt = None;
+                    self.adopted(done, hub).await;
+                    dirty = true;
+                }
                 Some(notice) = self.answers.1.recv() => {
                     self.view.notice = Some(notice);
                     dirty = true;
@@ -252,7 +268,39 @@ impl Dashboard {
 
     /// Carries out one action; false to quit.
     async fn act(&mut self, action: Action, hub: &HubHandle) -> bool {
+        if let Overlay::Adopt(prompt) = &mut self.view.overlay {
+            match action {
+                Action::Up | Action::Down => prompt.step(action == Action::Up),
+                Action::Confirm => {
+                    let nodes = prompt.nodes();
+                    self.view.overlay = Overlay::None;
+                    self.adopt(nodes);
+                }
+                Action::Quit => return false,
+                _ => {
+                    self.view.overlay = Overlay::None;
+                    self.view.notice = Some(Notice::Info("nothing added".into()));
+                }
+            }
+            return true;
+        }
         match action {
+            Action::Adopt | Action::AdoptAll => {
+                self.view.notice = None;
+                if self.pending_adopt.is_some() {
+                    self.view.notice = Some(Notice::Info("still adding the last ones…".into()));
+                    return true;
+                }
+                match AdoptPrompt::ask(
+                    &self.snap,
+                    action == Action::AdoptAll,
+                    self.fleet_file.as_deref(),
+                ) {
+                    Ok(p) => self.view.overlay = Overlay::Adopt(p),
+                    Err(why) => self.view.notice = Some(Notice::Failed(why)),
+                }
+                return true;
+            }
             Action::Repoll => {
                 if let Some(key) = self.view.selected_key() {
                     let _ = hub.commands.send(Command::Repoll(key.clone())).await;
@@ -299,6 +347,59 @@ impl Dashboard {
                 },
             };
             let _ = answers.send(notice);
+        });
+    }
+
+    /// Writes `nodes` into the fleet file off the loop (a slow disk must not
+    /// freeze the keys); [`Dashboard::adopted`] takes the answer.
+    fn adopt(&mut self, nodes: Vec<NewNode>) {
+        let Some(path) = self.fleet_file.clone() else {
+            return;
+        };
+        self.view.notice = Some(Notice::Info(format!(
+            "adding {} to {}…",
+            nodes.len(),
+            path.display()
+        )));
+        let (tx, rx) = oneshot::channel();
+        self.pending_adopt = Some(rx);
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(crate::config::append::append_to_file(&path, &nodes));
+        });
+    }
+
+    /// The adopt write's answer: on success the config is reloaded (as `L`
+    /// does), and the footer says both.
+    async fn adopted(&mut self, done: Result<Appended, String>, hub: &HubHandle) {
+        let file = self
+            .fleet_file
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let done = match done {
+            Ok(d) => d,
+            Err(e) => {
+                self.view.notice = Some(Notice::Failed(format!("nothing added: {e}")));
+                return;
+            }
+        };
+        let reload = if done.added.is_empty() {
+            Ok(String::new())
+        } else {
+            let r = hub.reload().await.map(|r| r.to_string());
+            self.view.after_reload();
+            r
+        };
+        let (good, text) = adopt::outcome(
+            done.added.len(),
+            done.already,
+            &file,
+            reload.as_deref().map_err(String::as_str),
+        );
+        self.view.notice = Some(if good {
+            Notice::Done(text)
+        } else {
+            Notice::Failed(text)
         });
     }
 

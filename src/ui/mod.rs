@@ -1,6 +1,7 @@
 //! The dashboard: `app` runs the terminal and its loop over the hub; the rest is pure
 //! (view state, key → action mapping, one render file per panel).
 
+pub mod adopt;
 pub mod app;
 pub mod render;
 pub mod view;
@@ -18,6 +19,7 @@ pub fn action_for(key: KeyEvent, view: &View) -> Option<Action> {
     match view.overlay {
         Overlay::Ack(_) => return view::form_key_to_action(key),
         Overlay::Unack { .. } => return view::confirm_key_to_action(key),
+        Overlay::Adopt(_) => return adopt::key_to_action(key),
         _ => {}
     }
     if view.overlay == Overlay::Help && key.kind != KeyEventKind::Release {

@@ -69,6 +69,9 @@ pub enum Overlay {
         /// The ack that covers it: its own, or its group's.
         ack: Arc<Ack>,
     },
+    /// `n` / `N`: "add this unlisted sender (all of them) to the fleet file?";
+    /// the loop in `app` answers its keys (see `ui::adopt`).
+    Adopt(crate::ui::adopt::AdoptPrompt),
 }
 
 /// The acknowledgement form, one question at a time: what (when the node's
@@ -158,6 +161,10 @@ pub enum Action {
     Submit,
     /// `y` in the "remove this ack?" question.
     Confirm,
+    /// `n`: add the newest unlisted sender to the fleet file, after a `y`.
+    Adopt,
+    /// `N`: add every unlisted sender to the fleet file, after a `y`.
+    AdoptAll,
 }
 
 /// Maps a key press to an action, given whether the filter is being typed.
@@ -201,6 +208,8 @@ pub fn key_to_action(key: KeyEvent, editing_filter: bool) -> Option<Action> {
         KeyCode::Char('L') => Action::Reload,
         KeyCode::Char('a') => Action::StartAck,
         KeyCode::Char('A') => Action::StartUnack,
+        KeyCode::Char('n') => Action::Adopt,
+        KeyCode::Char('N') => Action::AdoptAll,
         _ => return None,
     })
 }
@@ -638,6 +647,8 @@ impl View {
             | Action::Erase
             | Action::Submit
             | Action::Confirm => {}
+            // The fleet file is the loop's: `app` carries these out.
+            Action::Adopt | Action::AdoptAll => {}
         }
         // After the user moves, the selection follows that node when the order
         // changes. Until then (and after Home) it stays on the top row, so the worst

@@ -9,12 +9,13 @@ use ratatui::widgets::{Block, Clear, Padding, Paragraph, Wrap};
 use super::{Screen, centered};
 use crate::model::Target;
 use crate::model::ack::{self, Ack, MAX_REASON};
+use crate::present::width::fit_tail;
 use crate::present::{self, quiet, status_word};
 use crate::protocol::text;
 use crate::ui::view::{AckForm, AckStep, DEFAULT_FOR_TEXT};
 
 /// The overlays' width, at most.
-const WIDTH: u16 = 76;
+pub(super) const WIDTH: u16 = 76;
 
 /// The ack form at its current question.
 pub(super) fn draw_form(frame: &mut Frame, f: &AckForm, s: &Screen) {
@@ -183,14 +184,10 @@ fn input<'a>(value: &str, placeholder: &str, room: usize, s: &Screen) -> Line<'a
     }
     // Room for the prompt (2) and the cursor (1).
     let fits = room.saturating_sub(3).max(1);
-    let count = value.chars().count();
-    let shown: String = if count > fits {
-        let tail: String = value.chars().skip(count - fits + 1).collect();
-        format!("…{tail}")
-    } else {
-        value.to_owned()
-    };
-    spans.push(Span::raw(text::escape_str(&shown)));
+    // Cut after escaping, in terminal columns, keeping the end being typed: a
+    // reason in Hangul takes two columns a character.
+    let shown = text::escape_str(value);
+    spans.push(Span::raw(fit_tail(&shown, fits).into_owned()));
     spans.push(Span::styled("▏", key));
     Line::from(spans)
 }
@@ -220,7 +217,7 @@ fn hints<'a>(pairs: &[(&str, &str)], dim: Style) -> Line<'a> {
 }
 
 /// A bordered box of `lines` (wrapped) in the middle of the screen.
-fn popup(frame: &mut Frame, title: String, lines: Vec<Line>, width: u16, s: &Screen) {
+pub(super) fn popup(frame: &mut Frame, title: String, lines: Vec<Line>, width: u16, s: &Screen) {
     // Inside the border and a column of padding either side.
     let inner = width.saturating_sub(4).max(1) as usize;
     let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();

@@ -9,6 +9,10 @@ use ratatui::widgets::{Cell, Row, Table};
 use super::{Screen, empty_notice};
 use crate::config::Mode;
 use crate::present;
+use crate::present::width::fit;
+
+/// Terminal columns of the NODE column; a longer name is cut with `…`.
+const NODE_COLS: u16 = 14;
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
     let conns = &s.snap.connections;
@@ -16,7 +20,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
     let offset = s.view.conn_offset.min(conns.len().saturating_sub(height));
     let rows = conns.iter().skip(offset).take(height).map(|c| {
         let node = match &c.node {
-            Some(k) => Cell::from(present::name(k.as_str())),
+            Some(k) => Cell::from(fit(&present::name(k.as_str()), NODE_COLS as usize).into_owned()),
             None => Cell::from("unlisted"),
         };
         Row::new(vec![
@@ -35,7 +39,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
         Constraint::Length(9),
         Constraint::Length(6),
         Constraint::Length(7),
-        Constraint::Length(14),
+        Constraint::Length(NODE_COLS),
         Constraint::Fill(1),
     ];
     frame.render_widget(

@@ -28,6 +28,9 @@ const HINTS: &[(&str, &str)] = &[
     ("↑↓", "move"),
 ];
 
+/// Shown only while there are unlisted senders to add.
+const ADOPT_HINT: (&str, &str) = ("n/N", "add unlisted");
+
 pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
     let key = Style::new().add_modifier(Modifier::BOLD);
     let line = if let Some(notice) = &s.view.notice {
@@ -69,7 +72,10 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
     } else {
         let mut spans = vec![Span::raw(" ")];
         let mut used = 1usize;
-        for (k, what) in HINTS {
+        // With unlisted senders in view, how to add them comes right after ack.
+        let adopt = (!s.snap.unlisted.is_empty()).then_some(&ADOPT_HINT);
+        let (first, rest) = HINTS.split_at(4.min(HINTS.len()));
+        for (k, what) in first.iter().chain(adopt).chain(rest) {
             let len = k.chars().count() + what.len() + 3;
             if used + len > area.width as usize + 2 {
                 break;

@@ -10,6 +10,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{Screen, tone_color};
 use crate::model::{GroupHealth, Status, Verdict};
+use crate::present::width::width;
 use crate::present::{self, Tone, quiet};
 use crate::protocol::text;
 
@@ -39,7 +40,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
     } else {
         format!(" {verdict} ")
     };
-    let used = title.chars().count() + verdict_text.chars().count() + clock.chars().count() + 2;
+    let used = width(&title) + width(&verdict_text) + width(&clock) + 2;
     let gap = (area.width as usize).saturating_sub(used);
     let line1 = Line::from(vec![
         Span::styled(title, Style::new().add_modifier(Modifier::BOLD)),
@@ -53,7 +54,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
         spans.push(Span::raw(" · "));
         spans.push(Span::styled(format!("{n} {st}"), s.status_style(st)));
     }
-    let used: usize = spans.iter().map(|sp| sp.content.chars().count()).sum();
+    let used: usize = spans.iter().map(|sp| width(&sp.content)).sum();
     spans.extend(quiet_counts(
         s,
         (area.width as usize).saturating_sub(used + 1),
@@ -70,16 +71,16 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
         flags.push("bell off".into());
     }
     flags.push(format!("sort: {}", s.view.sort.as_str()));
-    let left_len: usize = spans.iter().map(|sp| sp.content.chars().count()).sum();
+    let left_len: usize = spans.iter().map(|sp| width(&sp.content)).sum();
     let room = (area.width as usize).saturating_sub(left_len + 2);
     let mut right = String::new();
     for f in flags {
         let extra = if right.is_empty() {
-            f.chars().count()
+            width(&f)
         } else {
-            f.chars().count() + 3
+            width(&f) + 3
         };
-        if right.chars().count() + extra > room {
+        if width(&right) + extra > room {
             continue;
         }
         if !right.is_empty() {
@@ -88,7 +89,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
         right.push_str(&f);
     }
     if !right.is_empty() {
-        let gap = (area.width as usize).saturating_sub(left_len + right.chars().count() + 1);
+        let gap = (area.width as usize).saturating_sub(left_len + width(&right) + 1);
         spans.push(Span::raw(" ".repeat(gap)));
         spans.push(Span::styled(right, s.fg(Color::DarkGray)));
     }
@@ -128,7 +129,7 @@ fn quiet_counts<'a>(s: &Screen, room: usize) -> Vec<Span<'a>> {
                 quiet::ACK_MARK
             )));
         }
-        let len: usize = out.iter().map(|sp| sp.content.chars().count()).sum();
+        let len: usize = out.iter().map(|sp| width(&sp.content)).sum();
         if len <= room {
             break;
         }

@@ -24,6 +24,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Enter", "details of the selected node"),
     ("a", "acknowledge the selected node or its group"),
     ("A", "remove the ack of the selected node (y confirms)"),
+    ("n  N", "add the unlisted sender / all to the fleet file"),
     ("c", "open push connections / back to the nodes"),
     ("L", "reload the config file (bad files are rejected)"),
     ("b", "toggle the bell on transitions to unhealthy"),

@@ -2,6 +2,7 @@
 //! Only the rows on screen are built, so a frame costs the same for 24 or 10,000 nodes.
 
 mod ack;
+mod adopt;
 mod connections;
 mod detail;
 mod events;
@@ -11,7 +12,6 @@ mod help;
 mod table;
 mod unlisted;
 
-use std::borrow::Cow;
 use std::time::SystemTime;
 
 use jiff::tz::TimeZone;
@@ -128,6 +128,7 @@ pub fn render(frame: &mut Frame, s: &Screen) {
         }
         Overlay::Ack(form) => ack::draw_form(frame, form, s),
         Overlay::Unack { node, ack } => ack::draw_unack(frame, node.as_str(), ack, s),
+        Overlay::Adopt(prompt) => adopt::draw(frame, prompt, s),
     }
 }
 
@@ -194,17 +195,6 @@ fn empty_notice(frame: &mut Frame, area: Rect, msg: &str, s: &Screen) {
         Paragraph::new(format!(" {msg}")).style(s.fg(Color::DarkGray)),
         r,
     );
-}
-
-/// Cuts text to `width` characters, marking the cut with `…`; text that fits is
-/// borrowed as it is.
-fn fit(text: &str, width: usize) -> Cow<'_, str> {
-    if text.chars().count() <= width {
-        return Cow::Borrowed(text);
-    }
-    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
-    out.push('…');
-    Cow::Owned(out)
 }
 
 /// A rectangle of at most `w`×`h`, centred in `area`.

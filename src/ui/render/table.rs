@@ -8,7 +8,8 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Cell, Row, Table};
 
-use super::{Screen, empty_notice, fit};
+use super::{Screen, empty_notice};
+use crate::present::width::{fit, width};
 use crate::present::{self, FLAPPING, Tone, quiet};
 use crate::state::NodeView;
 
@@ -130,11 +131,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, s: &Screen) {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let content = cells
-                .iter()
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0);
+            // Terminal columns, not characters: `서버-01` is five characters, seven columns.
+            let content = cells.iter().map(|r| width(&r[i])).max().unwrap_or(0);
             let w = content.max(c.title().len()) as u16;
             match c {
                 Col::Error => ERROR_MIN,

@@ -1,0 +1,502 @@
+//! Adding push nodes to a fleet file without disturbing it: `discover --append`
+//! and the dashboard's adopt keys.
+//!
+//! The file is read with `toml_edit`, which keeps comments, blank lines and key
+//! order, and the new nodes go at its very end as `[[node]]` tables written by
+//! `toml_edit` too. Nothing else in the file is touched. The result is checked the
+//! way the monitor will read it (`Config::load`) before it replaces the file, and
+//! it replaces it by a rename, so a reader sees the old file or the new one, never
+//! half of one.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::Path;
+
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
+
+use super::{Config, ConfigError, Mode};
+
+/// A push node to add.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewNode {
+    /// Unique among the file's nodes (see [`Known::claim`]).
+    pub name: String,
+    /// The IP the node writes in its lines (or its peer address when it writes
+    /// `unknown`).
+    pub host: IpAddr,
+    pub group: Option<String>,
+    /// One line of context written above the table (what was heard, from where).
+    pub comment: Option<String>,
+}
+
+/// Names and push IPs a fleet file already has, so new nodes get names of their
+/// own and senders already listed are left out.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    pub names: HashSet<String>,
+    /// Canonical form: an IPv4-mapped IPv6 address is its IPv4 address.
+    pub push_ips: HashSet<IpAddr>,
+}
+
+impl Known {
+    /// What a loaded config has: every node, ranges and `nodes_file` rows expanded.
+    pub fn of_config(config: &Config) -> Known {
+        Known {
+            names: config.nodes.iter().map(|n| n.name.clone()).collect(),
+            push_ips: config.push_directory().into_keys().collect(),
+        }
+    }
+
+    /// What the `[[node]]` tables of a TOML text have, for a file that does not
+    /// load as a config (yet): one with no node at all, say.
+    pub fn of_text(text: &str) -> Result<Known, String> {
+        let doc = parse(text)?;
+        let mut known = Known::default();
+        for t in node_tables(&doc) {
+            if let Some(name) = t.get("name").and_then(Item::as_str) {
+                known.names.insert(name.to_owned());
+            }
+            let push = t.get("mode").and_then(Item::as_str) == Some(Mode::Push.as_str());
+            if let Some(ip) = t
+                .get("host")
+                .and_then(Item::as_str)
+                .and_then(|h| h.parse::<IpAddr>().ok())
+                && push
+            {
+                known.push_ips.insert(ip.to_canonical());
+            }
+        }
+        Ok(known)
+    }
+
+    /// Whether a push node for this IP is listed.
+    pub fn has_ip(&self, ip: IpAddr) -> bool {
+        self.push_ips.contains(&ip.to_canonical())
+    }
+
+    /// `base`, or `base-2`, `base-3`… whichever is free first; claimed, so the
+    /// next call gets another.
+    pub fn claim(&mut self, base: &str) -> String {
+        let mut name = base.to_owned();
+        // Bounded: at most `names.len()` names can be taken.
+        for k in 2..self.names.len() + 3 {
+            if !self.names.contains(&name) {
+                break;
+            }
+            name = format!("{base}-{k}");
+        }
+        self.names.insert(name.clone());
+        name
+    }
+
+    /// Claims the IP too, so a second sender with it is not added twice.
+    pub fn claim_ip(&mut self, ip: IpAddr) -> bool {
+        self.push_ips.insert(ip.to_canonical())
+    }
+}
+
+/// A node name from its IP: `node-192-168-0-201`; IPv6 `fd00::1` is `node-fd00--1`.
+pub fn ip_name(ip: IpAddr) -> String {
+    let text = ip.to_canonical().to_string();
+    format!("node-{}", text.replace(['.', ':'], "-"))
+}
+
+/// A node name from a reverse DNS name: its first label (`render-01` of
+/// `render-01.stage.example`), lowercased, keeping letters, digits, `-` and `_`.
+/// `None` when nothing usable is left.
+pub fn dns_name(fqdn: &str) -> Option<String> {
+    let label = fqdn.trim().trim_end_matches('.').split('.').next()?;
+    let name: String = label
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let name = name.trim_matches('-').to_owned();
+    // A label that is all digits is an address piece, not a name.
+    (!name.is_empty() && !name.chars().all(|c| c.is_ascii_digit())).then_some(name)
+}
+
+fn parse(text: &str) -> Result<DocumentMut, String> {
+    text.strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .parse::<DocumentMut>()
+        .map_err(|e| format!("not valid TOML: {}", e.to_string().trim_end()))
+}
+
+/// The `[[node]]` tables written out in the file (not ranges or rows of a
+/// `nodes_file`: [`Known::of_config`] has those).
+fn node_tables(doc: &DocumentMut) -> impl Iterator<Item = &Table> {
+    doc.get("node")
+        .and_then(Item::as_array_of_tables)
+        .into_iter()
+        .flat_map(|a| a.iter())
+}
+
+/// The TOML of `nodes` alone, one `[[node]]` table each with its comment above:
+/// what `discover` prints, and what [`append_push_nodes`] adds.
+pub fn render_nodes(nodes: &[NewNode]) -> String {
+    let mut tables = ArrayOfTables::new();
+    for n in nodes {
+        let mut t = Table::new();
+        t["name"] = value(n.name.as_str());
+        t["host"] = value(n.host.to_canonical().to_string());
+        t["mode"] = value(Mode::Push.as_str());
+        if let Some(g) = &n.group {
+            t["group"] = value(g.as_str());
+        }
+        let mut prefix = String::from("\n");
+        if let Some(c) = &n.comment {
+            // One line: a newline in it would end the comment early.
+            let c = c.replace(['\r', '\n'], " ");
+            let _ = writeln!(prefix, "# {c}");
+        }
+        t.decor_mut().set_prefix(prefix);
+        tables.push(t);
+    }
+    let mut doc = DocumentMut::new();
+    doc.insert("node", Item::ArrayOfTables(tables));
+    doc.to_string()
+}
+
+/// Adds `nodes` to the fleet file text, at its end, as `[[node]]` push tables.
+/// Pure: no file, no network. Nodes whose IP is already a push node of the text
+/// are left out, so doing it twice adds nothing twice. Returns the new text and
+/// how many were added (0: the text is returned unchanged).
+///
+/// A name the text already uses is an error, not a silent rename: names are
+/// chosen before with [`Known::claim`], and one that still collides means the
+/// file changed in between.
+pub fn append_push_nodes(text: &str, nodes: &[NewNode]) -> Result<(String, usize), String> {
+    let doc = parse(text)?;
+    if let Some(item) = doc.get("node")
+        && !item.is_array_of_tables()
+    {
+        return Err(
+            "`node` is not written as [[node]] tables; add the new nodes by hand".to_owned(),
+        );
+    }
+    let mut known = Known::of_text(text)?;
+    let mut fresh = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        if !known.claim_ip(n.host) {
+            continue;
+        }
+        if !known.names.insert(n.name.clone()) {
+            return Err(format!(
+                "a node named {:?} is already in the file; choose another name",
+                n.name
+            ));
+        }
+        fresh.push(n.clone());
+    }
+    if fresh.is_empty() {
+        return Ok((text.to_owned(), 0));
+    }
+    let mut out = text.to_owned();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&render_nodes(&fresh));
+    // The new text must still be one TOML document with the nodes added, not, say,
+    // keys that landed inside a table the file left open.
+    let after = parse(&out)?;
+    let before_count = node_tables(&doc).count();
+    if node_tables(&after).count() != before_count + fresh.len() {
+        return Err("the nodes could not be added at the end of the file".to_owned());
+    }
+    Ok((out, fresh.len()))
+}
+
+/// What [`append_to_file`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The nodes written, with the names they got.
+    pub added: Vec<NewNode>,
+    /// Candidates left out because a push node with their IP is listed.
+    pub already: usize,
+    /// The file did not exist and was created.
+    pub created: bool,
+}
+
+/// Adds push nodes to the fleet file at `path` (created when missing). Each
+/// candidate's name is a base: it gets `-2`, `-3`… when the file (ranges and
+/// `nodes_file` rows included) already has it. Candidates whose IP is already
+/// listed are skipped. The result must load as a config, the way the monitor will
+/// load it, before it replaces the file; it is written beside it and renamed over
+/// it, keeping its permissions.
+pub fn append_to_file(path: &Path, candidates: &[NewNode]) -> Result<Appended, String> {
+    let shown = path.display();
+    let (text, created) = match std::fs::read(path) {
+        Ok(bytes) => (
+            String::from_utf8(bytes).map_err(|_| format!("{shown} is not UTF-8 text"))?,
+            false,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
+        Err(e) => return Err(format!("cannot read {shown}: {e}")),
+    };
+    // Expanded names and IPs when the file loads; its written tables when it does
+    // not (yet): a file with only `[listen]` has no node and does not load.
+    let mut known = match Config::load(path) {
+        Ok(c) => Known::of_config(&c),
+        Err(_) => Known::of_text(&text).map_err(|e| format!("{shown}: {e}"))?,
+    };
+    let mut chosen = Vec::new();
+    let mut already = 0;
+    for c in candidates {
+        if known.has_ip(c.host) {
+            already += 1;
+            continue;
+        }
+        known.claim_ip(c.host);
+        chosen.push(NewNode {
+            name: known.claim(&c.name),
+            ..c.clone()
+        });
+    }
+    if chosen.is_empty() {
+        return Ok(Appended {
+            added: Vec::new(),
+            already,
+            created: false,
+        });
+    }
+    let (out, _) = append_push_nodes(&text, &chosen).map_err(|e| format!("{shown}: {e}"))?;
+    write_checked(path, &out, created)?;
+    Ok(Appended {
+        added: chosen,
+        already,
+        created,
+    })
+}
+
+/// Writes `text` to a temporary file beside `path`, loads it as a config, and
+/// renames it over `path` only if it loads.
+fn write_checked(path: &Path, text: &str, created: bool) -> Result<(), String> {
+    let shown = path.display();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".syncguard-fleet-")
+        .suffix(".toml")
+        .tempfile_in(dir)
+        .map_err(|e| format!("cannot write beside {shown}: {e}"))?;
+    tmp.write_all(text.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| format!("cannot write beside {shown}: {e}"))?;
+    // Loaded from the same directory, so relative `*_file` secrets and paths
+    // resolve as they will for the monitor.
+    if let Err(e) = Config::load(tmp.path()) {
+        let why = describe(&e, &tmp.path().display().to_string(), &shown.to_string());
+        return Err(format!(
+            "not changed: with the new nodes {shown} would not load: {why}"
+        ));
+    }
+    let perms = if created {
+        None
+    } else {
+        std::fs::metadata(path).ok().map(|m| m.permissions())
+    };
+    match perms {
+        Some(p) => std::fs::set_permissions(tmp.path(), p),
+        // A new file gets the usual permissions, not the temporary file's 0600.
+        None => default_permissions(tmp.path()),
+    }
+    .map_err(|e| format!("cannot set the permissions of the new {shown}: {e}"))?;
+    tmp.persist(path)
+        .map_err(|e| format!("cannot replace {shown}: {}", e.error))?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn default_permissions(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn default_permissions(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// The error as the user should read it: naming their file, not the temporary one.
+fn describe(e: &ConfigError, tmp: &str, real: &str) -> String {
+    e.to_string().replace(tmp, real)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, ip: &str) -> NewNode {
+        NewNode {
+            name: name.into(),
+            host: ip.parse().expect("ip"),
+            group: None,
+            comment: Some(format!("heard {ip}")),
+        }
+    }
+
+    const FILE: &str = "\
+# The stage fleet.
+[defaults]
+port = 8080 # the SyncGuard default
+
+[[node]]
+name = \"wall-01\"   # left of stage
+host = \"10.0.0.1\"
+
+[[node]]
+name = \"led-01\"
+host = \"10.0.1.1\"
+mode = \"push\"
+
+# Trailing remark.
+";
+
+    #[test]
+    fn appends_at_the_end_and_keeps_everything_else_byte_for_byte() {
+        let new = [
+            node("node-10-0-1-2", "10.0.1.2"),
+            node("wall-01x", "10.0.1.3"),
+        ];
+        let (out, added) = append_push_nodes(FILE, &new).expect("append");
+        assert_eq!(added, 2);
+        assert!(out.starts_with(FILE), "{out}");
+        let tail = &out[FILE.len()..];
+        assert!(tail.contains("# heard 10.0.1.2\n[[node]]\nname = \"node-10-0-1-2\"\nhost = \"10.0.1.2\"\nmode = \"push\"\n"), "{tail}");
+        let cfg = Config::parse(&out, "t.toml").expect("valid");
+        assert_eq!(cfg.nodes.len(), 4);
+        assert_eq!(cfg.push_nodes().count(), 3);
+    }
+
+    #[test]
+    fn twice_adds_nothing_twice_and_a_listed_ip_is_skipped() {
+        let new = [node("a", "10.0.1.2"), node("b", "10.0.1.1")];
+        let (once, added) = append_push_nodes(FILE, &new).expect("append");
+        assert_eq!(added, 1, "10.0.1.1 is led-01");
+        let (twice, again) = append_push_nodes(&once, &new).expect("append");
+        assert_eq!((again, twice), (0, once));
+        // The IPv4-mapped form of a listed IP is that IP.
+        let mapped = [node("m", "::ffff:10.0.1.1")];
+        assert_eq!(append_push_nodes(FILE, &mapped).expect("append").1, 0);
+    }
+
+    #[test]
+    fn a_taken_name_is_refused_not_renamed() {
+        let e = append_push_nodes(FILE, &[node("wall-01", "10.0.9.9")]).expect_err("taken");
+        assert!(e.contains("\"wall-01\" is already in the file"), "{e}");
+    }
+
+    #[test]
+    fn an_inline_node_array_or_broken_toml_is_refused() {
+        let inline = "node = [{ name = \"a\", host = \"10.0.0.1\" }]\n";
+        let e = append_push_nodes(inline, &[node("b", "10.0.0.2")]).expect_err("inline");
+        assert!(e.contains("[[node]]"), "{e}");
+        let e = append_push_nodes("[[node]\n", &[node("b", "10.0.0.2")]).expect_err("broken");
+        assert!(e.starts_with("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn group_and_comment_are_written_and_a_file_without_newline_is_fine() {
+        let mut n = node("x", "10.0.0.2");
+        n.group = Some("wall A".into());
+        n.comment = Some("two\nlines".into());
+        let (out, _) =
+            append_push_nodes("[listen]\nbind = [\"0.0.0.0:8080\"]", &[n]).expect("append");
+        assert!(out.contains("# two lines\n"), "{out}");
+        assert!(out.contains("group = \"wall A\""), "{out}");
+        Config::parse(&out, "t.toml").expect("valid");
+    }
+
+    #[test]
+    fn names_from_ips_and_dns() {
+        assert_eq!(
+            ip_name("192.168.0.201".parse().expect("ip")),
+            "node-192-168-0-201"
+        );
+        assert_eq!(ip_name("fd00::1".parse().expect("ip")), "node-fd00--1");
+        assert_eq!(
+            ip_name("::ffff:10.1.2.3".parse().expect("ip")),
+            "node-10-1-2-3"
+        );
+        assert_eq!(
+            dns_name("Render-01.stage.example."),
+            Some("render-01".into())
+        );
+        assert_eq!(dns_name("localhost"), Some("localhost".into()));
+        assert_eq!(dns_name("10.in-addr"), None);
+        assert_eq!(dns_name("..."), None);
+        assert_eq!(dns_name("wall\u{1b}[31m.x"), Some("wall31m".into()));
+    }
+
+    #[test]
+    fn claim_suffixes_taken_names() {
+        let mut k = Known::default();
+        k.names.insert("a".into());
+        k.names.insert("a-2".into());
+        assert_eq!(k.claim("a"), "a-3");
+        assert_eq!(k.claim("a"), "a-4");
+        assert_eq!(k.claim("b"), "b");
+        assert_eq!(k.claim("b"), "b-2");
+    }
+
+    #[test]
+    fn the_file_wrapper_validates_keeps_permissions_and_is_idempotent() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("fleet.toml");
+        std::fs::write(&path, FILE).expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        }
+        let cands = [node("wall-01", "10.0.1.2"), node("x", "10.0.1.1")];
+        let r = append_to_file(&path, &cands).expect("append");
+        assert_eq!(r.already, 1);
+        assert_eq!(r.added.len(), 1);
+        assert_eq!(r.added[0].name, "wall-01-2", "the taken name got a suffix");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.starts_with(FILE));
+        Config::load(&path).expect("loads");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o640);
+        }
+        let again = append_to_file(&path, &cands).expect("append");
+        assert!(again.added.is_empty());
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+        // Nothing left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn a_result_that_would_not_load_leaves_the_file_alone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("fleet.toml");
+        let mut n = node("x", "10.0.1.2");
+        n.group = Some(" ".into());
+        std::fs::write(&path, FILE).expect("write");
+        let e = append_to_file(&path, &[n]).expect_err("invalid group");
+        assert!(e.starts_with("not changed: "), "{e}");
+        assert!(e.contains("fleet.toml"), "{e}");
+        assert!(!e.contains(".syncguard-fleet-"), "names the real file: {e}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), FILE);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn a_missing_file_is_created() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("new.toml");
+        let r = append_to_file(&path, &[node("a", "10.0.1.2")]).expect("append");
+        assert!(r.created);
+        let cfg = Config::load(&path).expect("loads");
+        assert_eq!(cfg.nodes[0].name, "a");
+    }
+}
