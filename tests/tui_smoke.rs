@@ -617,5 +617,10 @@ fn unlisted_senders_are_added_to_the_fleet_file_with_n_and_shift_n() {
     }
     let screen = tmux.wait_for(&["10.200.0.2 (push)"], Duration::from_secs(10));
     assert!(screen.contains("node-10-200-0-2"), "{screen}");
+    // Adopted senders are nodes now, no longer unlisted.
+    let gone = common::wait_until(Duration::from_secs(10), || {
+        !tmux.screen().contains("Unlisted senders")
+    });
+    assert!(gone, "still listed as unlisted:\n{}", tmux.screen());
     tmux.keys("q");
 }

@@ -265,6 +265,13 @@ impl Fleet {
             .filter_map(|g| Some((g.name.clone(), g.status?)))
             .collect();
         new.reindex(now);
+        // A sender the new file lists (added with `discover --append` or the
+        // dashboard's adopt key) is a node now, not an unlisted sender; its
+        // next line goes to the node.
+        let listed = &new.push_ips;
+        new.push
+            .unlisted
+            .retain(|ip, _| !listed.contains_key(&ip.to_canonical()));
         new.previous_groups.clear();
         for g in &mut new.groups {
             if let Some(prev) = self.groups.iter().find(|p| p.name == g.name) {
@@ -1090,5 +1097,42 @@ mod tests {
             0,
             "a line clears it"
         );
+    }
+
+    #[test]
+    fn a_sender_listed_by_a_reload_leaves_the_unlisted_list() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let before = Config::parse(
+            "[[node]]\nname = \"p\"\nhost = \"10.0.0.5\"\nmode = \"push\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let mut f = Fleet::new(&before, t0);
+        let peer: SocketAddr = "10.0.0.6:4000".parse().expect("peer");
+        f.conn_opened(1, peer, t0);
+        let line = || {
+            Ok(PushLine {
+                reported: ReportedIp::V4(std::net::Ipv4Addr::new(10, 0, 0, 6)),
+                code: 1,
+            })
+        };
+        f.push_lines(1, peer, t0, line(), 1);
+        assert_eq!(f.snapshot(t0).unlisted.len(), 1);
+        let after = Config::parse(
+            "[[node]]\nname = \"p\"\nhost = \"10.0.0.5\"\nmode = \"push\"\n\
+             [[node]]\nname = \"q\"\nhost = \"10.0.0.6\"\nmode = \"push\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let (mut g, _) = f.reconcile(&after, t0);
+        assert!(
+            g.snapshot(t0).unlisted.is_empty(),
+            "still unlisted after the reload"
+        );
+        // Its next line, on the same connection, is the new node's.
+        g.push_lines(1, peer, t0, line(), 1);
+        let snap = g.snapshot(t0);
+        assert!(snap.unlisted.is_empty());
+        assert_ne!(snap.nodes[1].status, Status::Pending, "the line reached q");
     }
 }

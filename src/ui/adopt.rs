@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use crate::config::append::{self, NewNode};
 use crate::protocol::{ReportedIp, Role};
@@ -133,17 +133,13 @@ pub fn newest(snap: &Snapshot) -> Vec<Candidate> {
 /// Keys while "add to the fleet file?" is asked: `y` adds, ↑↓ (k/j) choose
 /// another sender, Ctrl-C quits, any other key adds nothing.
 pub fn key_to_action(key: KeyEvent) -> Option<Action> {
-    if key.kind == KeyEventKind::Release {
-        return None;
+    match key.code {
+        _ if key.kind == KeyEventKind::Release => None,
+        KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
+        KeyCode::Down | KeyCode::Char('j') => Some(Action::Down),
+        // The rest as for any yes/no question.
+        _ => crate::ui::view::confirm_key_to_action(key),
     }
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    Some(match key.code {
-        KeyCode::Char('c' | 'C') if ctrl => Action::Quit,
-        KeyCode::Char('y' | 'Y') if !ctrl => Action::Confirm,
-        KeyCode::Up | KeyCode::Char('k') => Action::Up,
-        KeyCode::Down | KeyCode::Char('j') => Action::Down,
-        _ => Action::Back,
-    })
 }
 
 /// The footer's line for a finished adopt: how many were added to which file,
@@ -176,6 +172,7 @@ pub fn outcome(
 mod tests {
     use super::*;
     use crate::model::Status;
+    use crossterm::event::KeyModifiers;
     use std::time::{Duration, SystemTime};
 
     fn snap_with(unlisted: &[(&str, &str, u64)]) -> Snapshot {
