@@ -8,6 +8,10 @@
 //! remembered by the IP they write, up to [`MAX_SENDERS`]; everything is dropped
 //! when the time is up. The entries go to stdout, progress and the summary to
 //! stderr, so `discover > new.toml` keeps only TOML.
+//!
+//! In a sharded fleet (`--shard K/N`, or the file's `[shard]`) every push node
+//! needs `shard = K`, or every instance refuses the file; the senders push to
+//! the address discover listened on, which is shard K's, so they get `shard = K`.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -27,6 +31,7 @@ use crate::cli::DiscoverArgs;
 use crate::config::append::{self, Known, NewNode};
 use crate::config::{Config, ConfigError, ListenConfig};
 use crate::engine::listen::MAX_INVALID_LINES;
+use crate::model::Shard;
 use crate::protocol::{LineReader, PushLine, ReportedIp, Role};
 
 /// The most senders remembered; more are counted, not kept.
@@ -68,17 +73,28 @@ struct Heard {
 
 /// Runs `discover`. `config_path` is the fleet file whose nodes are skipped when
 /// there is no `--append` (the usual `--config` or search); a missing one is fine.
-pub async fn run(args: &DiscoverArgs, config_path: Option<&Path>) -> anyhow::Result<()> {
+/// `shard` is `--shard K/N` (before the subcommand): the new nodes are pinned to
+/// it, or else to the fleet file's `[shard]`.
+pub async fn run(
+    args: &DiscoverArgs,
+    config_path: Option<&Path>,
+    shard: Option<Shard>,
+) -> anyhow::Result<()> {
     if let Some(g) = &args.group
         && g.trim().is_empty()
     {
         anyhow::bail!("--group must not be empty (leave it out instead)");
     }
     let fleet_path = args.append.as_deref().or(config_path);
-    let (mut known, has_listen) = match fleet_path {
+    let Existing {
+        mut known,
+        has_listen,
+        shard: file_shard,
+    } = match fleet_path {
         Some(p) => existing(p, args.append.is_some())?,
-        None => (Known::default(), false),
+        None => Existing::default(),
     };
+    let shard = shard.or(file_shard);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -131,6 +147,7 @@ pub async fn run(args: &DiscoverArgs, config_path: Option<&Path>) -> anyhow::Res
             name: known.claim(&base),
             host: s.ip,
             group: args.group.clone(),
+            shard: shard.map(|s| s.index),
             comment: Some(comment(s)),
         });
     }
@@ -157,10 +174,20 @@ pub async fn run(args: &DiscoverArgs, config_path: Option<&Path>) -> anyhow::Res
         _ => {}
     }
     drop(out);
+    if shard.is_none() && known.pinned {
+        eprintln!(
+            "hint: some nodes of {} have a `shard` key, but the file has no [shard] and \
+             --shard was not given, so the new push nodes have none; a sharded instance \
+             refuses a push node without one: run again as `syncguard-fleet --shard K/N \
+             discover ...`, K being the instance the nodes push to, or add `shard = K` to \
+             each",
+            fleet_path.map_or_else(|| "the fleet file".to_owned(), |p| p.display().to_string())
+        );
+    }
     if let Some(path) = &args.append {
         let done = tokio::task::spawn_blocking({
             let path = path.clone();
-            move || append::append_to_file(&path, &nodes)
+            move || append::append_to_file(&path, &nodes, shard)
         })
         .await
         .context("appending")?
@@ -188,33 +215,48 @@ pub async fn run(args: &DiscoverArgs, config_path: Option<&Path>) -> anyhow::Res
     Ok(())
 }
 
-/// The names and push IPs of the fleet file, and whether it has `[listen]`. A
-/// missing file has none; a file that does not load is an error for `--append`
-/// (unless it only lacks nodes), and only a warning otherwise.
-fn existing(path: &Path, appending: bool) -> anyhow::Result<(Known, bool)> {
+/// What the fleet file already has.
+#[derive(Default)]
+struct Existing {
+    known: Known,
+    has_listen: bool,
+    /// Its `[shard]`.
+    shard: Option<Shard>,
+}
+
+/// The names and push IPs of the fleet file, whether it has `[listen]`, and its
+/// `[shard]`. A missing file has none; a file that does not load is an error for
+/// `--append` (unless it only lacks nodes), and only a warning otherwise.
+fn existing(path: &Path, appending: bool) -> anyhow::Result<Existing> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Known::default(), false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Existing::default()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     let has_listen = text
         .parse::<toml_edit::DocumentMut>()
         .is_ok_and(|d| d.contains_key("listen"));
+    let with = |known: Known, shard: Option<Shard>| Existing {
+        known,
+        has_listen,
+        shard,
+    };
     match Config::load(path) {
-        Ok(c) => Ok((Known::of_config(&c), has_listen)),
+        Ok(c) => Ok(with(Known::of_config(&c), c.shard)),
         Err(e) => match Known::of_text(&text) {
-            // A file with no node yet (only `[listen]`, say) is a fine start.
-            Ok(k) if appending && k.names.is_empty() => Ok((k, has_listen)),
+            // A file with no node yet (only `[listen]` and `[shard]`, say) is a
+            // fine start.
+            Ok(k) if appending && k.names.is_empty() => Ok(with(k, append::shard_of_text(&text))),
             _ if appending => Err(anyhow::anyhow!(
                 "{e}\n(fix the file first: --append adds only to a fleet file that loads)"
             )),
             Ok(k) => {
                 warn_unloadable(&e);
-                Ok((k, has_listen))
+                Ok(with(k, append::shard_of_text(&text)))
             }
             Err(_) => {
                 warn_unloadable(&e);
-                Ok((Known::default(), has_listen))
+                Ok(with(Known::default(), None))
             }
         },
     }

@@ -27,6 +27,8 @@ pub struct HookEvent {
     pub role: String,
     pub reply: String,
     pub error: String,
+    /// `2/4` on a sharded instance, else empty (as `group` for a node in none).
+    pub shard: String,
 }
 
 impl HookEvent {
@@ -42,6 +44,7 @@ impl HookEvent {
             ("SYNCGUARD_ROLE", self.role.clone()),
             ("SYNCGUARD_REPLY", self.reply.clone()),
             ("SYNCGUARD_ERROR", self.error.clone()),
+            ("SYNCGUARD_SHARD", self.shard.clone()),
         ]
     }
 }
@@ -64,6 +67,8 @@ struct Streak {
 pub struct HookRules {
     hooks: Vec<AlertHook>,
     streaks: HashMap<(usize, NodeKey), Streak>,
+    /// The shard of the config in force, for SYNCGUARD_SHARD.
+    shard: Option<crate::model::Shard>,
 }
 
 impl HookRules {
@@ -71,6 +76,7 @@ impl HookRules {
         HookRules {
             hooks,
             streaks: HashMap::new(),
+            shard: None,
         }
     }
 
@@ -82,6 +88,12 @@ impl HookRules {
             return HookRules::new(alerts);
         }
         self.streaks.retain(|(_, key), _| exists(key.as_str()));
+        self
+    }
+
+    /// The same rules, telling their programs they run in `shard`.
+    pub fn in_shard(mut self, shard: Option<crate::model::Shard>) -> HookRules {
+        self.shard = shard;
         self
     }
 
@@ -144,6 +156,7 @@ impl HookRules {
                         .unwrap_or_default(),
                     reply: node.reply().map(|r| r.to_string()).unwrap_or_default(),
                     error: node.error().unwrap_or_default(),
+                    shard: self.shard.map(|s| s.label()).unwrap_or_default(),
                 },
             });
         }
@@ -347,13 +360,15 @@ mod tests {
             role: "Error".into(),
             reply: "10.0.0.7_state0".into(),
             error: String::new(),
+            shard: "2/4".into(),
         };
         let env: HashMap<_, _> = e.env().into_iter().collect();
+        assert_eq!(env["SYNCGUARD_SHARD"], "2/4");
         assert_eq!(env["SYNCGUARD_NODE"], "wall-07");
         assert_eq!(env["SYNCGUARD_STATUS"], "free");
         assert_eq!(env["SYNCGUARD_PREVIOUS"], "synced");
         assert_eq!(env["SYNCGUARD_EVENT"], "unhealthy");
-        assert_eq!(env.len(), 8);
+        assert_eq!(env.len(), 9);
     }
 
     fn hook(command: &[&str], timeout_ms: u64) -> AlertHook {
@@ -375,6 +390,7 @@ mod tests {
             role: String::new(),
             reply: "Free".into(),
             error: String::new(),
+            shard: String::new(),
         }
     }
 

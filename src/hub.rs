@@ -347,7 +347,7 @@ impl Hub {
             events: events.clone(),
             snapshots: snap_tx,
             progress: progress_tx,
-            hooks: HookRules::new(config.alerts.clone()),
+            hooks: HookRules::new(config.alerts.clone()).in_shard(config.shard),
             hook_jobs,
             warned_unlisted: HashSet::new(),
             report: HubReport::default(),
@@ -906,7 +906,10 @@ impl Hub {
         }
         let rules = std::mem::take(&mut self.hooks);
         let fleet = &self.fleet;
-        self.hooks = rules.reload(new.alerts.clone(), |k| fleet.node(k).is_some());
+        self.hooks = rules
+            .reload(new.alerts.clone(), |k| fleet.node(k).is_some())
+            .in_shard(new.shard);
+
         if self.hook_jobs.is_none() && self.options.notify.is_none() && !new.alerts.is_empty() {
             let (tx, rx) = mpsc::channel(HOOK_QUEUE);
             tokio::spawn(hooks::run_jobs(rx, hooks::uncounted()));

@@ -70,6 +70,9 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
         Some(Command::Sim(args)) => run_sim(args).await.map(|()| Verdict::Ok),
         Some(Command::Watch(args)) => {
             let config = cli.load_selected(&cli.select.and(&args.select))?;
+            if let Some(shard) = config.shard.filter(|_| config.nodes.is_empty()) {
+                empty_shard_warning(shard, &config);
+            }
             let _log = match &cli.log_file {
                 Some(path) => Some(logging::to_file(path)?),
                 None => {
@@ -104,7 +107,8 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                 .map(|()| Verdict::Ok)
         }
         Some(Command::Notify(args)) => {
-            let config = cli.load_config()?;
+            // With --shard, the test goes out labelled as that instance's would.
+            let config = cli.load_selected(&cli.select)?;
             let NotifyAction::Test { channel } = &args.action;
             let all_ok = syncguard_fleet::notify::send_test(
                 &config,
@@ -154,7 +158,8 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
             Ok(Verdict::Ok)
         }
         Some(Command::Discover(args)) => {
-            syncguard_fleet::discover::run(args, Some(&cli.config_path())).await?;
+            syncguard_fleet::discover::run(args, Some(&cli.config_path()), cli.select.shard)
+                .await?;
             Ok(Verdict::Ok)
         }
         Some(Command::Completions(args)) => {
@@ -260,6 +265,17 @@ fn check_nofile(config: &Config) {
 
 async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
     check_nofile(&config);
+    if let Some(shard) = config.shard.filter(|_| config.nodes.is_empty()) {
+        // A check of nothing is not OK; a monitor of nothing still reports
+        // itself (its shard's metrics), so Prometheus sees the instance is up.
+        if cli.once {
+            anyhow::bail!(
+                "shard {shard} of {} has no nodes: nothing to check",
+                config.source
+            );
+        }
+        empty_shard_warning(shard, &config);
+    }
     if cli.once {
         let _log = match &cli.log_file {
             Some(path) => Some(logging::to_file(path)?),
@@ -292,6 +308,15 @@ async fn run_fleet(cli: &Cli, config: Config) -> anyhow::Result<Verdict> {
     // Not eprintln: after a hangup stderr may be a dead terminal.
     let _ = writeln!(std::io::stderr(), "log: {}", log_path.display());
     result.map(|()| Verdict::Ok)
+}
+
+fn empty_shard_warning(shard: syncguard_fleet::model::Shard, config: &Config) {
+    let w = format!(
+        "warning: shard {shard} of {} has no nodes; watching nothing until a reload gives it some",
+        config.source
+    );
+    eprintln!("{w}");
+    tracing::warn!("{w}");
 }
 
 /// Which long-running mode wants the history store.

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use clap::CommandFactory;
+use roff::{Roff, bold, roman};
 
 use crate::cli::Cli;
 
@@ -46,21 +47,23 @@ pub fn manpage() -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// One `.SS` per subcommand (and nested ones), with its synopsis line, about
-/// text and options: one page tells the whole interface.
+/// One `.SS` per subcommand (and nested ones), with its about text and
+/// options: one page tells the whole interface. clap_mangen renders one
+/// command per page; the `roff` crate (which it uses too) does the escaping.
 fn render_subcommands(cmd: &clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
-    writeln!(out, ".SH COMMANDS")?;
+    let mut page = Roff::new();
+    page.control("SH", ["COMMANDS"]);
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        render_subcommand(sub, BIN, out)?;
+        subcommand(sub, BIN, &mut page);
     }
-    Ok(())
+    page.to_writer(out)
 }
 
-fn render_subcommand(cmd: &clap::Command, parent: &str, out: &mut Vec<u8>) -> std::io::Result<()> {
+fn subcommand(cmd: &clap::Command, parent: &str, page: &mut Roff) {
     let path = format!("{parent} {}", cmd.get_name());
-    writeln!(out, ".SS \"{}\"", roff_escape(&path))?;
+    page.control("SS", [path.as_str()]);
     if let Some(about) = cmd.get_long_about().or(cmd.get_about()) {
-        writeln!(out, "{}", roff_escape(&about.to_string()))?;
+        page.text([roman(about.to_string())]);
     }
     for arg in cmd
         .get_arguments()
@@ -76,42 +79,25 @@ fn render_subcommand(cmd: &clap::Command, parent: &str, out: &mut Vec<u8>) -> st
             (Some(s), None) => format!("-{s}"),
             (None, None) => String::new(),
         };
-        let value = arg
-            .get_value_names()
-            .map(|v| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
-            .unwrap_or_else(|| id.to_uppercase());
         if arg.get_action().takes_values() {
+            let value = arg
+                .get_value_names()
+                .map(|v| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
+                .unwrap_or_else(|| id.to_uppercase());
             flag = if flag.is_empty() {
                 value
             } else {
                 format!("{flag} {value}")
             };
         }
-        writeln!(out, ".TP\n\\fB{}\\fR", roff_escape(&flag))?;
+        page.control("TP", []).text([bold(flag)]);
         if let Some(help) = arg.get_long_help().or(arg.get_help()) {
-            writeln!(out, "{}", roff_escape(&help.to_string()))?;
+            page.text([roman(help.to_string())]);
         }
     }
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        render_subcommand(sub, &path, out)?;
+        subcommand(sub, &path, page);
     }
-    Ok(())
-}
-
-/// Text safe in a roff body: backslashes and hyphens escaped, and no line may
-/// start with a control character (`.` or `'`).
-fn roff_escape(text: &str) -> String {
-    text.lines()
-        .map(|line| {
-            let l = line.replace('\\', "\\e").replace('-', "\\-");
-            if l.starts_with('.') || l.starts_with('\'') {
-                format!("\\&{l}")
-            } else {
-                l
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]
@@ -151,9 +137,10 @@ mod tests {
         assert!(text.starts_with(".ie") || text.contains(".TH"), "{text}");
         for word in [
             ".TH syncguard-fleet 1",
-            "syncguard\\-fleet config",
-            "syncguard\\-fleet discover",
-            "syncguard\\-fleet ack",
+            ".SS \"syncguard-fleet config check\"",
+            ".SS \"syncguard-fleet discover\"",
+            ".SS \"syncguard-fleet ack\"",
+            "\\fB\\-\\-append PATH\\fR",
             "\\-\\-ignore\\-acked",
             "3  UNKNOWN",
             "/etc/syncguard/fleet.toml",

@@ -184,3 +184,45 @@ fn a_bad_csv_cell_is_named_by_line_and_column() {
         r.stderr
     );
 }
+
+/// An inventory export of 10,000 nodes, one row each (no ranges), with the
+/// extra columns such exports carry, loads in full and in order. The time
+/// taken is printed (`--nocapture`), not asserted: machines differ.
+#[test]
+fn ten_thousand_rows_load_in_order() {
+    const ROWS: u32 = 10_000;
+    let mut csv = String::from("name,host,port,group,mode,rack,serial,notes\n");
+    for k in 0..ROWS {
+        let mode = if k % 2 == 0 { "push" } else { "" };
+        csv.push_str(&format!(
+            "render-{k:05},10.{}.{}.{},,wall-{},{mode},R{:03},SN{k:08},\"row {k}, spare\"\n",
+            k / 65536 + 10,
+            k / 256 % 256,
+            k % 256,
+            k / 100,
+            k / 40
+        ));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "fleet.toml", "nodes_file = \"nodes.csv\"\n");
+    write(dir.path(), "nodes.csv", &csv);
+    let started = std::time::Instant::now();
+    let config = Config::load(&dir.path().join("fleet.toml")).expect("valid fleet");
+    eprintln!(
+        "Config::load of {ROWS} rows ({} bytes): {:?}",
+        csv.len(),
+        started.elapsed()
+    );
+    assert_eq!(config.nodes.len(), ROWS as usize);
+    let last = &config.nodes[ROWS as usize - 1];
+    assert_eq!(
+        (
+            last.name.as_str(),
+            last.host.as_str(),
+            last.group.as_deref(),
+            last.mode
+        ),
+        ("render-09999", "10.10.39.15", Some("wall-99"), Mode::Poll)
+    );
+    assert_eq!(config.push_directory().len(), ROWS as usize / 2);
+}

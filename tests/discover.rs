@@ -21,10 +21,16 @@ fn free_port() -> u16 {
 /// Starts `discover --listen 127.0.0.1:PORT --for SECS extra...` and waits until
 /// it listens; a port taken in between is tried again with another.
 fn start_discover(secs: u32, extra: &[&str]) -> (Proc, SocketAddr) {
+    start_discover_after(&[], secs, extra)
+}
+
+/// As [`start_discover`], with `before` ahead of the subcommand (`--shard 2/2`).
+fn start_discover_after(before: &[&str], secs: u32, extra: &[&str]) -> (Proc, SocketAddr) {
     for _ in 0..5 {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let p = Proc::spawn(
             bin()
+                .args(before)
                 .arg("discover")
                 .args(["--listen", &addr.to_string()])
                 .args(["--for", &format!("{secs}s")])
@@ -341,4 +347,105 @@ fn an_empty_group_is_refused() {
         "{}",
         f.stderr
     );
+}
+
+const SHARDED: &str = "\
+# Shard 1 of 2.
+[shard]
+index = 1
+count = 2
+
+[[node]]
+name = \"wall-01\"
+host = \"127.0.0.1\"
+port = 1
+";
+
+/// `discover --append` into `SHARDED` with `before` ahead of the subcommand; the
+/// file's text after, and the run.
+fn discover_into_sharded(before: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, Finished) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("fleet.toml");
+    std::fs::write(&path, SHARDED).expect("write");
+    let (d, addr) = start_discover_after(before, 3, &["--append", path.to_str().expect("utf-8")]);
+    let s = sim(addr, 2, &[]);
+    let f = d.finish(Duration::from_secs(25));
+    drop(s);
+    ok(&f);
+    (dir, path, f)
+}
+
+fn config_check(before: &[&str], path: &Path) -> common::bin::Run {
+    common::bin::run(bin().args(before).args([
+        "-c",
+        path.to_str().expect("utf-8"),
+        "config",
+        "check",
+    ]))
+}
+
+#[test]
+fn append_to_a_sharded_file_pins_the_new_nodes_to_its_shard() {
+    let (_dir, path, f) = discover_into_sharded(&[]);
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.starts_with(SHARDED), "{text}");
+    let cfg = Config::load(&path).expect("loads");
+    let push: Vec<(&str, Option<u32>)> = cfg
+        .push_nodes()
+        .map(|(_, n)| (n.host.as_str(), n.shard))
+        .collect();
+    assert_eq!(push, [("10.200.0.1", Some(1)), ("10.200.0.2", Some(1))]);
+    // Printed the same way.
+    assert_eq!(f.stdout.matches("shard = 1\n").count(), 2, "{}", f.stdout);
+    assert!(!f.stderr.contains("hint: some nodes"), "{}", f.stderr);
+    let check = config_check(&[], &path);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
+
+#[test]
+fn append_with_a_shard_on_the_command_line_pins_to_it() {
+    let (_dir, path, f) = discover_into_sharded(&["--shard", "2/2"]);
+    let cfg = Config::load(&path).expect("loads");
+    let pins: Vec<Option<u32>> = cfg.push_nodes().map(|(_, n)| n.shard).collect();
+    assert_eq!(pins, [Some(2), Some(2)], "{}", f.stdout);
+    // The instance for shard 2 takes the new nodes; the file's own shard 1 the rest.
+    for before in [&[][..], &["--shard", "2/2"][..]] {
+        let check = config_check(before, &path);
+        assert_eq!(
+            check.code, 0,
+            "{before:?}: {}\n{}",
+            check.stdout, check.stderr
+        );
+    }
+}
+
+#[test]
+fn pinned_nodes_in_an_unsharded_file_get_a_hint() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("fleet.toml");
+    std::fs::write(&path, format!("{FLEET}shard = 1\n")).expect("write");
+    let f = discover(2, 3, &["--append", path.to_str().expect("utf-8")], &[]);
+    ok(&f);
+    assert!(f.stderr.contains("hint: some nodes of"), "{}", f.stderr);
+    assert!(f.stderr.contains("--shard K/N"), "{}", f.stderr);
+    assert!(!f.stdout.contains("shard ="), "{}", f.stdout);
+}
+
+#[test]
+fn a_file_a_shard_would_refuse_is_left_alone() {
+    // An unpinned push node: no instance of a sharded fleet loads this file, so
+    // nothing is added to it.
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("fleet.toml");
+    let before =
+        format!("{SHARDED}\n[[node]]\nname = \"p\"\nhost = \"10.9.9.9\"\nmode = \"push\"\n");
+    std::fs::write(&path, &before).expect("write");
+    let (d, addr) = start_discover(3, &["--append", path.to_str().expect("utf-8")]);
+    let s = sim(addr, 1, &[]);
+    let f = d.finish(Duration::from_secs(25));
+    drop(s);
+    assert_eq!(f.code, Some(3), "{}", f.stderr);
+    assert!(f.stderr.contains("not changed"), "{}", f.stderr);
+    assert!(f.stderr.contains("\"p\" has no shard key"), "{}", f.stderr);
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
 }

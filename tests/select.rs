@@ -77,6 +77,17 @@ fn filters_take_globs_and_repeat() {
 }
 
 #[test]
+fn one_node_of_a_healthy_wall_is_ok() {
+    let lab = walls();
+    let fleet = lab.fleet("fleet.toml", FAST);
+    // a-02 is wall-A's Slave: alone it is not "a wall without a Master".
+    let r = once(&fleet, &["--node", "a-02", "--format", "nagios"]);
+    assert_code(&r, 0);
+    let r = once(&fleet, &["--node", "b-02", "--format", "nagios"]);
+    assert_code(&r, 2);
+}
+
+#[test]
 fn a_filter_matching_nothing_is_unknown() {
     let lab = walls();
     let fleet = lab.fleet("fleet.toml", FAST);

@@ -4,19 +4,22 @@
 //! The file is read with `toml_edit`, which keeps comments, blank lines and key
 //! order, and the new nodes go at its very end as `[[node]]` tables written by
 //! `toml_edit` too. Nothing else in the file is touched. The result is checked the
-//! way the monitor will read it (`Config::load`) before it replaces the file, and
-//! it replaces it by a rename, so a reader sees the old file or the new one, never
-//! half of one.
+//! way the monitor will read it (`Config::load`, then the shard's selection when
+//! the fleet is sharded) before it replaces the file, and it replaces it by a
+//! rename, so a reader sees the old file or the new one, never half of one. The
+//! rename happens in the directory of the real file (a symlink is followed, not
+//! replaced), and the new file gets the old one's mode, owner and group.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
 
-use super::{Config, ConfigError, Mode};
+use super::{Config, Mode, Selection};
+use crate::model::Shard;
 
 /// A push node to add.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +30,9 @@ pub struct NewNode {
     /// `unknown`).
     pub host: IpAddr,
     pub group: Option<String>,
+    /// `shard = K`: the instance the node pushes to, in a sharded fleet (every
+    /// push node needs one there).
+    pub shard: Option<u32>,
     /// One line of context written above the table (what was heard, from where).
     pub comment: Option<String>,
 }
@@ -38,6 +44,9 @@ pub struct Known {
     pub names: HashSet<String>,
     /// Canonical form: an IPv4-mapped IPv6 address is its IPv4 address.
     pub push_ips: HashSet<IpAddr>,
+    /// Some node has a `shard = K` key: the fleet is meant to be split, even if
+    /// this file has no `[shard]`.
+    pub pinned: bool,
 }
 
 impl Known {
@@ -46,6 +55,7 @@ impl Known {
         Known {
             names: config.nodes.iter().map(|n| n.name.clone()).collect(),
             push_ips: config.push_directory().into_keys().collect(),
+            pinned: config.nodes.iter().any(|n| n.shard.is_some()),
         }
     }
 
@@ -58,6 +68,7 @@ impl Known {
             if let Some(name) = t.get("name").and_then(Item::as_str) {
                 known.names.insert(name.to_owned());
             }
+            known.pinned |= t.contains_key("shard");
             let push = t.get("mode").and_then(Item::as_str) == Some(Mode::Push.as_str());
             if let Some(ip) = t
                 .get("host")
@@ -95,6 +106,19 @@ impl Known {
     pub fn claim_ip(&mut self, ip: IpAddr) -> bool {
         self.push_ips.insert(ip.to_canonical())
     }
+}
+
+/// The `[shard]` of a TOML text, for a file that does not load as a config (yet):
+/// `None` when there is none or it is not a valid one (loading says why).
+pub fn shard_of_text(text: &str) -> Option<Shard> {
+    let doc = parse(text).ok()?;
+    let t = doc.get("shard")?.as_table_like()?;
+    let num = |k: &str| {
+        t.get(k)
+            .and_then(Item::as_integer)
+            .and_then(|v| u32::try_from(v).ok())
+    };
+    Shard::new(num("index")?, num("count")?).ok()
 }
 
 /// A node name from its IP: `node-192-168-0-201`; IPv6 `fd00::1` is `node-fd00--1`.
@@ -145,6 +169,9 @@ pub fn render_nodes(nodes: &[NewNode]) -> String {
         t["mode"] = value(Mode::Push.as_str());
         if let Some(g) = &n.group {
             t["group"] = value(g.as_str());
+        }
+        if let Some(k) = n.shard {
+            t["shard"] = value(i64::from(k));
         }
         let mut prefix = String::from("\n");
         if let Some(c) = &n.comment {
@@ -223,10 +250,19 @@ pub struct Appended {
 /// Adds push nodes to the fleet file at `path` (created when missing). Each
 /// candidate's name is a base: it gets `-2`, `-3`… when the file (ranges and
 /// `nodes_file` rows included) already has it. Candidates whose IP is already
-/// listed are skipped. The result must load as a config, the way the monitor will
-/// load it, before it replaces the file; it is written beside it and renamed over
-/// it, keeping its permissions.
-pub fn append_to_file(path: &Path, candidates: &[NewNode]) -> Result<Appended, String> {
+/// listed are skipped.
+///
+/// `shard`: the shard the nodes are for (`--shard`, or the running monitor's),
+/// if any; a candidate without a pin is pinned to its index. The result must load
+/// as a config, the way the monitor will load it (and, when sharded, as that
+/// shard's instance will select from it), before it replaces the file. It is
+/// written beside the real file (a symlink is followed) and renamed over it,
+/// keeping its mode, owner and group.
+pub fn append_to_file(
+    path: &Path,
+    candidates: &[NewNode],
+    shard: Option<Shard>,
+) -> Result<Appended, String> {
     let shown = path.display();
     let (text, created) = match std::fs::read(path) {
         Ok(bytes) => (
@@ -252,6 +288,7 @@ pub fn append_to_file(path: &Path, candidates: &[NewNode]) -> Result<Appended, S
         known.claim_ip(c.host);
         chosen.push(NewNode {
             name: known.claim(&c.name),
+            shard: c.shard.or(shard.map(|s| s.index)),
             ..c.clone()
         });
     }
@@ -263,7 +300,7 @@ pub fn append_to_file(path: &Path, candidates: &[NewNode]) -> Result<Appended, S
         });
     }
     let (out, _) = append_push_nodes(&text, &chosen).map_err(|e| format!("{shown}: {e}"))?;
-    write_checked(path, &out, created)?;
+    write_checked(path, &out, created, shard)?;
     Ok(Appended {
         added: chosen,
         already,
@@ -271,11 +308,23 @@ pub fn append_to_file(path: &Path, candidates: &[NewNode]) -> Result<Appended, S
     })
 }
 
-/// Writes `text` to a temporary file beside `path`, loads it as a config, and
-/// renames it over `path` only if it loads.
-fn write_checked(path: &Path, text: &str, created: bool) -> Result<(), String> {
+/// Writes `text` to a temporary file beside the real file behind `path`, loads
+/// it as a config (and as `shard`'s instance selects from it, when sharded),
+/// gives it the old file's mode, owner and group, and renames it over the real
+/// file only if all of that worked. Otherwise the temporary file is removed and
+/// the file is untouched.
+fn write_checked(
+    path: &Path,
+    text: &str,
+    created: bool,
+    shard: Option<Shard>,
+) -> Result<(), String> {
     let shown = path.display();
-    let dir = match path.parent() {
+    // The rename replaces a directory entry: done on a symlink, it would put a
+    // plain file where the link was. The link's target is the file to replace,
+    // and the temporary file must be in its directory for the rename to be atomic.
+    let target = real_file(path)?;
+    let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
@@ -287,27 +336,107 @@ fn write_checked(path: &Path, text: &str, created: bool) -> Result<(), String> {
     tmp.write_all(text.as_bytes())
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| format!("cannot write beside {shown}: {e}"))?;
+    let tmp_label = tmp.path().display().to_string();
     // Loaded from the same directory, so relative `*_file` secrets and paths
     // resolve as they will for the monitor.
-    if let Err(e) = Config::load(tmp.path()) {
-        let why = describe(&e, &tmp.path().display().to_string(), &shown.to_string());
+    let config = Config::load(tmp.path()).map_err(|e| {
+        let why = describe(&e.to_string(), &tmp_label, &shown.to_string());
+        format!("not changed: with the new nodes {shown} would not load: {why}")
+    })?;
+    // `Config::load` takes the whole file; a sharded instance then selects its
+    // part, and refuses the file if, say, a push node has no `shard = K`.
+    let selection = Selection {
+        shard,
+        ..Selection::default()
+    };
+    if let Some(used) = selection.shard_for(&config)
+        && let Err(e) = selection.apply(config)
+    {
+        let why = describe(&e.to_string(), &tmp_label, &shown.to_string());
         return Err(format!(
-            "not changed: with the new nodes {shown} would not load: {why}"
+            "not changed: with the new nodes the instance for shard {used} would refuse {shown}: {why}"
         ));
     }
-    let perms = if created {
+    let original = if created {
         None
     } else {
-        std::fs::metadata(path).ok().map(|m| m.permissions())
+        Some(
+            std::fs::metadata(&target)
+                .map_err(|e| format!("cannot read the permissions of {shown}: {e}"))?,
+        )
     };
-    match perms {
-        Some(p) => std::fs::set_permissions(tmp.path(), p),
+    match &original {
+        Some(meta) => {
+            // Owner first: a chown can clear set-id bits that the mode restores.
+            keep_owner(tmp.as_file(), meta, &shown.to_string())?;
+            tmp.as_file().set_permissions(meta.permissions())
+        }
         // A new file gets the usual permissions, not the temporary file's 0600.
         None => default_permissions(tmp.path()),
     }
     .map_err(|e| format!("cannot set the permissions of the new {shown}: {e}"))?;
-    tmp.persist(path)
+    tmp.persist(&target)
         .map_err(|e| format!("cannot replace {shown}: {}", e.error))?;
+    Ok(())
+}
+
+/// The file behind `path`: symlinks followed. A path that does not exist yet is
+/// itself; a symlink to nothing is refused rather than replaced by a file.
+fn real_file(path: &Path) -> Result<PathBuf, String> {
+    match std::fs::canonicalize(path) {
+        Ok(p) => Ok(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                Err(format!(
+                    "{} is a symlink to a file that does not exist; create that file or \
+                     point the link at the fleet file",
+                    path.display()
+                ))
+            } else {
+                Ok(path.to_owned())
+            }
+        }
+        Err(e) => Err(format!("cannot follow {}: {e}", path.display())),
+    }
+}
+
+/// Gives the new file the old one's owner and group. A user who may write the
+/// file but not chown it (not root, someone else's file) would silently take it
+/// over — a root-owned `0640` file readable by the `syncguard` group, say, would
+/// become theirs and unreadable to the service — so that is refused instead.
+#[cfg(unix)]
+fn keep_owner(
+    tmp: &std::fs::File,
+    original: &std::fs::Metadata,
+    shown: &str,
+) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let (uid, gid) = (original.uid(), original.gid());
+    let now = tmp
+        .metadata()
+        .map_err(|e| format!("cannot read the new {shown}: {e}"))?;
+    if (now.uid(), now.gid()) == (uid, gid) {
+        return Ok(());
+    }
+    std::os::unix::fs::fchown(tmp, Some(uid), Some(gid)).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            format!(
+                "not changed: {shown} belongs to user {uid}, group {gid}, and this user \
+                 cannot give the new file that owner ({e}); run this as the file's owner \
+                 or as root (sudo), so the file keeps its owner and group"
+            )
+        } else {
+            format!("not changed: cannot give the new {shown} its owner and group: {e}")
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn keep_owner(
+    _tmp: &std::fs::File,
+    _original: &std::fs::Metadata,
+    _shown: &str,
+) -> Result<(), String> {
     Ok(())
 }
 
@@ -323,8 +452,8 @@ fn default_permissions(_path: &Path) -> std::io::Result<()> {
 }
 
 /// The error as the user should read it: naming their file, not the temporary one.
-fn describe(e: &ConfigError, tmp: &str, real: &str) -> String {
-    e.to_string().replace(tmp, real)
+fn describe(e: &str, tmp: &str, real: &str) -> String {
+    e.replace(tmp, real)
 }
 
 #[cfg(test)]
@@ -336,6 +465,7 @@ mod tests {
             name: name.into(),
             host: ip.parse().expect("ip"),
             group: None,
+            shard: None,
             comment: Some(format!("heard {ip}")),
         }
     }
@@ -455,7 +585,7 @@ mode = \"push\"
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
         }
         let cands = [node("wall-01", "10.0.1.2"), node("x", "10.0.1.1")];
-        let r = append_to_file(&path, &cands).expect("append");
+        let r = append_to_file(&path, &cands, None).expect("append");
         assert_eq!(r.already, 1);
         assert_eq!(r.added.len(), 1);
         assert_eq!(r.added[0].name, "wall-01-2", "the taken name got a suffix");
@@ -468,7 +598,7 @@ mode = \"push\"
             let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o640);
         }
-        let again = append_to_file(&path, &cands).expect("append");
+        let again = append_to_file(&path, &cands, None).expect("append");
         assert!(again.added.is_empty());
         assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
         // Nothing left behind.
@@ -482,7 +612,7 @@ mode = \"push\"
         let mut n = node("x", "10.0.1.2");
         n.group = Some(" ".into());
         std::fs::write(&path, FILE).expect("write");
-        let e = append_to_file(&path, &[n]).expect_err("invalid group");
+        let e = append_to_file(&path, &[n], None).expect_err("invalid group");
         assert!(e.starts_with("not changed: "), "{e}");
         assert!(e.contains("fleet.toml"), "{e}");
         assert!(!e.contains(".syncguard-fleet-"), "names the real file: {e}");
@@ -494,9 +624,144 @@ mode = \"push\"
     fn a_missing_file_is_created() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("new.toml");
-        let r = append_to_file(&path, &[node("a", "10.0.1.2")]).expect("append");
+        let r = append_to_file(&path, &[node("a", "10.0.1.2")], None).expect("append");
         assert!(r.created);
         let cfg = Config::load(&path).expect("loads");
         assert_eq!(cfg.nodes[0].name, "a");
+    }
+
+    const SHARDED: &str = "\
+[shard]
+index = 1
+count = 2
+
+[[node]]
+name = \"wall-01\"
+host = \"10.0.0.1\"
+";
+
+    #[test]
+    fn a_pin_is_written_and_the_text_shard_is_read() {
+        let mut n = node("p", "10.0.1.2");
+        n.shard = Some(2);
+        let out = render_nodes(&[n]);
+        assert!(out.contains("mode = \"push\"\nshard = 2\n"), "{out}");
+        assert_eq!(shard_of_text(SHARDED), Some(Shard { index: 1, count: 2 }));
+        assert_eq!(shard_of_text(FILE), None);
+        assert_eq!(shard_of_text("[shard]\nindex = 3\ncount = 2\n"), None);
+        assert!(!Known::of_text(FILE).expect("known").pinned);
+        let pinned = format!("{FILE}shard = 1\n");
+        assert!(Known::of_text(&pinned).expect("known").pinned);
+    }
+
+    #[test]
+    fn in_a_sharded_file_new_nodes_are_pinned_and_checked_as_the_shard_reads_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("fleet.toml");
+        std::fs::write(&path, SHARDED).expect("write");
+        // Without a shard to pin to, the new push node would be refused by every
+        // instance: the file is left alone.
+        let e = append_to_file(&path, &[node("p", "10.0.1.2")], None).expect_err("unpinned");
+        assert!(e.starts_with("not changed: "), "{e}");
+        assert!(e.contains("shard 1/2"), "{e}");
+        assert!(e.contains("has no shard key"), "{e}");
+        assert!(!e.contains(".syncguard-fleet-"), "names the real file: {e}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), SHARDED);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+
+        let one = Shard::new(1, 2).expect("shard");
+        let r = append_to_file(&path, &[node("p", "10.0.1.2")], Some(one)).expect("append");
+        assert_eq!(r.added[0].shard, Some(1));
+        let cfg = Config::load(&path).expect("loads");
+        let sel = Selection::default()
+            .apply(cfg)
+            .expect("shard 1 of the file");
+        let p = sel
+            .nodes
+            .iter()
+            .find(|n| n.name == "p")
+            .expect("in shard 1");
+        assert_eq!(p.shard, Some(1));
+        // `--shard 2/2` on a file that says 1/2: pinned to 2, which shard 2 takes.
+        let two = Shard::new(2, 2).expect("shard");
+        let r = append_to_file(&path, &[node("q", "10.0.1.3")], Some(two)).expect("append");
+        assert_eq!(r.added[0].shard, Some(2));
+        let cfg = Config::load(&path).expect("loads");
+        let sel = Selection {
+            shard: Some(two),
+            ..Selection::default()
+        }
+        .apply(cfg)
+        .expect("shard 2");
+        assert!(sel.nodes.iter().any(|n| n.name == "q"));
+    }
+
+    #[test]
+    fn a_shard_from_the_command_line_is_checked_on_an_unsharded_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("fleet.toml");
+        // `led-01` is a push node without a pin: no instance of 2 could load this.
+        std::fs::write(&path, FILE).expect("write");
+        let one = Shard::new(1, 2).expect("shard");
+        let e = append_to_file(&path, &[node("p", "10.0.1.2")], Some(one)).expect_err("led-01");
+        assert!(e.contains("\"led-01\" has no shard key"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), FILE);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_stays_a_symlink_and_mode_and_owner_are_kept() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().expect("dir");
+        let real_dir = dir.path().join("real");
+        std::fs::create_dir(&real_dir).expect("mkdir");
+        let real = real_dir.join("fleet.toml");
+        std::fs::write(&real, FILE).expect("write");
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        // As root, give the file another owner, as a .deb's root:syncguard would be.
+        let root = rustix::process::geteuid().is_root();
+        if root {
+            std::os::unix::fs::chown(&real, Some(65534), Some(65534)).expect("chown");
+        }
+        let before = std::fs::metadata(&real).expect("meta");
+        let link = dir.path().join("fleet.toml");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+
+        let r = append_to_file(&link, &[node("p", "10.0.1.2")], None).expect("append");
+        assert_eq!(r.added.len(), 1);
+        let meta = std::fs::symlink_metadata(&link).expect("meta");
+        assert!(meta.file_type().is_symlink(), "the link is still a link");
+        assert_eq!(std::fs::read_link(&link).expect("link"), real);
+        let text = std::fs::read_to_string(&real).expect("read");
+        assert!(
+            text.starts_with(FILE) && text.contains("name = \"p\""),
+            "{text}"
+        );
+        let after = std::fs::metadata(&real).expect("meta");
+        assert_eq!(after.permissions().mode() & 0o7777, 0o640);
+        assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
+        if root {
+            assert_eq!((after.uid(), after.gid()), (65534, 65534));
+        }
+        // The temporary file was in the target's directory, and is gone.
+        assert_eq!(std::fs::read_dir(&real_dir).expect("ls").count(), 1);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_to_nothing_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let link = dir.path().join("fleet.toml");
+        std::os::unix::fs::symlink(dir.path().join("gone.toml"), &link).expect("symlink");
+        let e = append_to_file(&link, &[node("p", "10.0.1.2")], None).expect_err("dangling");
+        assert!(e.contains("symlink to a file that does not exist"), "{e}");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .expect("meta")
+                .file_type()
+                .is_symlink()
+        );
+        assert!(!dir.path().join("gone.toml").exists());
     }
 }

@@ -203,6 +203,9 @@ pub struct Config {
     /// The `--node`/`--group`/`--shard` selection applied to this config; a
     /// reload applies it again.
     pub selection: Selection,
+    /// The IPs of push nodes the file lists but `--node`/`--group` left out:
+    /// their senders are not "unlisted".
+    pub set_aside: Vec<IpAddr>,
 }
 
 /// Which changes an alert hook runs for.
@@ -417,6 +420,7 @@ impl Cx<'_> {
             maintenance,
             shard,
             selection: Selection::default(),
+            set_aside: Vec::new(),
         })
     }
 }

@@ -153,6 +153,12 @@ enum Ports<'a> {
     Ranged(Ranged<'a>),
 }
 
+/// The most nodes one fleet file may give (tables, ranges and CSV rows
+/// together): ten times the 10,000 one instance is measured with
+/// (BENCHMARKS.md), and a bound on what a typo in a range or a runaway
+/// spreadsheet can make the monitor allocate.
+pub const MAX_NODES: usize = 100_000;
+
 impl Cx<'_> {
     /// All nodes: the `[[node]]` tables, then the nodes file's `rows`, in order.
     /// `stale_after` is what push nodes inherit from `[listen]`; `shard` is the
@@ -321,6 +327,16 @@ impl Cx<'_> {
         let hosts = self.ranged(w, host, "host")?;
         let ports = self.ports(w, default_port)?;
         let count = self.lockstep(w, &names, &hosts, &ports)?;
+        if out.len() + count > MAX_NODES {
+            return Err(self.fail(
+                &name.place,
+                w.origin.key("name"),
+                format!(
+                    "this makes more than {MAX_NODES} nodes in one fleet; split the fleet \
+                     across instances (docs/sharding.md) or files"
+                ),
+            ));
+        }
         for k in 0..count {
             let name_k = names.get(k);
             self.claim_name(w, &name.place, &name_k, claimed)?;
@@ -641,12 +657,25 @@ fn looks_like_ip(host: &str) -> bool {
     host.contains(':')
         || (host.contains('.') && host.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
 }
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::super::{assert_errors, parse};
     use crate::model::UnreachablePolicy;
+
+    #[test]
+    fn a_fleet_of_more_than_max_nodes_is_refused_where_it_overflows() {
+        let text: String = (0..11)
+            .map(|t| {
+                format!("[[node]]\nname = \"t{t}-{{1..10000}}\"\nhost = \"h{t}-{{1..10000}}\"\n")
+            })
+            .collect();
+        let e = parse(&text).expect_err("too many");
+        assert!(e.starts_with("fleet.toml:32:8: node[10].name:"), "{e}");
+        assert!(e.contains("more than 100000 nodes"), "{e}");
+    }
 
     #[test]
     fn node_overrides_defaults() {

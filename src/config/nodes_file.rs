@@ -9,6 +9,7 @@
 //! spreadsheets leave at the end), are skipped. Errors name the file,
 //! the line and the column number: `nodes.csv:3:2: host: ...`.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
@@ -16,6 +17,24 @@ use toml::Spanned;
 use super::error::{ConfigError, Cx};
 use super::node::{At, Origin, Place, Written};
 use super::raw::RawPort;
+
+/// The largest nodes file read. A row of an inventory export is some 70 bytes
+/// (name, IP, group, a few ignored columns), so [`MAX_ROWS`] rows fit several
+/// times over; the cap is there so that a wrong path (a log, a disk image) is
+/// refused rather than loaded into memory.
+const MAX_BYTES: u64 = 32 << 20;
+
+/// The most data rows a nodes file may have: the fleet scale the monitor is
+/// built for, each row one node (a row with a range gives more, up to the
+/// per-range limit).
+const MAX_ROWS: usize = 100_000;
+
+/// Reads all of `from` if it holds at most `cap` bytes; `None` if it holds more.
+fn read_at_most(from: impl Read, cap: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    from.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok((u64::try_from(bytes.len()).unwrap_or(u64::MAX) <= cap).then_some(bytes))
+}
 
 /// The nodes file, read.
 pub(super) struct NodesFile {
@@ -43,8 +62,30 @@ impl Cx<'_> {
             _ => PathBuf::from(written),
         };
         let label = path.display().to_string();
-        let bytes = std::fs::read(&path)
-            .map_err(|e| self.err(p.span(), "nodes_file", format!("cannot read {label}: {e}")))?;
+        let cannot = |e: std::io::Error| {
+            self.err(p.span(), "nodes_file", format!("cannot read {label}: {e}"))
+        };
+        let too_big = |size: String| {
+            self.err(
+                p.span(),
+                "nodes_file",
+                format!(
+                    "{label} is {size}; a nodes file may be at most {MAX_BYTES} bytes ({} MiB)",
+                    MAX_BYTES >> 20
+                ),
+            )
+        };
+        let file = std::fs::File::open(&path).map_err(cannot)?;
+        // The size is checked before reading, so a huge file is refused at once,
+        // and the read itself stops past the cap, for a file that grows meanwhile
+        // or reports no size (a pipe, a device).
+        let size = file.metadata().map_err(cannot)?.len();
+        if size > MAX_BYTES {
+            return Err(too_big(format!("{size} bytes")));
+        }
+        let bytes = read_at_most(file, MAX_BYTES)
+            .map_err(cannot)?
+            .ok_or_else(|| too_big(format!("more than {MAX_BYTES} bytes")))?;
         let text = String::from_utf8(bytes).map_err(|_| {
             self.err(
                 p.span(),
@@ -86,36 +127,75 @@ impl NodesFile {
                 !first.starts_with('#') && !r.iter().all(str::is_empty)
             })
         });
+        let mut lines = Lines::new(text);
         let Some(header) = records.next() else {
             return Ok(Vec::new());
         };
-        let header = header.map_err(|e| csv_error(file, text, &e))?;
-        let columns = header_columns(file, line_of(text, header.position()), &header)?;
+        let header = header.map_err(|e| csv_error(file, &mut lines, &e))?;
+        let columns = header_columns(file, lines.line_of(header.position()), &header)?;
         let mut rows = Vec::new();
         for record in records {
-            let record = record.map_err(|e| csv_error(file, text, &e))?;
-            rows.push(row(
-                file,
-                line_of(text, record.position()),
-                &columns,
-                &record,
-            )?);
+            let record = record.map_err(|e| csv_error(file, &mut lines, &e))?;
+            let line = lines.line_of(record.position());
+            if rows.len() == MAX_ROWS {
+                return Err(cell_error(
+                    file,
+                    line,
+                    1,
+                    "csv",
+                    format!(
+                        "more than {MAX_ROWS} rows: a nodes file may list at most {MAX_ROWS} (a row with a range such as wall-{{01..32}} stands for many nodes)"
+                    ),
+                ));
+            }
+            rows.push(row(file, line, &columns, &record)?);
         }
         Ok(rows)
     }
 }
 
-/// The 1-based line a record starts on. The reader's position is where the
-/// previous record ended, before any blank lines (and the `\n` of a `\r\n`), so
-/// those are stepped over; its own line count leaves out blank lines.
-fn line_of(text: &str, position: Option<&csv::Position>) -> usize {
-    let bytes = text.as_bytes();
-    let mut at = position.map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX));
-    at = at.min(bytes.len());
-    while bytes.get(at).is_some_and(|b| *b == b'\r' || *b == b'\n') {
-        at += 1;
+/// Turns the reader's byte positions into 1-based line numbers. Records come in
+/// file order, so each lookup counts only the newlines since the previous one,
+/// and reading a file takes time in proportion to its size.
+struct Lines<'t> {
+    text: &'t [u8],
+    /// Where the previous lookup stopped, and the line that byte is on.
+    offset: usize,
+    line: usize,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Self {
+        Lines {
+            text: text.as_bytes(),
+            offset: 0,
+            line: 1,
+        }
     }
-    bytes[..at].iter().filter(|b| **b == b'\n').count() + 1
+
+    /// The line a record starts on. The reader's position is where the previous
+    /// record ended, before any blank lines (and the `\n` of a `\r\n`), so those
+    /// are stepped over; its own line count leaves out blank lines.
+    fn line_of(&mut self, position: Option<&csv::Position>) -> usize {
+        let bytes = self.text;
+        let mut at = position.map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX));
+        at = at.min(bytes.len());
+        while bytes.get(at).is_some_and(|b| *b == b'\r' || *b == b'\n') {
+            at += 1;
+        }
+        if at < self.offset {
+            // Behind the previous lookup (not met in practice: positions only
+            // grow): count from the start rather than give a wrong line.
+            self.offset = 0;
+            self.line = 1;
+        }
+        self.line += bytes[self.offset..at]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.offset = at;
+        self.line
+    }
 }
 
 fn cell_error(file: &str, line: usize, column: usize, key: &str, message: String) -> ConfigError {
@@ -128,8 +208,8 @@ fn cell_error(file: &str, line: usize, column: usize, key: &str, message: String
     }
 }
 
-fn csv_error(file: &str, text: &str, e: &csv::Error) -> ConfigError {
-    cell_error(file, line_of(text, e.position()), 1, "csv", e.to_string())
+fn csv_error(file: &str, lines: &mut Lines<'_>, e: &csv::Error) -> ConfigError {
+    cell_error(file, lines.line_of(e.position()), 1, "csv", e.to_string())
 }
 
 fn header_columns(
@@ -464,6 +544,120 @@ mod tests {
                 );
             assert_eq!(load(dir.path()).expect_err(&want), want);
         }
+    }
+
+    /// Line numbers come from a cursor carried from record to record: a bad
+    /// row far down a file, past blank lines, comments, `\r\n` endings and
+    /// quoted cells spanning lines, is named by its own line.
+    #[test]
+    fn a_bad_row_deep_in_a_long_file_is_named_by_its_line() {
+        let mut csv = String::from("# inventory\n\nname,host,notes\r\n");
+        let mut line = 4; // the line the next row starts on
+        for k in 0..3000 {
+            match k % 4 {
+                0 => {
+                    csv.push_str(&format!("n{k},h{k},\"two\nlines\"\n"));
+                    line += 2;
+                }
+                1 => {
+                    csv.push_str(&format!("\r\n# note\r\nn{k},h{k},\r\n"));
+                    line += 3;
+                }
+                2 => {
+                    csv.push_str(&format!("n{k},h{k},,\n\n\n"));
+                    line += 3;
+                }
+                _ => {
+                    csv.push_str(&format!(",,\nn{k},h{k}\n"));
+                    line += 2;
+                }
+            }
+        }
+        csv.push_str("bad,bad host,\n");
+        let dir = fleet(TOP, Some(csv.as_bytes()));
+        let csv_path = dir.path().join("nodes.csv");
+        assert_eq!(
+            load(dir.path()).expect_err("bad host"),
+            format!(
+                "{}:{line}:2: host: \"bad host\" is not a host name or IP address",
+                csv_path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_nodes_file_over_the_size_cap_is_refused_at_the_key() {
+        let dir = fleet(TOP, None);
+        let csv_path = dir.path().join("nodes.csv");
+        // Sparse: no disk is used, and the size check comes before any read.
+        let f = std::fs::File::create(&csv_path).expect("create");
+        f.set_len(super::MAX_BYTES + 1).expect("set_len");
+        assert_eq!(
+            load(dir.path()).expect_err("too big"),
+            format!(
+                "{}:1:14: nodes_file: {} is {} bytes; a nodes file may be at most {} bytes (32 MiB)",
+                dir.path().join("fleet.toml").display(),
+                csv_path.display(),
+                super::MAX_BYTES + 1,
+                super::MAX_BYTES
+            )
+        );
+    }
+
+    /// A device reports no size: the bounded read is what stops it.
+    #[cfg(unix)]
+    #[test]
+    fn an_endless_nodes_file_stops_at_the_cap() {
+        let dir = fleet("nodes_file = \"/dev/zero\"\n", None);
+        assert_eq!(
+            load(dir.path()).expect_err("endless"),
+            format!(
+                "{}:1:14: nodes_file: /dev/zero is more than {} bytes; a nodes file may be at most {} bytes (32 MiB)",
+                dir.path().join("fleet.toml").display(),
+                super::MAX_BYTES,
+                super::MAX_BYTES
+            )
+        );
+    }
+
+    #[test]
+    fn the_bounded_read_takes_up_to_the_cap_and_no_more() {
+        let data = [b'x'; 10];
+        assert_eq!(
+            super::read_at_most(&data[..], 10).expect("read"),
+            Some(data.to_vec())
+        );
+        assert_eq!(super::read_at_most(&data[..], 9).expect("read"), None);
+        assert_eq!(
+            super::read_at_most(&b""[..], 0).expect("read"),
+            Some(Vec::new())
+        );
+    }
+
+    #[test]
+    fn rows_past_the_row_cap_are_refused_at_the_first_one_over() {
+        let mut csv = String::from("name,host\n");
+        for k in 0..=super::MAX_ROWS {
+            csv.push_str(&format!("n{k},h\n"));
+        }
+        let dir = fleet(TOP, Some(csv.as_bytes()));
+        // The header is line 1, so row MAX_ROWS + 1 is on line MAX_ROWS + 2.
+        let max = super::MAX_ROWS;
+        assert_eq!(
+            load(dir.path()).expect_err("too many rows"),
+            format!(
+                "{}:{}:1: csv: more than {max} rows: a nodes file may list at most {max} (a row with a range such as wall-{{01..32}} stands for many nodes)",
+                dir.path().join("nodes.csv").display(),
+                max + 2
+            )
+        );
+        // At the cap, every row is a node.
+        let at_cap = csv
+            .rsplit_once(&format!("n{max},h\n"))
+            .map(|(head, _)| head);
+        std::fs::write(dir.path().join("nodes.csv"), at_cap.expect("the last row"))
+            .expect("write csv");
+        assert_eq!(load(dir.path()).expect("at the cap").nodes.len(), max);
     }
 
     #[test]

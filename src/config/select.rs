@@ -68,8 +68,6 @@ pub enum SelectionError {
         a: u32,
         b: u32,
     },
-    #[error("{file}: shard {shard} has no nodes")]
-    EmptyShard { file: String, shard: Shard },
 }
 
 impl Selection {
@@ -84,7 +82,7 @@ impl Selection {
     }
 
     /// `config` narrowed to this selection. Every glob must match a node (in the
-    /// shard); a shard must keep at least one node.
+    /// shard). A shard may be left with no nodes.
     pub fn apply(&self, mut config: Config) -> Result<Config, SelectionError> {
         let shard = self.shard_for(&config);
         config.shard = shard;
@@ -99,13 +97,10 @@ impl Selection {
                     .collect()
             };
             let mut keep = keep.into_iter();
+            // A shard may be empty (a few large walls over many instances): its
+            // instance still runs and reports itself, so a missing instance is
+            // told apart from an idle one. `--once` refuses to check nothing.
             config.nodes.retain(|_| keep.next().unwrap_or(false));
-            if config.nodes.is_empty() {
-                return Err(SelectionError::EmptyShard {
-                    file: config.source.clone(),
-                    shard,
-                });
-            }
         }
         if self.nodes.is_empty() && self.groups.is_empty() {
             return Ok(config);
@@ -168,6 +163,37 @@ impl Selection {
             .or_else(|| unmatched("group", "sync group", &self.groups, &used_group))
         {
             return Err(e);
+        }
+        // The file's push nodes left out are not "unlisted" when they push here.
+        let kept: std::collections::HashSet<&str> = keep.iter().map(|n| n.name.as_str()).collect();
+        config.set_aside = config
+            .nodes
+            .iter()
+            .filter(|n| n.mode == Mode::Push && !kept.contains(n.name.as_str()))
+            .filter_map(|n| n.host.parse().ok())
+            .collect();
+        // A group is judged on all its members (exactly one Master): a node
+        // chosen without the rest of its group is checked on its own.
+        let mut whole: HashMap<&str, (usize, usize)> = HashMap::new();
+        for n in &config.nodes {
+            if let Some(g) = n.group.as_deref() {
+                whole.entry(g).or_default().0 += 1;
+            }
+        }
+        for n in &keep {
+            if let Some(g) = n.group.as_deref() {
+                whole.entry(g).or_default().1 += 1;
+            }
+        }
+        let partial: std::collections::HashSet<String> = whole
+            .into_iter()
+            .filter(|(_, (all, kept))| kept < all)
+            .map(|(g, _)| g.to_owned())
+            .collect();
+        for n in &mut keep {
+            if n.group.as_ref().is_some_and(|g| partial.contains(g)) {
+                Arc::make_mut(n).group = None;
+            }
         }
         config.nodes = keep;
         Ok(config)
@@ -319,6 +345,46 @@ mod tests {
     }
 
     #[test]
+    fn a_node_chosen_without_its_group_is_checked_on_its_own() {
+        let c = fleet(&[
+            ("m", Some("wall"), false, None),
+            ("s", Some("wall"), false, None),
+            ("x", Some("other"), false, None),
+        ]);
+        let sel = |nodes: &[&str]| Selection {
+            nodes: nodes.iter().map(|s| s.to_string()).collect(),
+            ..Selection::default()
+        };
+        // Only the Slave: no group, so no "no Master" for a healthy wall.
+        let got = sel(&["s"]).apply(c.clone()).expect("ok");
+        assert_eq!(got.nodes[0].group, None);
+        // The whole group: the group rule applies.
+        let got = sel(&["m", "s"]).apply(c).expect("ok");
+        assert!(got.nodes.iter().all(|n| n.group.as_deref() == Some("wall")));
+    }
+
+    #[test]
+    fn push_nodes_left_out_are_set_aside_not_unlisted() {
+        let c = fleet(&[
+            ("a", Some("A"), true, None),
+            ("b", Some("B"), true, None),
+            ("poll", None, false, None),
+        ]);
+        let got = Selection {
+            groups: vec!["A".into()],
+            ..Selection::default()
+        }
+        .apply(c)
+        .expect("ok");
+        assert_eq!(names(&got), ["a"]);
+        // b's IP (the second node's host in `fleet`).
+        assert_eq!(
+            got.set_aside,
+            ["10.0.0.2".parse::<std::net::IpAddr>().expect("ip")]
+        );
+    }
+
+    #[test]
     fn push_nodes_need_a_pin_and_groups_stay_whole() {
         let two = Shard::new(1, 2).expect("shard");
         let sel = Selection {
@@ -389,7 +455,6 @@ mod tests {
                             prop_assert_eq!(first, k, "group {} split", g);
                         }
                     },
-                    Err(SelectionError::EmptyShard { .. }) => {}
                     Err(e) => return Err(TestCaseError::fail(e.to_string())),
                 }
             }

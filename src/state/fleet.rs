@@ -73,6 +73,9 @@ pub struct Fleet {
     has_listener: bool,
     /// Push node by the IP it writes, for attribution.
     push_ips: HashMap<IpAddr, usize>,
+    /// Push nodes of the file that `--node`/`--group` left out: their lines are
+    /// dropped, not shown as unlisted senders (they are listed, just not here).
+    set_aside: std::collections::HashSet<IpAddr>,
     /// When each push node goes stale unless it is heard: (deadline, node), one entry
     /// per push node that is not stale. Re-armed lazily when an entry comes due.
     stale_at: BinaryHeap<Reverse<(SystemTime, usize)>>,
@@ -132,6 +135,11 @@ impl Fleet {
             push: PushState::default(),
             has_listener: config.listen.is_some(),
             push_ips: HashMap::new(),
+            set_aside: config
+                .set_aside
+                .iter()
+                .map(|ip| ip.to_canonical())
+                .collect(),
             stale_at: BinaryHeap::new(),
             armed: Vec::new(),
             conflict_window: config
@@ -618,7 +626,13 @@ impl Fleet {
         self.push.count_lines(conn, at, &line, count, key);
         let Some(i) = target else {
             if let Ok(l) = line {
-                self.push.note_unlisted(l, peer, at, count);
+                let ip = match l.reported {
+                    ReportedIp::V4(ip) => IpAddr::V4(ip),
+                    ReportedIp::Unknown => peer.ip().to_canonical(),
+                };
+                if !self.set_aside.contains(&ip) {
+                    self.push.note_unlisted(l, peer, at, count);
+                }
             }
             return LineApplied::default();
         };
@@ -1097,6 +1111,37 @@ mod tests {
             0,
             "a line clears it"
         );
+    }
+
+    #[test]
+    fn a_listed_node_left_out_by_the_selection_is_not_unlisted() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let config = Config::parse(
+            "[[node]]\nname = \"a\"\nhost = \"10.0.0.5\"\nmode = \"push\"\ngroup = \"A\"\n\
+             [[node]]\nname = \"b\"\nhost = \"10.0.0.6\"\nmode = \"push\"\ngroup = \"B\"\n",
+            "t.toml",
+        )
+        .expect("config");
+        let config = crate::config::Selection {
+            groups: vec!["A".into()],
+            ..Default::default()
+        }
+        .apply(config)
+        .expect("selection");
+        let mut f = Fleet::new(&config, t0);
+        let peer: SocketAddr = "10.0.0.6:4000".parse().expect("peer");
+        f.conn_opened(1, peer, t0);
+        let line = Ok(PushLine {
+            reported: ReportedIp::V4(std::net::Ipv4Addr::new(10, 0, 0, 6)),
+            code: 1,
+        });
+        f.push_lines(1, peer, t0, line, 1);
+        let snap = f.snapshot(t0);
+        assert!(
+            snap.unlisted.is_empty(),
+            "b is listed, only not watched here"
+        );
+        assert_eq!(snap.nodes.len(), 1);
     }
 
     #[test]

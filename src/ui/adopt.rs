@@ -1,6 +1,9 @@
 //! The adopt keys: `n` adds an unlisted push sender to the fleet file as a
 //! `[[node]]`, `N` adds all of them, each after a `y`. Pure (the question and
 //! its keys); the dashboard loop writes the file off the loop and reloads.
+//!
+//! In a sharded fleet every push node needs `shard = K`. A sender pushes to
+//! the instance that heard it, so the nodes are pinned to this instance's shard.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -8,6 +11,7 @@ use std::path::Path;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use crate::config::append::{self, NewNode};
+use crate::model::Shard;
 use crate::protocol::{ReportedIp, Role};
 use crate::state::{Snapshot, UnlistedSender};
 use crate::ui::Action;
@@ -37,8 +41,9 @@ impl Candidate {
     }
 
     /// The node it becomes: named from its IP (no DNS here: the keys never wait
-    /// on the network), a comment saying where it came from.
-    pub fn node(&self) -> NewNode {
+    /// on the network), pinned to `shard` (this instance's, when sharded), a
+    /// comment saying where it came from.
+    pub fn node(&self, shard: Option<Shard>) -> NewNode {
         let last = match self.code {
             Some(c) => format!("state{c} ({})", Role::from_code(c)),
             None => "no valid line yet".to_owned(),
@@ -52,6 +57,7 @@ impl Candidate {
             name: append::ip_name(self.ip),
             host: self.ip,
             group: None,
+            shard: shard.map(|s| s.index),
             comment: Some(format!(
                 "added from the dashboard: last {last} from {}{unknown}",
                 self.peer
@@ -67,6 +73,9 @@ pub struct AdoptPrompt {
     pub senders: Vec<Candidate>,
     /// The one to add (`n`; ↑↓ choose another), or `None` for all of them (`N`).
     pub chosen: Option<usize>,
+    /// This instance's shard (of the config in force), when sharded: the
+    /// senders push here, so their nodes are pinned to it.
+    pub shard: Option<Shard>,
 }
 
 impl AdoptPrompt {
@@ -84,6 +93,7 @@ impl AdoptPrompt {
         Ok(AdoptPrompt {
             senders,
             chosen: (!all).then_some(0),
+            shard: snap.shard,
         })
     }
 
@@ -101,14 +111,10 @@ impl AdoptPrompt {
 
     /// The nodes `y` adds.
     pub fn nodes(&self) -> Vec<NewNode> {
+        let node = |c: &Candidate| c.node(self.shard);
         match self.chosen {
-            Some(i) => self
-                .senders
-                .get(i)
-                .map(Candidate::node)
-                .into_iter()
-                .collect(),
-            None => self.senders.iter().map(Candidate::node).collect(),
+            Some(i) => self.senders.get(i).map(node).into_iter().collect(),
+            None => self.senders.iter().map(node).collect(),
         }
     }
 
@@ -230,6 +236,34 @@ mod tests {
         let all = AdoptPrompt::ask(&snap, true, Some(path)).expect("asked");
         assert_eq!(all.nodes().len(), 3);
         assert_eq!(all.highlighted(), None);
+        assert!(all.nodes().iter().all(|n| n.shard.is_none()), "not sharded");
+    }
+
+    #[test]
+    fn a_sharded_instance_pins_adopted_nodes_to_its_shard() {
+        let mut snap = snap_with(&[
+            ("10.0.0.1", "10.0.0.1:5000", 5),
+            ("10.0.0.2", "10.0.0.2:5000", 9),
+        ]);
+        snap.shard = Some(Shard::new(3, 4).expect("shard"));
+        let path = Path::new("fleet.toml");
+        let all = AdoptPrompt::ask(&snap, true, Some(path)).expect("asked");
+        let pins: Vec<Option<u32>> = all.nodes().iter().map(|n| n.shard).collect();
+        assert_eq!(pins, [Some(3), Some(3)]);
+        let one = AdoptPrompt::ask(&snap, false, Some(path)).expect("asked");
+        assert_eq!(one.nodes()[0].shard, Some(3));
+        // And what the dashboard then writes loads in that instance.
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("fleet.toml");
+        let text = "[shard]\nindex = 3\ncount = 4\n\n[[node]]\nname = \"w\"\nhost = \"10.0.1.1\"\nshard = 3\n";
+        std::fs::write(&file, text).expect("write");
+        let done = append::append_to_file(&file, &all.nodes(), snap.shard).expect("added");
+        assert_eq!(done.added.len(), 2);
+        let cfg = crate::config::Config::load(&file).expect("loads");
+        let mine = crate::config::Selection::default()
+            .apply(cfg)
+            .expect("shard 3 takes the file");
+        assert_eq!(mine.nodes.len(), 3);
     }
 
     #[test]

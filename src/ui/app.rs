@@ -363,8 +363,10 @@ impl Dashboard {
         )));
         let (tx, rx) = oneshot::channel();
         self.pending_adopt = Some(rx);
+        // The shard in force: the write is checked as this instance will load it.
+        let shard = self.snap.shard;
         tokio::task::spawn_blocking(move || {
-            let _ = tx.send(crate::config::append::append_to_file(&path, &nodes));
+            let _ = tx.send(crate::config::append::append_to_file(&path, &nodes, shard));
         });
     }
 
