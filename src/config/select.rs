@@ -71,11 +71,6 @@ pub enum SelectionError {
 }
 
 impl Selection {
-    /// No filter and no `--shard`.
-    pub fn is_everything(&self) -> bool {
-        self.shard.is_none() && self.nodes.is_empty() && self.groups.is_empty()
-    }
-
     /// The shard in force for `config`: `--shard`, else the file's `[shard]`.
     pub fn shard_for(&self, config: &Config) -> Option<Shard> {
         self.shard.or(config.shard)

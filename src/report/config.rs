@@ -159,16 +159,12 @@ pub fn summary(whole: &Config, config: &Config, config_path: &Path) -> String {
         if config.notify.is_empty() {
             "no channels".into()
         } else {
-            format!(
-                "{} channel{}: {}",
-                config.notify.len(),
-                plural(config.notify.len()),
-                listing(
-                    config
-                        .notify
-                        .iter()
-                        .map(|c| format!("{} ({})", c.name, c.kind.as_str()))
-                )
+            counted(
+                "channel",
+                config
+                    .notify
+                    .iter()
+                    .map(|c| format!("{} ({})", c.name, c.kind.as_str())),
             )
         },
     );
@@ -178,16 +174,12 @@ pub fn summary(whole: &Config, config: &Config, config_path: &Path) -> String {
     if !config.alerts.is_empty() {
         line(
             "alerts",
-            format!(
-                "{} [[alert]] program{}: {}",
-                config.alerts.len(),
-                plural(config.alerts.len()),
-                listing(
-                    config
-                        .alerts
-                        .iter()
-                        .map(|a| a.command.first().cloned().unwrap_or_default())
-                )
+            counted(
+                "[[alert]] program",
+                config
+                    .alerts
+                    .iter()
+                    .map(|a| a.command.first().cloned().unwrap_or_default()),
             ),
         );
     }
@@ -213,6 +205,12 @@ pub fn summary(whole: &Config, config: &Config, config_path: &Path) -> String {
         );
     }
     out
+}
+
+/// `2 channels: a (webhook), b (email)`: how many, then [`listing`].
+fn counted(noun: &str, items: impl ExactSizeIterator<Item = String>) -> String {
+    let n = items.len();
+    format!("{n} {noun}{}: {}", plural(n), listing(items))
 }
 
 /// Up to [`LIST`] items, then how many more.
