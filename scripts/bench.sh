@@ -58,11 +58,14 @@ die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 # The tokio floors (examples/): the same socket work as the C floors, as the
 # plainest tokio programs.
+# CARGO_BUILD_TARGET (cargo's own setting) picks another target, as CI does to reuse
+# the static musl build of the packages step; the outputs then sit under its name.
 cargo build --release --quiet --bin syncguard-fleet --example poll_floor_tokio --example listen_floor_tokio
-TOKIO_FLOOR="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/poll_floor_tokio"
-TOKIO_LISTEN_FLOOR="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/listen_floor_tokio"
-HISTORY_FILL="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/history_fill"
-BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/syncguard-fleet"
+RELEASE_DIR="${CARGO_TARGET_DIR:-$PWD/target}/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release"
+TOKIO_FLOOR="$RELEASE_DIR/examples/poll_floor_tokio"
+TOKIO_LISTEN_FLOOR="$RELEASE_DIR/examples/listen_floor_tokio"
+HISTORY_FILL="$RELEASE_DIR/examples/history_fill"
+BIN="$RELEASE_DIR/syncguard-fleet"
 W="$(mktemp -d "${TMPDIR:-/tmp}/syncguard-bench.XXXXXX")"
 # The monitors write their history (and logs) here, not in the user's state
 # directory.
@@ -1153,5 +1156,7 @@ for est in sorted(pathlib.Path("target/criterion").glob("**/new/estimates.json")
 PY
 
 say "writing BENCHMARKS.md"
-python3 scripts/bench_report.py "$RESULTS" >BENCHMARKS.md
+# The sections measured by hand are carried over from the file being replaced.
+python3 scripts/bench_report.py "$RESULTS" --keep BENCHMARKS.md >"$RESULTS.md"
+mv "$RESULTS.md" BENCHMARKS.md
 cat BENCHMARKS.md >&2

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Turns the key=value results of scripts/bench.sh into BENCHMARKS.md.
 
-    bench_report.py RESULTS                       the whole file, on stdout (full run)
+    bench_report.py RESULTS [--keep FILE]         the whole file, on stdout (full run);
+                                                  with --keep, the hand-measured
+                                                  sections of FILE are carried over
     bench_report.py --merge-web RESULTS FILE      replaces only the web rows of the
                                                   Targets table and the web section
                                                   of FILE (BENCHMARKS.md) with those
@@ -17,6 +19,11 @@ the `web:begin` and `web:end` markers say which run and command measured them;
 so do the notify rows (`notify:`) and the section between `notify:begin` and
 `notify:end`. A full run does not measure notifications: its file has the notify
 section's markers with a note, for `bench.sh --notify` to fill.
+
+Studies that bench.sh does not run (a before/after comparison, the build's disk
+footprint) sit between `<!-- by hand: begin -->` and `<!-- by hand: end -->`
+lines, each with the commands that measured it. A full run keeps them, in their
+order, before "How it is measured"; it never writes into them.
 """
 
 import sys
@@ -530,8 +537,43 @@ if len(sys.argv) == 4 and sys.argv[1] == "--merge-web":
 if len(sys.argv) == 4 and sys.argv[1] == "--merge-notify":
     merge_notify(sys.argv[2], sys.argv[3])
     sys.exit(0)
+HAND_BEGIN = "<!-- by hand: begin -->"
+HAND_END = "<!-- by hand: end -->"
+
+
+def hand_sections(doc_path):
+    """The by-hand blocks of doc_path, markers included; a missing file has none.
+    An unclosed block is an error: carrying half a section over would lose the rest."""
+    try:
+        with open(doc_path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return []
+    blocks, current = [], None
+    for n, line in enumerate(lines, 1):
+        if line.strip() == HAND_BEGIN:
+            if current is not None:
+                sys.exit(f"{doc_path}:{n}: a by-hand section starts inside another")
+            current = [line]
+        elif line.strip() == HAND_END:
+            if current is None:
+                sys.exit(f"{doc_path}:{n}: a by-hand section ends that never began")
+            blocks.append(current + [line])
+            current = None
+        elif current is not None:
+            current.append(line)
+    if current is not None:
+        sys.exit(f"{doc_path}: a by-hand section never ends ({HAND_END})")
+    return blocks
+
+
+keep_from = None
+if len(sys.argv) == 4 and sys.argv[2] == "--keep":
+    keep_from = sys.argv[3]
+    del sys.argv[2:]
 if len(sys.argv) != 2:
     sys.exit(__doc__)
+kept_sections = hand_sections(keep_from) if keep_from else []
 
 r = load(sys.argv[1])
 r["web_raw"] = web_raw(sys.argv[1])
@@ -696,7 +738,8 @@ out = []
 w = out.append
 w("# Benchmarks")
 w("")
-w("Produced by `scripts/bench.sh` (this file is its output; do not edit by hand).")
+w("Produced by `scripts/bench.sh` (this file is its output; do not edit by hand), but for")
+w("the sections marked as measured by hand, which name their own commands.")
 w("Everything runs on loopback against the built-in simulator (`syncguard-fleet sim`).")
 w("")
 w("## Machine")
@@ -773,6 +816,9 @@ for name, ns in sorted(crit.items()):
     shown = f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.1f} ns"
     w(f"| `{name}` | {shown} |")
 w("")
+for block in kept_sections:
+    out.extend(block)
+    w("")
 w("## How it is measured")
 w("")
 w("- `--once`: `/usr/bin/time -v syncguard-fleet --once --config F --format json`, 7 runs (5 for")
