@@ -308,11 +308,11 @@ pub fn append_to_file(
     })
 }
 
-/// Writes `text` to a temporary file beside the real file behind `path`, loads
-/// it as a config (and as `shard`'s instance selects from it, when sharded),
-/// gives it the old file's mode, owner and group, and renames it over the real
-/// file only if all of that worked. Otherwise the temporary file is removed and
-/// the file is untouched.
+/// Checks `text` as the monitor will load it from `path` (and as `shard`'s
+/// instance selects from it, when sharded), then writes it to a temporary file
+/// beside the real file behind `path`, gives that the old file's mode, owner and
+/// group, and renames it over the real file. Any failure leaves the file
+/// untouched (and removes the temporary file).
 fn write_checked(
     path: &Path,
     text: &str,
@@ -320,6 +320,23 @@ fn write_checked(
     shard: Option<Shard>,
 ) -> Result<(), String> {
     let shown = path.display();
+    // Checked at `path` as given, not at the link's target: the monitor started
+    // with this path resolves relative `nodes_file` and `*_file` paths beside it.
+    let config = Config::from_text_at(text, path)
+        .map_err(|e| format!("not changed: with the new nodes {shown} would not load: {e}"))?;
+    // `Config::from_text_at` takes the whole file; a sharded instance then selects
+    // its part, and refuses the file if, say, a push node has no `shard = K`.
+    let selection = Selection {
+        shard,
+        ..Selection::default()
+    };
+    if let Some(used) = selection.shard_for(&config)
+        && let Err(e) = selection.apply(config)
+    {
+        return Err(format!(
+            "not changed: with the new nodes the instance for shard {used} would refuse {shown}: {e}"
+        ));
+    }
     // The rename replaces a directory entry: done on a symlink, it would put a
     // plain file where the link was. The link's target is the file to replace,
     // and the temporary file must be in its directory for the rename to be atomic.
@@ -336,27 +353,6 @@ fn write_checked(
     tmp.write_all(text.as_bytes())
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| format!("cannot write beside {shown}: {e}"))?;
-    let tmp_label = tmp.path().display().to_string();
-    // Loaded from the same directory, so relative `*_file` secrets and paths
-    // resolve as they will for the monitor.
-    let config = Config::load(tmp.path()).map_err(|e| {
-        let why = describe(&e.to_string(), &tmp_label, &shown.to_string());
-        format!("not changed: with the new nodes {shown} would not load: {why}")
-    })?;
-    // `Config::load` takes the whole file; a sharded instance then selects its
-    // part, and refuses the file if, say, a push node has no `shard = K`.
-    let selection = Selection {
-        shard,
-        ..Selection::default()
-    };
-    if let Some(used) = selection.shard_for(&config)
-        && let Err(e) = selection.apply(config)
-    {
-        let why = describe(&e.to_string(), &tmp_label, &shown.to_string());
-        return Err(format!(
-            "not changed: with the new nodes the instance for shard {used} would refuse {shown}: {why}"
-        ));
-    }
     let original = if created {
         None
     } else {
@@ -452,10 +448,6 @@ fn default_permissions(_path: &Path) -> std::io::Result<()> {
 }
 
 /// The error as the user should read it: naming their file, not the temporary one.
-fn describe(e: &str, tmp: &str, real: &str) -> String {
-    e.replace(tmp, real)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -746,6 +738,47 @@ host = \"10.0.0.1\"
         // The temporary file was in the target's directory, and is gone.
         assert_eq!(std::fs::read_dir(&real_dir).expect("ls").count(), 1);
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn relative_paths_are_checked_beside_the_link_where_the_monitor_reads_them() {
+        // The monitor started with the link's path reads `nodes.csv` beside the
+        // link; a copy beside the target would be a different list (or none).
+        let dir = tempfile::tempdir().expect("dir");
+        let real_dir = dir.path().join("real");
+        std::fs::create_dir(&real_dir).expect("mkdir");
+        let real = real_dir.join("fleet.toml");
+        std::fs::write(&real, format!("nodes_file = \"nodes.csv\"\n{FILE}")).expect("write");
+        let link = dir.path().join("fleet.toml");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        std::fs::write(
+            dir.path().join("nodes.csv"),
+            "name,host,port,group,mode\nrow-1,10.0.2.1,8080,,poll\n",
+        )
+        .expect("csv");
+
+        let r = append_to_file(&link, &[node("p", "10.0.1.2")], None).expect("append");
+        assert_eq!(r.added.len(), 1);
+        let loaded = Config::load(&link).expect("the monitor's load");
+        let names: Vec<&str> = loaded.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["wall-01", "led-01", "p", "row-1"],
+            "CSV rows come after the tables"
+        );
+
+        // Beside the target instead, the file would not load where the monitor
+        // reads it: refused, nothing written.
+        std::fs::rename(dir.path().join("nodes.csv"), real_dir.join("nodes.csv")).expect("mv");
+        let before = std::fs::read_to_string(&real).expect("read");
+        let e = append_to_file(&link, &[node("q", "10.0.1.3")], None).expect_err("refused");
+        assert!(e.contains("not changed") && e.contains("nodes.csv"), "{e}");
+        assert!(
+            e.contains(&link.display().to_string()),
+            "names the file as given: {e}"
+        );
+        assert_eq!(std::fs::read_to_string(&real).expect("read"), before);
     }
 
     #[cfg(unix)]

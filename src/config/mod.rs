@@ -319,6 +319,16 @@ impl Config {
                 hint,
             }
         })?;
+        Config::from_text_at(&text, path)
+    }
+
+    /// Validates `text` as if it were the contents of the file at `path`: named
+    /// by it in errors, with relative paths resolved beside it. `path` is taken as
+    /// given, a symlink included, so this is exactly what [`Config::load`] of that
+    /// path would see; `discover --append` checks a new version this way before it
+    /// replaces the file.
+    pub fn from_text_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let label = path.display().to_string();
         // A relative store path means "beside the fleet file", wherever the monitor
         // was started from.
         // So is a relative token file, and so are the `*_file` secrets of
@@ -326,7 +336,7 @@ impl Config {
         // unreadable one is an error at its line), so the directory goes in;
         // the store and the token are only opened later and are joined here.
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        let mut config = Config::parse_in(&text, &label, dir)?;
+        let mut config = Config::parse_in(text, &label, dir)?;
         if let Some(p) = config.history.path.as_mut().filter(|p| p.is_relative())
             && let Some(dir) = dir
         {
