@@ -88,6 +88,36 @@ fn one_node_of_a_healthy_wall_is_ok() {
 }
 
 #[test]
+fn a_node_checked_alone_keeps_its_group_for_windows_and_output() {
+    let lab = walls();
+    let fleet = lab.fleet("fleet.toml", FAST);
+    let mut text = std::fs::read_to_string(&fleet).expect("read");
+    text.push_str(
+        "\n[[maintenance]]\nname = \"rewiring\"\ngroups = [\"wall-B\"]\n\
+         start = \"2020-01-01T00:00:00Z\"\nend = \"2099-01-01T00:00:00Z\"\n",
+    );
+    std::fs::write(&fleet, text).expect("write");
+    // b-02 is free, but its wall is in a window, which covers it by group even
+    // when it is checked without the rest of the wall: not CRITICAL.
+    let r = once(&fleet, &["--node", "b-02", "--format", "json"]);
+    assert_code(&r, 0);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("json");
+    let node = &doc["nodes"][0];
+    assert_eq!(
+        (&node["name"], &node["group"], &node["maintenance"]),
+        (
+            &Value::from("b-02"),
+            &Value::from("wall-B"),
+            &Value::from("rewiring")
+        ),
+        "{}",
+        r.stdout
+    );
+    // Half a wall has no group rule to judge.
+    assert_eq!(doc["groups"], Value::Array(Vec::new()), "{}", r.stdout);
+}
+
+#[test]
 fn a_filter_matching_nothing_is_unknown() {
     let lab = walls();
     let fleet = lab.fleet("fleet.toml", FAST);
@@ -184,6 +214,18 @@ fn config_check_summarises_and_touches_nothing() {
         r.stdout
     );
     assert!(r.stdout.contains("watching   b-01, b-02\n"), "{}", r.stdout);
+    // Half a wall: named, and said to be judged node by node.
+    let r = run(bin()
+        .arg("--config")
+        .arg(&fleet)
+        .args(["--node", "b-02", "config", "check"]));
+    assert_code(&r, 0);
+    assert!(
+        r.stdout
+            .contains("groups     wall-B (1 of 2, each judged alone)\n"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //! validating, so an unset variable or a missing file is an error at its line
 //! when the file is loaded or reloaded, not a failed notification at 3 a.m.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -206,6 +207,11 @@ pub struct Config {
     /// The IPs of push nodes the file lists but `--node`/`--group` left out:
     /// their senders are not "unlisted".
     pub set_aside: Vec<IpAddr>,
+    /// Sync groups that `--node`/`--group` chose only some members of. Their
+    /// members keep the group's name (shown, and matched by notification routes
+    /// and maintenance windows) but are judged each on its own: the group rule
+    /// (exactly one Master, all in lock) needs every member, so it is not applied.
+    pub partial_groups: BTreeSet<String>,
 }
 
 /// Which changes an alert hook runs for.
@@ -431,6 +437,7 @@ impl Cx<'_> {
             shard,
             selection: Selection::default(),
             set_aside: Vec::new(),
+            partial_groups: BTreeSet::new(),
         })
     }
 }

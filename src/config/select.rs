@@ -168,7 +168,9 @@ impl Selection {
             .filter_map(|n| n.host.parse().ok())
             .collect();
         // A group is judged on all its members (exactly one Master): a node
-        // chosen without the rest of its group is checked on its own.
+        // chosen without the rest of its group is checked on its own. It keeps
+        // the group's name, so windows and notification routes by group still
+        // match it; the fleet skips the group rule for these groups.
         let mut whole: HashMap<&str, (usize, usize)> = HashMap::new();
         for n in &config.nodes {
             if let Some(g) = n.group.as_deref() {
@@ -180,16 +182,11 @@ impl Selection {
                 whole.entry(g).or_default().1 += 1;
             }
         }
-        let partial: std::collections::HashSet<String> = whole
+        config.partial_groups = whole
             .into_iter()
-            .filter(|(_, (all, kept))| kept < all)
+            .filter(|(_, (all, kept))| 0 < *kept && kept < all)
             .map(|(g, _)| g.to_owned())
             .collect();
-        for n in &mut keep {
-            if n.group.as_ref().is_some_and(|g| partial.contains(g)) {
-                Arc::make_mut(n).group = None;
-            }
-        }
         config.nodes = keep;
         Ok(config)
     }
@@ -350,12 +347,15 @@ mod tests {
             nodes: nodes.iter().map(|s| s.to_string()).collect(),
             ..Selection::default()
         };
-        // Only the Slave: no group, so no "no Master" for a healthy wall.
+        // Only the Slave: it keeps its group's name, but the group is partial,
+        // so no "no Master" for a healthy wall.
         let got = sel(&["s"]).apply(c.clone()).expect("ok");
-        assert_eq!(got.nodes[0].group, None);
+        assert_eq!(got.nodes[0].group.as_deref(), Some("wall"));
+        assert_eq!(Vec::from_iter(&got.partial_groups), ["wall"]);
         // The whole group: the group rule applies.
         let got = sel(&["m", "s"]).apply(c).expect("ok");
         assert!(got.nodes.iter().all(|n| n.group.as_deref() == Some("wall")));
+        assert!(got.partial_groups.is_empty());
     }
 
     #[test]

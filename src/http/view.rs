@@ -150,28 +150,24 @@ pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
             }
         })
         .collect();
+    // Groups watched only in part (`--node`) have no group rule: a tile each,
+    // judged like the nodes in no group, in the order the fleet lists them.
+    let mut partial: Vec<&str> = Vec::new();
+    for n in &snap.nodes {
+        if let Some(g) = n.group()
+            && by_group.contains_key(g)
+            && !partial.contains(&g)
+        {
+            partial.push(g);
+        }
+    }
+    for g in partial {
+        let members = by_group.remove(g).unwrap_or_default();
+        out.push(loose_tile(Some(g.to_owned()), &members));
+    }
     let loose: Vec<&NodeView> = snap.nodes.iter().filter(|n| n.group.is_none()).collect();
     if !loose.is_empty() {
-        let (status, in_lock) = worst(loose.iter().copied());
-        let unhealthy = loose.iter().filter(|n| n.status.is_problem()).count();
-        out.push(Tile {
-            group: None,
-            status,
-            health: if unhealthy > 0 {
-                "unhealthy"
-            } else if in_lock < loose.len() {
-                "pending"
-            } else {
-                "healthy"
-            },
-            members: loose.len(),
-            in_lock,
-            problem: (unhealthy > 0)
-                .then(|| format!("{unhealthy} of {} nodes unhealthy", loose.len())),
-            down: down(&loose),
-            rank: 0,
-            quiet: Quiet::default(),
-        });
+        out.push(loose_tile(None, &loose));
     }
     let mut order: Vec<usize> = (0..out.len()).collect();
     order.sort_by(|&a, &b| compare(&out[a], &out[b]));
@@ -179,6 +175,31 @@ pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
         out[i].rank = rank;
     }
     out
+}
+
+/// A tile of nodes judged each on its own: those in no group, or the members
+/// of a group watched only in part.
+fn loose_tile(group: Option<String>, members: &[&NodeView]) -> Tile {
+    let (status, in_lock) = worst(members.iter().copied());
+    let unhealthy = members.iter().filter(|n| n.status.is_problem()).count();
+    Tile {
+        group,
+        status,
+        health: if unhealthy > 0 {
+            "unhealthy"
+        } else if in_lock < members.len() {
+            "pending"
+        } else {
+            "healthy"
+        },
+        members: members.len(),
+        in_lock,
+        problem: (unhealthy > 0)
+            .then(|| format!("{unhealthy} of {} nodes unhealthy", members.len())),
+        down: down(members),
+        rank: 0,
+        quiet: Quiet::default(),
+    }
 }
 
 fn compare(a: &Tile, b: &Tile) -> std::cmp::Ordering {
@@ -411,5 +432,23 @@ mod tests {
         let words: serde_json::Value = serde_json::from_str(&status_words()).expect("json");
         assert_eq!(words["free"]["symbol"], "✖");
         assert_eq!(words["synced"]["severity"], 6);
+    }
+
+    #[test]
+    fn a_group_watched_in_part_has_its_own_tile_and_no_group_rule() {
+        let text = "[[node]]\nname=\"m\"\nhost=\"h\"\ngroup=\"g\"\n\
+                    [[node]]\nname=\"s\"\nhost=\"h\"\ngroup=\"g\"\n\
+                    [[node]]\nname=\"x\"\nhost=\"h\"\n";
+        let config = crate::config::Selection {
+            nodes: vec!["s".into(), "x".into()],
+            ..Default::default()
+        }
+        .apply(Config::parse(text, "t").expect("valid"))
+        .expect("selected");
+        let s = Fleet::new(&config, SystemTime::now()).snapshot(SystemTime::now());
+        assert!(s.groups.is_empty(), "no group rule for half a group");
+        let t = tiles(&s);
+        let seen: Vec<_> = t.iter().map(|t| (t.label(), t.members)).collect();
+        assert_eq!(seen, [("g".to_owned(), 1), ("no group".to_owned(), 1)]);
     }
 }

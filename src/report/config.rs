@@ -69,9 +69,23 @@ pub fn summary(whole: &Config, config: &Config, config_path: &Path) -> String {
         );
     }
     if !groups.is_empty() {
+        // A group chosen in part has no group rule here: say so beside it.
+        let of_whole = |g: &str| {
+            whole
+                .nodes
+                .iter()
+                .filter(|n| n.group.as_deref() == Some(g))
+                .count()
+        };
         line(
             "groups",
-            listing(groups.iter().map(|(g, n)| format!("{g} ({n})"))),
+            listing(groups.iter().map(|(g, n)| {
+                if config.partial_groups.contains(*g) {
+                    format!("{g} ({n} of {}, each judged alone)", of_whole(g))
+                } else {
+                    format!("{g} ({n})")
+                }
+            })),
         );
     }
     if poll > 0 {

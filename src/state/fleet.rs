@@ -76,6 +76,8 @@ pub struct Fleet {
     /// Push nodes of the file that `--node`/`--group` left out: their lines are
     /// dropped, not shown as unlisted senders (they are listed, just not here).
     set_aside: std::collections::HashSet<IpAddr>,
+    /// Groups watched only in part (`--node`): their members are judged alone.
+    partial_groups: BTreeSet<String>,
     /// When each push node goes stale unless it is heard: (deadline, node), one entry
     /// per push node that is not stale. Re-armed lazily when an entry comes due.
     stale_at: BinaryHeap<Reverse<(SystemTime, usize)>>,
@@ -140,6 +142,7 @@ impl Fleet {
                 .iter()
                 .map(|ip| ip.to_canonical())
                 .collect(),
+            partial_groups: config.partial_groups.clone(),
             stale_at: BinaryHeap::new(),
             armed: Vec::new(),
             conflict_window: config
@@ -182,7 +185,9 @@ impl Fleet {
         }
         let mut by_name: BTreeMap<Arc<str>, Vec<usize>> = BTreeMap::new();
         for (i, n) in self.nodes.iter().enumerate() {
-            if let Some(g) = &n.view.group {
+            if let Some(g) = &n.view.group
+                && !self.partial_groups.contains(&**g)
+            {
                 by_name.entry(g.clone()).or_default().push(i);
             }
         }
