@@ -700,15 +700,26 @@ host = \"10.0.0.1\"
         assert_eq!(std::fs::read_to_string(&path).expect("read"), FILE);
     }
 
+    /// `text` in `real/fleet.toml`, with `fleet.toml` a symlink to it, in a new
+    /// directory: (the directory, the real file, the link).
     #[cfg(unix)]
-    #[test]
-    fn a_symlink_stays_a_symlink_and_mode_and_owner_are_kept() {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    fn linked_fleet(text: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
         let dir = tempfile::tempdir().expect("dir");
         let real_dir = dir.path().join("real");
         std::fs::create_dir(&real_dir).expect("mkdir");
         let real = real_dir.join("fleet.toml");
-        std::fs::write(&real, FILE).expect("write");
+        std::fs::write(&real, text).expect("write");
+        let link = dir.path().join("fleet.toml");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        (dir, real, link)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_stays_a_symlink_and_mode_and_owner_are_kept() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let (dir, real, link) = linked_fleet(FILE);
+        let real_dir = dir.path().join("real");
         std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).expect("chmod");
         // As root, give the file another owner, as a .deb's root:syncguard would be.
         let root = rustix::process::geteuid().is_root();
@@ -716,8 +727,6 @@ host = \"10.0.0.1\"
             std::os::unix::fs::chown(&real, Some(65534), Some(65534)).expect("chown");
         }
         let before = std::fs::metadata(&real).expect("meta");
-        let link = dir.path().join("fleet.toml");
-        std::os::unix::fs::symlink(&real, &link).expect("symlink");
 
         let r = append_to_file(&link, &[node("p", "10.0.1.2")], None).expect("append");
         assert_eq!(r.added.len(), 1);
@@ -745,13 +754,8 @@ host = \"10.0.0.1\"
     fn relative_paths_are_checked_beside_the_link_where_the_monitor_reads_them() {
         // The monitor started with the link's path reads `nodes.csv` beside the
         // link; a copy beside the target would be a different list (or none).
-        let dir = tempfile::tempdir().expect("dir");
+        let (dir, real, link) = linked_fleet(&format!("nodes_file = \"nodes.csv\"\n{FILE}"));
         let real_dir = dir.path().join("real");
-        std::fs::create_dir(&real_dir).expect("mkdir");
-        let real = real_dir.join("fleet.toml");
-        std::fs::write(&real, format!("nodes_file = \"nodes.csv\"\n{FILE}")).expect("write");
-        let link = dir.path().join("fleet.toml");
-        std::os::unix::fs::symlink(&real, &link).expect("symlink");
         std::fs::write(
             dir.path().join("nodes.csv"),
             "name,host,port,group,mode\nrow-1,10.0.2.1,8080,,poll\n",
