@@ -447,7 +447,6 @@ fn default_permissions(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The error as the user should read it: naming their file, not the temporary one.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -150,20 +150,17 @@ pub fn tiles(snap: &Snapshot) -> Vec<Tile> {
             }
         })
         .collect();
-    // Groups watched only in part (`--node`) have no group rule: a tile each,
-    // judged like the nodes in no group, in the order the fleet lists them.
-    let mut partial: Vec<&str> = Vec::new();
-    for n in &snap.nodes {
-        if let Some(g) = n.group()
-            && by_group.contains_key(g)
-            && !partial.contains(&g)
-        {
-            partial.push(g);
+    // What is left are groups watched only in part (`--node`), with no group
+    // rule: a tile each, judged like the nodes in no group, in the order the
+    // fleet lists them (a group's tile is taken at its first member).
+    if !by_group.is_empty() {
+        for n in &snap.nodes {
+            if let Some(g) = n.group()
+                && let Some(members) = by_group.remove(g)
+            {
+                out.push(loose_tile(Some(g.to_owned()), &members));
+            }
         }
-    }
-    for g in partial {
-        let members = by_group.remove(g).unwrap_or_default();
-        out.push(loose_tile(Some(g.to_owned()), &members));
     }
     let loose: Vec<&NodeView> = snap.nodes.iter().filter(|n| n.group.is_none()).collect();
     if !loose.is_empty() {
