@@ -128,6 +128,17 @@ def metric_names(expr):
     return names
 
 
+def check_expr(label, r):
+    """A rule's expr exists and names only known metrics."""
+    expr = r.get("expr")
+    if not isinstance(expr, str) or not expr.strip():
+        problems.append(f"{label}: no expr")
+        return
+    unknown = metric_names(expr) - metrics
+    if unknown:
+        problems.append(f"{label}: unknown metric name(s) {sorted(unknown)} in {expr!r}")
+
+
 # --- syncguard-rules.yml
 rules_doc = load("syncguard-rules.yml")
 alerts = []
@@ -141,26 +152,14 @@ for g in rules_doc.get("groups") or []:
         problems.append("syncguard-rules.yml: a rule group has no name")
     for r in g.get("rules") or []:
         if r.get("record"):
-            expr = r.get("expr")
-            if not isinstance(expr, str) or not expr.strip():
-                problems.append(f"{r['record']}: no expr")
-            else:
-                unknown = metric_names(expr) - metrics
-                if unknown:
-                    problems.append(f"{r['record']}: unknown metric name(s) {sorted(unknown)} in {expr!r}")
+            check_expr(r["record"], r)
             continue
         name = r.get("alert")
         if not name:
             problems.append(f"syncguard-rules.yml: group {g.get('name')!r}: a rule has no alert name")
             continue
         alerts.append(name)
-        expr = r.get("expr")
-        if not isinstance(expr, str) or not expr.strip():
-            problems.append(f"{name}: no expr")
-        else:
-            unknown = metric_names(expr) - metrics
-            if unknown:
-                problems.append(f"{name}: unknown metric name(s) {sorted(unknown)} in {expr!r}")
+        check_expr(name, r)
         if not (r.get("labels") or {}).get("severity"):
             problems.append(f"{name}: no labels.severity")
         if not (r.get("annotations") or {}).get("summary"):
